@@ -1,0 +1,38 @@
+"""Hand-designed networks as genomes: the files in ``baselines/`` and the ones derived from them.
+
+    >>> from nas import baselines
+    >>> baselines.get("resnet50").name
+    'resnet50'
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import lru_cache
+
+from nas.errors import GenomeError
+from nas.genome import Genome
+from nas.resources import data_dir
+
+# Baselines derived from a file rather than written out, name -> function of `get`.
+DERIVED: dict[str, Callable[[Callable[[str], Genome]], Genome]] = {}
+
+
+def _files() -> dict[str, object]:
+    folder = data_dir("baselines")
+    return {path.stem: path for path in sorted(folder.glob("*.yaml"))}
+
+
+def names() -> list[str]:
+    """Every baseline's name, sorted."""
+    return sorted(set(_files()) | set(DERIVED))
+
+
+@lru_cache(maxsize=None)
+def get(name: str) -> Genome:
+    """The baseline genome called `name` (genomes are immutable, so a cached one is safe to share)."""
+    files = _files()
+    if name in files:
+        return Genome.load(files[name])
+    if name in DERIVED:
+        return DERIVED[name](get)
+    raise GenomeError("", f"unknown baseline {name!r} (known: {', '.join(names())})")

@@ -1,0 +1,1 @@
+"""Cell templates: dense family (being written)."""

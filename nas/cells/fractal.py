@@ -1,0 +1,1 @@
+"""Cell templates: fractal family (being written)."""

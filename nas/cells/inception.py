@@ -1,0 +1,1 @@
+"""Cell templates: inception family (being written)."""

@@ -1,0 +1,1 @@
+"""Cell templates: mbconv family (being written)."""

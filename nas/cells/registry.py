@@ -1,0 +1,71 @@
+"""The cell-template registry: functions that expand a stage's cell parameters into a cell graph.
+
+A template is ``factory(ctx: CellContext) -> networkx.DiGraph``; the graph has an ``in``
+node and an ``out`` node (see `nas.cell`) and concrete op parameters. Register one with::
+
+    @template("basic", expansion=1)
+    def basic(ctx): ...
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+
+from nas.errors import GenomeError
+from nas.frozen import FrozenDict, freeze
+from nas.params import REQUIRED, resolve_params
+from nas.registry import Registry
+
+__all__ = ["CellContext", "REQUIRED", "TEMPLATES", "TemplateSpec", "get_template", "template"]
+
+
+@dataclass(frozen=True)
+class CellContext:
+    """What a template knows when it expands one cell of a stage."""
+
+    c_in: int  # channels of the cell's input
+    out: int | None  # the stage's output channels (None where the template decides)
+    stride: int  # stride of this cell (the stage's stride for its first cell, 1 after)
+    index: int  # position of this cell in its stage (0 for the first)
+    params: FrozenDict  # the stage's cell parameters, defaults filled in
+
+    def need_out(self, template: str) -> int:
+        if self.out is None:
+            raise ValueError(f"cell template {template!r} needs the stage's 'out' channels")
+        return self.out
+
+
+TemplateFactory = Callable[[CellContext], nx.DiGraph]
+
+
+@dataclass(frozen=True)
+class TemplateSpec:
+    name: str
+    factory: TemplateFactory
+    defaults: Mapping[str, Any]
+    doc: str
+
+    def resolve(self, params: Mapping[str, Any], where: str) -> FrozenDict:
+        return resolve_params(f"cell template {self.name!r}", self.defaults, params, where)
+
+
+TEMPLATES: Registry[TemplateSpec] = Registry("cell template")
+
+
+def template(name: str, **defaults: Any) -> Callable[[TemplateFactory], TemplateFactory]:
+    """Register the decorated function as cell template `name` with parameters `defaults`."""
+
+    def make(factory: TemplateFactory) -> TemplateSpec:
+        return TemplateSpec(name, factory, freeze(defaults), (factory.__doc__ or "").strip())
+
+    return TEMPLATES.decorator(name, make)
+
+
+def get_template(name: str, where: str) -> TemplateSpec:
+    if name not in TEMPLATES:
+        raise GenomeError(where, f"unknown cell {name!r}: neither a cell template ({', '.join(TEMPLATES.names())})"
+                          " nor a cell defined under 'cells'")
+    return TEMPLATES.get(name)

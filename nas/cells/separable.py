@@ -1,0 +1,1 @@
+"""Cell templates: separable family (being written)."""

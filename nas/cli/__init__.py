@@ -1,0 +1,40 @@
+"""The `nas` command line. Each subcommand is a module of this package with
+``add_arguments(parser)`` and ``run(args) -> int``; `COMMANDS` lists them."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from nas.errors import NasError
+
+# subcommand -> (module under nas.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+}
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="nas", description="Neural architecture search over graph genomes.")
+    commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(f"nas.cli.{module_name}")
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(sub)
+        sub.set_defaults(run=module.run)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except (NasError, FileNotFoundError, IsADirectoryError, PermissionError) as error:
+        print(f"nas {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"nas {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
