@@ -1,0 +1,1 @@
+"""Ops: shortcut helpers (being written)."""
