@@ -47,6 +47,8 @@ class TemplateSpec:
     factory: TemplateFactory
     defaults: Mapping[str, Any]
     doc: str
+    widths: tuple[str, ...] = ()  # parameters holding channel counts, scaled with the width (see `nas.scaling`)
+    depth: str | None = "repeats"  # what depth scaling multiplies: "repeats", a parameter's name, or None
 
     def resolve(self, params: Mapping[str, Any], where: str) -> FrozenDict:
         return resolve_params(f"cell template {self.name!r}", self.defaults, params, where)
@@ -55,11 +57,19 @@ class TemplateSpec:
 TEMPLATES: Registry[TemplateSpec] = Registry("cell template")
 
 
-def template(name: str, **defaults: Any) -> Callable[[TemplateFactory], TemplateFactory]:
-    """Register the decorated function as cell template `name` with parameters `defaults`."""
+def template(name: str, *, scale_widths: tuple[str, ...] = (), scale_depth: str | None = "repeats",
+             **defaults: Any) -> Callable[[TemplateFactory], TemplateFactory]:
+    """Register the decorated function as cell template `name` with parameters `defaults`.
+
+    `scale_widths` names the parameters that count channels (scaled like a stage's ``out`` by
+    `nas.scaling.scale`); `scale_depth` says what depth scaling multiplies: the stage's
+    ``"repeats"``, the name of a parameter (e.g. the layers of a dense block), or None for a
+    cell that must not be repeated (e.g. a transition that halves the resolution).
+    """
 
     def make(factory: TemplateFactory) -> TemplateSpec:
-        return TemplateSpec(name, factory, freeze(defaults), (factory.__doc__ or "").strip())
+        return TemplateSpec(name, factory, freeze(defaults), (factory.__doc__ or "").strip(),
+                            tuple(scale_widths), scale_depth)
 
     return TEMPLATES.decorator(name, make)
 

@@ -7,7 +7,10 @@ from nas.cell import chain
 from nas.cells.registry import REQUIRED, CellContext, template
 
 
-@template("layers", layers=REQUIRED)
+@template("layers", scale_depth=None, layers=REQUIRED)
 def layers(ctx: CellContext) -> nx.DiGraph:
-    """The given `layers`, one after another (each a node dict: ``{op: conv, out: 64}``)."""
+    """The given `layers`, one after another (each a node dict: ``{op: conv, out: 64}``).
+
+    Depth scaling leaves these stages alone: repeating one would repeat its pooling too.
+    """
     return chain(ctx.params["layers"], "params.layers")
