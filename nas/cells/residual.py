@@ -7,10 +7,15 @@ from nas.cell import INPUT, OUTPUT, add_node, new_cell
 from nas.cells.registry import CellContext, template
 
 
-def shortcut(graph: nx.DiGraph, ctx: CellContext, out: int, preact: bool = False) -> str:
-    """The identity, or a strided 1x1 projection (conv + BN) when the shape changes."""
+def shortcut(graph: nx.DiGraph, ctx: CellContext, out: int, preact: bool = False, kind: str = "projection") -> str:
+    """The identity, or when the shape changes a strided 1x1 projection (conv + BN; He et al.'s option B)
+    or, with `kind` "pad", a parameter-free strided subsample padded with zero channels (option A)."""
     if ctx.stride == 1 and ctx.c_in == out:
         return INPUT
+    if kind not in ("projection", "pad"):
+        raise ValueError(f"shortcut must be 'projection' or 'pad', got {kind!r}")
+    if kind == "pad":
+        return add_node(graph, "shortcut", [INPUT], "pad_shortcut", out=out, stride=ctx.stride)
     if preact:
         return add_node(graph, "shortcut", [INPUT], "conv", out=out, kernel=1, stride=ctx.stride, norm="none", act="none")
     return add_node(graph, "shortcut", [INPUT], "conv", out=out, kernel=1, stride=ctx.stride, act="none")
@@ -25,15 +30,20 @@ def branch_end(graph: nx.DiGraph, ctx: CellContext, last: str) -> str:
     return last
 
 
-@template("basic", se=0.0, drop_path=0.0)
+@template("basic", se=0.0, drop_path=0.0, shortcut="projection")
 def basic(ctx: CellContext) -> nx.DiGraph:
-    """Two 3x3 conv-BN layers plus shortcut, then ReLU (ResNet-18/34, CIFAR ResNets)."""
+    """Two 3x3 conv-BN layers plus shortcut, then ReLU (ResNet-18/34, CIFAR ResNets).
+
+    `shortcut` is "projection" (1x1 conv + BN where the shape changes) or "pad" (parameter-free
+    subsample and zero channels, option A of the CIFAR ResNets).
+    """
     out = ctx.need_out("basic")
     graph = new_cell()
     a = add_node(graph, "conv1", [INPUT], "conv", out=out, kernel=3, stride=ctx.stride)
     b = add_node(graph, "conv2", [a], "conv", out=out, kernel=3, act="none")
+    skip = shortcut(graph, ctx, out, kind=ctx.params["shortcut"])  # runs before the SE, as in timm's SE-ResNets
     b = branch_end(graph, ctx, b)
-    add_node(graph, OUTPUT, [b, shortcut(graph, ctx, out)], "act", kind="relu")
+    add_node(graph, OUTPUT, [b, skip], "act", kind="relu")
     return graph
 
 
@@ -54,8 +64,9 @@ def bottleneck(ctx: CellContext) -> nx.DiGraph:
     a = add_node(graph, "conv1", [INPUT], "conv", out=width, kernel=1, stride=first_stride)
     b = add_node(graph, "conv2", [a], "conv", out=width, kernel=3, stride=ctx.stride // first_stride, groups=p["groups"])
     c = add_node(graph, "conv3", [b], "conv", out=out, kernel=1, act="none")
+    skip = shortcut(graph, ctx, out)  # runs before the SE, as in timm's SE-ResNets
     c = branch_end(graph, ctx, c)
-    add_node(graph, OUTPUT, [c, shortcut(graph, ctx, out)], "act", kind="relu")
+    add_node(graph, OUTPUT, [c, skip], "act", kind="relu")
     return graph
 
 
