@@ -1,0 +1,221 @@
+"""The shared Ray Tune `Searcher` of every strategy: suggest/complete bookkeeping, dedupe, save/restore.
+
+A strategy only implements its core, ask/tell over a seeded RNG:
+  - `ask() -> Proposal | None | Searcher.FINISHED`: the next sample to try (None: wait for results),
+  - `tell(proposal, outcome)`: what a proposal scored (`outcome` is a dict of metrics, None if it failed),
+  - `core_state()` / `set_core_state(state)`: the core's own state (population, weights, study, ...).
+
+The base turns proposals into trial configs ``{"genome", "sample", "fingerprint"}`` and dedupes by
+fingerprint: a genome already evaluated in this run is never suggested again; its recorded outcome is
+told to the core instead (and counted in `duplicates_avoided`). A proposal of a genome that is still
+being evaluated waits, and is told the outcome when that trial completes. Failed trials (errors,
+missing or non-finite metric) are recorded as failures and never retried.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import pickle
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ray.tune.search import Searcher
+
+from nas.errors import NasError
+from nas.spaces.base import SearchSpace
+
+FINISHED = Searcher.FINISHED
+EXTRA_METRICS = ("val_accuracy", "params", "flops")  # recorded with every outcome when reported
+MINIMIZED = ("params", "flops", "epoch_time")  # default direction of these objectives (others: maximized)
+
+
+class StrategyError(NasError, ValueError):
+    """A strategy name or option is invalid."""
+
+
+@dataclass
+class Proposal:
+    """One sample a core asked for, with whatever the core needs back at tell time (`token`)."""
+
+    sample: dict[str, Any]
+    token: Any = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class SpaceSearcher(Searcher):
+    """Base of all strategies. Subclasses set `name`, `OPTIONS` (option -> default) and the core methods."""
+
+    name = "base"
+    OPTIONS: dict[str, Any] = {}
+    max_draws = 200  # proposals per suggest before giving up (all duplicates: the space looks exhausted)
+
+    def __init__(self, space: SearchSpace, *, seed: int, metric: str = "val_accuracy", mode: str = "max",
+                 max_trials: int, options: Mapping[str, Any] | None = None):
+        if mode not in ("min", "max"):
+            raise StrategyError(f"mode must be 'min' or 'max', got {mode!r}")
+        if not isinstance(max_trials, int) or max_trials < 1:
+            raise StrategyError(f"max_trials must be a positive integer, got {max_trials!r}")
+        super().__init__(metric=metric, mode=mode)
+        self.space = space
+        self.seed = seed
+        self.max_trials = max_trials
+        self.options = self.resolve_options(options or {})
+        self.rng = random.Random(seed)
+        self.results: dict[str, dict[str, float] | None] = {}  # fingerprint -> outcome (None: failed)
+        self.pending: dict[str, tuple[Proposal, str]] = {}  # trial id -> (proposal, fingerprint)
+        self.waiting: dict[str, list[Proposal]] = {}  # fingerprint in flight -> duplicate proposals
+        self.suggested = 0
+        self.duplicates_avoided = 0
+        self.invalid_proposals = 0
+        self.setup()
+
+    # ----- the core (per strategy) -----
+    def setup(self) -> None:
+        """Create the core's state from `self.options` (called once, at the end of __init__)."""
+
+    def ask(self) -> Proposal | None | str:
+        raise NotImplementedError
+
+    def tell(self, proposal: Proposal, outcome: dict[str, float] | None) -> None:
+        raise NotImplementedError
+
+    def core_state(self) -> dict[str, Any]:
+        return {}
+
+    def set_core_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    # ----- helpers for cores -----
+    @classmethod
+    def resolve_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(options) - set(cls.OPTIONS))
+        if unknown:
+            allowed = ", ".join(sorted(cls.OPTIONS)) or "none"
+            raise StrategyError(f"strategy {cls.name!r} has no option {unknown[0]!r} (allowed: {allowed})")
+        return {**cls.OPTIONS, **options}
+
+    def score(self, outcome: Mapping[str, float] | None) -> float | None:
+        """The outcome's metric, signed so that larger is better (None for a failure)."""
+        if outcome is None or self.metric not in outcome:
+            return None
+        value = outcome[self.metric]
+        return value if self.mode == "max" else -value
+
+    def objectives(self) -> list[str]:
+        """The metrics an outcome must have to count as a success (one unless multi-objective)."""
+        return [self.metric]
+
+    # ----- Ray Tune's Searcher interface -----
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
+        """The space comes with the searcher; Tune's metric/mode fill in only what was not set."""
+        if metric and not self._metric:
+            self._metric = metric
+        if mode and not self._mode:
+            self._mode = mode
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | None | str:
+        if trial_id in self.pending:
+            proposal, fingerprint = self.pending[trial_id]
+            return self._config(proposal, fingerprint)
+        if self.suggested >= self.max_trials:
+            return FINISHED
+        for _ in range(self.max_draws):
+            proposal = self.ask()
+            if proposal is None or proposal == FINISHED:
+                return proposal
+            try:
+                fingerprint = self.space.realize(proposal.sample).fingerprint()
+            except NasError:
+                self.invalid_proposals += 1
+                self.tell(proposal, None)
+                continue
+            if fingerprint in self.results:
+                self.duplicates_avoided += 1
+                self.tell(proposal, self.results[fingerprint])
+                continue
+            if any(fp == fingerprint for _, fp in self.pending.values()):
+                self.duplicates_avoided += 1
+                self.waiting.setdefault(fingerprint, []).append(proposal)
+                continue
+            self.pending[trial_id] = (proposal, fingerprint)
+            self.suggested += 1
+            return self._config(proposal, fingerprint)
+        return None if self.pending else FINISHED
+
+    def _config(self, proposal: Proposal, fingerprint: str) -> dict[str, Any]:
+        genome = self.space.realize(proposal.sample)
+        return {"genome": genome.to_dict(), "sample": copy.deepcopy(proposal.sample), "fingerprint": fingerprint}
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        entry = self.pending.pop(trial_id, None)
+        if entry is None:
+            return  # not ours (or already completed)
+        proposal, fingerprint = entry
+        outcome = None if error else self.outcome(result)
+        self.results[fingerprint] = outcome
+        self.tell(proposal, outcome)
+        for waiter in self.waiting.pop(fingerprint, []):
+            self.tell(waiter, outcome)
+
+    def outcome(self, result: Mapping[str, Any] | None) -> dict[str, float] | None:
+        """The metrics to remember of a trial's last result; None when an objective is missing or not finite."""
+        if not result:
+            return None
+        kept = {}
+        for name in dict.fromkeys([*self.objectives(), *EXTRA_METRICS]):
+            value = result.get(name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                kept[name] = float(value)
+        if any(name not in kept for name in self.objectives()):
+            return None
+        return kept
+
+    # ----- state -----
+    def get_state(self) -> dict[str, Any]:
+        return copy.deepcopy({
+            "strategy": self.name,
+            "choices": [choice.name for choice in self.space.choices],
+            "metric": self._metric,
+            "mode": self._mode,
+            "seed": self.seed,
+            "max_trials": self.max_trials,
+            "options": self.options,
+            "rng": self.rng.getstate(),
+            "results": self.results,
+            "pending": self.pending,
+            "waiting": self.waiting,
+            "suggested": self.suggested,
+            "duplicates_avoided": self.duplicates_avoided,
+            "invalid_proposals": self.invalid_proposals,
+            "core": self.core_state(),
+        })
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        if state.get("strategy") != self.name:
+            raise StrategyError(f"cannot restore a {state.get('strategy')!r} searcher's state into {self.name!r}")
+        if state["choices"] != [choice.name for choice in self.space.choices]:
+            raise StrategyError(f"the saved searcher state belongs to another search space than {self.space.name!r}")
+        state = copy.deepcopy(state)
+        self._metric, self._mode = state["metric"], state["mode"]
+        self.seed, self.max_trials, self.options = state["seed"], state["max_trials"], state["options"]
+        self.rng.setstate(state["rng"])
+        self.results, self.pending, self.waiting = state["results"], state["pending"], state["waiting"]
+        self.suggested = state["suggested"]
+        self.duplicates_avoided = state["duplicates_avoided"]
+        self.invalid_proposals = state["invalid_proposals"]
+        self.set_core_state(state["core"])
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.get_state(), file)
+
+    def restore(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "rb") as file:
+            self.set_state(pickle.load(file))
+
+    def __repr__(self) -> str:
+        return (f"{type(self).__name__}(space={self.space.name!r}, suggested={self.suggested}, "
+                f"evaluated={len(self.results)}, duplicates_avoided={self.duplicates_avoided})")

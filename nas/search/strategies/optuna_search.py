@@ -1,0 +1,113 @@
+"""Optuna's samplers through Ray Tune's `OptunaSearch`: TPE, or NSGA-II for several objectives.
+
+The space reaches Optuna as a define-by-run function that walks the choices in order and asks
+`trial.suggest_categorical` for each active one, so conditional choices are only sampled when active.
+Options whose values are not plain scalars (e.g. lists) are suggested by index.
+
+Options: `sampler` ("tpe" or "nsga2"), `objectives` (metric names; default: the searcher's metric;
+two or more need nsga2, as Optuna's default sampler is TPE), `directions` ("max"/"min" per objective;
+default: `mode` for the metric, min for params/flops/epoch_time, else max), `startup_trials` (TPE's
+random start, default 10) and `population` (NSGA-II's population, default clamp(max_trials // 4, 4, 50);
+Optuna's own default is 50).
+"""
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import optuna
+from ray.tune.search.optuna import OptunaSearch
+
+from nas.search.strategies.base import MINIMIZED, Proposal, SpaceSearcher, StrategyError
+from nas.spaces.base import Choice, SearchSpace
+
+SCALARS = (str, int, float, bool, type(None))
+
+
+def _by_index(choice: Choice) -> bool:
+    return not all(isinstance(option, SCALARS) for option in choice.options)
+
+
+class DefineByRun:
+    """Walks a space's choices for an Optuna trial (picklable, so the study's searcher can be saved)."""
+
+    def __init__(self, space: SearchSpace):
+        self.space = space
+
+    def __call__(self, trial: Any) -> None:
+        values: dict[str, Any] = {}
+        for choice in self.space.choices:
+            if not choice.is_active(values):
+                continue
+            if _by_index(choice):
+                values[choice.name] = choice.options[trial.suggest_categorical(choice.name, list(range(len(choice.options))))]
+            else:
+                values[choice.name] = trial.suggest_categorical(choice.name, list(choice.options))
+        return None
+
+
+class OptunaSearcher(SpaceSearcher):
+    name = "optuna"
+    OPTIONS = {"sampler": "tpe", "objectives": None, "directions": None, "startup_trials": 10, "population": None}
+
+    def setup(self) -> None:
+        o = self.options
+        self.objective_names = list(o["objectives"] or [self.metric])
+        directions = o["directions"] or [self._default_direction(name) for name in self.objective_names]
+        if len(directions) != len(self.objective_names) or any(d not in ("min", "max") for d in directions):
+            raise StrategyError(f"directions must be 'min' or 'max', one per objective {self.objective_names}, got {directions}")
+        self.directions = list(directions)
+        samplers = {"tpe": self._tpe, "nsga2": self._nsga2}
+        if o["sampler"] not in samplers:
+            raise StrategyError(f"unknown Optuna sampler {o['sampler']!r} (known: {', '.join(samplers)})")
+        if len(self.objective_names) > 1 and o["sampler"] != "nsga2":
+            raise StrategyError("several objectives need sampler 'nsga2'")
+        single = len(self.objective_names) == 1
+        self.inner = OptunaSearch(
+            space=DefineByRun(self.space),
+            metric=self.objective_names[0] if single else self.objective_names,
+            mode=self.directions[0] if single else self.directions,
+            sampler=samplers[o["sampler"]](),
+        )
+        self.asked = 0
+
+    def _default_direction(self, name: str) -> str:
+        if name == self.metric:
+            return self.mode
+        return "min" if name in MINIMIZED else "max"
+
+    def _tpe(self) -> optuna.samplers.BaseSampler:
+        return optuna.samplers.TPESampler(n_startup_trials=self.options["startup_trials"], seed=self.seed)
+
+    def _nsga2(self) -> optuna.samplers.BaseSampler:
+        population = self.options["population"] or min(50, max(4, self.max_trials // 4))
+        return optuna.samplers.NSGAIISampler(population_size=population, seed=self.seed)
+
+    def objectives(self) -> list[str]:
+        return self.objective_names
+
+    def ask(self) -> Proposal:
+        token = f"ask-{self.asked}"
+        self.asked += 1
+        params = self.inner.suggest(token)
+        sample = {}
+        for choice in self.space.choices:
+            if choice.name in params:
+                value = params[choice.name]
+                sample[choice.name] = choice.options[value] if _by_index(choice) else value
+        return Proposal(sample, token=token)
+
+    def tell(self, proposal: Proposal, outcome: dict[str, float] | None) -> None:
+        self.inner.on_trial_complete(proposal.token, result=outcome, error=outcome is None)
+
+    @property
+    def study(self) -> optuna.Study:
+        """The Optuna study (OptunaSearch keeps it in `_ot_study`; it offers no public accessor)."""
+        return self.inner._ot_study
+
+    def core_state(self) -> dict[str, Any]:
+        return {"inner": pickle.dumps(self.inner), "asked": self.asked}
+
+    def set_core_state(self, state: dict[str, Any]) -> None:
+        self.inner = pickle.loads(state["inner"])
+        self.asked = state["asked"]

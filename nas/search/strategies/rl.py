@@ -1,0 +1,73 @@
+"""Reinforcement learning (Zoph & Le 2017): an LSTM controller trained with REINFORCE.
+
+Reward: the trial's metric (negated when minimised). Each completed trial updates the controller
+once: loss = -(reward - baseline) * log p(sample) - entropy_weight * entropy, with Adam; the baseline
+is an exponential moving average of past rewards (initialised at the first reward). Trials run in
+parallel: the sample is kept with the trial and scored under the current weights when it completes.
+Failed trials (and invalid samples) are skipped. Defaults follow Zoph & Le: 2 layers of 35 hidden
+units, weights uniform in [-0.08, 0.08], Adam lr 0.0006 (Real et al. re-tuned it to 0.0008).
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import torch
+
+from nas.search.strategies.base import Proposal, SpaceSearcher
+from nas.search.strategies.controller import Controller, single_threaded
+
+
+class RLSearcher(SpaceSearcher):
+    name = "rl"
+    OPTIONS = {"lr": 0.0006, "entropy_weight": 1e-4, "baseline_decay": 0.95, "hidden": 35, "layers": 2,
+               "init_range": 0.08}
+
+    def setup(self) -> None:
+        o = self.options
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.controller = Controller(self.space, o["hidden"], o["layers"], o["init_range"], self.generator)
+        self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=o["lr"])
+        self.baseline: float | None = None
+        self.updates = 0
+
+    def ask(self) -> Proposal:
+        with torch.no_grad(), single_threaded():
+            sample, _, _ = self.controller.walk(self.space, generator=self.generator)
+        return Proposal(sample)
+
+    def tell(self, proposal: Proposal, outcome: dict[str, float] | None) -> None:
+        reward = self.score(outcome)
+        if reward is None:
+            return
+        if self.baseline is None:
+            self.baseline = reward
+        with single_threaded():
+            _, log_prob, entropy = self.controller.walk(self.space, forced=proposal.sample)
+            loss = -(reward - self.baseline) * log_prob - self.options["entropy_weight"] * entropy
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+        decay = self.options["baseline_decay"]
+        self.baseline = decay * self.baseline + (1.0 - decay) * reward
+        self.updates += 1
+
+    def probabilities(self, prefix: dict[str, Any], name: str) -> list[float]:
+        """The controller's current distribution over choice `name` (after the decisions in `prefix`)."""
+        return self.controller.probabilities(self.space, prefix, name)
+
+    def core_state(self) -> dict[str, Any]:
+        return copy.deepcopy({
+            "controller": self.controller.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "baseline": self.baseline,
+            "updates": self.updates,
+        })
+
+    def set_core_state(self, state: dict[str, Any]) -> None:
+        self.controller.load_state_dict(state["controller"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.generator.set_state(state["generator"])
+        self.baseline = state["baseline"]
+        self.updates = state["updates"]

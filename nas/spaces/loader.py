@@ -1,0 +1,59 @@
+"""`load_space`: a search space from a shipped name (``cells``, ``macro``, ``mobile``) or a YAML file.
+
+Every space file names its `kind` (the Python class that interprets it) and may give the default
+`input` ({channels, size}) and `num_classes`; the keyword overrides of `load_space` (the data set's)
+replace them.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from nas.resources import data_dir
+from nas.spaces.base import SearchSpace, SpaceError
+from nas.spaces.cells import CellSpace
+from nas.spaces.fields import Fields
+from nas.spaces.stages import StageSpace
+
+KINDS: dict[str, type[SearchSpace]] = {"cells": CellSpace, "stages": StageSpace}
+
+
+def space_names() -> list[str]:
+    """The shipped spaces (files in ``search_spaces/``)."""
+    return sorted(path.stem for path in data_dir("search_spaces").glob("*.yaml"))
+
+
+def space_path(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise SpaceError(f"no such search-space file: {path}")
+        return path
+    shipped = data_dir("search_spaces") / f"{name_or_path}.yaml"
+    if not shipped.is_file():
+        raise SpaceError(f"unknown search space {str(name_or_path)!r} (known: {', '.join(space_names())}; "
+                         "or give a path to a .yaml file)")
+    return shipped
+
+
+def load_space(name_or_path: str | Path, *, input_channels: int | None = None, input_size: int | None = None,
+               num_classes: int | None = None) -> SearchSpace:
+    """The search space `name_or_path`, realizing genomes for the given input and classes."""
+    path = space_path(name_or_path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise SpaceError(f"{path}: malformed YAML: {error}") from None
+    spec = Fields(data, path.name)
+    kind = spec.get("kind", str)
+    if kind not in KINDS:
+        raise SpaceError(f"{path.name}.kind: unknown kind {kind!r} (known: {', '.join(sorted(KINDS))})")
+    given = spec.sub("input", {})
+    given.check_keys({"channels", "size"})
+    return KINDS[kind](
+        spec,
+        input_channels=input_channels or given.get("channels", int, 3),
+        input_size=input_size or given.get("size", int, 32),
+        num_classes=num_classes or spec.get("num_classes", int, 10),
+    )
