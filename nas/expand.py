@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -109,15 +110,24 @@ def infer_cell(graph: nx.DiGraph, in_shape: Shape, where: str, tokens: Mapping[s
 
 def _run_on_meta(spec: Any, shape: Shape, params: FrozenDict, where: str) -> Shape:
     try:
-        with torch.device("meta"):
-            module = spec.build(shape[0], params).eval()
-            out = module(torch.empty((2,) + tuple(shape)))
+        return _output_shape(spec.name, params, tuple(shape))
     except GenomeError:
         raise
-    except (ValueError, TypeError, RuntimeError, IndexError) as error:
+    except (ValueError, TypeError, RuntimeError, IndexError, ArithmeticError) as error:
         raise GenomeError(where, f"op {spec.name!r} cannot take input of shape {tuple(shape)}: {_first_line(error)}") from None
+
+
+@lru_cache(maxsize=8192)
+def _output_shape(op_name: str, params: FrozenDict, shape: Shape) -> Shape:
+    """One sample's output shape of op `op_name` on input `shape`, by running it on the meta device.
+
+    Cached: a network repeats the same (op, params, shape) many times, and ops are pure functions of those.
+    """
+    with torch.device("meta"):
+        module = get_op(op_name).build(shape[0], params).eval()
+        out = module(torch.empty((2,) + shape))
     if not isinstance(out, torch.Tensor):
-        raise GenomeError(where, f"op {spec.name!r} returned {type(out).__name__}, not a tensor")
+        raise TypeError(f"op {op_name!r} returned {type(out).__name__}, not a tensor")
     return tuple(out.shape[1:])
 
 
