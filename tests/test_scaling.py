@@ -58,10 +58,12 @@ def test_scale_is_pure_and_names_the_result():
     assert unchanged == genome and unchanged is not genome
 
 
-def test_depth_multiplies_repeats_with_ceil_and_dense_layers_but_never_transitions():
+def test_depth_multiplies_repeats_with_ceil_and_dense_layers_but_never_transitions_or_layer_lists():
     deeper = scale(small(), depth=1.5)
     stages = deeper.to_dict()["stages"]
-    assert [s.get("repeats", 1) for s in stages] == [3, 1, 1, 2, 3, 2, 2]
+    # basic 2 -> 3; dense and transition stay one cell; inception 1 -> 2; mbconv 2 -> 3;
+    # a `layers` stage stays as written (repeating it would repeat its pooling too); explicit cell 1 -> 2
+    assert [s.get("repeats", 1) for s in stages] == [3, 1, 1, 2, 3, 1, 2]
     assert stages[1]["params"]["layers"] == 5  # ceil(3 * 1.5): a dense block deepens inside its one cell
     assert nas.summary(deeper).params > nas.summary(small()).params
 
