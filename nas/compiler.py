@@ -19,12 +19,25 @@ def compile_cell(plan: CellPlan) -> nn.Module:
     ops = [get_op(graph.nodes[n]["op"]).build(graph.nodes[n]["in_shape"][0], graph.nodes[n]["params"]) for n in order]
     if cells.is_chain(graph):
         return ops[0] if len(ops) == 1 else nn.Sequential(*ops)
+    for name, module in zip(order, ops):
+        if graph.in_degree(name) > 1:
+            _compute_in_place(module)
     index = {cells.INPUT: 0, **{name: i + 1 for i, name in enumerate(order)}}
     sources = [[index[s] for s in graph.predecessors(n)] for n in order]
     merges = [MERGE_CODES[graph.nodes[n]["merge"]] for n in order]
     drop_path = [float(graph.nodes[n]["drop_path"]) for n in order]
     columns = [[_column(graph, s) for s in graph.predecessors(n)] for n in order]
     return DagCell(ops, sources, merges, drop_path, columns)
+
+
+def _compute_in_place(module: nn.Module) -> None:
+    """Let an op that reads a merged value (a fresh tensor no other node sees) overwrite it, when it can.
+
+    Merges never keep their output for the backward pass, so an in-place op after one (ReLU after a
+    residual add, as in torchvision) is safe and saves a tensor's worth of memory traffic.
+    """
+    if isinstance(getattr(module, "inplace", None), bool):
+        module.inplace = True
 
 
 def _column(graph: nx.DiGraph, name: str) -> int:

@@ -17,6 +17,9 @@ class GenomeError(NasError, ValueError):
         self.message = message
         super().__init__(f"{where}: {message}" if where else message)
 
+    def __reduce__(self):  # picklable (Ray ships a failed trial's exception back to the driver)
+        return type(self), (self.where, self.message)
+
 
 class RegistryError(NasError, KeyError):
     """A name is unknown to, or already taken in, a registry."""

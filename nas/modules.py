@@ -19,6 +19,10 @@ class DagCell(nn.Module):
     column are kept where any is present.
     """
 
+    # the merge codes as class constants, so that TorchScript can read them
+    __constants__ = ["ADD", "CONCAT", "MULTIPLY"]
+    ADD, CONCAT, MULTIPLY = ADD, CONCAT, MULTIPLY
+
     def __init__(self, ops: List[nn.Module], sources: List[List[int]], merges: List[int],
                  drop_path: List[float], columns: List[List[int]]):
         super().__init__()
@@ -31,14 +35,14 @@ class DagCell(nn.Module):
 
     def _merge(self, i: int, inputs: List[torch.Tensor]) -> torch.Tensor:
         merge = self.merges[i]
-        if merge == ADD:
+        if merge == self.ADD:
             out = inputs[0]
             for x in inputs[1:]:
                 out = out + x
             return out
-        if merge == CONCAT:
+        if merge == self.CONCAT:
             return torch.cat(inputs, 1)
-        if merge == MULTIPLY:
+        if merge == self.MULTIPLY:
             out = inputs[0]
             for x in inputs[1:]:
                 out = out * x
@@ -49,15 +53,23 @@ class DagCell(nn.Module):
 
     def _drop_inputs(self, i: int, inputs: List[torch.Tensor]) -> List[torch.Tensor]:
         if self.global_column >= 0:
-            kept = [x for x, c in zip(inputs, self.columns[i]) if c == self.global_column]
+            columns = self.columns[i]
+            kept: List[torch.Tensor] = []
+            for j in range(len(inputs)):
+                if columns[j] == self.global_column:
+                    kept.append(inputs[j])
             return kept if len(kept) > 0 else inputs
         p = self.drop_path[i]
         if p <= 0.0:
             return inputs
-        keep = (torch.rand(len(inputs)) >= p).tolist()
+        keep: List[bool] = (torch.rand(len(inputs)) >= p).tolist()
         if not any(keep):
             keep[int(torch.randint(len(inputs), (1,)).item())] = True
-        return [x for x, k in zip(inputs, keep) if k]
+        survivors: List[torch.Tensor] = []
+        for j in range(len(inputs)):
+            if keep[j]:
+                survivors.append(inputs[j])
+        return survivors
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values = [x]

@@ -12,17 +12,29 @@ from nas.ops.registry import REQUIRED, op
 _NORM_ACT = {"norm": "bn", "act": "relu", "eps": 1e-5, "momentum": 0.1}
 
 
+def _check_geometry(p: Mapping[str, Any]) -> None:
+    """Kernel, stride and dilation of at least 1 and no negative padding (torch checks these only at run time)."""
+    for key in ("kernel", "stride", "dilation"):
+        if p[key] < 1:
+            raise ValueError(f"{key} must be >= 1, got {p[key]}")
+    if p["padding"] is not None and p["padding"] < 0:
+        raise ValueError(f"padding must be >= 0, got {p['padding']}")
+
+
 def _padding(p: Mapping[str, Any]) -> int:
     return p["padding"] if p["padding"] is not None else p["dilation"] * (p["kernel"] - 1) // 2
 
 
 def _conv_block(c_in: int, c_out: int, p: Mapping[str, Any], groups: int) -> nn.Module:
+    _check_geometry(p)
     conv = nn.Conv2d(
         c_in, c_out, p["kernel"], stride=p["stride"], padding=_padding(p),
         dilation=p["dilation"], groups=groups, bias=p["bias"],
     )
     if p["preact"]:  # norm -> act -> conv, as in pre-activation ResNets and DenseNets
-        return sequence(norm(p["norm"], c_in, p["eps"], p["momentum"]), activation(p["act"], inplace=False), conv)
+        # the activation may overwrite the norm's fresh output, never the op's own input
+        in_place = p["norm"] != "none"
+        return sequence(norm(p["norm"], c_in, p["eps"], p["momentum"]), activation(p["act"], inplace=in_place), conv)
     return sequence(conv, norm(p["norm"], c_out, p["eps"], p["momentum"]), activation(p["act"]))
 
 
@@ -53,6 +65,7 @@ def sepconv(c_in: int, p: Mapping[str, Any]) -> nn.Module:
     `mid_norm` puts a norm (and the activation) after the depthwise part too;
     `preact` puts the activation before the whole op (Xception's ReLU -> SepConv -> BN).
     """
+    _check_geometry(p)
     depthwise = nn.Conv2d(
         c_in, c_in, p["kernel"], stride=p["stride"], padding=_padding(p),
         dilation=p["dilation"], groups=c_in, bias=p["bias"],

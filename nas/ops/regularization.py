@@ -24,7 +24,7 @@ class DropPath(nn.Module):
             return x
         keep = 1.0 - self.p
         mask = torch.empty((x.shape[0],) + (1,) * (x.dim() - 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
-        return x * mask / keep
+        return x * mask.div_(keep)  # scale the per-sample mask, not the whole tensor
 
 
 @op("drop_path", p=0.0)

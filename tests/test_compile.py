@@ -1,0 +1,137 @@
+"""Built networks work with TorchScript, torch.export and torch.compile, and compute what eager mode computes.
+
+One limitation, by design: a scripted network does not sample FractalNet's global drop-path column in
+training (`Network._pick_global_column` is `torch.jit.unused`); local drop-path and everything else runs.
+"""
+from __future__ import annotations
+
+import copy
+import warnings
+
+import pytest
+import torch
+
+import nas
+from nas import baselines
+
+# One genome with every merge (add, concat, mean with drop-path, multiply), a chain stem and head, and
+# template cells that compile to DAG cells (fractal: mean joins; dense: concat; mbconv: SE and residual).
+EVERY_MERGE = {
+    "name": "every_merge",
+    "input": {"channels": 3, "size": 16},
+    "num_classes": 5,
+    "stem": [{"op": "conv", "out": 8, "kernel": 3}],
+    "stages": [
+        {"cell": "mix", "out": 8},
+        {"cell": "fractal", "out": 8, "stride": 2, "params": {"columns": 2, "global_drop": 0.0}},
+        {"cell": "dense", "params": {"layers": 2, "growth": 4}},
+        {"cell": "mbconv", "out": 16, "stride": 2, "params": {"se": 0.25, "expansion": 2.0, "drop_path": 0.2}},
+    ],
+    "head": [{"op": "global_avgpool"}, {"op": "dropout", "p": 0.1}],
+    "cells": {
+        "mix": {
+            "nodes": {
+                "a": {"op": "conv", "out": "@out", "kernel": 3, "stride": "@stride"},
+                "b": {"op": "sepconv", "out": "@out", "stride": "@stride"},
+                "gate": {"op": "act", "kind": "sigmoid"},
+                "prod": {"op": "identity", "merge": "multiply"},
+                "avg": {"op": "bn", "merge": "mean", "drop_path": 0.2},
+                "cat": {"op": "conv", "out": "@out", "kernel": 1, "merge": "concat"},
+                "out": {"op": "act", "kind": "relu", "merge": "add"},
+            },
+            "edges": [["in", "a"], ["in", "b"], ["b", "gate"], ["a", "prod"], ["gate", "prod"], ["a", "avg"],
+                      ["prod", "avg"], ["avg", "cat"], ["b", "cat"], ["cat", "out"], ["a", "out"]],
+        }
+    },
+}
+# Small real networks (baselines scaled to 1/8 width at 32x32), where present.
+SCALED = ["resnet18", "xception_cifar"]
+
+
+def every_merge() -> nas.Genome:
+    return nas.Genome.from_dict(EVERY_MERGE)
+
+
+def small_baseline(name: str) -> nas.Genome:
+    if name not in baselines.names():
+        pytest.skip(f"no baseline {name!r} yet")
+    return nas.scale(baselines.get(name), width=0.125, resolution=32)
+
+
+def script(model: torch.nn.Module) -> torch.jit.ScriptModule:
+    with warnings.catch_warnings():  # torch >= 2.10 marks torch.jit as deprecated
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.script(model)
+
+
+def example(genome: nas.Genome) -> torch.Tensor:
+    torch.manual_seed(1)
+    return torch.randn(2, genome.input.channels, *genome.input.size)
+
+
+@pytest.mark.parametrize("source", ["every_merge", *SCALED])
+def test_torchscript_matches_eager_in_eval_mode(source):
+    genome = every_merge() if source == "every_merge" else small_baseline(source)
+    model = nas.build(genome, num_classes=7).eval()
+    scripted = script(model)
+    x = example(genome)
+    with torch.no_grad():
+        expected = model(x)
+        assert expected.shape == (2, 7)
+        torch.testing.assert_close(scripted(x), expected, rtol=0, atol=0)
+
+
+def test_torchscript_matches_eager_in_training_with_drop_path_and_gradients():
+    genome = every_merge()
+    torch.manual_seed(0)
+    model = nas.build(genome).train()
+    twin = copy.deepcopy(model)
+    scripted = script(twin)
+    x = example(genome)
+    for _ in range(2):  # random drop-path and dropout draws must line up call for call
+        torch.manual_seed(7)
+        expected = model(x)
+        torch.manual_seed(7)
+        got = scripted(x)
+        torch.testing.assert_close(got, expected)
+        expected.square().sum().backward()
+        got.square().sum().backward()
+    for (name, a), (_, b) in zip(model.named_parameters(), twin.named_parameters()):
+        torch.testing.assert_close(b.grad, a.grad, msg=lambda m: f"gradient of {name}: {m}")
+    for (name, a), (_, b) in zip(model.named_buffers(), twin.named_buffers()):
+        torch.testing.assert_close(b, a, msg=lambda m: f"buffer {name}: {m}")
+
+
+def test_scripted_network_survives_save_and_load(tmp_path):
+    genome = every_merge()
+    model = nas.build(genome).eval()
+    path = tmp_path / "net.pt"
+    script(model).save(str(path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        loaded = torch.jit.load(str(path))
+    x = example(genome)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
+
+
+def test_torch_export_matches_eager():
+    genome = every_merge()
+    model = nas.build(genome).eval()
+    x = example(genome)
+    exported = torch.export.export(model, (x,))
+    with torch.no_grad():
+        torch.testing.assert_close(exported.module()(x), model(x))
+        other = torch.randn_like(x)
+        torch.testing.assert_close(exported.module()(other), model(other))
+
+
+@pytest.mark.timeout(900)  # inductor compiles C++ with gcc: seconds with a warm cache, a minute or more cold
+def test_torch_compile_matches_eager_without_graph_breaks():
+    genome = every_merge()
+    model = nas.build(genome).eval()
+    x = example(genome)
+    torch._dynamo.reset()
+    compiled = torch.compile(model, fullgraph=True)  # fullgraph: any graph break is an error
+    with torch.no_grad():
+        torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
