@@ -1,0 +1,148 @@
+"""The training loop's parts, free of Ray: device and precision, optimizer, schedule, one epoch, evaluation.
+
+Data are whole uint8 tensors already on the device; a batch is an index slice, normalised on the fly.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from nas.train.datasets import DatasetSplits, Split
+from nas.train.failures import TrialFailure
+from nas.train.settings import TrainSettings
+
+
+def trial_seed(seed: int, fingerprint: str) -> int:
+    """A seed for one architecture's training: the search seed mixed with the genome's fingerprint."""
+    return int(hashlib.sha256(f"{seed}:{fingerprint}".encode()).hexdigest()[:15], 16)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Autocast dtype (None: full precision) and whether fp16 needs a gradient scaler."""
+
+    dtype: torch.dtype | None
+    device_type: str
+
+    @staticmethod
+    def choose(setting: str, device: torch.device) -> "Precision":
+        if device.type != "cuda" or setting == "off":
+            return Precision(None, device.type)  # autocast on CPUs is slower than fp32 for these convs
+        if setting == "auto":
+            setting = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return Precision(torch.bfloat16 if setting == "bf16" else torch.float16, device.type)
+
+    @property
+    def name(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.dtype]
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device_type, dtype=self.dtype)
+
+    def scaler(self) -> torch.amp.GradScaler:
+        return torch.amp.GradScaler(self.device_type, enabled=self.dtype == torch.float16)
+
+
+def _sgd(params, settings: TrainSettings) -> torch.optim.Optimizer:
+    return torch.optim.SGD(params, lr=settings.learning_rate, momentum=settings.momentum,
+                           nesterov=settings.nesterov and settings.momentum > 0, weight_decay=settings.decay)
+
+
+def _adamw(params, settings: TrainSettings) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.decay)
+
+
+OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"sgd": _sgd, "adamw": _adamw}
+
+
+def make_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
+    """Weight decay on weights only (not on biases and norm scales, which are 1-D)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1]
+    groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return OPTIMIZERS[settings.optimizer]([g for g in groups if g["params"]], settings)
+
+
+SCHEDULES: dict[str, Callable[[int], Callable[[int], float]]] = {
+    "cosine": lambda total: lambda step: 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total)),
+    "constant": lambda total: lambda step: 1.0,
+}
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, steps_per_epoch: int):
+    """A per-step schedule over all epochs (cosine: from the learning rate down to 0)."""
+    total = max(1, settings.epochs * steps_per_epoch)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, SCHEDULES[settings.schedule](total))
+
+
+def steps_per_epoch(train_size: int, batch_size: int) -> int:
+    return max(1, train_size // batch_size)
+
+
+def batches(size: int, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """A shuffled permutation cut into `size // batch_size` near-equal batches (none smaller than the
+    batch size, so batch norm never sees a batch of one)."""
+    order = torch.randperm(size, generator=generator)
+    return torch.tensor_split(order, steps_per_epoch(size, batch_size))
+
+
+def inputs(data: DatasetSplits, x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    x = data.normalize(x)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def train_epoch(model: nn.Module, data: DatasetSplits, train: Split, optimizer: torch.optim.Optimizer,
+                scheduler, scaler: torch.amp.GradScaler, precision: Precision, settings: TrainSettings,
+                generator: torch.Generator, epoch: int, channels_last: bool = False) -> float:
+    """One pass over `train` (tensors on the model's device); the mean training loss.
+
+    Raises TrialFailure when the loss stops being finite ("loss became NaN at epoch e").
+    """
+    model.train()
+    criterion = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
+    total = torch.zeros((), device=train.x.device)
+    count = 0
+    for index in batches(len(train), settings.batch_size, generator):
+        index = index.to(train.x.device)
+        x, y = inputs(data, train.x[index], channels_last), train.y[index]
+        with precision.autocast():
+            loss = criterion(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        total += loss.detach().float() * len(index)
+        count += len(index)
+    mean = float(total) / count
+    if not math.isfinite(mean):
+        raise TrialFailure(f"loss became {'NaN' if math.isnan(mean) else 'inf'} at epoch {epoch}")
+    return mean
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: DatasetSplits, split: Split, precision: Precision, batch_size: int,
+             channels_last: bool = False) -> float:
+    """Top-1 accuracy (0..1) on `split` (tensors on the model's device)."""
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=split.x.device)
+    for start in range(0, len(split), batch_size):
+        x = inputs(data, split.x[start:start + batch_size], channels_last)
+        with precision.autocast():
+            logits = model(x)
+        correct += (logits.argmax(dim=1) == split.y[start:start + batch_size]).sum()
+    return int(correct) / max(1, len(split))
+
+
+def to_device(split: Split, device: torch.device) -> Split:
+    if device.type == "cpu":
+        return split
+    return Split(split.x.to(device, non_blocking=True), split.y.to(device, non_blocking=True))

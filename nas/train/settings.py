@@ -1,0 +1,96 @@
+"""How a child network is trained: one plain, validated record shared by every trial of a search.
+
+It travels in each trial's config under ``"train"`` (so a trial's config says everything about it);
+a suggestion may override single fields for its own trial.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from nas.errors import NasError
+
+OPTIMIZER_DEFAULTS = {  # optimizer -> (learning rate, weight decay)
+    "sgd": (0.05, 5e-4),
+    "adamw": (2e-3, 0.05),
+}
+SCHEDULES = ("cosine", "constant")
+PRECISIONS = ("auto", "bf16", "fp16", "off")  # auto: bf16 on a GPU that has it, else fp16 on a GPU; off on a CPU
+
+
+class SettingsError(NasError, ValueError):
+    """A training setting is invalid."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 3
+    batch_size: int = 32
+    optimizer: str = "sgd"
+    lr: float | None = None  # None: the optimizer's default (OPTIMIZER_DEFAULTS)
+    weight_decay: float | None = None
+    momentum: float = 0.9  # SGD only
+    nesterov: bool = True  # SGD only
+    schedule: str = "cosine"  # per step, over all epochs
+    label_smoothing: float = 0.0
+    precision: str = "auto"
+    channels_last: bool | None = None  # None: on a GPU only
+    max_params: int | None = 50_000_000  # a trial whose genome is bigger fails before allocating
+    max_flops: int | None = None  # per image (2 per multiply-add)
+    checkpoint_every: int = 1  # epochs between checkpoints; 0: only after the last epoch
+    eval_batch_size: int = 1024
+    seed: int = 0  # with the genome's fingerprint, seeds weights and batch order
+    test_at_end: bool = False  # after the last epoch also report test_accuracy (final retraining, never search)
+
+    def __post_init__(self) -> None:
+        def positive(name: str) -> None:
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise SettingsError(f"{name} must be a positive integer, got {value!r}")
+
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            positive(name)
+        if self.optimizer not in OPTIMIZER_DEFAULTS:
+            raise SettingsError(f"optimizer must be one of {', '.join(OPTIMIZER_DEFAULTS)}, got {self.optimizer!r}")
+        if self.schedule not in SCHEDULES:
+            raise SettingsError(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.precision not in PRECISIONS:
+            raise SettingsError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        for name in ("lr", "weight_decay"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise SettingsError(f"{name} must be a non-negative number, got {value!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise SettingsError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
+            raise SettingsError(f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every!r}")
+        for name in ("max_params", "max_flops"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise SettingsError(f"{name} must be a positive integer or None, got {value!r}")
+
+    @property
+    def learning_rate(self) -> float:
+        return float(self.lr if self.lr is not None else OPTIMIZER_DEFAULTS[self.optimizer][0])
+
+    @property
+    def decay(self) -> float:
+        return float(self.weight_decay if self.weight_decay is not None else OPTIMIZER_DEFAULTS[self.optimizer][1])
+
+    def checkpoint_due(self, epoch: int) -> bool:
+        """Checkpoint after this (1-based) epoch? Always after the last one (its weights are the result)."""
+        return epoch == self.epochs or (self.checkpoint_every > 0 and epoch % self.checkpoint_every == 0)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(spec: Mapping[str, Any] | None) -> "TrainSettings":
+        spec = dict(spec or {})
+        known = {f.name for f in fields(TrainSettings)}
+        unknown = sorted(set(spec) - known)
+        if unknown:
+            raise SettingsError(f"unknown training setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        return TrainSettings(**spec)

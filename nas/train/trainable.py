@@ -1,0 +1,128 @@
+"""The Ray Tune trainable: train one genome and report after every epoch.
+
+    trainable = tune.with_parameters(train_genome, data=load_dataset("digits"))
+
+`config` is a searcher's suggestion ``{"genome", "sample", "fingerprint"}`` plus ``"train"`` (the
+`TrainSettings` fields). The genome is built for the data set's channels, classes and input size,
+trained for `epochs`, and after every epoch the trial reports
+
+    val_accuracy (0..1), train_loss, params, flops, epoch, epoch_time,
+
+plus build_time, train_time (the trial's own compute so far: build and epochs), node_ip, node_id,
+device and precision (and test_accuracy after the last epoch when the settings say `test_at_end`,
+as `nas compare` does; a search never looks at the test split), and (every `checkpoint_every`
+epochs and after the last) checkpoints its whole training state, so a stopped trial resumes mid-way. Failures end the trial with a one-line reason:
+a loss that is no longer finite ("loss became NaN at epoch 2"), out of memory, a genome over the
+caps (checked on the meta device before any allocation), or any other exception.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from typing import Any
+
+import ray
+import torch
+from ray import tune
+
+from nas.compiler import build
+from nas.genome import Genome
+from nas.summary import summary
+from nas.train.checkpointing import TrainingState
+from nas.train.datasets import DatasetSplits
+from nas.train.failures import TrialFailure, is_out_of_memory
+from nas.train.loop import (Precision, evaluate, make_optimizer, make_scheduler, steps_per_epoch, to_device,
+                            train_epoch, trial_seed)
+from nas.train.settings import TrainSettings
+
+
+def placement() -> dict[str, Any]:
+    """Where this trial runs: node, device, and the CPUs Ray gave it (torch uses that many threads)."""
+    context = ray.get_runtime_context()
+    assigned = context.get_assigned_resources()
+    cuda = bool(assigned.get("GPU")) and torch.cuda.is_available()
+    return {
+        "node_ip": ray.util.get_node_ip_address(),
+        "node_id": context.get_node_id(),
+        "device": torch.device("cuda", 0) if cuda else torch.device("cpu"),  # Ray sets CUDA_VISIBLE_DEVICES
+        "threads": max(1, int(assigned.get("CPU", 1) or 1)),
+    }
+
+
+def check_caps(params: int, flops: int, settings: TrainSettings) -> None:
+    if settings.max_params is not None and params > settings.max_params:
+        raise TrialFailure(f"genome too big: {params:,} parameters > max_params {settings.max_params:,}")
+    if settings.max_flops is not None and flops > settings.max_flops:
+        raise TrialFailure(f"genome too big: {flops:,} FLOPs per image > max_flops {settings.max_flops:,}")
+
+
+def train_genome(config: dict[str, Any], data: DatasetSplits) -> None:
+    started, started_at = time.perf_counter(), time.time()
+    settings = TrainSettings.from_dict(config.get("train"))
+    where = placement()
+    torch.set_num_threads(where["threads"])
+    device: torch.device = where["device"]
+    genome = Genome.from_dict(config["genome"])
+    fingerprint = config.get("fingerprint") or genome.fingerprint()
+    cost = summary(genome, num_classes=data.num_classes, in_channels=data.channels, input_size=data.size)
+    check_caps(cost.params, cost.flops, settings)
+
+    torch.manual_seed(trial_seed(settings.seed, fingerprint))
+    generator = torch.Generator().manual_seed(trial_seed(settings.seed + 1, fingerprint))
+    precision = Precision.choose(settings.precision, device)
+    channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"
+    try:
+        model = build(genome, num_classes=data.num_classes, in_channels=data.channels, input_size=data.size)
+        model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+        train, val = to_device(data.train, device), to_device(data.val, device)
+    except Exception as error:
+        if is_out_of_memory(error):
+            raise TrialFailure(f"out of memory building the network ({cost.params:,} parameters) on {device}") from None
+        raise
+    optimizer = make_optimizer(model, settings)
+    scheduler = make_scheduler(optimizer, settings, steps_per_epoch(len(train), settings.batch_size))
+    state = TrainingState(model, optimizer, scheduler, precision.scaler(), generator)
+    fixed = {"params": cost.params, "flops": cost.flops, "started_at": started_at,
+             "node_ip": where["node_ip"], "node_id": where["node_id"],
+             "device": str(device), "precision": precision.name}
+
+    done, last, spent = 0, None, 0.0
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            done, last = state.load(directory)
+        spent = float(last.get("train_time", 0.0))
+    build_time = time.perf_counter() - started
+    spent += build_time
+    if done >= settings.epochs:
+        # finished, but stopped before Tune recorded it: report the final metrics again, unchanged (no training)
+        tune.report(last)
+        return
+
+    for epoch in range(done + 1, settings.epochs + 1):
+        epoch_started = time.perf_counter()
+        try:
+            loss = train_epoch(model, data, train, optimizer, scheduler, state.scaler, precision, settings,
+                               generator, epoch, channels_last)
+            accuracy = evaluate(model, data, val, precision, settings.eval_batch_size, channels_last)
+        except TrialFailure:
+            raise
+        except Exception as error:
+            if is_out_of_memory(error):
+                raise TrialFailure(f"out of memory at epoch {epoch} (batch size {settings.batch_size}, "
+                                   f"{cost.params:,} parameters) on {device}") from None
+            raise
+        epoch_time = time.perf_counter() - epoch_started
+        spent += epoch_time
+        metrics = {"val_accuracy": accuracy, "train_loss": loss, "epoch": epoch, "epoch_time": epoch_time,
+                   "reported_at": time.time(),
+                   "build_time": build_time, "train_time": spent, "resumed_from": done, **fixed}
+        if settings.test_at_end and epoch == settings.epochs:
+            metrics["test_accuracy"] = evaluate(model, data, to_device(data.test, device), precision,
+                                                settings.eval_batch_size, channels_last)
+        if settings.checkpoint_due(epoch):
+            with tempfile.TemporaryDirectory(prefix="nas-checkpoint-") as directory:
+                state.save(directory, epoch, metrics)
+                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+        else:
+            tune.report(metrics)
