@@ -1,0 +1,373 @@
+"""`run_compare`: retrain searched and hand-designed models under one recipe and K seeds, on Ray Tune.
+
+    outcome = run_compare(CompareConfig(runs=["results/runs/evo", "results/runs/rl"]), "results/compare-digits")
+
+Every model of the plan (`nas.compare.plan`) is trained once per seed by the search's own trainable
+(`nas.train.trainable.train_genome`) with the same `TrainSettings` (only the seed differs), on the same
+splits of the same data set, as one Ray Tune grid of trials (model x seed); each trial reports its test
+accuracy after its last epoch. Data splits: on the data set the runs searched, the split seed and
+validation share are the runs' own, so the test images are ones no search ever selected a genome on.
+
+The output folder holds ``compare.json`` (the comparison: running the same command again resumes it;
+a different comparison in the same folder is refused), ``tune/`` (Ray Tune's experiment, with the
+final checkpoint of every trial; ignored by git), ``models.json`` and ``genomes/`` (the plan),
+``trials.json``/``trials.csv`` (one record per trial) and the report (`nas.compare.report`).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+from ray.tune import Callback
+from ray.tune.logger import JsonLoggerCallback
+
+from nas.compare.latency import Latency, machine, measure_latency
+from nas.compare.plan import DEFAULT_BASELINES, Model, PlanError, SearchRun, plan_models, read_run
+from nas.train.datasets import DatasetSplits, load_dataset
+from nas.train.failures import failure_reason
+from nas.train.settings import TrainSettings
+
+CONFIG_FILE, MODELS_FILE, TRIALS_JSON, TRIALS_CSV, SUMMARY_FILE, LATENCY_FILE = (
+    "compare.json", "models.json", "trials.json", "trials.csv", "summary.json", "latency.json")
+TUNE_DIR, GENOMES_DIR = "tune", "genomes"
+DEFAULT_EPOCHS = 10
+TRIAL_FIELDS = ("model", "seed", "status", "test_accuracy", "val_accuracy", "train_loss", "epoch", "train_time",
+                "params", "flops", "trial_id", "error")
+
+
+@dataclass
+class CompareConfig:
+    """Everything that defines a comparison (saved as compare.json)."""
+
+    runs: list[str] = field(default_factory=list)  # search run folders
+    baselines: list[str] = field(default_factory=lambda: list(DEFAULT_BASELINES))  # names or genome files
+    skeletons: list[str] = field(default_factory=list)  # transplant each searched cell into these
+    dataset: str | None = None  # None: the runs' data set (digits without runs)
+    data_dir: str | None = None
+    split_seed: int | None = None  # None: the runs' seed on their data set, else 0
+    val_fraction: float | None = None  # None: the runs' share, else 0.1
+    seeds: int = 3
+    train: dict[str, Any] = field(default_factory=lambda: {"epochs": DEFAULT_EPOCHS})  # TrainSettings fields
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    tolerance: float = 0.05  # transplant parameter match
+    latency_repeats: int = 50
+    latency_threads: int = 1
+    alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.seeds, int) or self.seeds < 1:
+            raise PlanError(f"seeds must be a positive integer, got {self.seeds!r}")
+        if not self.runs and not self.baselines:
+            raise PlanError("nothing to compare: give search run folders and/or baselines")
+        if "seed" in self.train:
+            raise PlanError("the training seed is set per trial (seeds 0..K-1); leave it out of the recipe")
+        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
+            raise PlanError("cpus per trial must be > 0 and GPUs per trial >= 0")
+        if not 0 < self.tolerance < 1:
+            raise PlanError(f"tolerance must be in (0, 1), got {self.tolerance}")
+        self.recipe(0)  # validates the training settings
+
+    def recipe(self, seed: int) -> TrainSettings:
+        """The one training recipe, with `seed`; test accuracy is reported after the last epoch."""
+        return TrainSettings.from_dict({**self.train, "seed": seed, "test_at_end": True})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class DataChoice:
+    dataset: str
+    data_dir: str | None
+    split_seed: int
+    val_fraction: float
+    note: str  # why these splits
+
+
+def choose_data(config: CompareConfig, runs: Sequence[SearchRun]) -> DataChoice:
+    """The data set and its splits: the runs' own on the data set they searched (so their validation
+    images, which chose the genomes, never reach the test split); otherwise the given or default ones."""
+    searched = sorted({str(run.config.get("dataset")) for run in runs})
+    dataset = config.dataset or (searched[0] if len(searched) == 1 else None) or "digits"
+    if config.dataset is None and len(searched) > 1:
+        raise PlanError(f"the runs searched different data sets ({', '.join(searched)}); choose one with --dataset")
+    same = [run for run in runs if run.config.get("dataset") == dataset]
+    if not same:
+        return DataChoice(dataset, config.data_dir, config.split_seed or 0,
+                          config.val_fraction if config.val_fraction is not None else 0.1,
+                          "no run searched this data set: splits from the given (or default) seed")
+    seeds = sorted({int(run.config.get("seed", 0)) for run in same})
+    shares = sorted({float(run.config.get("val_fraction", 0.1)) for run in same})
+    if len(seeds) > 1 or len(shares) > 1:
+        raise PlanError(f"the runs split {dataset} differently (seeds {seeds}, validation shares {shares}): a test "
+                        "split shared by all of them does not exist; compare runs made with the same --seed")
+    if config.split_seed is not None and config.split_seed != seeds[0]:
+        raise PlanError(f"--split-seed {config.split_seed} differs from the runs' seed {seeds[0]}: their validation "
+                        "images (which chose the genomes) would reach the test split")
+    if config.val_fraction is not None and config.val_fraction != shares[0]:
+        raise PlanError(f"--val-fraction {config.val_fraction} differs from the runs' {shares[0]}")
+    data_dir = config.data_dir or next((run.config.get("data_dir") for run in same if run.config.get("data_dir")), None)
+    return DataChoice(dataset, data_dir, seeds[0], shares[0],
+                      f"the split seed ({seeds[0]}) and validation share ({shares[0]}) of the search runs")
+
+
+# ----- Ray Tune -----
+class FromModel:
+    """A `tune.sample_from` function: a per-model value looked up by the trial's ``model``."""
+
+    def __init__(self, table: Mapping[str, Any]):
+        self.table = dict(table)
+
+    def __call__(self, config: Mapping[str, Any]) -> Any:
+        return self.table[config["model"]]
+
+
+class Recipe:
+    """A `tune.sample_from` function: the training settings with the trial's ``seed``."""
+
+    def __init__(self, config: CompareConfig):
+        self.train = dict(config.train)
+
+    def __call__(self, config: Mapping[str, Any]) -> dict[str, Any]:
+        return TrainSettings.from_dict({**self.train, "seed": config["seed"], "test_at_end": True}).to_dict()
+
+
+def param_space(config: CompareConfig, models: Sequence[Model]) -> dict[str, Any]:
+    return {
+        "model": tune.grid_search([m.label for m in models]),
+        "seed": tune.grid_search(list(range(config.seeds))),
+        "genome": tune.sample_from(FromModel({m.label: m.genome.to_dict() for m in models})),
+        "fingerprint": tune.sample_from(FromModel({m.label: m.genome.fingerprint() for m in models})),
+        "train": tune.sample_from(Recipe(config)),
+    }
+
+
+def trial_name(trial) -> str:
+    return f"{trial.config['model']}-seed{trial.config['seed']}"
+
+
+class Progress(Callback):
+    """One line per finished trial (driver side)."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.done = 0
+
+    def _line(self, trial, failed: bool) -> None:
+        self.done += 1
+        result = trial.last_result or {}
+        head = f"[{self.done:>{len(str(self.total))}}/{self.total}] {trial_name(trial)}"
+        if failed:
+            print(f"{head}  FAILED", flush=True)
+        elif result.get("test_accuracy") is None:
+            print(f"{head}  finished without a test accuracy", flush=True)
+        else:
+            print(f"{head}  test {result['test_accuracy']:.4f}  val {result.get('val_accuracy', math.nan):.4f}  "
+                  f"{result.get('train_time', 0.0):.1f}s", flush=True)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        self._line(trial, failed=False)
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        self._line(trial, failed=True)
+
+
+def make_trainable(config: CompareConfig, data: DatasetSplits):
+    from nas.train.trainable import train_genome
+
+    return tune.with_resources(tune.with_parameters(train_genome, data=data),
+                               {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial})
+
+
+def make_tuner(config: CompareConfig, models: Sequence[Model], data: DatasetSplits, folder: Path,
+               retry_errored: bool = False, verbose: bool = True) -> tune.Tuner:
+    path = folder.resolve() / TUNE_DIR
+    trainable = make_trainable(config, data)
+    space = param_space(config, models)
+    if tune.Tuner.can_restore(str(path)):
+        return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, restart_errored=retry_errored,
+                                  param_space=space)
+    total = len(models) * config.seeds
+    return tune.Tuner(
+        trainable,
+        param_space=space,
+        tune_config=tune.TuneConfig(num_samples=1, reuse_actors=True, trial_name_creator=trial_name,
+                                    trial_dirname_creator=trial_name),
+        run_config=tune.RunConfig(
+            name=TUNE_DIR, storage_path=str(folder.resolve()),
+            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            callbacks=[JsonLoggerCallback()] + ([Progress(total)] if verbose else []),  # result.json: every report
+            verbose=0),
+    )
+
+
+def trial_records(results) -> list[dict[str, Any]]:
+    """Ray Tune's results as plain records (one per trial), ordered by model plan then seed."""
+    records = []
+    for result in results:
+        metrics = result.metrics or {}
+        config = result.config or {}
+        record = {name: metrics.get(name) for name in TRIAL_FIELDS}
+        record.update(model=config.get("model"), seed=config.get("seed"), trial_id=metrics.get("trial_id"),
+                      status="ERROR" if result.error is not None else "TERMINATED",
+                      error=failure_reason(result.error) if result.error is not None else "")
+        if record["status"] == "TERMINATED" and record["test_accuracy"] is None:
+            record.update(status="ERROR", error="finished without a test accuracy")
+        records.append(record)
+    return records
+
+
+# ----- aggregates -----
+def aggregate(models: Sequence[Model], records: Sequence[Mapping[str, Any]],
+              latencies: Mapping[str, Latency]) -> list[dict[str, Any]]:
+    """Per model: test and validation accuracy over its finished seeds, cost, latency and training time."""
+    from nas.compare.stats import spread
+
+    rows = []
+    for model in models:
+        done = sorted((r for r in records if r["model"] == model.label and r["status"] == "TERMINATED"),
+                      key=lambda r: r["seed"])
+        failed = [r for r in records if r["model"] == model.label and r["status"] != "TERMINATED"]
+        test, val, seconds = (spread([r[k] for r in done]) for k in ("test_accuracy", "val_accuracy", "train_time"))
+        params = next((r["params"] for r in done + failed if r.get("params") is not None), None)
+        flops = next((r["flops"] for r in done + failed if r.get("flops") is not None), None)
+        latency = latencies.get(model.label)
+        rows.append({
+            "model": model.label, "kind": model.kind, "source": model.source,
+            "seeds": [r["seed"] for r in done], "test_accuracies": [r["test_accuracy"] for r in done],
+            "test_mean": test.mean, "test_std": test.std, "n": test.n,
+            "val_mean": val.mean, "val_std": val.std,
+            "train_time_mean": seconds.mean, "train_time_std": seconds.std,
+            "params": params, "flops": flops,
+            "latency_ms": latency.median_ms if latency else None,
+            "failed": len(failed), "errors": sorted({r["error"] for r in failed if r["error"]}),
+        })
+    return rows
+
+
+def write_trials(folder: Path, records: Sequence[Mapping[str, Any]]) -> None:
+    import csv
+
+    (folder / TRIALS_JSON).write_text(json.dumps({"trials": list(records)}, indent=1, default=str) + "\n")
+    with (folder / TRIALS_CSV).open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(TRIAL_FIELDS)
+        for record in records:
+            writer.writerow(["" if record.get(k) is None else record.get(k) for k in TRIAL_FIELDS])
+
+
+def measure_latencies(folder: Path, models: Sequence[Model], data: DatasetSplits,
+                      config: CompareConfig) -> dict[str, Latency]:
+    """Each model's latency, measured once per folder: a resumed comparison reuses the figures in
+    latency.json (per genome fingerprint and measuring setup), so its report does not change."""
+    path = folder / LATENCY_FILE
+    saved = json.loads(path.read_text()) if path.is_file() else {}
+    latencies = {}
+    for model in models:
+        key = f"{model.genome.fingerprint()}:{config.latency_threads}:{config.latency_repeats}"
+        if key in saved:
+            latencies[model.label] = Latency(**saved[key])
+        else:
+            latencies[model.label] = measure_latency(model.genome, data.input_shape, data.num_classes,
+                                                     repeats=config.latency_repeats, threads=config.latency_threads)
+            saved[key] = asdict(latencies[model.label])
+    path.write_text(json.dumps(saved, indent=1) + "\n")
+    return latencies
+
+
+# ----- the run -----
+@dataclass
+class CompareOutcome:
+    folder: Path
+    models: list[Model]
+    records: list[dict[str, Any]]
+    rows: list[dict[str, Any]]
+    report: Path
+
+
+def prepare_folder(folder: Path, config: CompareConfig) -> bool:
+    """Write compare.json to a new folder; True when the folder already holds this comparison (resume)."""
+    saved = folder / CONFIG_FILE
+    spec = json.loads(json.dumps(config.to_dict()))
+    if saved.is_file():
+        previous = json.loads(saved.read_text())
+        if previous != spec:
+            changed = sorted(k for k in set(previous) | set(spec) if previous.get(k) != spec.get(k))
+            raise PlanError(f"{folder} holds a different comparison (differs in {', '.join(changed)}); "
+                            "choose another --out")
+        return True
+    folder.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(spec, indent=2) + "\n")
+    (folder / ".gitignore").write_text(f"# Ray Tune's experiment: trial state and checkpoints (large)\n{TUNE_DIR}/\n")
+    return False
+
+
+def run_compare(config: CompareConfig, folder: str | Path, *, address: str | None = None,
+                retry_errored: bool = False, verbose: bool = True, command: str | None = None) -> CompareOutcome:
+    """Plan, train (or resume), measure and report a comparison in `folder`."""
+    from nas.compare.report import write_report
+    from nas.search.run import ensure_ray, tune_environment
+
+    started = time.perf_counter()
+    folder = Path(folder)
+    resumed = prepare_folder(folder, config)
+    runs = [read_run(path) for path in config.runs]
+    choice = choose_data(config, runs)
+    data = load_dataset(choice.dataset, choice.data_dir, val_fraction=choice.val_fraction, seed=choice.split_seed)
+    models = plan_models(runs, config.baselines, config.skeletons, data.input_shape, data.num_classes,
+                         tolerance=config.tolerance)
+    (folder / GENOMES_DIR).mkdir(exist_ok=True)
+    for model in models:
+        model.genome.save(folder / GENOMES_DIR / f"{model.label}.yaml")
+    (folder / MODELS_FILE).write_text(json.dumps([m.to_dict() for m in models], indent=2) + "\n")
+    if verbose:
+        print(f"{data.describe()}; {len(models)} models x {config.seeds} seeds, "
+              f"{config.recipe(0).epochs} epochs each -> {folder}" + (" (resuming)" if resumed else ""), flush=True)
+
+    with tune_environment():
+        started_here = ensure_ray(address)
+        try:
+            clock = time.perf_counter()
+            tuner = make_tuner(config, models, data, folder, retry_errored, verbose)
+            results = tuner.fit()
+            training_s = time.perf_counter() - clock
+            records = trial_records(results)
+        finally:
+            if started_here:
+                import ray
+
+                ray.shutdown()
+    order = {m.label: i for i, m in enumerate(models)}
+    records.sort(key=lambda r: (order.get(r["model"], len(order)), r["seed"]))
+    write_trials(folder, records)
+
+    clock = time.perf_counter()
+    latencies = measure_latencies(folder, models, data, config)
+    latency_s = time.perf_counter() - clock
+    rows = aggregate(models, records, latencies)
+    session = {"training_s": round(training_s, 1), "latency_s": round(latency_s, 1),
+               "total_s": round(time.perf_counter() - started, 1)}
+    previous = json.loads((folder / SUMMARY_FILE).read_text()) if (folder / SUMMARY_FILE).is_file() else {}
+    summary = {
+        "command": command, "data": data.describe(), "data_choice": asdict(choice),
+        "input_shape": list(data.input_shape), "num_classes": data.num_classes,
+        "recipe": {k: v for k, v in config.recipe(0).to_dict().items() if k != "seed"},
+        "seeds": list(range(config.seeds)), "machine": machine(), "cpus": os.cpu_count(),
+        "latency": {"batch_size": 1, "threads": config.latency_threads, "repeats": config.latency_repeats},
+        "sessions": previous.get("sessions", []) + [session],  # one per run of the command (resumes add one)
+        "models": rows,
+    }
+    (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    report = write_report(folder, config, models, runs, records, rows, summary)
+    if verbose:
+        print(f"report: {report}", flush=True)
+    return CompareOutcome(folder, models, records, rows, report)
