@@ -10,6 +10,12 @@ from nas.errors import NasError
 
 # subcommand -> (module under nas.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "baselines": ("baselines", "list the baseline genomes with their parameters and FLOPs"),
+    "build": ("build", "build a genome; print its parameters, FLOPs and per-stage output shapes"),
+    "scale": ("scale", "scale a genome's width, depth and input resolution; write the new genome"),
+    "draw": ("draw", "draw a genome: network overview and each distinct cell graph (PNG or SVG)"),
+    "search": ("search", "search architectures on Ray Tune (random, evolution, rl, scaling, optuna); resumable"),
+    "compare": ("compare", "retrain searched and hand-designed networks (same data, recipe, seeds); report with significance"),
 }
 
 

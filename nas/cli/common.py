@@ -1,0 +1,75 @@
+"""Helpers the genome commands share: reading SOURCE, parsing ``--input``, formatting numbers and tables."""
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from nas import baselines
+from nas.errors import NasError
+from nas.genome import Genome
+
+GENOME_SUFFIXES = (".yaml", ".yml", ".json")
+_INPUT = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+def add_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", metavar="SOURCE",
+                        help="a baseline name (see `nas baselines`) or a genome file (.yaml, .yml or .json)")
+
+
+def add_input(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", metavar="CxHxW", default=None,
+                        help="input channels, height and width (default: the genome's), e.g. 3x32x32")
+
+
+def load_source(source: str) -> Genome:
+    """The genome SOURCE names: a genome file if it has a genome suffix or is a file, else a baseline."""
+    path = Path(source)
+    if path.suffix.lower() in GENOME_SUFFIXES:
+        try:
+            return Genome.load(path)
+        except UnicodeDecodeError:
+            raise NasError(f"{source}: not a text file") from None
+    if path.is_file():
+        raise NasError(f"{source}: not a genome file (use .yaml, .yml or .json)")
+    if path.is_dir():
+        raise NasError(f"{source}: is a folder, not a genome file or baseline name")
+    return baselines.get(source)
+
+
+def parse_input(text: str | None) -> tuple[int, tuple[int, int]] | tuple[None, None]:
+    """``"3x32x32"`` -> ``(3, (32, 32))``; None -> ``(None, None)`` (keep the genome's input)."""
+    if text is None:
+        return None, None
+    match = _INPUT.match(text)
+    if not match or min(int(g) for g in match.groups()) < 1:
+        raise NasError(f"--input: expected CxHxW with positive integers, e.g. 3x224x224; got {text!r}")
+    channels, height, width = (int(g) for g in match.groups())
+    return channels, (height, width)
+
+
+def shape_text(shape: Sequence[int]) -> str:
+    return "x".join(str(s) for s in shape)
+
+
+def si(value: float, unit: str = "") -> str:
+    """``8178368512`` -> ``"8.18 G"``: three significant figures with an SI prefix."""
+    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}".rstrip()
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()) -> str:
+    """Plain text with aligned columns; column indexes in `right` are right-aligned (numbers)."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        parts = [c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(cells[0]), rule] + [line(row) for row in cells[1:]])

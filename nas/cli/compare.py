@@ -1,0 +1,123 @@
+"""`nas compare RUN_DIR...`: retrain searched genomes and hand-designed baselines under one recipe and K seeds,
+and write a report (Markdown and HTML) with a computed significance statement.
+
+    nas compare results/runs/evolution results/runs/rl --dataset digits --seeds 3 --out results/compare-digits
+    nas compare results/runs/evolution --skeleton resnet20        # also: searched cells in resnet20's skeleton
+    nas compare --no-default-baselines --baselines resnet20 my_net.yaml --epochs 5
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+from datetime import datetime
+from pathlib import Path
+
+from nas.compare.plan import DEFAULT_BASELINES
+from nas.compare.run import DEFAULT_EPOCHS, CompareConfig, run_compare
+from nas.train.datasets import dataset_names
+from nas.train.settings import OPTIMIZER_DEFAULTS, PRECISIONS, TrainSettings
+
+DEFAULTS = CompareConfig(runs=["."], baselines=[])
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", nargs="*", metavar="RUN_DIR", help="search run folders (from `nas search`)")
+    models = parser.add_argument_group("models")
+    models.add_argument("--baselines", nargs="+", default=[], metavar="NAME",
+                        help="more baselines (names from `nas baselines`, or genome files), in addition to the "
+                             f"defaults: {', '.join(DEFAULT_BASELINES)}")
+    models.add_argument("--no-default-baselines", action="store_true", help="only the baselines named")
+    models.add_argument("--skeleton", action="append", default=[], metavar="NAME",
+                        help="also put each searched cell into this baseline's skeleton (stem, stage widths, "
+                             "strides, repeats, head), parameters matched; repeatable")
+    models.add_argument("--tolerance", type=float, default=DEFAULTS.tolerance, metavar="F",
+                        help="transplants: parameter count within this fraction of the skeleton's (default 0.05)")
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", choices=dataset_names(), help="data set (default: the one the runs searched)")
+    data.add_argument("--data-dir", metavar="DIR", help="where data files are (default: the runs', else ./data)")
+    data.add_argument("--split-seed", type=int, metavar="S",
+                      help="seed of the validation/test split (default: the runs' seed, so no search saw the test set)")
+    data.add_argument("--val-fraction", type=float, metavar="F", help="validation share (default: the runs')")
+
+    train = parser.add_argument_group("training (the same for every model)")
+    train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, metavar="E", help=f"default {DEFAULT_EPOCHS}")
+    train.add_argument("--seeds", type=int, default=DEFAULTS.seeds, metavar="K",
+                       help=f"train every model with seeds 0..K-1 (default {DEFAULTS.seeds})")
+    train.add_argument("--batch-size", type=int, default=TrainSettings.batch_size, metavar="B")
+    train.add_argument("--optimizer", choices=list(OPTIMIZER_DEFAULTS), default=TrainSettings.optimizer)
+    train.add_argument("--lr", type=float, metavar="LR", help="learning rate (default: sgd 0.05, adamw 0.002)")
+    train.add_argument("--weight-decay", type=float, metavar="WD")
+    train.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS")
+    train.add_argument("--precision", choices=PRECISIONS, default="auto", help="mixed precision on GPUs")
+
+    report = parser.add_argument_group("report")
+    report.add_argument("--alpha", type=float, default=DEFAULTS.alpha, metavar="A",
+                        help="significance level after Holm's adjustment (default 0.05)")
+    report.add_argument("--latency-repeats", type=int, default=DEFAULTS.latency_repeats, metavar="N")
+    report.add_argument("--latency-threads", type=int, default=DEFAULTS.latency_threads, metavar="T")
+
+    ray = parser.add_argument_group("Ray")
+    ray.add_argument("--cpus-per-trial", type=float, default=DEFAULTS.cpus_per_trial, metavar="C")
+    ray.add_argument("--gpus-per-trial", type=float, default=DEFAULTS.gpus_per_trial, metavar="G")
+    ray.add_argument("--address", metavar="ADDR", help="connect to a Ray cluster (e.g. auto or HOST:6379)")
+
+    out = parser.add_argument_group("output")
+    out.add_argument("--out", metavar="DIR",
+                     help="report folder (default results/compare-<dataset>-<timestamp>); rerun to resume")
+    out.add_argument("--retry-errored", action="store_true", help="when resuming: run failed trials again")
+    out.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
+
+
+def config_from_args(args: argparse.Namespace) -> CompareConfig:
+    baselines = [] if args.no_default_baselines else list(DEFAULT_BASELINES)
+    baselines += [b for b in args.baselines if b not in baselines]
+    train = {"epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer, "lr": args.lr,
+             "weight_decay": args.weight_decay, "label_smoothing": args.label_smoothing, "precision": args.precision}
+    return CompareConfig(runs=[str(Path(r)) for r in args.runs], baselines=baselines, skeletons=list(args.skeleton),
+                         dataset=args.dataset, data_dir=args.data_dir, split_seed=args.split_seed,
+                         val_fraction=args.val_fraction, seeds=args.seeds, train=train,
+                         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                         tolerance=args.tolerance, latency_repeats=args.latency_repeats,
+                         latency_threads=args.latency_threads, alpha=args.alpha)
+
+
+def command_line(config: CompareConfig, folder: Path) -> str:
+    """The `nas compare` command that makes (and resumes) this comparison."""
+    parts = ["nas", "compare", *config.runs]
+    extra = [b for b in config.baselines if b not in DEFAULT_BASELINES]
+    if any(b not in config.baselines for b in DEFAULT_BASELINES):
+        parts.append("--no-default-baselines")
+        extra = list(config.baselines)
+    if extra:
+        parts += ["--baselines", *extra]
+    for skeleton in config.skeletons:
+        parts += ["--skeleton", skeleton]
+    options = {"--dataset": config.dataset, "--data-dir": config.data_dir, "--split-seed": config.split_seed,
+               "--val-fraction": config.val_fraction, "--epochs": config.train.get("epochs"), "--seeds": config.seeds}
+    parts += [str(v) for k, value in options.items() if value is not None for v in (k, value)]
+    defaults = {"batch_size": TrainSettings.batch_size, "optimizer": TrainSettings.optimizer, "lr": None,
+                "weight_decay": None, "label_smoothing": 0.0, "precision": "auto"}
+    for key, default in defaults.items():
+        if config.train.get(key, default) != default:
+            parts += [f"--{key.replace('_', '-')}", str(config.train[key])]
+    parts += ["--out", str(folder)]
+    return shlex.join(parts)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    folder = Path(args.out) if args.out else Path("results") / (
+        f"compare-{args.dataset or 'runs'}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    outcome = run_compare(config, folder, address=args.address, retry_errored=args.retry_errored,
+                          verbose=not args.quiet, command=command_line(config, folder))
+    if not args.quiet:
+        from nas.cli.common import table
+        from nas.compare.report import MAIN_HEADERS, count, percent
+
+        rows = [(r["model"], r["kind"], percent(r["test_mean"], r["test_std"]), str(r["n"]), count(r["params"]))
+                for r in outcome.rows]
+        print(table([MAIN_HEADERS[0], MAIN_HEADERS[1], MAIN_HEADERS[2], MAIN_HEADERS[3], MAIN_HEADERS[5]], rows,
+                    right=(2, 3, 4)))
+    print(f"report: {outcome.report} and {outcome.report.with_suffix('.html')}")
+    return 0

@@ -1,0 +1,148 @@
+"""`nas search --strategy S`: an architecture search on Ray Tune, written to a run folder.
+
+    nas search --strategy evolution                       # digits, macro space, 16 trials x 3 epochs
+    nas search --strategy optuna --objectives val_accuracy params --trials 40
+    nas search --strategy rl --dataset cifar10 --data-dir data --gpus-per-trial 0.25 --address auto
+    nas search --resume --out results/runs/evolution-20250101-120000
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nas.errors import NasError
+from nas.search.report import LEADERBOARD_COLUMNS, leaderboard
+from nas.search.run import SCHEDULERS, SearchConfig, SearchError, default_folder, run_search
+from nas.search.strategies import STRATEGIES
+from nas.train.datasets import dataset_names
+from nas.train.settings import OPTIMIZER_DEFAULTS, PRECISIONS, TrainSettings
+
+DEFAULTS = SearchConfig(strategy="random")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    search = parser.add_argument_group("search")
+    search.add_argument("--strategy", choices=list(STRATEGIES), help="search strategy (required unless --resume)")
+    search.add_argument("--space", default=DEFAULTS.space, metavar="FILE|NAME",
+                        help=f"search space: cells, macro, mobile or a YAML file (default {DEFAULTS.space})")
+    search.add_argument("--trials", type=int, default=DEFAULTS.trials, metavar="N",
+                        help=f"architectures to train (default {DEFAULTS.trials})")
+    search.add_argument("--seed", type=int, default=DEFAULTS.seed, metavar="S", help="seed of the strategy and training")
+    search.add_argument("--objectives", nargs="+", metavar="METRIC",
+                        help="optuna: objectives, e.g. val_accuracy params (two or more use NSGA-II)")
+    search.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a strategy option (YAML value), e.g. population=8, phis=2, base=resnet20; repeatable")
+    search.add_argument("--scheduler", choices=list(SCHEDULERS), help="stop weak trials early (ASHA over epochs)")
+
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", default=DEFAULTS.dataset, choices=dataset_names(),
+                      help=f"data set (default {DEFAULTS.dataset}, shipped with scikit-learn)")
+    data.add_argument("--data-dir", metavar="DIR", help="where data files are (downloaded if missing); default ./data")
+    data.add_argument("--val-fraction", type=float, default=DEFAULTS.val_fraction, metavar="F",
+                      help="share of the training data held out for validation")
+    data.add_argument("--train-limit", type=int, metavar="N", help="train on a stratified subset of N images")
+
+    train = parser.add_argument_group("training (per trial)")
+    train.add_argument("--epochs", type=int, default=TrainSettings.epochs, metavar="E")
+    train.add_argument("--batch-size", type=int, default=TrainSettings.batch_size, metavar="B")
+    train.add_argument("--optimizer", choices=list(OPTIMIZER_DEFAULTS), default=TrainSettings.optimizer,
+                       help="sgd (momentum, nesterov) or adamw")
+    train.add_argument("--lr", type=float, metavar="LR", help="learning rate (default: sgd 0.05, adamw 0.002)")
+    train.add_argument("--weight-decay", type=float, metavar="WD")
+    train.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS")
+    train.add_argument("--precision", choices=PRECISIONS, default="auto", help="mixed precision on GPUs")
+    train.add_argument("--max-params", type=int, default=TrainSettings.max_params, metavar="N",
+                       help="fail trials whose genome has more parameters (checked before allocating)")
+    train.add_argument("--max-flops", type=int, metavar="N", help="fail trials with more FLOPs per image")
+    train.add_argument("--checkpoint-every", type=int, default=TrainSettings.checkpoint_every, metavar="E",
+                       help="epochs between trial checkpoints (0: only after the last epoch)")
+
+    ray = parser.add_argument_group("Ray")
+    ray.add_argument("--concurrent", type=int, metavar="K", help="at most K trials at once (default: what fits)")
+    ray.add_argument("--cpus-per-trial", type=float, default=DEFAULTS.cpus_per_trial, metavar="C")
+    ray.add_argument("--gpus-per-trial", type=float, default=DEFAULTS.gpus_per_trial, metavar="G",
+                     help="GPUs per trial; fractions share a GPU, e.g. 0.25")
+    ray.add_argument("--address", metavar="ADDR", help="connect to a Ray cluster (e.g. auto or HOST:6379)")
+
+    run = parser.add_argument_group("run folder")
+    run.add_argument("--out", metavar="DIR", help="run folder (default results/runs/<strategy>-<timestamp>)")
+    run.add_argument("--resume", action="store_true", help="continue the stopped search in --out")
+    run.add_argument("--retry-errored", action="store_true", help="with --resume: run failed trials again")
+    run.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
+
+
+def parse_options(items: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise NasError(f"--option: expected KEY=VALUE, got {item!r}")
+        try:
+            options[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise NasError(f"--option {key}: not a YAML value: {value!r}") from None
+    return options
+
+
+def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    options = parse_options(args.option)
+    if args.objectives:
+        if args.strategy != "optuna":
+            raise NasError("--objectives: only the optuna strategy optimises several objectives")
+        options.setdefault("objectives", list(args.objectives))
+        if len(args.objectives) > 1:
+            options.setdefault("sampler", "nsga2")
+    train = {"epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer, "lr": args.lr,
+             "weight_decay": args.weight_decay, "label_smoothing": args.label_smoothing,
+             "precision": args.precision, "max_params": args.max_params, "max_flops": args.max_flops,
+             "checkpoint_every": args.checkpoint_every}
+    return SearchConfig(strategy=args.strategy, space=args.space, dataset=args.dataset, data_dir=args.data_dir,
+                        val_fraction=args.val_fraction, train_limit=args.train_limit, trials=args.trials,
+                        concurrent=args.concurrent, cpus_per_trial=args.cpus_per_trial,
+                        gpus_per_trial=args.gpus_per_trial, scheduler=args.scheduler, seed=args.seed,
+                        options=options, train=train)
+
+
+def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="leaderboard (validation accuracy)", title_justify="left")
+    for i, column in enumerate(LEADERBOARD_COLUMNS):
+        table.add_column(column, justify="left" if column in ("fingerprint", "node") else "right")
+    for row in leaderboard(records):
+        table.add_row(*row)
+    console.print(table)
+    counts = summary["counts"]
+    line = f"{counts['completed']} completed, {counts['failed']} failed"
+    if summary.get("duplicates_avoided") is not None:
+        line += f", {summary['duplicates_avoided']} duplicate proposals answered from earlier trials"
+    console.print(line)
+    best = summary.get("best")
+    if best:
+        test = best.get("test_accuracy")
+        console.print(f"best: trial {best['index'] + 1}, val {best['val_accuracy']:.4f}"
+                      + (f", test {test:.4f}" if test is not None else "")
+                      + f" -> {best.get('genome_file')}, {best.get('weights_file')}")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume:
+        if not args.out:
+            raise SearchError("--resume needs --out (the run folder of the search to continue)")
+        config = None
+    else:
+        if not args.strategy:
+            raise SearchError("--strategy is required (random, evolution, rl, scaling, optuna)")
+        config = config_from_args(args)
+    folder = Path(args.out) if args.out else default_folder(args.strategy)
+    outcome = run_search(config, folder, address=args.address, resume=args.resume,
+                         retry_errored=args.retry_errored, verbose=not args.quiet)
+    if not args.quiet:
+        print_leaderboard(outcome.records, outcome.summary)
+    print(f"run folder: {folder}")
+    return 0

@@ -1,0 +1,319 @@
+"""`nas search` end to end on digits: every strategy from the CLI, failing trials, duplicates,
+reproducibility, resume after SIGKILL, and a two-node Ray cluster. Tiny spaces, 1-2 epochs."""
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from ray.tune.search import Searcher
+
+from nas.cli import main
+from nas.compiler import build
+from nas.genome import Genome
+from nas.search.run import SearchConfig, SearchError, run_search
+from nas.search.strategies import make_searcher
+from nas.spaces import load_space
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+TINY_SPACE = """
+kind: stages
+name: tiny
+input: {channels: 1, size: 8}
+num_classes: 10
+stem: {out: 8, act: relu, max_size: 32}
+stages:
+  - {width: [8, 12], stride: 1}
+  - {width: [12, 16], stride: 2}
+repeats: [1]
+families:
+  residual:
+    template: basic
+    params: {se: [0.0, 0.25]}
+  mbconv:
+    params: {kernel: [3, 5], expansion: [2.0, 3.0]}
+head: [{op: global_avgpool}]
+"""
+
+# two architectures only: a search asking for more runs out of new ones
+PAIR_SPACE = """
+kind: stages
+name: pair
+input: {channels: 1, size: 8}
+num_classes: 10
+stem: {out: 8, act: relu, max_size: 32}
+stages:
+  - {width: [8, 12], stride: 1}
+repeats: [1]
+families:
+  residual:
+    template: basic
+head: [{op: global_avgpool}]
+"""
+
+TINY_BASE = """
+name: tiny_base
+input: {channels: 1, size: 8}
+num_classes: 10
+stem: [{op: conv, out: 8, kernel: 3}]
+stages:
+  - {cell: basic, out: 8}
+  - {cell: basic, out: 16, stride: 2}
+head: [{op: global_avgpool}]
+"""
+
+FAST = ["--epochs", "1", "--train-limit", "300"]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("spaces")
+    (folder / "tiny.yaml").write_text(TINY_SPACE)
+    (folder / "pair.yaml").write_text(PAIR_SPACE)
+    (folder / "tiny_base.yaml").write_text(TINY_BASE)
+    return folder
+
+
+def trials_of(folder):
+    return json.loads((Path(folder) / "trials.json").read_text())
+
+
+def fingerprints(folder):
+    return [t["fingerprint"] for t in trials_of(folder)["trials"]]
+
+
+STRATEGY_ARGS = {
+    "random": ["--trials", "2"],
+    "evolution": ["--trials", "3", "--option", "population=2", "--option", "sample_size=2"],
+    "rl": ["--trials", "2"],
+    "optuna": ["--trials", "3", "--objectives", "val_accuracy", "params"],
+    "scaling": ["--trials", "2", "--option", "grid=[[1.2, 1.1, 1.0]]", "--option", "phis=2"],
+}
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGY_ARGS))
+def test_each_strategy_runs_end_to_end_from_the_cli(strategy, files, tmp_path, ray_session, capsys):
+    out = tmp_path / "run"
+    extra = STRATEGY_ARGS[strategy]
+    if strategy == "scaling":
+        extra = extra + ["--option", f"base={files / 'tiny_base.yaml'}"]
+    code = main(["search", "--strategy", strategy, "--space", str(files / "tiny.yaml"), "--concurrent", "2",
+                 "--out", str(out), *FAST, *extra])
+    assert code == 0
+    wanted = int(extra[extra.index("--trials") + 1])
+    printed = capsys.readouterr().out
+    assert f"[{wanted}/{wanted}] trial" in printed and "leaderboard" in printed and f"run folder: {out}" in printed
+    record = trials_of(out)
+    trials = record["trials"]
+    assert len(trials) == wanted and record["counts"]["completed"] == wanted
+    assert len(set(fingerprints(out))) == wanted  # never the same architecture twice
+    for trial in trials:
+        assert trial["status"] == "TERMINATED" and trial["epoch"] == 1 and trial["sample"]
+        assert 0.0 <= trial["val_accuracy"] <= 1.0 and trial["params"] > 0 and trial["flops"] > 0
+    csv_lines = (out / "trials.csv").read_text().splitlines()
+    assert len(csv_lines) == wanted + 1 and csv_lines[0].startswith("index,trial_id,status,fingerprint")
+    summary = json.loads((out / "summary.json").read_text())
+    best = summary["best"]
+    assert 0.0 <= best["test_accuracy"] <= 1.0
+    assert best["val_accuracy"] == max(t["val_accuracy"] for t in trials)
+    # the best genome is a genome file `nas build` reads, and the weights are that network's
+    assert main(["build", str(out / "best_genome.yaml")]) == 0
+    genome = Genome.load(out / "best_genome.yaml")
+    assert genome.fingerprint() == best["fingerprint"]
+    build(genome).load_state_dict(torch.load(out / "best_weights.pt", weights_only=True))
+    assert (out / "best_so_far.png").read_bytes()[:4] == b"\x89PNG"
+    if strategy == "scaling":  # phi = 1 for the grid point, then phi = 2 for the best point
+        assert [t["sample"]["phi"] for t in trials] == [1, 2]
+
+
+class Breaking(Searcher):
+    """A strategy whose n-th suggestions are broken on purpose (by their order): `breaks[n]` is merged in."""
+
+    def __init__(self, inner: Searcher, breaks: dict):
+        super().__init__(metric=inner.metric, mode=inner.mode)
+        self.inner, self.breaks, self.count = inner, breaks, 0
+
+    def set_search_properties(self, metric, mode, config, **spec):
+        return self.inner.set_search_properties(metric, mode, config, **spec)
+
+    def suggest(self, trial_id):
+        config = self.inner.suggest(trial_id)
+        if isinstance(config, dict):
+            change = self.breaks.get(self.count, {})
+            self.count += 1
+            config = {**config, **{k: ({**config.get(k, {}), **v} if k == "train" else v) for k, v in change.items()}}
+        return config
+
+    def on_trial_complete(self, trial_id, result=None, error=False):
+        self.inner.on_trial_complete(trial_id, result=result, error=error)
+
+    def save(self, checkpoint_path):
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump((self.count, self.inner.get_state()), file)
+
+    def restore(self, checkpoint_path):
+        with open(checkpoint_path, "rb") as file:
+            self.count, state = pickle.load(file)
+        self.inner.set_state(state)
+
+
+def test_failing_trials_fail_alone_with_their_reason_recorded(files, tmp_path, ray_session):
+    space = load_space(str(files / "tiny.yaml"), input_channels=1, input_size=8, num_classes=10)
+    inner = make_searcher("random", space, seed=3, max_trials=5)
+    breaks = {1: {"train": {"lr": 1e12}},                 # the loss blows up
+              2: {"genome": {"name": "broken"}},            # the trainable raises (no such genome)
+              3: {"train": {"max_params": 50}}}             # over the size cap: fails before allocating
+    config = SearchConfig(strategy="random", space=str(files / "tiny.yaml"), trials=5, concurrent=2,
+                          train_limit=300, train={"epochs": 2})
+    outcome = run_search(config, tmp_path / "run", searcher=Breaking(inner, breaks), verbose=False)
+    trials = outcome.records
+    assert [t["status"] for t in trials] == ["TERMINATED", "ERROR", "ERROR", "ERROR", "TERMINATED"]
+    assert trials[1]["error"] == "loss became NaN at epoch 1"
+    assert trials[2]["error"].startswith("GenomeError: stem: missing")
+    assert trials[3]["error"].startswith("genome too big:") and "max_params 50" in trials[3]["error"]
+    assert outcome.summary["counts"] == {"trials": 5, "completed": 2, "failed": 3, "unfinished": 0,
+                                         "duplicate_trials": 0}
+    assert outcome.best["index"] in (0, 4)
+    csv_text = (tmp_path / "run" / "trials.csv").read_text()
+    assert "loss became NaN at epoch 1" in csv_text
+
+
+def test_duplicates_are_counted_and_an_exhausted_space_ends_the_search(files, tmp_path, ray_session):
+    config = SearchConfig(strategy="random", space=str(files / "pair.yaml"), trials=4, train_limit=200,
+                          train={"epochs": 1})
+    outcome = run_search(config, tmp_path / "run", verbose=False)
+    assert len(outcome.records) == 2  # only two architectures exist
+    assert len(set(t["fingerprint"] for t in outcome.records)) == 2
+    assert outcome.summary["duplicates_avoided"] >= 1
+    assert trials_of(tmp_path / "run")["duplicates_avoided"] == outcome.summary["duplicates_avoided"]
+    with pytest.raises(SearchError, match="already holds a search"):
+        run_search(config, tmp_path / "run", verbose=False)
+    with pytest.raises(SearchError, match="nothing to resume"):
+        run_search(None, tmp_path / "elsewhere", resume=True, verbose=False)
+
+
+# ----- reproducibility and resume (evolution, one trial at a time) -----
+REPRO_TRIALS = 5
+
+
+def repro_args(files, out):
+    return ["search", "--strategy", "evolution", "--space", str(files / "tiny.yaml"), "--trials", str(REPRO_TRIALS),
+            "--epochs", "3", "--train-limit", "500", "--concurrent", "1", "--seed", "7",
+            "--option", "population=2", "--option", "sample_size=2", "--out", str(out), "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def reference_run(files, tmp_path_factory, ray_session):
+    out = tmp_path_factory.mktemp("reference") / "run"
+    assert main(repro_args(files, out)) == 0
+    return out
+
+
+def test_same_seed_same_architectures_in_the_same_order(files, reference_run, tmp_path):
+    assert main(repro_args(files, tmp_path / "again")) == 0
+    first, second = fingerprints(reference_run), fingerprints(tmp_path / "again")
+    assert len(first) == REPRO_TRIALS and len(set(first)) == REPRO_TRIALS
+    assert first == second
+    accuracies = [[t["val_accuracy"] for t in trials_of(f)["trials"]] for f in (reference_run, tmp_path / "again")]
+    assert accuracies[0] == accuracies[1]  # training is seeded by the genome's fingerprint
+
+
+def _unfinished_with_checkpoint(tune_dir: Path) -> set[str]:
+    """Trials that Ray Tune's last experiment snapshot shows unfinished but checkpointed (mid-way)."""
+    found = set()
+    for state_file in tune_dir.glob("experiment_state-*.json"):
+        try:
+            state = json.loads(state_file.read_text())
+        except (json.JSONDecodeError, OSError):
+            continue  # being replaced
+        for trial_json, metadata_json in state["trial_data"]:
+            trial = json.loads(trial_json)
+            if trial["status"] not in ("TERMINATED", "ERROR") and "checkpoint_0000" in metadata_json:
+                found.add(trial["trial_id"])
+    return found
+
+
+def test_resume_after_sigkill_loses_and_repeats_nothing(files, reference_run, tmp_path, ray_session):
+    out = tmp_path / "run"
+    command = [PYTHON, "-c", "import sys; from nas.cli import main; sys.exit(main(sys.argv[1:]))",
+               *repro_args(files, out)]
+    process = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    completed_before: dict[str, dict] = {}
+    try:
+        deadline = time.monotonic() + 240
+        # wait until one trial completed and the next has a checkpoint in the snapshot: then kill mid-trial
+        while time.monotonic() < deadline and process.poll() is None:
+            if (out / "trials.json").is_file():
+                trials = trials_of(out)["trials"]
+                done = {t["trial_id"]: t for t in trials if t["status"] == "TERMINATED"}
+                if done and _unfinished_with_checkpoint(out / "tune") - set(done):
+                    completed_before = done
+                    break
+            time.sleep(0.2)
+        assert process.poll() is None, process.stderr.read().decode()[-3000:]
+        assert completed_before, "no trial completed in time"
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    finally:
+        try:  # the killed driver's own Ray processes (same process group)
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.stderr.close()
+    assert process.returncode == -signal.SIGKILL
+    assert len(completed_before) < REPRO_TRIALS
+
+    assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0
+    final = trials_of(out)["trials"]
+    assert len(final) == REPRO_TRIALS and all(t["status"] == "TERMINATED" for t in final)
+    assert len({t["trial_id"] for t in final}) == REPRO_TRIALS
+    by_id = {t["trial_id"]: t for t in final}
+    for trial_id, before in completed_before.items():  # kept as they were: not trained again
+        after = by_id[trial_id]
+        for key in ("val_accuracy", "train_time", "epoch_time", "fingerprint", "node_id"):
+            assert after[key] == before[key], key
+    interrupted = [t for t in final if t["trial_id"] not in completed_before and t["resumed_from"]]
+    assert interrupted and interrupted[0]["resumed_from"] in (1, 2)  # continued mid-way from its checkpoint
+    # the strategy's state survived: the same architectures as the uninterrupted run, in the same order
+    assert fingerprints(out) == fingerprints(reference_run)
+
+
+# ----- scale-out -----
+CLUSTER_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import ray
+    from ray.cluster_utils import Cluster
+    from nas.search.run import SearchConfig, run_search
+
+    space, out = sys.argv[1], sys.argv[2]
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    try:
+        config = SearchConfig(strategy="random", space=space, trials=4, concurrent=2, train_limit=500,
+                              train={"epochs": 2})
+        run_search(config, out, address=cluster.address, verbose=False)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+""")
+
+
+def test_a_two_node_cluster_runs_trials_on_both_nodes(files, tmp_path):
+    out = tmp_path / "run"
+    process = subprocess.run([PYTHON, "-c", CLUSTER_SCRIPT, str(files / "tiny.yaml"), str(out)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=400, start_new_session=True)
+    assert process.returncode == 0, process.stderr[-3000:]
+    trials = trials_of(out)["trials"]
+    assert len(trials) == 4 and all(t["status"] == "TERMINATED" for t in trials)
+    assert len({t["node_id"] for t in trials}) == 2  # both nodes trained trials
+    assert all(t["node_ip"] for t in trials)
