@@ -232,6 +232,13 @@ def test_evolution_defaults_scale_with_the_budget_up_to_the_paper(toy):
     assert (big.population_size, big.sample_size) == (100, 25)
 
 
+def test_evolution_default_sample_size_fits_a_small_population(toy):
+    for population in (1, 2, 3):
+        searcher = make_searcher("evolution", toy, seed=0, max_trials=6, options={"population": population})
+        assert searcher.sample_size == min(population, 2)
+        drive(searcher, 6)
+
+
 def test_rl_controller_moves_toward_rewarded_actions(toy):
     def reward(sample):
         return {"val_accuracy": 1.0 if sample["kind"] == "conv" else 0.0}

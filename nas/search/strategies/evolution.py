@@ -23,7 +23,7 @@ def default_population(max_trials: int) -> int:
 
 
 def default_sample_size(population: int) -> int:
-    return max(2, population // 4)
+    return min(population, max(2, population // 4))
 
 
 class EvolutionSearcher(SpaceSearcher):
