@@ -470,7 +470,12 @@ def figure(genome: Genome, in_channels: int | None = None, input_size: int | tup
     panels = [overview_panel(genome, plan, cost.params, cost.flops)]
     panels += [cell_panel(group) for group in distinct_cells(genome, plan)]
     max_width = max(16.0, max(p.width for p in panels))
-    origins, width, height = _pack(panels, max_width)
+    return panels_figure(panels, *_pack(panels, max_width))
+
+
+def panels_figure(panels: list, origins: list[tuple[float, float]], width: float, height: float) -> Figure:
+    """A `width` x `height` inch Figure with each panel framed, titled and drawn with its top-left
+    corner at its origin (inches from the figure's top-left corner)."""
     fig = Figure(figsize=(width, height))
     for panel, (x, y) in zip(panels, origins):
         ax = fig.add_axes((x / width, 1 - (y + panel.height) / height, panel.width / width, panel.height / height))

@@ -16,7 +16,6 @@ from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.patches import FancyBboxPatch
 
 from nas.genome import Genome
 
@@ -113,22 +112,12 @@ def representative_cells(genome: Genome, input_shape: tuple[int, int, int], num_
 def draw_cells(genome: Genome, input_shape: tuple[int, int, int], num_classes: int, path: Path,
                dpi: float = 80) -> Path:
     """The representative cells of `genome` side by side, each panel as `nas.draw` lays it out."""
-    from nas.draw import FONT, MARGIN, cell_panel
+    from nas.draw import cell_panel, panels_figure
 
     panels = [cell_panel(group) for group in representative_cells(genome, input_shape, num_classes)]
     width = sum(p.width for p in panels)
     height = max(p.height for p in panels)
-    figure = Figure(figsize=(width, height))
-    x = 0.0
-    for panel in panels:
-        axes = figure.add_axes((x / width, 1 - panel.height / height, panel.width / width, panel.height / height))
-        axes.set_xlim(0, panel.width)
-        axes.set_ylim(panel.height, 0)
-        axes.axis("off")
-        axes.add_patch(FancyBboxPatch((0.06, 0.06), panel.width - 0.12, panel.height - 0.12, boxstyle="round,pad=0",
-                                      facecolor="none", edgecolor="#cccccc", linewidth=0.6))
-        axes.text(MARGIN, 0.32, panel.title, fontsize=FONT + 1, fontweight="bold", va="center", ha="left")
-        panel.draw(axes)
-        x += panel.width
+    lefts = [sum(p.width for p in panels[:i]) for i in range(len(panels))]
+    figure = panels_figure(panels, [(x, 0.0) for x in lefts], width, height)
     dpi = min(dpi, 30000 / max(width, height))
     return _save(figure, path, dpi=dpi)
