@@ -17,25 +17,60 @@ def compile_cell(plan: CellPlan) -> nn.Module:
     graph: nx.DiGraph = plan.graph
     order = [n for n in cells.topological_order(graph) if n != cells.INPUT]
     ops = [get_op(graph.nodes[n]["op"]).build(graph.nodes[n]["in_shape"][0], graph.nodes[n]["params"]) for n in order]
+    owned = {name: _owns_fresh_output(module) for name, module in zip(order, ops)}
+    for name, module in zip(order, ops):
+        if _reads_a_private_value(graph, name, owned):
+            _compute_in_place(module)
     if cells.is_chain(graph):
         return ops[0] if len(ops) == 1 else nn.Sequential(*ops)
-    for name, module in zip(order, ops):
-        if graph.in_degree(name) > 1:
-            _compute_in_place(module)
     index = {cells.INPUT: 0, **{name: i + 1 for i, name in enumerate(order)}}
     sources = [[index[s] for s in graph.predecessors(n)] for n in order]
     merges = [MERGE_CODES[graph.nodes[n]["merge"]] for n in order]
     drop_path = [float(graph.nodes[n]["drop_path"]) for n in order]
     columns = [[_column(graph, s) for s in graph.predecessors(n)] for n in order]
-    return DagCell(ops, sources, merges, drop_path, columns)
+    accumulate = [_accumulator(graph, n, owned) for n in order]
+    return DagCell(ops, sources, merges, drop_path, columns, accumulate)
+
+
+# Layers that return a new tensor (never their input, never a view) which their own backward does not
+# need: a value they produce may be overwritten once nothing else reads it.
+_FRESH_OUTPUT_LAYERS = (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)
+
+
+def _owns_fresh_output(module: nn.Module) -> bool:
+    while isinstance(module, nn.Sequential) and len(module) > 0:
+        module = module[-1]
+    return isinstance(module, _FRESH_OUTPUT_LAYERS)
+
+
+def _accumulator(graph: nx.DiGraph, name: str, owned: dict[str, bool]) -> int:
+    """For an add merge: the position (among the node's sources) of an input the sum may be accumulated
+    into in place, -1 if none. It must be read by this node only and be a fresh output that autograd
+    does not keep (the last BN of a residual branch), as in torchvision's ``out += identity``."""
+    if graph.in_degree(name) < 2 or graph.nodes[name]["merge"] != "add":
+        return -1
+    for position, source in enumerate(graph.predecessors(name)):
+        if source != cells.INPUT and graph.out_degree(source) == 1 and owned[source]:
+            return position
+    return -1
+
+
+def _reads_a_private_value(graph: nx.DiGraph, name: str, owned: dict[str, bool]) -> bool:
+    """Whether the node's input is a tensor no other node sees and autograd does not keep: a merge's
+    output (merges never keep it), or the fresh output of the node's only source when this node is its
+    only reader (a BN output that a ReLU reads, as in torchvision and timm). Never the cell's input."""
+    sources = list(graph.predecessors(name))
+    if len(sources) > 1:
+        return True
+    source = sources[0]
+    return source != cells.INPUT and graph.out_degree(source) == 1 and owned[source]
 
 
 def _compute_in_place(module: nn.Module) -> None:
-    """Let an op that reads a merged value (a fresh tensor no other node sees) overwrite it, when it can.
-
-    Merges never keep their output for the backward pass, so an in-place op after one (ReLU after a
-    residual add, as in torchvision) is safe and saves a tensor's worth of memory traffic.
-    """
+    """Let an op whose input is private (`_reads_a_private_value`) start by overwriting it, when its first
+    layer can (an activation or dropout with `inplace`): a tensor's worth of memory traffic saved."""
+    while isinstance(module, nn.Sequential) and len(module) > 0:
+        module = module[0]
     if isinstance(getattr(module, "inplace", None), bool):
         module.inplace = True
 

@@ -1,7 +1,7 @@
 """The runtime modules a genome compiles to: cells run their nodes in a fixed topological order."""
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import torch
 from torch import nn
@@ -13,7 +13,9 @@ MERGE_CODES = {"add": ADD, "concat": CONCAT, "mean": MEAN, "multiply": MULTIPLY}
 class DagCell(nn.Module):
     """Runs `ops[i]` on the merge of `sources[i]` for i = 0, 1, ...; value 0 is the cell's input.
 
-    The last op's output is the cell's output. Mean merges may carry fractal drop-path:
+    The last op's output is the cell's output. An add merge with `accumulate[i] >= 0` sums into that
+    input in place (the compiler picks one only it reads and autograd does not keep). Mean merges may
+    carry fractal drop-path:
     `drop_path[i]` drops each input with that probability in training (one always survives);
     when the network picks a global column (`global_column >= 0`), only inputs from that
     column are kept where any is present.
@@ -24,18 +26,26 @@ class DagCell(nn.Module):
     ADD, CONCAT, MULTIPLY = ADD, CONCAT, MULTIPLY
 
     def __init__(self, ops: List[nn.Module], sources: List[List[int]], merges: List[int],
-                 drop_path: List[float], columns: List[List[int]]):
+                 drop_path: List[float], columns: List[List[int]], accumulate: Optional[List[int]] = None):
         super().__init__()
         self.ops = nn.ModuleList(ops)
         self.sources = sources
         self.merges = merges
         self.drop_path = drop_path
         self.columns = columns
+        self.accumulate = accumulate if accumulate is not None else [-1] * len(ops)
         self.global_column = -1
 
     def _merge(self, i: int, inputs: List[torch.Tensor]) -> torch.Tensor:
         merge = self.merges[i]
         if merge == self.ADD:
+            target = self.accumulate[i]
+            if target >= 0:  # sum into an input no one else reads and autograd does not keep
+                out = inputs[target]
+                for j in range(len(inputs)):
+                    if j != target:
+                        out = out.add_(inputs[j])
+                return out
             out = inputs[0]
             for x in inputs[1:]:
                 out = out + x

@@ -13,6 +13,7 @@ import torch
 
 import nas
 from nas import baselines
+from nas.modules import DagCell
 
 # One genome with every merge (add, concat, mean with drop-path, multiply), a chain stem and head, and
 # template cells that compile to DAG cells (fractal: mean joins; dense: concat; mbconv: SE and residual).
@@ -44,7 +45,7 @@ EVERY_MERGE = {
         }
     },
 }
-# Small real networks (baselines scaled to 1/8 width at 32x32), where present.
+# Small real networks (baselines scaled to 1/8 width at 32x32).
 SCALED = ["resnet18", "xception_cifar"]
 
 
@@ -53,8 +54,6 @@ def every_merge() -> nas.Genome:
 
 
 def small_baseline(name: str) -> nas.Genome:
-    if name not in baselines.names():
-        pytest.skip(f"no baseline {name!r} yet")
     return nas.scale(baselines.get(name), width=0.125, resolution=32)
 
 
@@ -135,3 +134,68 @@ def test_torch_compile_matches_eager_without_graph_breaks():
     compiled = torch.compile(model, fullgraph=True)  # fullgraph: any graph break is an error
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def accumulating_cells(model: torch.nn.Module) -> list[DagCell]:
+    return [m for m in model.modules() if isinstance(m, DagCell) and any(k >= 0 for k in m.accumulate)]
+
+
+@pytest.mark.parametrize("source", ["every_merge", "resnet18", "xception_cifar"])
+def test_in_place_work_computes_what_out_of_place_work_does(source):
+    """Add merges sum into a residual branch's last BN output in place (torchvision's `out += identity`)
+    and activations overwrite private inputs; outputs, gradients and BN statistics are exactly those of
+    the same network with nothing in place."""
+    genome = every_merge() if source == "every_merge" else small_baseline(source)
+    torch.manual_seed(0)
+    model = nas.build(genome).train()
+    plain = copy.deepcopy(model)
+    in_place = [m for m in plain.modules() if getattr(m, "inplace", False) is True]
+    assert in_place, "expected some activations to run in place"
+    if source != "every_merge":
+        assert accumulating_cells(model), "expected at least one add merge to sum in place"
+    for cell in accumulating_cells(plain):
+        cell.accumulate = [-1] * len(cell.accumulate)
+    for module in in_place:
+        module.inplace = False
+    x = example(genome)
+    outputs = []
+    for net in (model, plain):
+        torch.manual_seed(7)  # the same drop-path and dropout draws
+        y = net(x)
+        y.square().sum().backward()
+        outputs.append(y)
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=0)
+    for (name, a), (_, b) in zip(model.named_parameters(), plain.named_parameters()):
+        torch.testing.assert_close(a.grad, b.grad, rtol=0, atol=0, msg=lambda m: f"gradient of {name}: {m}")
+    for (name, a), (_, b) in zip(model.named_buffers(), plain.named_buffers()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=lambda m: f"buffer {name}: {m}")
+
+
+def test_in_place_sums_only_overwrite_a_fresh_value_read_once():
+    """The cell's input, a value another node also reads, and an output autograd keeps (a ReLU's) are
+    never summed into; a conv-BN output read by the sum alone is."""
+    spec = copy.deepcopy(EVERY_MERGE)
+    spec["stages"] = [{"cell": "sums", "out": 8}]
+    conv_bn = {"op": "conv", "out": "@out", "kernel": 1, "act": "none"}
+    spec["cells"] = {"sums": {
+        "nodes": {
+            "shared": dict(conv_bn),                          # fresh, but read by s1 and s2
+            "alone": dict(conv_bn),                           # fresh and read by s3 only
+            "relu": {"op": "act", "kind": "relu"},            # read once, but its backward needs its output
+            "s1": {"op": "identity", "merge": "add"},         # in + shared
+            "s2": {"op": "identity", "merge": "add"},         # relu + shared
+            "s3": {"op": "identity", "merge": "add"},         # s1 + alone
+            "out": {"op": "identity", "merge": "add"},        # s2 + s3 (identity outputs alias their input)
+        },
+        "edges": [["in", "shared"], ["in", "alone"], ["in", "relu"], ["in", "s1"], ["shared", "s1"],
+                  ["relu", "s2"], ["shared", "s2"], ["s1", "s3"], ["alone", "s3"], ["s2", "out"], ["s3", "out"]],
+    }}
+    genome = nas.Genome.from_dict(spec)
+    model = nas.build(genome).train()
+    cell = model.stages[0][0]
+    summed_into = {i: sources[k] for i, (sources, k) in enumerate(zip(cell.sources, cell.accumulate)) if k >= 0}
+    assert len(summed_into) == 1, summed_into  # s3 only ...
+    (node, value), = summed_into.items()
+    assert isinstance(cell.ops[value - 1][-1], torch.nn.BatchNorm2d)  # ... into a conv-BN output ...
+    assert sum(value in sources for sources in cell.sources) == 1  # ... that no other node reads
+    model(example(genome)).square().sum().backward()  # autograd raises if a kept tensor was overwritten
