@@ -1,0 +1,233 @@
+"""Search strategies side by side: equal trial budgets, several seeds, one data set.
+
+Runs random, evolution, rl and optuna (TPE) searches over one space, each `--trials` trials of
+`--epochs` epochs, once per seed, all on one local Ray instance; then prints per strategy the mean
+(and sample standard deviation over seeds) of the best validation accuracy found, of that best
+genome's test accuracy, and of the best validation accuracy reached after each quarter of the budget.
+It writes to `--out`:
+
+    anytime.png    best-so-far validation accuracy against trials: mean over seeds, band = min..max
+    summary.json   every run's best-so-far curve, best trial and timings; the table below as data
+    summary.md     the table
+    runs/<strategy>-seed<k>/   each search's own run folder (trials.csv, best genome, plot, ...)
+
+A run folder that already holds a finished search with the same settings is read back instead of
+being run again, so an interrupted benchmark continues where it stopped (`--fresh` runs all again).
+
+    python benchmarks/strategies.py                                  # 4 strategies x 5 seeds x 20 trials
+    python benchmarks/strategies.py --seeds 5 --trials 24 --space cells --out results/strategies-cells
+
+Equal budgets also mean equal warm-up: evolution's random initial population and TPE's random
+start are both `--warmup` samples (default: half the budget), so that both have the same number of
+guided proposals; the RL controller learns from the first trial on and random never does. With one
+seed, evolution's warm-up draws the same samples as random search's first proposals (both sample the
+space with the same seeded generator), so their curves coincide until the warm-up ends.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+STRATEGIES = ("random", "evolution", "rl", "optuna")
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0..K-1 (default 5)")
+    parser.add_argument("--trials", type=int, default=20, help="trials per search (default 20)")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per trial (default 2)")
+    parser.add_argument("--warmup", type=int, help="random proposals before evolution / TPE guide (default trials // 2)")
+    parser.add_argument("--space", default="macro")
+    parser.add_argument("--dataset", default="digits")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--train-limit", type=int, help="train on a stratified subset of N images (a harder task)")
+    parser.add_argument("--concurrent", type=int, default=2)
+    parser.add_argument("--out", default="results/strategies-digits", help="output folder")
+    parser.add_argument("--fresh", action="store_true", help="run every search again, even those already finished")
+    return parser.parse_args()
+
+
+def strategy_options(strategy: str, warmup: int) -> dict:
+    return {"evolution": {"population": warmup}, "optuna": {"startup_trials": warmup}}.get(strategy, {})
+
+
+def finished_summary(folder: Path) -> dict | None:
+    path = folder / "summary.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def run_one(args: argparse.Namespace, strategy: str, seed: int, warmup: int, folder: Path) -> dict:
+    from nas.search.report import best_so_far, read_trials
+    from nas.search.run import SearchConfig, run_search
+
+    config = SearchConfig(strategy=strategy, space=args.space, dataset=args.dataset, data_dir=args.data_dir,
+                          train_limit=args.train_limit, trials=args.trials, concurrent=args.concurrent, seed=seed,
+                          options=strategy_options(strategy, warmup), train={"epochs": args.epochs})
+    summary = None if args.fresh else finished_summary(folder)
+    if summary is None or summary.get("config") != json.loads(json.dumps(config.to_dict())):
+        if folder.exists():
+            shutil.rmtree(folder)  # unfinished, or run with other settings: start it again from scratch
+        summary = run_search(config, folder, verbose=False).summary
+    records = read_trials(folder)
+    best = summary.get("best") or {}
+    return {"strategy": strategy, "seed": seed, "folder": str(folder), "curve": best_so_far(records),
+            "best_val": best.get("val_accuracy"), "best_test": best.get("test_accuracy"),
+            "best_params": best.get("params"), "failed": summary["counts"]["failed"],
+            "search_s": summary["timings"].get("search_s")}
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    values = [v for v in values if v is not None]
+    if not values:
+        return float("nan"), float("nan")
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def checkpoints(trials: int) -> list[int]:
+    """Trial counts at which the any-time table reads the curves: each quarter of the budget."""
+    return sorted({max(1, round(trials * q / 4)) for q in (1, 2, 3, 4)})
+
+
+def table(runs: list[dict], strategies: list[str], trials: int) -> tuple[list[dict], str]:
+    marks = checkpoints(trials)
+    rows = []
+    for strategy in strategies:
+        mine = [r for r in runs if r["strategy"] == strategy]
+        row = {"strategy": strategy, "seeds": len(mine),
+               "best_val": mean_std([r["best_val"] for r in mine]),
+               "best_test": mean_std([r["best_test"] for r in mine]),
+               "failed": sum(r["failed"] for r in mine),
+               "search_s": mean_std([r["search_s"] for r in mine])}
+        for mark in marks:
+            row[f"val@{mark}"] = mean_std([r["curve"][mark - 1] if len(r["curve"]) >= mark else None for r in mine])
+        rows.append(row)
+    header = ["strategy", "seeds", "best val acc", "its test acc"] + [f"best val @{m}" for m in marks] + \
+             ["failed trials", "search time (s)"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = [row["strategy"], str(row["seeds"]), _pm(row["best_val"]), _pm(row["best_test"])]
+        cells += [_pm(row[f"val@{m}"]) for m in marks]
+        cells += [str(row["failed"]), f"{row['search_s'][0]:.0f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return rows, "\n".join(lines)
+
+
+def significance(runs: list[dict], strategies: list[str]) -> tuple[list[dict], str]:
+    """Each strategy against random search, on the best validation accuracy and on that genome's test
+    accuracy over seeds: Welch's two-sided t-test, Holm-adjusted over all the tests made here."""
+    from nas.compare.stats import ALPHA, compare_pairs
+
+    others = [s for s in strategies if s != "random"]
+    if "random" not in strategies or not others:
+        return [], ""
+    metrics = {"best_val": "best validation accuracy", "best_test": "its test accuracy"}
+    samples = {(s, m): [r[m] for r in runs if r["strategy"] == s and r[m] is not None]
+               for s in strategies for m in metrics}
+    pairs = [((s, m), ("random", m)) for m in metrics for s in others]
+    rows, lines = [], []
+    for c in compare_pairs(samples, pairs):
+        (strategy, metric), label = c.a, metrics[c.a[1]]
+        verdict = c.reason or ("significant" if c.significant else "not significant")
+        rows.append({"metric": metric, "strategy": strategy, "difference": c.difference, "t": c.t, "p": c.p,
+                     "p_holm": c.p_adjusted, "verdict": verdict})
+        lines.append(f"- {strategy} vs random, {label}: {c.difference * 100:+.2f} pp (Welch t = {c.t:.2f}, "
+                     f"p = {c.p:.2g}, Holm-adjusted p = {c.p_adjusted:.2g}): {verdict}")
+    significant = sum(r["verdict"] == "significant" for r in rows)
+    head = (f"{len(rows)} differences from random search tested (Welch's two-sided t-test over seeds, "
+            f"Holm-adjusted together; significant: adjusted p < {ALPHA}): {significant} significant.")
+    return rows, head + "\n\n" + "\n".join(lines)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _pm(value: tuple[float, float]) -> str:
+    return f"{value[0]:.4f} ± {value[1]:.4f}"
+
+
+def plot(runs: list[dict], strategies: list[str], trials: int, path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    x = list(range(1, trials + 1))
+    for strategy in strategies:
+        curves = [r["curve"] for r in runs if r["strategy"] == strategy]
+        columns = [[c[i] for c in curves if i < len(c) and c[i] is not None] for i in range(trials)]
+        points = [(i + 1, statistics.fmean(col), min(col), max(col)) for i, col in enumerate(columns) if col]
+        if not points:
+            continue
+        points.append((trials + 0.5, *points[-1][1:]))  # hold the last value to the plot's edge
+        xs, means, lows, highs = zip(*points)
+        line, = axes.plot(xs, means, drawstyle="steps-post", linewidth=2, label=f"{strategy} (n={len(curves)})")
+        axes.fill_between(xs, lows, highs, step="post", alpha=0.15, color=line.get_color())
+    axes.set_xlim(0.5, trials + 0.5)
+    axes.set_xticks(x if trials <= 20 else None)
+    axes.set_xlabel("trials")
+    axes.set_ylabel("best validation accuracy so far")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def main() -> int:
+    args = parse()
+    warmup = args.warmup if args.warmup is not None else max(1, args.trials // 2)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from nas.search.run import ensure_ray, tune_environment
+
+    import ray
+
+    started = time.perf_counter()
+    runs = []
+    with tune_environment():
+        ensure_ray(None)  # one local Ray for every search
+        try:
+            for seed in range(args.seeds):
+                for strategy in args.strategies:
+                    folder = out / "runs" / f"{strategy}-seed{seed}"
+                    run = run_one(args, strategy, seed, warmup, folder)
+                    runs.append(run)
+                    print(f"{strategy:>9} seed {seed}: best val {run['best_val']:.4f}, test "
+                          f"{run['best_test']:.4f} ({run['search_s']:.0f}s)", flush=True)
+        finally:
+            ray.shutdown()
+
+    rows, markdown = table(runs, args.strategies, args.trials)
+    title = (f"{args.space} space on {args.dataset}: {plural(args.trials, 'trial')} x {plural(args.epochs, 'epoch')}, "
+             f"{plural(args.seeds, 'seed')}")
+    plot(runs, args.strategies, args.trials, out / "anytime.png", title)
+    setup = {key: value for key, value in vars(args).items() if key != "fresh"}
+    setup["warmup"] = warmup
+    setup["options"] = {s: strategy_options(s, warmup) for s in args.strategies}
+    tests, verdicts = significance(runs, args.strategies)
+    (out / "summary.json").write_text(json.dumps({"setup": setup, "table": rows, "tests": tests, "runs": runs},
+                                                 indent=2) + "\n")
+    command = "python benchmarks/strategies.py " + " ".join(sys.argv[1:])
+    (out / "summary.md").write_text(f"# Strategies: {title}\n\n`{command.strip()}`\n\nMean ± sample std over seeds. "
+                                    f"Warm-up (random) proposals of evolution and TPE: {warmup}; with the same seed, evolution's "
+                                    f"warm-up is random search's first {warmup} proposals.\n\n"
+                                    f"{markdown}\n\n{verdicts}\n\n![any-time](anytime.png)\n")
+    print()
+    print(markdown)
+    print()
+    print(verdicts)
+    print(f"\n{len(runs)} searches in {time.perf_counter() - started:.0f}s -> {out}/summary.md, {out}/anytime.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
