@@ -40,6 +40,7 @@ from nas.errors import GenomeError
 from nas.expand import CellPlan, NetworkPlan, expand
 from nas.genome import Genome
 from nas.ops.registry import get_op
+from nas.units import si
 
 __all__ = ["FORMATS", "CellGroup", "CellLayout", "distinct_cells", "draw", "figure", "layout_cell", "node_lines",
            "op_text"]
@@ -135,13 +136,6 @@ def text_width(text: str, size: float = FONT, bold: bool = False) -> float:
     font = FontProperties(weight="bold" if bold else "normal")
     extents = TextPath((0, 0), text, size=size, prop=font).get_extents()
     return max(extents.x1, 0.0) / 72.0 * 1.04
-
-
-def _si(value: float) -> str:
-    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if value >= scale:
-            return f"{value / scale:.3g} {prefix}"
-    return f"{value:g} "
 
 
 def _colour(op: str) -> str:
@@ -425,7 +419,7 @@ def overview_panel(genome: Genome, plan: NetworkPlan, params: int, flops: int) -
     items += [_stage_lines(genome, plan, i) for i in range(len(genome.stages))]
     items += [_chain_lines("head", plan.head), [f"classifier: linear {plan.num_classes}", f"-> {plan.num_classes}"]]
     kinds = ["", "stem", *(stage.cell for stage in genome.stages), "head", ""]
-    title = f"{genome.name}: {_si(params)} params, {_si(flops)}FLOPs"
+    title = f"{genome.name}: {si(params)} params, {si(flops, 'FLOPs')}"
     box_w = max(text_width(t, bold=True) for lines in items for t in lines) + 2 * PAD + 0.2
     heights = [len(lines) * LINE + 2 * PAD for lines in items]
     gap = 0.3

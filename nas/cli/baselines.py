@@ -6,9 +6,10 @@ import json
 import sys
 
 from nas import baselines
-from nas.cli.common import shape_text, si, table
+from nas.cli.common import shape_text, table
 from nas.errors import NasError
 from nas.summary import summary
+from nas.units import si
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

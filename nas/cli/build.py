@@ -4,9 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from nas.cli.common import add_input, add_source, load_source, parse_input, shape_text, si, table
+from nas.cli.common import add_input, add_source, load_source, parse_input, shape_text, table
 from nas.errors import NasError
 from nas.summary import summary
+from nas.units import si
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     rows.append(("output", "", "", "", shape_text(result.output_shape)))
     print(f"{result.name}  (fingerprint {genome.fingerprint()[:12]})")
     print(f"params  {result.params:,}  ({si(result.params)})")
-    print(f"FLOPs   {result.flops:,}  ({si(result.flops)}FLOPs per image, 2 per multiply-add)")
+    print(f"FLOPs   {result.flops:,}  ({si(result.flops, 'FLOPs')} per image, 2 per multiply-add)")
     print()
     print(table(("part", "cell", "repeats", "stride", "output shape"), rows, right=(2, 3)))
     return 0

@@ -1,4 +1,4 @@
-"""Helpers the genome commands share: reading SOURCE, parsing ``--input``, formatting numbers and tables."""
+"""Helpers the genome commands share: reading SOURCE, parsing ``--input``, formatting shapes and tables."""
 from __future__ import annotations
 
 import argparse
@@ -52,14 +52,6 @@ def parse_input(text: str | None) -> tuple[int, tuple[int, int]] | tuple[None, N
 
 def shape_text(shape: Sequence[int]) -> str:
     return "x".join(str(s) for s in shape)
-
-
-def si(value: float, unit: str = "") -> str:
-    """``8178368512`` -> ``"8.18 G"``: three significant figures with an SI prefix."""
-    for prefix, scale in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g} {prefix}{unit}"
-    return f"{value:.3g} {unit}".rstrip()
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]], right: Sequence[int] = ()) -> str:

@@ -194,7 +194,7 @@ def _recipe_section(summary: Mapping[str, Any], config: Any) -> list[Block]:
         "ran side by side).",
         f"Latency: median of {summary['latency']['repeats']} forward passes of one image, "
         f"{summary['latency']['threads']} torch thread(s), eval mode, on {summary['machine']}.",
-        f"FLOPs: torch.utils.flop_counter (2 per multiply-add), one image. Standard deviations use n - 1.",
+        "FLOPs: torch.utils.flop_counter (2 per multiply-add), one image. Standard deviations use n - 1.",
         "Wall time of the command: " + "; ".join(
             (f"run {i} (resumed; trials already finished are not trained again): " if i > 1 else
              ("run 1: " if len(summary["sessions"]) > 1 else ""))

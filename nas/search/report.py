@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.train.failures import failure_reason
+from nas.units import si
 
 FINISHED = ("TERMINATED", "ERROR")
 TRIALS_JSON, TRIALS_CSV, SUMMARY_JSON = "trials.json", "trials.csv", "summary.json"
@@ -185,15 +186,6 @@ def plot_best_so_far(records: Sequence[Mapping[str, Any]], path: Path, title: st
 
 
 # ----- text -----
-def si(value: float | None) -> str:
-    if value is None:
-        return "-"
-    for prefix, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= scale:
-            return f"{value / scale:.3g}{prefix}"
-    return f"{value:.3g}"
-
-
 def progress_line(record: Mapping[str, Any], done: int, total: int) -> str:
     width = len(str(total))
     head = f"[{done:>{width}}/{total}] trial {record['index'] + 1:>{width}} {record['trial_id']}"
