@@ -186,6 +186,21 @@ def test_failing_trials_fail_alone_with_their_reason_recorded(files, tmp_path, r
     assert "loss became NaN at epoch 1" in csv_text
 
 
+def test_asha_stops_a_trial_that_lags_at_a_rung(files, tmp_path, ray_session):
+    space = load_space(str(files / "tiny.yaml"), input_channels=1, input_size=8, num_classes=10)
+    inner = make_searcher("random", space, seed=3, max_trials=2)
+    breaks = {1: {"train": {"lr": 1e-9}}}  # learns nothing: chance accuracy after its first epoch
+    config = SearchConfig(strategy="random", space=str(files / "tiny.yaml"), trials=2, concurrent=1,
+                          scheduler="asha", train_limit=300, train={"epochs": 4})
+    outcome = run_search(config, tmp_path / "run", searcher=Breaking(inner, breaks), verbose=False)
+    first, lagging = outcome.records
+    assert first["status"] == lagging["status"] == "TERMINATED"
+    assert first["epoch"] == 4  # alone at every rung: runs to the end
+    assert lagging["val_accuracy"] < first["val_accuracy"]
+    assert lagging["epoch"] < 4  # below the first trial at a rung (epoch 1 or 2): stopped there
+    assert outcome.best["index"] == 0
+
+
 def test_duplicates_are_counted_and_an_exhausted_space_ends_the_search(files, tmp_path, ray_session):
     config = SearchConfig(strategy="random", space=str(files / "pair.yaml"), trials=4, train_limit=200,
                           train={"epochs": 1})
