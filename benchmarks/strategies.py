@@ -82,11 +82,12 @@ def run_one(args: argparse.Namespace, strategy: str, seed: int, warmup: int, fol
             "search_s": summary["timings"].get("search_s")}
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    values = [v for v in values if v is not None]
-    if not values:
-        return float("nan"), float("nan")
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+def mean_std(values: list[float | None]) -> tuple[float, float]:
+    """Mean and sample standard deviation of the values that exist (nan, nan if none)."""
+    from nas.compare.stats import spread
+
+    result = spread([v for v in values if v is not None])
+    return result.mean, result.std
 
 
 def checkpoints(trials: int) -> list[int]:
