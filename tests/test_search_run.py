@@ -289,7 +289,8 @@ def test_resume_after_sigkill_loses_and_repeats_nothing(files, reference_run, tm
 
     assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0
     final = trials_of(out)["trials"]
-    assert len(final) == REPRO_TRIALS and all(t["status"] == "TERMINATED" for t in final)
+    assert len(final) == REPRO_TRIALS
+    assert all(t["status"] == "TERMINATED" for t in final), [(t["status"], t["error"]) for t in final]
     assert len({t["trial_id"] for t in final}) == REPRO_TRIALS
     by_id = {t["trial_id"]: t for t in final}
     for trial_id, before in completed_before.items():  # kept as they were: not trained again
