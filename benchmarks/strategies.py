@@ -159,6 +159,8 @@ def plot(runs: list[dict], strategies: list[str], trials: int, path: Path, title
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
+    from nas.search.report import save_accuracy_plot
+
     figure, axes = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     x = list(range(1, trials + 1))
     for strategy in strategies:
@@ -173,14 +175,7 @@ def plot(runs: list[dict], strategies: list[str], trials: int, path: Path, title
         axes.fill_between(xs, lows, highs, step="post", alpha=0.15, color=line.get_color())
     axes.set_xlim(0.5, trials + 0.5)
     axes.set_xticks(x if trials <= 20 else None)
-    axes.set_xlabel("trials")
-    axes.set_ylabel("best validation accuracy so far")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    axes.legend(loc="lower right")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    save_accuracy_plot(figure, axes, path, "trials", "best validation accuracy so far", title)
 
 
 def main() -> int:

@@ -174,8 +174,15 @@ def plot_best_so_far(records: Sequence[Mapping[str, Any]], path: Path, title: st
         axes.step(*zip(*curve), where="post", color="tab:blue", linewidth=2, label="best so far")
     if failed:
         axes.scatter(failed, [0.0] * len(failed), marker="x", color="tab:red", label="failed")
-    axes.set_xlabel("trial")
-    axes.set_ylabel("validation accuracy")
+    return save_accuracy_plot(figure, axes, path, "trial", "validation accuracy", title)
+
+
+def save_accuracy_plot(figure, axes, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Label, grid and legend (lower right, where accuracy curves leave room) an accuracy plot; save and close it."""
+    from matplotlib import pyplot as plt
+
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(ylabel)
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend(loc="lower right")
