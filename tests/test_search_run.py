@@ -256,8 +256,9 @@ def _unfinished_with_checkpoint(tune_dir: Path) -> set[str]:
     return found
 
 
-def test_resume_after_sigkill_loses_and_repeats_nothing(files, reference_run, tmp_path, ray_session):
-    out = tmp_path / "run"
+def killed_mid_trial(files, out: Path) -> dict[str, dict]:
+    """Start the reproducible search in a process of its own and SIGKILL it (Ray processes included) once
+    one trial has finished and the next has a checkpoint in Tune's snapshot; the finished trials' records."""
     command = [PYTHON, "-c", "import sys; from nas.cli import main; sys.exit(main(sys.argv[1:]))",
                *repro_args(files, out)]
     process = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
@@ -286,7 +287,12 @@ def test_resume_after_sigkill_loses_and_repeats_nothing(files, reference_run, tm
         process.stderr.close()
     assert process.returncode == -signal.SIGKILL
     assert len(completed_before) < REPRO_TRIALS
+    return completed_before
 
+
+def test_resume_after_sigkill_loses_and_repeats_nothing(files, reference_run, tmp_path, ray_session):
+    out = tmp_path / "run"
+    completed_before = killed_mid_trial(files, out)
     assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0
     final = trials_of(out)["trials"]
     assert len(final) == REPRO_TRIALS
@@ -333,3 +339,28 @@ def test_a_two_node_cluster_runs_trials_on_both_nodes(files, tmp_path):
     assert len(trials) == 4 and all(t["status"] == "TERMINATED" for t in trials)
     assert len({t["node_id"] for t in trials}) == 2  # both nodes trained trials
     assert all(t["node_ip"] for t in trials)
+
+
+def test_resume_when_the_snapshot_names_a_checkpoint_a_newer_one_replaced(files, tmp_path, ray_session):
+    """Killed after Tune deleted a trial's older checkpoint (a newer one had arrived) but before it wrote a
+    new snapshot: resume moves the newest whole checkpoint where the snapshot points and continues from it."""
+    from ray.tune import ExperimentAnalysis
+
+    out = tmp_path / "run"
+    killed_mid_trial(files, out)
+    trial = next(t for t in ExperimentAnalysis(str(out / "tune")).trials
+                 if t.status not in ("TERMINATED", "ERROR") and t.checkpoint is not None)
+    named = Path(trial.checkpoint.path)
+    index = max(int(p.name.split("_")[1]) for p in named.parent.glob("checkpoint_*"))
+    newer = named.parent / f"checkpoint_{index + 1:06d}"
+    named.rename(newer)  # as if Tune had registered `newer` and deleted `named`
+    cut_short = named.parent / f"checkpoint_{index + 2:06d}"  # a copy a killed worker left half-written
+    cut_short.mkdir()
+    (cut_short / "state.pt").write_bytes((newer / "state.pt").read_bytes()[:100])
+
+    assert main(["search", "--resume", "--out", str(out)]) == 0
+    final = {t["trial_id"]: t for t in trials_of(out)["trials"]}
+    assert len(final) == REPRO_TRIALS
+    assert all(t["status"] == "TERMINATED" for t in final.values()), [(t["status"], t["error"]) for t in final.values()]
+    assert final[trial.trial_id]["resumed_from"] >= 1  # continued from the moved checkpoint, not from scratch
+    assert not cut_short.exists()

@@ -30,6 +30,7 @@ from ray.tune.logger import JsonLoggerCallback
 
 from nas.compare.latency import Latency, machine, measure_latency
 from nas.compare.plan import DEFAULT_BASELINES, Model, PlanError, SearchRun, plan_models, read_run
+from nas.search.repair import restore_named_checkpoints
 from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.failures import failure_reason
 from nas.train.settings import TrainSettings
@@ -193,6 +194,7 @@ def make_tuner(config: CompareConfig, models: Sequence[Model], data: DatasetSpli
     trainable = make_trainable(config, data)
     space = param_space(config, models)
     if tune.Tuner.can_restore(str(path)):
+        restore_named_checkpoints(path, verbose)
         return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, restart_errored=retry_errored,
                                   param_space=space)
     total = len(models) * config.seeds

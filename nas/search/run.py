@@ -12,7 +12,8 @@ experiment: trial state, checkpoints, searcher state), and the outputs of `nas.s
 (trials.csv/json, kept current while the search runs, best genome and weights, plot, summary).
 `resume=True` continues a stopped search (killed at any point) with `Tuner.restore`: finished and
 failed trials are kept as they are, unfinished ones continue from their last checkpoint, and the
-searcher's state is restored from its last snapshot.
+searcher's state is restored from its last snapshot (after `nas.search.repair` has put back any
+checkpoint that snapshot names but Ray Tune had already replaced with a newer one).
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from ray.tune.search import Searcher
 
 from nas.errors import NasError
 from nas.search import report
+from nas.search.repair import restore_named_checkpoints
 from nas.search.strategies import STRATEGIES, make_searcher
 from nas.spaces import load_space
 from nas.train.datasets import DatasetSplits, load_dataset
@@ -228,10 +230,12 @@ def _tuner(config: SearchConfig, folder: Path, data: DatasetSplits, searcher: Se
                       run_config=run_config)
 
 
-def _restored_tuner(config: SearchConfig, folder: Path, data: DatasetSplits, retry_errored: bool) -> tune.Tuner:
+def _restored_tuner(config: SearchConfig, folder: Path, data: DatasetSplits, retry_errored: bool,
+                    verbose: bool) -> tune.Tuner:
     path = str((folder / TUNE_DIR).resolve())
     if not tune.Tuner.can_restore(path):
         raise SearchError(f"{folder}: no Ray Tune experiment to resume in {path}")
+    restore_named_checkpoints(path, verbose)
     return tune.Tuner.restore(path, make_trainable(config, data), resume_unfinished=True,
                               restart_errored=retry_errored, param_space={"train": config.settings.to_dict()})
 
@@ -290,7 +294,7 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
             clock = time.perf_counter()
             searcher = searcher if searcher is not None else make_strategy(config, data)
             if resume:
-                tuner = _restored_tuner(config, folder, data, retry_errored)
+                tuner = _restored_tuner(config, folder, data, retry_errored, verbose)
             else:
                 tuner = _tuner(config, folder, data, searcher, verbose)
             tuner.fit()

@@ -6,6 +6,7 @@ batch-order generator's), so a resumed trial continues exactly where it stopped.
 """
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,3 +54,12 @@ class TrainingState:
 def load_weights(directory: str | Path) -> dict[str, torch.Tensor]:
     """The model weights (state_dict) of a checkpoint directory."""
     return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)["model"]
+
+
+def is_readable(directory: str | Path) -> bool:
+    """Whether `directory` holds a whole checkpoint (a copy cut short by a killed process does not load)."""
+    try:
+        torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
+        return False
+    return True
