@@ -1,4 +1,4 @@
-"""Helpers the genome commands share: reading SOURCE, parsing ``--input``, formatting shapes and tables."""
+"""Helpers the commands share: reading SOURCE, parsing ``--input``, the training-recipe options, shapes and tables."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,7 @@ from pathlib import Path
 from nas import baselines
 from nas.errors import NasError
 from nas.genome import Genome
+from nas.train.settings import OPTIMIZER_DEFAULTS, PRECISIONS, TrainSettings
 
 GENOME_SUFFIXES = (".yaml", ".yml", ".json")
 _INPUT = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*[xX]\s*(\d+)\s*$")
@@ -37,6 +38,27 @@ def load_source(source: str) -> Genome:
     if path.is_dir():
         raise NasError(f"{source}: is a folder, not a genome file or baseline name")
     return baselines.get(source)
+
+
+# The training recipe `nas search` and `nas compare` share (TrainSettings field -> default); epochs
+# stay with each command, whose defaults differ.
+RECIPE_DEFAULTS = {"batch_size": TrainSettings.batch_size, "optimizer": TrainSettings.optimizer, "lr": None,
+                   "weight_decay": None, "label_smoothing": 0.0, "precision": "auto"}
+
+
+def add_recipe(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--batch-size", type=int, default=RECIPE_DEFAULTS["batch_size"], metavar="B")
+    group.add_argument("--optimizer", choices=list(OPTIMIZER_DEFAULTS), default=RECIPE_DEFAULTS["optimizer"],
+                       help="sgd (momentum, nesterov) or adamw")
+    group.add_argument("--lr", type=float, metavar="LR", help="learning rate (default: sgd 0.05, adamw 0.002)")
+    group.add_argument("--weight-decay", type=float, metavar="WD")
+    group.add_argument("--label-smoothing", type=float, default=RECIPE_DEFAULTS["label_smoothing"], metavar="EPS")
+    group.add_argument("--precision", choices=PRECISIONS, default=RECIPE_DEFAULTS["precision"],
+                       help="mixed precision on GPUs")
+
+
+def recipe_from_args(args: argparse.Namespace) -> dict[str, object]:
+    return {name: getattr(args, name) for name in RECIPE_DEFAULTS}
 
 
 def parse_input(text: str | None) -> tuple[int, tuple[int, int]] | tuple[None, None]:

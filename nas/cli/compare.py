@@ -12,10 +12,10 @@ import shlex
 from datetime import datetime
 from pathlib import Path
 
+from nas.cli.common import RECIPE_DEFAULTS, add_recipe, recipe_from_args
 from nas.compare.plan import DEFAULT_BASELINES
 from nas.compare.run import DEFAULT_EPOCHS, CompareConfig, run_compare
 from nas.train.datasets import dataset_names
-from nas.train.settings import OPTIMIZER_DEFAULTS, PRECISIONS, TrainSettings
 
 DEFAULTS = CompareConfig(runs=["."], baselines=[])
 
@@ -44,12 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, metavar="E", help=f"default {DEFAULT_EPOCHS}")
     train.add_argument("--seeds", type=int, default=DEFAULTS.seeds, metavar="K",
                        help=f"train every model with seeds 0..K-1 (default {DEFAULTS.seeds})")
-    train.add_argument("--batch-size", type=int, default=TrainSettings.batch_size, metavar="B")
-    train.add_argument("--optimizer", choices=list(OPTIMIZER_DEFAULTS), default=TrainSettings.optimizer)
-    train.add_argument("--lr", type=float, metavar="LR", help="learning rate (default: sgd 0.05, adamw 0.002)")
-    train.add_argument("--weight-decay", type=float, metavar="WD")
-    train.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS")
-    train.add_argument("--precision", choices=PRECISIONS, default="auto", help="mixed precision on GPUs")
+    add_recipe(train)
 
     report = parser.add_argument_group("report")
     report.add_argument("--alpha", type=float, default=DEFAULTS.alpha, metavar="A",
@@ -72,8 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> CompareConfig:
     baselines = [] if args.no_default_baselines else list(DEFAULT_BASELINES)
     baselines += [b for b in args.baselines if b not in baselines]
-    train = {"epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer, "lr": args.lr,
-             "weight_decay": args.weight_decay, "label_smoothing": args.label_smoothing, "precision": args.precision}
+    train = {"epochs": args.epochs, **recipe_from_args(args)}
     return CompareConfig(runs=[str(Path(r)) for r in args.runs], baselines=baselines, skeletons=list(args.skeleton),
                          dataset=args.dataset, data_dir=args.data_dir, split_seed=args.split_seed,
                          val_fraction=args.val_fraction, seeds=args.seeds, train=train,
@@ -96,9 +90,7 @@ def command_line(config: CompareConfig, folder: Path) -> str:
     options = {"--dataset": config.dataset, "--data-dir": config.data_dir, "--split-seed": config.split_seed,
                "--val-fraction": config.val_fraction, "--epochs": config.train.get("epochs"), "--seeds": config.seeds}
     parts += [str(v) for k, value in options.items() if value is not None for v in (k, value)]
-    defaults = {"batch_size": TrainSettings.batch_size, "optimizer": TrainSettings.optimizer, "lr": None,
-                "weight_decay": None, "label_smoothing": 0.0, "precision": "auto"}
-    for key, default in defaults.items():
+    for key, default in RECIPE_DEFAULTS.items():
         if config.train.get(key, default) != default:
             parts += [f"--{key.replace('_', '-')}", str(config.train[key])]
     parts += ["--out", str(folder)]

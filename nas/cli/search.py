@@ -13,12 +13,13 @@ from typing import Any
 
 import yaml
 
+from nas.cli.common import add_recipe, recipe_from_args
 from nas.errors import NasError
 from nas.search.report import LEADERBOARD_COLUMNS, leaderboard
 from nas.search.run import SCHEDULERS, SearchConfig, SearchError, default_folder, run_search
 from nas.search.strategies import STRATEGIES
 from nas.train.datasets import dataset_names
-from nas.train.settings import OPTIMIZER_DEFAULTS, PRECISIONS, TrainSettings
+from nas.train.settings import TrainSettings
 
 DEFAULTS = SearchConfig(strategy="random")
 
@@ -47,13 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     train = parser.add_argument_group("training (per trial)")
     train.add_argument("--epochs", type=int, default=TrainSettings.epochs, metavar="E")
-    train.add_argument("--batch-size", type=int, default=TrainSettings.batch_size, metavar="B")
-    train.add_argument("--optimizer", choices=list(OPTIMIZER_DEFAULTS), default=TrainSettings.optimizer,
-                       help="sgd (momentum, nesterov) or adamw")
-    train.add_argument("--lr", type=float, metavar="LR", help="learning rate (default: sgd 0.05, adamw 0.002)")
-    train.add_argument("--weight-decay", type=float, metavar="WD")
-    train.add_argument("--label-smoothing", type=float, default=0.0, metavar="EPS")
-    train.add_argument("--precision", choices=PRECISIONS, default="auto", help="mixed precision on GPUs")
+    add_recipe(train)
     train.add_argument("--max-params", type=int, default=TrainSettings.max_params, metavar="N",
                        help="fail trials whose genome has more parameters (checked before allocating)")
     train.add_argument("--max-flops", type=int, metavar="N", help="fail trials with more FLOPs per image")
@@ -95,10 +90,8 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         options.setdefault("objectives", list(args.objectives))
         if len(args.objectives) > 1:
             options.setdefault("sampler", "nsga2")
-    train = {"epochs": args.epochs, "batch_size": args.batch_size, "optimizer": args.optimizer, "lr": args.lr,
-             "weight_decay": args.weight_decay, "label_smoothing": args.label_smoothing,
-             "precision": args.precision, "max_params": args.max_params, "max_flops": args.max_flops,
-             "checkpoint_every": args.checkpoint_every}
+    train = {"epochs": args.epochs, **recipe_from_args(args), "max_params": args.max_params,
+             "max_flops": args.max_flops, "checkpoint_every": args.checkpoint_every}
     return SearchConfig(strategy=args.strategy, space=args.space, dataset=args.dataset, data_dir=args.data_dir,
                         val_fraction=args.val_fraction, train_limit=args.train_limit, trials=args.trials,
                         concurrent=args.concurrent, cpus_per_trial=args.cpus_per_trial,
