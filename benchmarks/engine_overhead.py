@@ -86,7 +86,6 @@ def main() -> int:
         naive_environment()
     import ray
 
-    from nas.search import run as search_run
     from nas.search.run import SearchConfig, run_search
     from nas.train import trainable as trainable_module
     from nas.train.datasets import load_dataset
@@ -97,7 +96,7 @@ def main() -> int:
         def load_in_trial(config, data):
             original(config, load_dataset(data.name, train_limit=args.train_limit))
 
-        search_run.train_genome = load_in_trial
+        trainable_module.train_genome = load_in_trial  # what nas.train.trainable.tune_trainable wraps
 
     config = SearchConfig(strategy=args.strategy, space=args.space, trials=args.trials, concurrent=args.concurrent,
                           train_limit=args.train_limit,

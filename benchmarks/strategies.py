@@ -183,24 +183,18 @@ def main() -> int:
     warmup = args.warmup if args.warmup is not None else max(1, args.trials // 2)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from nas.search.run import ensure_ray, tune_environment
-
-    import ray
+    from nas.search.run import tune_session
 
     started = time.perf_counter()
     runs = []
-    with tune_environment():
-        ensure_ray(None)  # one local Ray for every search
-        try:
-            for seed in range(args.seeds):
-                for strategy in args.strategies:
-                    folder = out / "runs" / f"{strategy}-seed{seed}"
-                    run = run_one(args, strategy, seed, warmup, folder)
-                    runs.append(run)
-                    print(f"{strategy:>9} seed {seed}: best val {run['best_val']:.4f}, test "
-                          f"{run['best_test']:.4f} ({run['search_s']:.0f}s)", flush=True)
-        finally:
-            ray.shutdown()
+    with tune_session(None):  # one local Ray for every search
+        for seed in range(args.seeds):
+            for strategy in args.strategies:
+                folder = out / "runs" / f"{strategy}-seed{seed}"
+                run = run_one(args, strategy, seed, warmup, folder)
+                runs.append(run)
+                print(f"{strategy:>9} seed {seed}: best val {run['best_val']:.4f}, test "
+                      f"{run['best_test']:.4f} ({run['search_s']:.0f}s)", flush=True)
 
     rows, markdown = table(runs, args.strategies, args.trials)
     title = (f"{args.space} space on {args.dataset}: {plural(args.trials, 'trial')} x {plural(args.epochs, 'epoch')}, "

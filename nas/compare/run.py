@@ -182,10 +182,9 @@ class Progress(Callback):
 
 
 def make_trainable(config: CompareConfig, data: DatasetSplits):
-    from nas.train.trainable import train_genome
+    from nas.train.trainable import tune_trainable
 
-    return tune.with_resources(tune.with_parameters(train_genome, data=data),
-                               {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial})
+    return tune_trainable(data, {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial})
 
 
 def make_tuner(config: CompareConfig, models: Sequence[Model], data: DatasetSplits, folder: Path,
@@ -317,7 +316,7 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
                 retry_errored: bool = False, verbose: bool = True, command: str | None = None) -> CompareOutcome:
     """Plan, train (or resume), measure and report a comparison in `folder`."""
     from nas.compare.report import write_report
-    from nas.search.run import ensure_ray, tune_environment
+    from nas.search.run import tune_session
 
     started = time.perf_counter()
     folder = Path(folder)
@@ -335,19 +334,12 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
         print(f"{data.describe()}; {len(models)} models x {config.seeds} seeds, "
               f"{config.recipe(0).epochs} epochs each -> {folder}" + (" (resuming)" if resumed else ""), flush=True)
 
-    with tune_environment():
-        started_here = ensure_ray(address)
-        try:
-            clock = time.perf_counter()
-            tuner = make_tuner(config, models, data, folder, retry_errored, verbose)
-            results = tuner.fit()
-            training_s = time.perf_counter() - clock
-            records = trial_records(results)
-        finally:
-            if started_here:
-                import ray
-
-                ray.shutdown()
+    with tune_session(address):
+        clock = time.perf_counter()
+        tuner = make_tuner(config, models, data, folder, retry_errored, verbose)
+        results = tuner.fit()
+        training_s = time.perf_counter() - clock
+        records = trial_records(results)
     order = {m.label: i for i, m in enumerate(models)}
     records.sort(key=lambda r: (order.get(r["model"], len(order)), r["seed"]))
     write_trials(folder, records)

@@ -42,7 +42,7 @@ from nas.search.strategies import STRATEGIES, make_searcher
 from nas.spaces import load_space
 from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.settings import TrainSettings
-from nas.train.trainable import train_genome
+from nas.train.trainable import tune_trainable
 
 METRIC, MODE = "val_accuracy", "max"
 CONFIG_FILE = "search.json"
@@ -72,6 +72,19 @@ def tune_environment() -> Iterator[None]:
     finally:
         for name in added:
             os.environ.pop(name, None)
+
+
+@contextlib.contextmanager
+def tune_session(address: str | None) -> Iterator[None]:
+    """Ray Tune ready for a run: `tune_environment`, and Ray connected to `address` (or started
+    locally, `ensure_ray`); a Ray started here is shut down at the end."""
+    with tune_environment():
+        started_here = ensure_ray(address)
+        try:
+            yield
+        finally:
+            if started_here:
+                ray.shutdown()
 
 
 class SearchError(NasError):
@@ -203,7 +216,7 @@ def make_strategy(config: SearchConfig, data: DatasetSplits) -> Searcher:
 
 
 def make_trainable(config: SearchConfig, data: DatasetSplits):
-    return tune.with_resources(tune.with_parameters(train_genome, data=data), config.resources())
+    return tune_trainable(data, config.resources())
 
 
 def _tuner(config: SearchConfig, folder: Path, data: DatasetSplits, searcher: Searcher, verbose: bool) -> tune.Tuner:
@@ -277,31 +290,25 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
     """
     folder = Path(folder)
     config = prepare_folder(folder, config, resume)
-    started_here = False
     timings: dict[str, float] = {}
-    with tune_environment():
-        try:
-            clock = time.perf_counter()
-            started_here = ensure_ray(address)
-            timings["ray_start_s"] = time.perf_counter() - clock
-            clock = time.perf_counter()
-            data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
-                                train_limit=config.train_limit)
-            timings["data_s"] = time.perf_counter() - clock
-            if verbose:
-                print(f"{data.describe()}; {config.strategy} over {config.space}, {config.trials} trials of "
-                      f"{config.settings.epochs} epochs -> {folder}", flush=True)
-            clock = time.perf_counter()
-            searcher = searcher if searcher is not None else make_strategy(config, data)
-            if resume:
-                tuner = _restored_tuner(config, folder, data, retry_errored, verbose)
-            else:
-                tuner = _tuner(config, folder, data, searcher, verbose)
-            tuner.fit()
-            timings["search_s"] = time.perf_counter() - clock
-            summary = report.finish(folder, config.to_dict(), data, saved_strategy(searcher, folder), timings)
-            records = report.read_trials(folder)
-        finally:
-            if started_here:
-                ray.shutdown()
+    clock = time.perf_counter()
+    with tune_session(address):
+        timings["ray_start_s"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
+                            train_limit=config.train_limit)
+        timings["data_s"] = time.perf_counter() - clock
+        if verbose:
+            print(f"{data.describe()}; {config.strategy} over {config.space}, {config.trials} trials of "
+                  f"{config.settings.epochs} epochs -> {folder}", flush=True)
+        clock = time.perf_counter()
+        searcher = searcher if searcher is not None else make_strategy(config, data)
+        if resume:
+            tuner = _restored_tuner(config, folder, data, retry_errored, verbose)
+        else:
+            tuner = _tuner(config, folder, data, searcher, verbose)
+        tuner.fit()
+        timings["search_s"] = time.perf_counter() - clock
+        summary = report.finish(folder, config.to_dict(), data, saved_strategy(searcher, folder), timings)
+        records = report.read_trials(folder)
     return SearchOutcome(folder, records, summary)

@@ -126,3 +126,10 @@ def train_genome(config: dict[str, Any], data: DatasetSplits) -> None:
                 tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
         else:
             tune.report(metrics)
+
+
+def tune_trainable(data: DatasetSplits, resources: dict[str, float]):
+    """`train_genome` as a Ray Tune trainable: `data` put in the object store once and shared by every
+    trial, `resources` (e.g. ``{"cpu": 1, "gpu": 0.25}``) reserved for each."""
+    return tune.with_resources(tune.with_parameters(train_genome, data=data), resources)
+
