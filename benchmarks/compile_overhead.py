@@ -22,6 +22,7 @@ from torch import nn
 
 import nas
 from nas import baselines
+from nas.summary import count_params
 
 
 def _torchvision(name: str) -> Callable[[], nn.Module]:
@@ -81,7 +82,7 @@ def compare(key: str, batch: int, size: int, repeats: int, warmup: int) -> dict:
     torch.manual_seed(0)
     reference = pair.make_reference().train()
     ours = nas.build(genome).train()
-    counts = [sum(p.numel() for p in m.parameters()) for m in (reference, ours)]
+    counts = [count_params(m) for m in (reference, ours)]
     images = torch.randn(batch, genome.input.channels, size, size)
     labels = torch.randint(genome.num_classes, (batch,))
     models = {"reference": reference, "ours": ours}

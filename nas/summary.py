@@ -7,7 +7,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from nas.compiler import compile_plan
-from nas.expand import Shape, expand
+from nas.expand import NetworkPlan, Shape, expand
 from nas.genome import Genome
 
 
@@ -43,14 +43,24 @@ def count_flops(model: torch.nn.Module, example: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
+def meta_network(genome: Genome, num_classes: int | None = None, in_channels: int | None = None,
+                 input_size: int | tuple[int, int] | None = None) -> tuple[NetworkPlan, torch.nn.Module]:
+    """The genome's expansion and the network built from it on the meta device (shapes, no memory)."""
+    plan = expand(genome, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
+    with torch.device("meta"):
+        return plan, compile_plan(plan)
+
+
+def count_params(model: torch.nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
 def summary(genome: Genome, num_classes: int | None = None, in_channels: int | None = None,
             input_size: int | tuple[int, int] | None = None) -> Summary:
     """Parameters, FLOPs (batch of one) and per-stage shapes, computed on the meta device (no memory)."""
-    plan = expand(genome, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
-    with torch.device("meta"):
-        model = compile_plan(plan)
-        flops = count_flops(model, torch.empty((1, *plan.input_shape)))
-    params = sum(p.numel() for p in model.parameters())
+    plan, model = meta_network(genome, num_classes, in_channels, input_size)
+    flops = count_flops(model, torch.empty((1, *plan.input_shape), device="meta"))
+    params = count_params(model)
     shapes = [("stem", plan.stem.out_shape)]
     shapes += [(f"stage{i + 1}", stage[-1].out_shape) for i, stage in enumerate(plan.stages)]
     shapes.append(("head", plan.head.out_shape))

@@ -33,14 +33,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from nas.cells.registry import TEMPLATES
-from nas.compiler import compile_plan
 from nas.errors import GenomeError
 from nas.expand import expand
 from nas.genome import Genome, Stage
 from nas.scaling import round_channels
+from nas.summary import count_params as count_module_params
+from nas.summary import meta_network
 
 __all__ = ["Transplant", "Unit", "count_params", "transplant", "transplant_at", "units"]
 
@@ -214,10 +213,7 @@ def _mapping(searched: Genome, skeleton_units: list[Unit]) -> list[str]:
 def count_params(genome: Genome, input_shape: tuple[int, int, int] | None = None, num_classes: int | None = None) -> int:
     """Parameters of `genome` built (on the meta device: no memory) for `input_shape` and `num_classes`."""
     channels, size = (input_shape[0], input_shape[1:]) if input_shape else (None, None)
-    plan = expand(genome, num_classes=num_classes, in_channels=channels, input_size=size)
-    with torch.device("meta"):
-        model = compile_plan(plan)
-    return sum(p.numel() for p in model.parameters())
+    return count_module_params(meta_network(genome, num_classes, channels, size)[1])
 
 
 def transplant(searched: Genome, skeleton: Genome, *, match_params: bool = True, tolerance: float = 0.05,
