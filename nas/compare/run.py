@@ -31,12 +31,13 @@ from ray.tune.logger import JsonLoggerCallback
 from nas.compare.latency import Latency, machine, measure_latency
 from nas.compare.plan import DEFAULT_BASELINES, Model, PlanError, SearchRun, plan_models, read_run
 from nas.search.repair import restore_named_checkpoints
+from nas.search.report import write_records
 from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.failures import failure_reason
 from nas.train.settings import TrainSettings
 
-CONFIG_FILE, MODELS_FILE, TRIALS_JSON, TRIALS_CSV, SUMMARY_FILE, LATENCY_FILE = (
-    "compare.json", "models.json", "trials.json", "trials.csv", "summary.json", "latency.json")
+CONFIG_FILE, MODELS_FILE, SUMMARY_FILE, LATENCY_FILE = ("compare.json", "models.json", "summary.json", "latency.json")
+# and trials.json / trials.csv, written as a search writes its own (nas.search.report.write_records)
 TUNE_DIR, GENOMES_DIR = "tune", "genomes"
 DEFAULT_EPOCHS = 10
 TRIAL_FIELDS = ("model", "seed", "status", "test_accuracy", "val_accuracy", "train_loss", "epoch", "train_time",
@@ -256,14 +257,7 @@ def aggregate(models: Sequence[Model], records: Sequence[Mapping[str, Any]],
 
 
 def write_trials(folder: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    import csv
-
-    (folder / TRIALS_JSON).write_text(json.dumps({"trials": list(records)}, indent=1, default=str) + "\n")
-    with (folder / TRIALS_CSV).open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(TRIAL_FIELDS)
-        for record in records:
-            writer.writerow(["" if record.get(k) is None else record.get(k) for k in TRIAL_FIELDS])
+    write_records(folder, {"trials": list(records)}, records, TRIAL_FIELDS)
 
 
 def measure_latencies(folder: Path, models: Sequence[Model], data: DatasetSplits,

@@ -11,6 +11,7 @@ Files (all in the run folder):
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -119,14 +120,20 @@ def write_trials(folder: Path, records: list[dict[str, Any]], extra: Mapping[str
     records.sort(key=lambda r: r["index"])
     mark_duplicates(records)
     payload = {"counts": counts(records), **(extra or {}), "trials": records}
+    write_records(folder, payload, records, CSV_COLUMNS)
+
+
+def write_records(folder: Path, payload: Mapping[str, Any], records: Sequence[Mapping[str, Any]],
+                  columns: Sequence[str]) -> None:
+    """trials.json (`payload`) and trials.csv (`records`, one column per name in `columns`), each
+    replaced atomically."""
     _replace(folder / TRIALS_JSON, json.dumps(payload, indent=1, default=str) + "\n")
-    temporary = folder / f".{TRIALS_CSV}.{os.getpid()}.tmp"
-    with temporary.open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow(CSV_COLUMNS)
-        for record in records:
-            writer.writerow([_cell(record.get(column)) for column in CSV_COLUMNS])
-    os.replace(temporary, folder / TRIALS_CSV)
+    table = io.StringIO()
+    writer = csv.writer(table)
+    writer.writerow(columns)
+    for record in records:
+        writer.writerow([_cell(record.get(column)) for column in columns])
+    _replace(folder / TRIALS_CSV, table.getvalue())
 
 
 def read_trials(folder: str | Path) -> list[dict[str, Any]]:
