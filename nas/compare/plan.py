@@ -27,10 +27,10 @@ from nas import baselines
 from nas.compare.transplant import transplant
 from nas.errors import GenomeError, NasError
 from nas.genome import Genome
+from nas.search.report import BEST_GENOME, CONFIG_JSON, TRIALS_JSON  # a search run folder's files
 from nas.spaces.layout import fit_genome
 
 DEFAULT_BASELINES = ("resnet20", "densenet_40_12", "mobilenet_v2_cifar", "xception_cifar")
-SEARCH_CONFIG, TRIALS_JSON, BEST_GENOME = "search.json", "trials.json", "best_genome.yaml"  # nas.search.run's files
 
 
 class PlanError(NasError):
@@ -62,9 +62,9 @@ def read_run(folder: str | Path, label: str | None = None) -> SearchRun:
     """Read a run folder: its config, its trial records and its best genome (best_genome.yaml, or the
     best completed trial's genome when the search stopped before writing it)."""
     folder = Path(folder)
-    if not (folder / SEARCH_CONFIG).is_file():
-        raise PlanError(f"{folder}: not a search run folder (no {SEARCH_CONFIG}; run `nas search` first)")
-    config = json.loads((folder / SEARCH_CONFIG).read_text())
+    if not (folder / CONFIG_JSON).is_file():
+        raise PlanError(f"{folder}: not a search run folder (no {CONFIG_JSON}; run `nas search` first)")
+    config = json.loads((folder / CONFIG_JSON).read_text())
     trials = folder / TRIALS_JSON
     records = json.loads(trials.read_text())["trials"] if trials.is_file() else []
     if (folder / BEST_GENOME).is_file():

@@ -1,6 +1,7 @@
 """A search's run folder: the record of every trial, the best genome and its weights, a plot, a summary.
 
 Files (all in the run folder):
+  search.json               the search's configuration (written by nas.search.run; what --resume reads)
   trials.json / trials.csv  every trial in the order the strategy proposed it: sample, fingerprint,
                             metrics, status, failure reason, node; rewritten whenever a trial ends
   best_genome.yaml          the best trial's genome (what `nas build` reads), for the data set's input
@@ -23,7 +24,7 @@ from nas.train.failures import failure_reason
 from nas.units import si
 
 FINISHED = ("TERMINATED", "ERROR")
-TRIALS_JSON, TRIALS_CSV, SUMMARY_JSON = "trials.json", "trials.csv", "summary.json"
+CONFIG_JSON, TRIALS_JSON, TRIALS_CSV, SUMMARY_JSON = "search.json", "trials.json", "trials.csv", "summary.json"
 BEST_GENOME, BEST_WEIGHTS, BEST_PLOT = "best_genome.yaml", "best_weights.pt", "best_so_far.png"
 METRICS = ("val_accuracy", "train_loss", "params", "flops", "epoch", "epoch_time", "build_time", "train_time",
            "resumed_from", "started_at", "reported_at", "node_ip", "node_id", "device", "precision", "pid")

@@ -45,7 +45,7 @@ from nas.train.settings import TrainSettings
 from nas.train.trainable import tune_trainable
 
 METRIC, MODE = "val_accuracy", "max"
-CONFIG_FILE = "search.json"
+CONFIG_FILE = report.CONFIG_JSON
 TUNE_DIR = "tune"
 
 # Ray Tune knobs (environment; a value already set wins). Snapshots of the experiment state are
