@@ -67,19 +67,17 @@ def plot_tradeoff(rows: Sequence[Mapping[str, Any]], cost: str, front: Sequence[
 
 def plot_search_curves(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], path: Path) -> Path:
     """Best validation accuracy so far against trials, per run (`runs`: (label, trial records))."""
-    from nas.search.report import best_so_far
+    from nas.search.report import best_so_far_points, trial_points
 
     figure = Figure(figsize=(7.5, 4.5))
     axes = figure.add_subplot()
     colours = ["tab:red", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:cyan"]
     for i, (label, records) in enumerate(runs):
         colour = colours[i % len(colours)]
-        ordered = sorted(records, key=lambda r: r["index"])
-        done = [(r["index"] + 1, 100 * r["val_accuracy"]) for r in ordered
-                if r["status"] == "TERMINATED" and isinstance(r.get("val_accuracy"), (int, float))]
+        done = [(k, 100 * v) for k, v in trial_points(records)]
         if done:
             axes.scatter(*zip(*done), s=12, color=colour, alpha=0.35)
-        curve = [(k + 1, 100 * v) for k, v in enumerate(best_so_far(ordered)) if v is not None]
+        curve = [(k, 100 * v) for k, v in best_so_far_points(records)]
         if curve:
             axes.step(*zip(*curve), where="post", color=colour, linewidth=2, label=f"{label}: best so far")
     axes.set_xlabel("trials")

@@ -165,19 +165,28 @@ def best_so_far(records: Sequence[Mapping[str, Any]]) -> list[float | None]:
     return curve
 
 
+def trial_points(records: Sequence[Mapping[str, Any]]) -> list[tuple[int, float]]:
+    """(trial number from 1, validation accuracy) of every completed trial that has one, in trial order."""
+    return [(r["index"] + 1, _accuracy(r)) for r in sorted(records, key=lambda r: r["index"])
+            if r["status"] == "TERMINATED" and _accuracy(r) is not None]
+
+
+def best_so_far_points(records: Sequence[Mapping[str, Any]]) -> list[tuple[int, float]]:
+    """(trial number from 1, best validation accuracy up to it) from the first completed trial on."""
+    return [(i + 1, v) for i, v in enumerate(best_so_far(records)) if v is not None]
+
+
 def plot_best_so_far(records: Sequence[Mapping[str, Any]], path: Path, title: str = "") -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    ordered = sorted(records, key=lambda r: r["index"])
     figure, axes = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    done = [(r["index"] + 1, _accuracy(r)) for r in ordered if r["status"] == "TERMINATED" and _accuracy(r) is not None]
-    failed = [r["index"] + 1 for r in ordered if r["status"] == "ERROR"]
+    done, curve = trial_points(records), best_so_far_points(records)
+    failed = [r["index"] + 1 for r in records if r["status"] == "ERROR"]
     if done:
         axes.scatter(*zip(*done), s=14, color="tab:gray", alpha=0.6, label="trial")
-    curve = [(i + 1, v) for i, v in enumerate(best_so_far(ordered)) if v is not None]
     if curve:
         axes.step(*zip(*curve), where="post", color="tab:blue", linewidth=2, label="best so far")
     if failed:
