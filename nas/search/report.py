@@ -241,11 +241,13 @@ def test_accuracy(genome_spec: Mapping[str, Any], weights: Mapping[str, Any], da
     from nas.compiler import build
     from nas.genome import Genome
     from nas.train.loop import Precision, evaluate
+    from nas.train.settings import TrainSettings
 
     model = build(Genome.from_dict(genome_spec), num_classes=data.num_classes, in_channels=data.channels,
                   input_size=data.size)
     model.load_state_dict(weights)
-    return evaluate(model, data, data.test, Precision.choose("off", torch.device("cpu")), 1024)
+    return evaluate(model, data, data.test, Precision.choose("off", torch.device("cpu")),
+                    TrainSettings.eval_batch_size)
 
 
 def write_best(folder: Path, best: dict[str, Any], data) -> dict[str, Any]:
