@@ -2,12 +2,20 @@
 import gzip
 import pickle
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from nas.train.datasets import DatasetError, dataset_names, load_dataset
+from nas.train.datasets import SYSTEM_DIRS, DatasetError, dataset_names, load_dataset
+from nas.train.idx import IdxError, read_idx
+
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+needs_debian_fashion = pytest.mark.skipif(
+    not all((DEBIAN_FASHION / f"{stem}.gz").is_file() for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                                                    "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")),
+    reason="Fashion-MNIST's IDX files are not in /usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist)")
 
 
 # ----- writers of the official on-disk formats (small) -----
@@ -92,7 +100,8 @@ def test_train_limit_keeps_a_stratified_subset():
     assert torch.bincount(data.train.y, minlength=10).min() >= 18
 
 
-def test_mnist_uncompressed_idx_files(tmp_path):
+def test_mnist_uncompressed_idx_files(tmp_path, monkeypatch):
+    monkeypatch.setitem(SYSTEM_DIRS, "mnist", ())
     arrays = make_mnist(tmp_path, "MNIST", n_train=120, n_test=30, compress=False)
     data = load_dataset("mnist", tmp_path, val_fraction=0.25)
     assert data.input_shape == (1, 28, 28) and data.num_classes == 10 and data.scale == 255.0
@@ -104,7 +113,8 @@ def test_mnist_uncompressed_idx_files(tmp_path):
     assert all(bytes(r) in train_images for r in data.val.x.flatten(1).numpy())
 
 
-def test_fashion_mnist_gzipped_idx_files_are_extracted_by_torchvision(tmp_path):
+def test_fashion_mnist_gzipped_idx_files_are_extracted_by_torchvision(tmp_path, monkeypatch):
+    monkeypatch.setitem(SYSTEM_DIRS, "fashion_mnist", ())
     arrays = make_mnist(tmp_path, "FashionMNIST", n_train=100, n_test=20, compress=True, seed=3)
     data = load_dataset("fashion_mnist", tmp_path)
     assert (tmp_path / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").is_file()  # gunzipped
@@ -143,7 +153,7 @@ def test_missing_files_fail_with_the_download_error(tmp_path, monkeypatch):
         load_dataset("cifar10", tmp_path)
     with pytest.raises(DatasetError, match="unknown data set 'imagenet'"):
         load_dataset("imagenet")
-    assert dataset_names() == ["digits", "mnist", "fashion_mnist", "cifar10", "cifar100"]
+    assert dataset_names() == ["cifar10", "cifar100", "digits", "fashion_mnist", "mnist"]
 
 
 def test_splits_pickle_as_numpy_and_round_trip():
@@ -151,3 +161,82 @@ def test_splits_pickle_as_numpy_and_round_trip():
     copy = pickle.loads(pickle.dumps(data))
     assert torch.equal(copy.train.x, data.train.x) and torch.equal(copy.test.y, data.test.y)
     assert copy.mean == data.mean and copy.input_shape == data.input_shape
+
+
+# ----- the original IDX files where Debian puts them -----
+def test_idx_reader_reads_every_type_and_refuses_broken_files(tmp_path):
+    images = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
+    write_idx(tmp_path / "a", images, compress=True)
+    assert np.array_equal(read_idx(tmp_path / "a.gz"), images) and read_idx(tmp_path / "a.gz").flags.writeable
+    wide = np.array([1, -2, 300000], dtype=">i4")
+    (tmp_path / "b").write_bytes(struct.pack(">BBBBI", 0, 0, 0x0C, 1, 3) + wide.tobytes())
+    assert read_idx(tmp_path / "b").tolist() == [1, -2, 300000]
+    (tmp_path / "short").write_bytes(struct.pack(">BBBBII", 0, 0, 0x08, 2, 2, 2) + b"abc")
+    (tmp_path / "text").write_bytes(b"hello world")
+    (tmp_path / "bad.gz").write_bytes(b"not gzip")
+    for name, message in (("short", "3 bytes of data, the header"), ("text", "not an IDX file"),
+                          ("bad.gz", "cannot read"), ("missing", "cannot read")):
+        with pytest.raises(IdxError, match=message):
+            read_idx(tmp_path / name)
+
+
+def test_mnist_family_falls_back_to_the_system_folder_read_in_place(tmp_path, monkeypatch):
+    system = tmp_path / "system"
+    arrays = make_mnist(tmp_path, "fake", n_train=50, n_test=20, compress=True, seed=4)
+    (tmp_path / "fake" / "raw").rename(system)
+    system.chmod(0o555)  # read-only: nothing is extracted or copied there
+    monkeypatch.setitem(SYSTEM_DIRS, "fashion_mnist", (tmp_path / "elsewhere", system))
+    empty = tmp_path / "data"
+    data = load_dataset("fashion_mnist", empty, val_fraction=0.2)
+    assert (len(data.train), len(data.val), len(data.test)) == (40, 10, 20)
+    assert torch.equal(data.test.x[:, 0], torch.from_numpy(arrays["t10k"][0]))
+    assert data.augment == "crop,flip" and not empty.exists()  # nothing written
+    assert sorted(p.name for p in system.iterdir()) == sorted(f"{s}.gz" for s in (
+        "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+    system.chmod(0o755)
+
+
+def test_nothing_found_says_where_it_looked(tmp_path, monkeypatch):
+    import torchvision.datasets.utils as tv_utils
+
+    def offline(*args, **kwargs):
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(tv_utils, "_urlretrieve", offline)
+    monkeypatch.setattr(tv_utils, "_get_redirect_url", lambda url, max_hops=3: url)
+    monkeypatch.setitem(SYSTEM_DIRS, "mnist", (tmp_path / "nowhere",))
+    with pytest.raises(DatasetError) as caught:
+        load_dataset("mnist", tmp_path / "data")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"cannot load MNIST from {tmp_path / 'data'} nor from {tmp_path / 'nowhere'} "
+                              "and downloading it failed")
+
+
+@needs_debian_fashion
+def test_fashion_mnist_from_debians_files_trains_a_few_steps(tmp_path):
+    from nas.compiler import build
+    from nas.genome import Genome
+    from nas.train import loop
+    from nas.train.settings import TrainSettings
+
+    data = load_dataset("fashion_mnist", tmp_path / "empty", val_fraction=0.02, train_limit=512)
+    assert data.input_shape == (1, 28, 28) and data.num_classes == 10
+    assert (len(data.train), len(data.val), len(data.test)) == (512, 1200, 10000)
+    assert torch.bincount(data.test.y).tolist() == [1000] * 10  # the official test set
+    genome = Genome.from_dict({"name": "small", "input": {"channels": 1, "size": 28}, "num_classes": 10,
+                               "stem": [{"op": "conv", "out": 8, "kernel": 3, "stride": 2}],
+                               "stages": [{"cell": "basic", "out": 16, "stride": 2}], "head": [{"op": "global_avgpool"}]})
+    torch.manual_seed(0)
+    model = build(genome, num_classes=10, in_channels=1, input_size=28)
+    settings = TrainSettings(epochs=2, batch_size=32, lr=0.1)
+    assert loop.augmentation(settings, data).describe() == "crop=3,flip"
+    optimizer = loop.make_optimizer(model, settings)
+    scheduler = loop.make_scheduler(optimizer, settings, loop.steps_per_epoch(len(data.train), 32))
+    precision = loop.Precision.choose("off", torch.device("cpu"))
+    generator = torch.Generator().manual_seed(0)
+    losses = [loop.train_epoch(model, data, data.train, optimizer, scheduler, precision.scaler(), precision,
+                               settings, generator, e) for e in (1, 2)]
+    assert losses[1] < losses[0] < 2.4  # it learns (chance: ln 10 = 2.30 after the first steps)
+    accuracy = loop.evaluate(model, data, data.val, precision, 512)
+    assert accuracy > 0.2  # after 32 steps (10 classes: chance is 0.1)

@@ -9,6 +9,9 @@ from pathlib import Path
 from nas import baselines
 from nas.errors import NasError
 from nas.genome import Genome
+from nas.train.augment import AugmentError
+from nas.train.augment import check_setting as check_augment
+from nas.train.datasets import DatasetError, check_dataset_name, dataset_names
 from nas.train.settings import OPTIMIZER_DEFAULTS, PRECISIONS, TrainSettings
 
 GENOME_SUFFIXES = (".yaml", ".yml", ".json")
@@ -43,7 +46,7 @@ def load_source(source: str) -> Genome:
 # The training recipe `nas search` and `nas compare` share (TrainSettings field -> default); epochs
 # stay with each command, whose defaults differ.
 RECIPE_DEFAULTS = {"batch_size": TrainSettings.batch_size, "optimizer": TrainSettings.optimizer, "lr": None,
-                   "weight_decay": None, "label_smoothing": 0.0, "precision": "auto"}
+                   "weight_decay": None, "label_smoothing": 0.0, "augment": TrainSettings.augment, "precision": "auto"}
 
 
 def add_recipe(group: argparse._ArgumentGroup) -> None:
@@ -53,8 +56,33 @@ def add_recipe(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--lr", type=float, metavar="LR", help="learning rate (default: sgd 0.05, adamw 0.002)")
     group.add_argument("--weight-decay", type=float, metavar="WD")
     group.add_argument("--label-smoothing", type=float, default=RECIPE_DEFAULTS["label_smoothing"], metavar="EPS")
+    group.add_argument("--augment", type=augment_argument, default=RECIPE_DEFAULTS["augment"], metavar="POLICY",
+                       help="training-data augmentation: auto (the data set's default: crop+flip for CIFAR and "
+                            "Fashion-MNIST, crop for MNIST, none for digits and your own data), none, or a comma "
+                            "list of crop[=PAD], flip, cutout[=SIDE]")
     group.add_argument("--precision", choices=PRECISIONS, default=RECIPE_DEFAULTS["precision"],
                        help="mixed precision on GPUs")
+
+
+def augment_argument(text: str) -> str:
+    try:
+        check_augment(text)
+    except AugmentError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("augment: ")) from None
+    return text.strip().lower()
+
+
+def dataset_argument(text: str) -> str:
+    """`--dataset`: a registered data set, npz:PATH or folder:PATH (checked by name; files when loaded)."""
+    try:
+        return check_dataset_name(text)
+    except DatasetError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def dataset_help(default: str | None = None) -> str:
+    head = f"{', '.join(dataset_names())}, npz:FILE (arrays x, y[, x_test, y_test]) or folder:DIR (a sub-folder per class)"
+    return head + (f" (default {default})" if default else "")
 
 
 def recipe_from_args(args: argparse.Namespace) -> dict[str, object]:

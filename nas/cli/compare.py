@@ -12,10 +12,9 @@ import shlex
 from datetime import datetime
 from pathlib import Path
 
-from nas.cli.common import RECIPE_DEFAULTS, add_recipe, recipe_from_args
+from nas.cli.common import RECIPE_DEFAULTS, add_recipe, dataset_argument, dataset_help, recipe_from_args
 from nas.compare.plan import DEFAULT_BASELINES
 from nas.compare.run import DEFAULT_EPOCHS, CompareConfig, run_compare
-from nas.train.datasets import dataset_names
 
 DEFAULTS = CompareConfig(runs=["."], baselines=[])
 
@@ -34,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="transplants: parameter count within this fraction of the skeleton's (default 0.05)")
 
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", choices=dataset_names(), help="data set (default: the one the runs searched)")
+    data.add_argument("--dataset", type=dataset_argument, metavar="NAME",
+                      help=dataset_help("the one the runs searched"))
     data.add_argument("--data-dir", metavar="DIR", help="where data files are (default: the runs', else ./data)")
     data.add_argument("--split-seed", type=int, metavar="S",
                       help="seed of the validation/test split (default: the runs' seed, so no search saw the test set)")
@@ -100,7 +100,7 @@ def command_line(config: CompareConfig, folder: Path) -> str:
 def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     folder = Path(args.out) if args.out else Path("results") / (
-        f"compare-{args.dataset or 'runs'}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+        f"compare-{(args.dataset or 'runs').split(':')[0]}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     outcome = run_compare(config, folder, address=args.address, retry_errored=args.retry_errored,
                           verbose=not args.quiet, command=command_line(config, folder))
     if not args.quiet:

@@ -13,12 +13,11 @@ from typing import Any
 
 import yaml
 
-from nas.cli.common import add_recipe, recipe_from_args
+from nas.cli.common import add_recipe, dataset_argument, dataset_help, recipe_from_args
 from nas.errors import NasError
 from nas.search.report import LEADERBOARD_COLUMNS, leaderboard
 from nas.search.run import SCHEDULERS, SearchConfig, SearchError, default_folder, run_search
 from nas.search.strategies import STRATEGIES
-from nas.train.datasets import dataset_names
 from nas.train.settings import TrainSettings
 
 DEFAULTS = SearchConfig(strategy="random")
@@ -39,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--scheduler", choices=list(SCHEDULERS), help="stop weak trials early (ASHA over epochs)")
 
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default=DEFAULTS.dataset, choices=dataset_names(),
-                      help=f"data set (default {DEFAULTS.dataset}, shipped with scikit-learn)")
+    data.add_argument("--dataset", default=DEFAULTS.dataset, type=dataset_argument, metavar="NAME",
+                      help=dataset_help(f"{DEFAULTS.dataset}, shipped with scikit-learn"))
     data.add_argument("--data-dir", metavar="DIR", help="where data files are (downloaded if missing); default ./data")
     data.add_argument("--val-fraction", type=float, default=DEFAULTS.val_fraction, metavar="F",
                       help="share of the training data held out for validation")

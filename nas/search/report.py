@@ -6,8 +6,15 @@ Files (all in the run folder):
                             metrics, status, failure reason, node; rewritten whenever a trial ends
   best_genome.yaml          the best trial's genome (what `nas build` reads), for the data set's input
   best_weights.pt           its trained weights (a state_dict of `nas.build(genome)`)
-  best_so_far.png           best validation accuracy so far against trial index
-  summary.json              counts, best trial with its test accuracy, timings, duplicates avoided
+  best_so_far.png           best validation accuracy so far against trial index and against search cost
+  summary.json              counts, best trial with its test accuracy, timings, duplicates avoided, the
+                            search's cost (CPU and GPU seconds in all, and up to the best trial)
+
+Cost: every trial reports cpu_s (CPU seconds of its process) and gpu_s (wall seconds x the GPU
+fraction it holds), carried over resumes. A run's cost unit is GPU seconds when any trial ran on a
+GPU, else CPU seconds; cumulative costs add the trials in the order the strategy proposed them (all
+of them, failed and unfinished ones too), so "the cost to reach the best result" is what the trials
+up to and including the best one cost, whatever ran concurrently.
 """
 from __future__ import annotations
 
@@ -27,7 +34,8 @@ FINISHED = ("TERMINATED", "ERROR")
 CONFIG_JSON, TRIALS_JSON, TRIALS_CSV, SUMMARY_JSON = "search.json", "trials.json", "trials.csv", "summary.json"
 BEST_GENOME, BEST_WEIGHTS, BEST_PLOT = "best_genome.yaml", "best_weights.pt", "best_so_far.png"
 METRICS = ("val_accuracy", "train_loss", "params", "flops", "epoch", "epoch_time", "build_time", "train_time",
-           "resumed_from", "started_at", "reported_at", "node_ip", "node_id", "device", "precision", "pid")
+           "resumed_from", "started_at", "reported_at", "node_ip", "node_id", "device", "precision", "pid",
+           "cpu_s", "gpu_s", "augment")
 CSV_COLUMNS = ("index", "trial_id", "status", "fingerprint", "genome_name", "duplicate_of", *METRICS, "error", "sample")
 
 
@@ -176,33 +184,99 @@ def best_so_far_points(records: Sequence[Mapping[str, Any]]) -> list[tuple[int, 
     return [(i + 1, v) for i, v in enumerate(best_so_far(records)) if v is not None]
 
 
+# ----- cost -----
+COST_UNITS = {"cpu_s": "CPU seconds", "gpu_s": "GPU seconds"}
+
+
+def cost_key(records: Sequence[Mapping[str, Any]]) -> str:
+    """The run's cost metric: gpu_s when any trial spent GPU time, else cpu_s."""
+    return "gpu_s" if any((r.get("gpu_s") or 0) > 0 for r in records) else "cpu_s"
+
+
+def _cost(record: Mapping[str, Any], key: str) -> float:
+    value = record.get(key)
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else 0.0
+
+
+def cumulative_costs(records: Sequence[Mapping[str, Any]], key: str | None = None) -> list[float]:
+    """Cost of the trials up to and including each one, in proposal order (one value per trial)."""
+    key = key or cost_key(records)
+    total, out = 0.0, []
+    for record in sorted(records, key=lambda r: r["index"]):
+        total += _cost(record, key)
+        out.append(total)
+    return out
+
+
+def cost_points(records: Sequence[Mapping[str, Any]], key: str | None = None
+                ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(cumulative cost, validation accuracy) of every completed trial, and (cumulative cost, best
+    validation accuracy so far) from the first completed trial on: the any-time curve against cost."""
+    key = key or cost_key(records)
+    order = sorted(records, key=lambda r: r["index"])
+    costs, curve = cumulative_costs(order, key), best_so_far(order)
+    done = [(c, _accuracy(r)) for c, r in zip(costs, order) if r["status"] == "TERMINATED" and _accuracy(r) is not None]
+    return done, [(c, v) for c, v in zip(costs, curve) if v is not None]
+
+
+def cost_summary(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """CPU and GPU seconds of all trials, the unit the run is measured in, and what the trials up to
+    the best one cost (None without a completed trial)."""
+    key = cost_key(records)
+    order = sorted(records, key=lambda r: r["index"])
+    summary: dict[str, Any] = {"unit": COST_UNITS[key], "metric": key,
+                               "cpu_s": round(sum(_cost(r, "cpu_s") for r in records), 3),
+                               "gpu_s": round(sum(_cost(r, "gpu_s") for r in records), 3),
+                               "to_best_s": None, "best_trial": None}
+    best = ranked(list(records))
+    if best:
+        position = next(i for i, r in enumerate(order) if r["index"] == best[0]["index"])
+        summary["to_best_s"] = round(cumulative_costs(order, key)[position], 3)
+        summary["best_trial"] = best[0]["index"] + 1
+    return summary
+
+
 def plot_best_so_far(records: Sequence[Mapping[str, Any]], path: Path, title: str = "") -> Path:
+    """Two panels: validation accuracy against the trial number, and against the search's cost."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
 
-    figure, axes = plt.subplots(figsize=(6.4, 4.0), dpi=120)
+    figure, (by_trial, by_cost) = plt.subplots(1, 2, figsize=(11.0, 4.0), dpi=120, sharey=True)
     done, curve = trial_points(records), best_so_far_points(records)
     failed = [r["index"] + 1 for r in records if r["status"] == "ERROR"]
     if done:
-        axes.scatter(*zip(*done), s=14, color="tab:gray", alpha=0.6, label="trial")
+        by_trial.scatter(*zip(*done), s=14, color="tab:gray", alpha=0.6, label="trial")
     if curve:
-        axes.step(*zip(*curve), where="post", color="tab:blue", linewidth=2, label="best so far")
+        by_trial.step(*zip(*curve), where="post", color="tab:blue", linewidth=2, label="best so far")
     if failed:
-        axes.scatter(failed, [0.0] * len(failed), marker="x", color="tab:red", label="failed")
-    return save_accuracy_plot(figure, axes, path, "trial", "validation accuracy", title)
+        by_trial.scatter(failed, [0.0] * len(failed), marker="x", color="tab:red", label="failed")
+    key = cost_key(records)
+    cost_done, cost_curve = cost_points(records, key)
+    if cost_done:
+        by_cost.scatter(*zip(*cost_done), s=14, color="tab:gray", alpha=0.6, label="trial")
+    if cost_curve:
+        by_cost.step(*zip(*cost_curve), where="post", color="tab:blue", linewidth=2, label="best so far")
+    style_accuracy_axes(by_cost, f"search cost ({COST_UNITS[key]}, trials in proposal order)", "", "")
+    return save_accuracy_plot(figure, by_trial, path, "trial", "validation accuracy", title)
 
 
-def save_accuracy_plot(figure, axes, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
-    """Label, grid and legend (lower right, where accuracy curves leave room) an accuracy plot; save and close it."""
-    from matplotlib import pyplot as plt
-
+def style_accuracy_axes(axes, xlabel: str, ylabel: str, title: str) -> None:
+    """Label, grid and legend (lower right, where accuracy curves leave room) one accuracy panel."""
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.set_title(title)
     axes.grid(alpha=0.3)
-    axes.legend(loc="lower right")
+    if axes.get_legend_handles_labels()[0]:
+        axes.legend(loc="lower right")
+
+
+def save_accuracy_plot(figure, axes, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    """Style `axes` as an accuracy plot (style_accuracy_axes); save and close the figure."""
+    from matplotlib import pyplot as plt
+
+    style_accuracy_axes(axes, xlabel, ylabel, title)
     figure.tight_layout()
     figure.savefig(path)
     plt.close(figure)
@@ -269,6 +343,14 @@ def write_best(folder: Path, best: dict[str, Any], data) -> dict[str, Any]:
     return written
 
 
+def augment_policy(config: Mapping[str, Any], data) -> str:
+    """The augmentation the run's trials applied (``auto`` resolved for the data set), e.g. crop=3,flip."""
+    from nas.train.loop import augmentation
+    from nas.train.settings import TrainSettings
+
+    return augmentation(TrainSettings.from_dict(config.get("train")), data).describe()
+
+
 def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Mapping[str, float]) -> dict[str, Any]:
     """Write the final trial record, the best genome, weights and plot, and summary.json; return the summary."""
     records = read_trials(folder)
@@ -277,8 +359,9 @@ def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Map
         extra = {"duplicates_avoided": getattr(searcher, "duplicates_avoided", None),
                  "invalid_proposals": getattr(searcher, "invalid_proposals", None)}
     write_trials(folder, records, extra)
-    summary: dict[str, Any] = {"config": dict(config), "data": data.describe(), "counts": counts(records), **extra,
-                               "timings": {k: round(v, 3) for k, v in timings.items()}}
+    summary: dict[str, Any] = {"config": dict(config), "data": data.describe(), "augment": augment_policy(config, data),
+                               "counts": counts(records), **extra,
+                               "timings": {k: round(v, 3) for k, v in timings.items()}, "cost": cost_summary(records)}
     order = ranked(records)
     if order:
         best = dict(order[0])

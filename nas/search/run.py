@@ -289,15 +289,19 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
     "genome" and may override "train" settings); a resumed search restores it from its saved state.
     """
     folder = Path(folder)
-    config = prepare_folder(folder, config, resume)
+    if resume or config is None:
+        config = prepare_folder(folder, config, resume)
     timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    # the data first: a bad data set is reported at once (not after Ray has started), and leaves no run folder
+    data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
+                        train_limit=config.train_limit)
+    timings["data_s"] = time.perf_counter() - clock
+    if not resume:
+        config = prepare_folder(folder, config, resume)
     clock = time.perf_counter()
     with tune_session(address):
         timings["ray_start_s"] = time.perf_counter() - clock
-        clock = time.perf_counter()
-        data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
-                            train_limit=config.train_limit)
-        timings["data_s"] = time.perf_counter() - clock
         if verbose:
             print(f"{data.describe()}; {config.strategy} over {config.space}, {config.trials} trials of "
                   f"{config.settings.epochs} epochs -> {folder}", flush=True)

@@ -3,16 +3,26 @@
     data = load_dataset("digits")                      # scikit-learn's 8x8 digits, shipped offline
     data = load_dataset("cifar10", data_dir="data")    # torchvision's CIFAR-10 (downloaded if missing)
 
+    data = load_dataset("fashion_mnist")               # data/FashionMNIST/raw, else Debian's /usr/share/datasets/fashion-mnist
+    data = load_dataset("npz:mine.npz")                # the user's own data (nas.train.user_data)
+    data = load_dataset("folder:photos")               # one sub-folder of images per class
+
 Images are kept as uint8 tensors (N, C, H, W) plus a per-channel mean/std of the training split;
 `DatasetSplits.normalize` turns a batch into float inputs. The validation split is carved from the
-training data (stratified, seeded); the test split is the official test set (for `digits`, which
-has none, a stratified, seeded part of the whole set). Small enough to live in memory and to be
-shared with trials through Ray's object store: the tensors pickle as numpy arrays, which Ray
+training data (stratified, seeded); the test split is the official test set (for `digits` and user
+data without one, a stratified, seeded part of the whole set). Small enough to live in memory and to
+be shared with trials through Ray's object store: the tensors pickle as numpy arrays, which Ray
 reads back without a copy.
+
+Data sets are registered by name in `DATASETS` (name -> loader(data_dir) -> RawData; a plug-in adds
+one with `DATASETS.add(name, loader)`), and kinds of the user's own data in `KINDS` (kind ->
+loader(path), named "kind:PATH").
 
 The torchvision loaders trust files that are already present (their per-file checksums are those of
 the official releases, so subsets and re-packed copies would be refused) and verify downloads
-against the official archive checksums.
+against the official archive checksums. MNIST and Fashion-MNIST are first looked for in data_dir
+(torchvision's layout), then as the original IDX files in SYSTEM_DIRS (read in place), and only then
+downloaded.
 """
 from __future__ import annotations
 
@@ -25,13 +35,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nas.errors import NasError
+from nas.registry import Registry
+from nas.train.idx import IdxError, read_idx
+from nas.train.raw import DatasetError, RawData
+from nas.train.user_data import load_folder, load_npz
 
 DATA_DIR_ENV = "NAS_DATA_DIR"
-
-
-class DatasetError(NasError):
-    """A data set is unknown, missing, or cannot be read."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +82,7 @@ class DatasetSplits:
     scale: float  # the raw value of a full-intensity pixel (255, or 16 for digits)
     mean: tuple[float, ...]  # per channel, of x / scale over the training split
     std: tuple[float, ...]
+    augment: str = "none"  # what `--augment auto` means here (nas.train.augment)
 
     @property
     def channels(self) -> int:
@@ -99,25 +109,13 @@ class DatasetSplits:
                 f"train {len(self.train)} / val {len(self.val)} / test {len(self.test)}")
 
 
-@dataclass(frozen=True)
-class _Raw:
-    """What a loader reads: the official train and test data (test may be None), uint8 NCHW."""
-
-    train_x: np.ndarray
-    train_y: np.ndarray
-    test_x: np.ndarray | None
-    test_y: np.ndarray | None
-    num_classes: int
-    scale: float
-
-
-# ----- loaders -----
-def _digits(root: Path) -> _Raw:
+# ----- built-in loaders: data_dir -> RawData -----
+def _digits(root: Path) -> RawData:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     x = bunch.images.astype(np.uint8)[:, None, :, :]  # values 0..16
-    return _Raw(x, bunch.target.astype(np.int64), None, None, len(bunch.target_names), 16.0)
+    return RawData("digits", x, bunch.target.astype(np.int64), None, None, len(bunch.target_names), 16.0)
 
 
 def _mnist_present_files_trusted(cls: type) -> type:
@@ -141,11 +139,18 @@ def _cifar_present_files_trusted(cls: type) -> type:
     })
 
 
-def _torchvision(class_name: str, trusting: Callable[[type], type]) -> Callable[[Path], _Raw]:
+def _torchvision(name: str, class_name: str, trusting: Callable[[type], type], augment: str,
+                 elsewhere: Callable[[Path], RawData | None] | None = None,
+                 looked: Callable[[], str] = lambda: "") -> Callable[[Path], RawData]:
     """A loader through torchvision's dataset class `class_name` (imported on use: torchvision takes
-    seconds to import, and trial workers that only receive tensors never need it)."""
+    seconds to import, and trial workers that only receive tensors never need it). `elsewhere` reads
+    the data from another place (a system folder) when `data_dir` lacks it, before any download."""
 
-    def load(root: Path) -> _Raw:
+    def load(root: Path) -> RawData:
+        if elsewhere is not None and not (root / class_name / "raw").is_dir():
+            found = elsewhere(root)
+            if found is not None:
+                return found
         from torchvision import datasets
 
         cls = trusting(getattr(datasets, class_name))
@@ -155,7 +160,8 @@ def _torchvision(class_name: str, trusting: Callable[[type], type]) -> Callable[
                 dataset = cls(str(root), train=train, download=True)
             except Exception as error:  # no network, a corrupt archive, unreadable files
                 message = " ".join(str(error).split())
-                raise DatasetError(f"cannot load {class_name} from {root} and downloading it failed: {message[:300]}") from None
+                raise DatasetError(f"cannot load {class_name} from {root}{looked()} and downloading it failed: "
+                                   f"{message[:300]}") from None
             data = dataset.data
             x = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
             x = x[:, None, :, :] if x.ndim == 3 else x.transpose(0, 3, 1, 2)  # N x H x W (x C) -> N x C x H x W
@@ -163,35 +169,113 @@ def _torchvision(class_name: str, trusting: Callable[[type], type]) -> Callable[
             y = targets.numpy() if isinstance(targets, torch.Tensor) else np.asarray(targets)
             parts.append((np.ascontiguousarray(x, dtype=np.uint8), y.astype(np.int64), len(dataset.classes)))
         (train_x, train_y, classes), (test_x, test_y, _) = parts
-        return _Raw(train_x, train_y, test_x, test_y, classes, 255.0)
+        return RawData(name, train_x, train_y, test_x, test_y, classes, 255.0, augment)
 
     return load
 
 
-LOADERS: dict[str, Callable[[Path], _Raw]] = {
-    "digits": _digits,
-    "mnist": _torchvision("MNIST", _mnist_present_files_trusted),
-    "fashion_mnist": _torchvision("FashionMNIST", _mnist_present_files_trusted),
-    "cifar10": _torchvision("CIFAR10", _cifar_present_files_trusted),
-    "cifar100": _torchvision("CIFAR100", _cifar_present_files_trusted),
+# Where Debian's packages (`apt-get install dataset-fashion-mnist`) put the original IDX files; MNIST
+# has no such package, its folder is the same convention. Searched when `data_dir` lacks the files.
+SYSTEM_DIRS: dict[str, tuple[Path, ...]] = {
+    "fashion_mnist": (Path("/usr/share/datasets/fashion-mnist"),),
+    "mnist": (Path("/usr/share/datasets/mnist"),),
 }
-DIGITS_TEST_FRACTION = 0.2  # digits has no official test set
+IDX_FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+             "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
+
+
+def _idx_file(folder: Path, stem: str) -> Path | None:
+    return next((p for p in (folder / f"{stem}.gz", folder / stem) if p.is_file()), None)
+
+
+def _system_idx(name: str, augment: str) -> tuple[Callable[[Path], RawData | None], Callable[[], str]]:
+    """A reader of the four original IDX files in the first of SYSTEM_DIRS[name] that has them all
+    (None when none has), read in place (no copy, no write access needed), and the text saying where
+    it looked."""
+
+    def read(root: Path) -> RawData | None:
+        for folder in SYSTEM_DIRS.get(name, ()):
+            files = {stem: _idx_file(folder, stem) for pair in IDX_FILES.values() for stem in pair}
+            if all(files.values()):
+                try:
+                    arrays = [read_idx(files[stem]) for pair in IDX_FILES.values() for stem in pair]
+                except IdxError as error:
+                    raise DatasetError(f"{name}: {error}") from None
+                train_x, train_y, test_x, test_y = arrays
+                for images in (train_x, test_x):
+                    if images.dtype != np.uint8 or images.ndim != 3:
+                        raise DatasetError(f"{name}: {folder} holds no uint8 N x H x W images ({images.dtype}, {images.shape})")
+                return RawData(name, np.ascontiguousarray(train_x[:, None]), train_y.astype(np.int64),
+                               np.ascontiguousarray(test_x[:, None]), test_y.astype(np.int64), 10, 255.0, augment)
+        return None
+
+    def looked() -> str:
+        return "".join(f" nor from {folder}" for folder in SYSTEM_DIRS.get(name, ()))
+
+    return read, looked
+
+
+def _mnist_family(name: str, class_name: str, augment: str) -> Callable[[Path], RawData]:
+    elsewhere, looked = _system_idx(name, augment)
+    return _torchvision(name, class_name, _mnist_present_files_trusted, augment, elsewhere, looked)
+
+
+# name -> loader(data_dir) -> RawData; plug-ins add theirs with DATASETS.add(name, loader)
+DATASETS: Registry[Callable[[Path], RawData]] = Registry("data set")
+DATASETS.add("digits", _digits)
+DATASETS.add("mnist", _mnist_family("mnist", "MNIST", "crop"))  # a mirrored digit is another digit, or none
+DATASETS.add("fashion_mnist", _mnist_family("fashion_mnist", "FashionMNIST", "crop,flip"))
+DATASETS.add("cifar10", _torchvision("cifar10", "CIFAR10", _cifar_present_files_trusted, "crop,flip"))
+DATASETS.add("cifar100", _torchvision("cifar100", "CIFAR100", _cifar_present_files_trusted, "crop,flip"))
+
+# kind -> loader(path) -> RawData, for names "kind:PATH" (the user's own data)
+KINDS: Registry[Callable[[Path], RawData]] = Registry("data set kind")
+KINDS.add("npz", load_npz)
+KINDS.add("folder", load_folder)
+CARVED_TEST_FRACTION = 0.2  # for data sets without a test set of their own (digits; user data without one)
 
 
 def dataset_names() -> list[str]:
-    return list(LOADERS)
+    """The registered data sets (the user's own data are named "npz:PATH" or "folder:PATH")."""
+    return DATASETS.names()
+
+
+def check_dataset_name(name: str) -> str:
+    """`name` if it is a registered data set or "kind:PATH" of a registered kind; else DatasetError."""
+    kind, sep, path = name.partition(":")
+    if sep and kind in KINDS:
+        if not path.strip():
+            raise DatasetError(f"data set {name!r}: give a path after {kind}:")
+        return name
+    if name not in DATASETS:
+        kinds = ", ".join(f"{k}:PATH" for k in KINDS)
+        raise DatasetError(f"unknown data set {name!r} (known: {', '.join(DATASETS)}; or {kinds})")
+    return name
+
+
+def load_raw(name: str, data_dir: str | Path | None = None) -> RawData:
+    """What data set `name`'s loader reads, unsplit."""
+    check_dataset_name(name)
+    kind, sep, path = name.partition(":")
+    if sep and kind in KINDS:
+        return KINDS.get(kind)(Path(path).expanduser())
+    return DATASETS.get(name)(Path(data_dir) if data_dir is not None else default_data_dir())
 
 
 def default_data_dir() -> Path:
     return Path(os.environ.get(DATA_DIR_ENV, "data"))
 
 
-def _stratified(labels: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def _stratified(labels: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Indexes (kept, carved): `fraction` of every class carved out, seeded."""
     from sklearn.model_selection import train_test_split
 
     index = np.arange(len(labels))
-    kept, carved = train_test_split(index, test_size=fraction, random_state=seed, stratify=labels)
+    try:
+        kept, carved = train_test_split(index, test_size=fraction, random_state=seed, stratify=labels)
+    except ValueError as error:  # a class with one image, or fewer images to carve than classes
+        raise DatasetError(f"{what}: cannot carve a stratified {fraction:.0%} from {len(labels)} images of "
+                           f"{len(np.unique(labels))} classes ({' '.join(str(error).split())})") from None
     return np.sort(kept), np.sort(carved)
 
 
@@ -207,28 +291,25 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, val_fraction:
     `train_limit` keeps a stratified subset of that many training images (a cheaper search proxy).
     Files live under `data_dir` (default: $NAS_DATA_DIR or ./data); `digits` needs none.
     """
-    if name not in LOADERS:
-        raise DatasetError(f"unknown data set {name!r} (known: {', '.join(LOADERS)})")
+    check_dataset_name(name)
     if not 0.0 < val_fraction < 1.0:
         raise DatasetError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    raw = LOADERS[name](Path(data_dir) if data_dir is not None else default_data_dir())
+    raw = load_raw(name, data_dir)
     train_x, train_y, test_x, test_y = raw.train_x, raw.train_y, raw.test_x, raw.test_y
     if test_x is None:
-        kept, test_index = _stratified(train_y, DIGITS_TEST_FRACTION, seed)
+        kept, test_index = _stratified(train_y, CARVED_TEST_FRACTION, seed, f"{name}: test split")
         test_x, test_y = train_x[test_index], train_y[test_index]
         train_x, train_y = train_x[kept], train_y[kept]
     # with no test set of its own, carve val as the same share of the whole set
-    share = val_fraction / (1.0 - DIGITS_TEST_FRACTION) if raw.test_x is None else val_fraction
-    kept, val_index = _stratified(train_y, share, seed + 1)
+    share = val_fraction / (1.0 - CARVED_TEST_FRACTION) if raw.test_x is None else val_fraction
+    kept, val_index = _stratified(train_y, share, seed + 1, f"{name}: validation split")
     if train_limit is not None and train_limit < len(kept):
         if train_limit < raw.num_classes:
             raise DatasetError(f"train_limit must be at least the number of classes ({raw.num_classes}), got {train_limit}")
-        _, chosen = _stratified(train_y[kept], train_limit / len(kept), seed + 2)
+        _, chosen = _stratified(train_y[kept], train_limit / len(kept), seed + 2, f"{name}: train_limit")
         kept = kept[chosen]
     train = _split(train_x, train_y, kept)
-    pixels = train.x.to(torch.float64) / raw.scale
-    mean = pixels.mean(dim=(0, 2, 3))
-    std = pixels.std(dim=(0, 2, 3)).clamp_min(1e-6)
+    mean, std = channel_moments(train.x.numpy(), raw.scale)
     return DatasetSplits(
         name=name,
         train=train,
@@ -236,6 +317,22 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, val_fraction:
         test=Split(torch.from_numpy(np.ascontiguousarray(test_x)), torch.from_numpy(np.ascontiguousarray(test_y))),
         num_classes=raw.num_classes,
         scale=raw.scale,
-        mean=tuple(float(m) for m in mean),
-        std=tuple(float(s) for s in std),
+        mean=mean,
+        std=std,
+        augment=raw.augment,
     )
+
+
+def channel_moments(x: np.ndarray, scale: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and (sample) standard deviation of uint8 images N x C x H x W divided by
+    `scale`, from each channel's histogram of the 256 values (exact, and no float copy of the images)."""
+    values = np.arange(256, dtype=np.float64) / scale
+    means, stds = [], []
+    for channel in range(x.shape[1]):
+        counts = np.bincount(x[:, channel].ravel(), minlength=256).astype(np.float64)
+        n = counts.sum()
+        mean = float((counts * values).sum() / n)
+        variance = float((counts * (values - mean) ** 2).sum() / max(1.0, n - 1))
+        means.append(mean)
+        stds.append(max(variance ** 0.5, 1e-6))
+    return tuple(means), tuple(stds)

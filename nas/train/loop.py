@@ -1,6 +1,7 @@
 """The training loop's parts, free of Ray: device and precision, optimizer, schedule, one epoch, evaluation.
 
-Data are whole uint8 tensors already on the device; a batch is an index slice, normalised on the fly.
+Data are whole uint8 tensors already on the device; a batch is an index slice, normalised (and in
+training augmented, nas.train.augment) on the fly.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from nas.train.augment import Augmentation
 from nas.train.datasets import DatasetSplits, Split
 from nas.train.failures import TrialFailure
 from nas.train.settings import TrainSettings
@@ -94,8 +96,16 @@ def batches(size: int, batch_size: int, generator: torch.Generator) -> tuple[tor
     return torch.tensor_split(order, steps_per_epoch(size, batch_size))
 
 
-def inputs(data: DatasetSplits, x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+def augmentation(settings: TrainSettings, data: DatasetSplits) -> Augmentation:
+    """The training recipe's augmentation for this data set (``auto``: the data set's default)."""
+    return Augmentation.resolve(settings.augment, data.augment, min(data.input_shape[1:]))
+
+
+def inputs(data: DatasetSplits, x: torch.Tensor, channels_last: bool,
+           augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     x = data.normalize(x)
+    if augment is not None:
+        x = augment(x)
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
@@ -108,11 +118,13 @@ def train_epoch(model: nn.Module, data: DatasetSplits, train: Split, optimizer: 
     """
     model.train()
     criterion = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
+    policy = augmentation(settings, data)
+    augment = (lambda x: policy(x, generator)) if policy.active else None
     total = torch.zeros((), device=train.x.device)
     count = 0
     for index in batches(len(train), settings.batch_size, generator):
         index = index.to(train.x.device)
-        x, y = inputs(data, train.x[index], channels_last), train.y[index]
+        x, y = inputs(data, train.x[index], channels_last, augment), train.y[index]
         with precision.autocast():
             loss = criterion(model(x), y)
         optimizer.zero_grad(set_to_none=True)

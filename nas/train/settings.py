@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from nas.errors import NasError
+from nas.train.augment import AugmentError
+from nas.train.augment import check_setting as check_augment
 
 OPTIMIZER_DEFAULTS = {  # optimizer -> (learning rate, weight decay)
     "sgd": (0.05, 5e-4),
@@ -35,6 +37,7 @@ class TrainSettings:
     nesterov: bool = True  # SGD only
     schedule: str = "cosine"  # per step, over all epochs
     label_smoothing: float = 0.0
+    augment: str = "auto"  # auto (the data set's default), none, or e.g. crop,flip,cutout (nas.train.augment)
     precision: str = "auto"
     channels_last: bool | None = None  # None: on a GPU only
     max_params: int | None = 50_000_000  # a trial whose genome is bigger fails before allocating
@@ -62,6 +65,10 @@ class TrainSettings:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
                 raise SettingsError(f"{name} must be a non-negative number, got {value!r}")
+        try:
+            check_augment(self.augment)
+        except AugmentError as error:
+            raise SettingsError(str(error)) from None
         if not 0.0 <= self.label_smoothing < 1.0:
             raise SettingsError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:

@@ -8,8 +8,9 @@ trained for `epochs`, and after every epoch the trial reports
 
     val_accuracy (0..1), train_loss, params, flops, epoch, epoch_time,
 
-plus build_time, train_time (the trial's own compute so far: build and epochs), node_ip, node_id,
-device and precision (and test_accuracy after the last epoch when the settings say `test_at_end`,
+plus build_time, train_time (the trial's own compute so far: build and epochs), cpu_s and gpu_s (its
+cost so far: CPU seconds of the trial's process, GPU seconds = wall time x the GPU fraction it holds;
+both carried over a resume), node_ip, node_id, device, precision, augment (the policy applied) (and test_accuracy after the last epoch when the settings say `test_at_end`,
 as `nas compare` does; a search never looks at the test split), and (every `checkpoint_every`
 epochs and after the last) checkpoints its whole training state, so a stopped trial resumes mid-way. Failures end the trial with a one-line reason:
 a loss that is no longer finite ("loss became NaN at epoch 2"), out of memory, a genome over the
@@ -31,8 +32,8 @@ from nas.summary import summary
 from nas.train.checkpointing import TrainingState
 from nas.train.datasets import DatasetSplits
 from nas.train.failures import TrialFailure, is_out_of_memory
-from nas.train.loop import (Precision, evaluate, make_optimizer, make_scheduler, steps_per_epoch, to_device,
-                            train_epoch, trial_seed)
+from nas.train.loop import (Precision, augmentation, evaluate, make_optimizer, make_scheduler, steps_per_epoch,
+                            to_device, train_epoch, trial_seed)
 from nas.train.settings import TrainSettings
 
 
@@ -46,7 +47,29 @@ def placement() -> dict[str, Any]:
         "node_id": context.get_node_id(),
         "device": torch.device("cuda", 0) if cuda else torch.device("cpu"),  # Ray sets CUDA_VISIBLE_DEVICES
         "threads": max(1, int(assigned.get("CPU", 1) or 1)),
+        "gpu_fraction": float(assigned.get("GPU", 0.0) or 0.0) if cuda else 0.0,
     }
+
+
+class CostClock:
+    """What a trial has cost so far: CPU seconds of this process (every thread; `time.process_time`)
+    and GPU seconds (wall time x the fraction of a GPU the trial holds), plus what earlier runs of the
+    same trial spent before its checkpoint (`carry`)."""
+
+    def __init__(self, gpu_fraction: float):
+        self.gpu_fraction = gpu_fraction
+        self.cpu_before = self.gpu_before = 0.0
+        self.cpu_started, self.wall_started = time.process_time(), time.perf_counter()
+
+    def carry(self, before: dict[str, Any]) -> None:
+        """Add the cost a checkpoint's metrics record (a resumed trial's earlier runs)."""
+        self.cpu_before += float(before.get("cpu_s") or 0.0)
+        self.gpu_before += float(before.get("gpu_s") or 0.0)
+
+    def read(self) -> dict[str, float]:
+        cpu = self.cpu_before + time.process_time() - self.cpu_started
+        gpu = self.gpu_before + (time.perf_counter() - self.wall_started) * self.gpu_fraction
+        return {"cpu_s": cpu, "gpu_s": gpu}
 
 
 def check_caps(params: int, flops: int, settings: TrainSettings) -> None:
@@ -60,6 +83,7 @@ def train_genome(config: dict[str, Any], data: DatasetSplits) -> None:
     started, started_at = time.perf_counter(), time.time()
     settings = TrainSettings.from_dict(config.get("train"))
     where = placement()
+    clock = CostClock(where["gpu_fraction"])
     torch.set_num_threads(where["threads"])
     device: torch.device = where["device"]
     genome = Genome.from_dict(config["genome"])
@@ -84,7 +108,8 @@ def train_genome(config: dict[str, Any], data: DatasetSplits) -> None:
     state = TrainingState(model, optimizer, scheduler, precision.scaler(), generator)
     fixed = {"params": cost.params, "flops": cost.flops, "started_at": started_at,
              "node_ip": where["node_ip"], "node_id": where["node_id"],
-             "device": str(device), "precision": precision.name}
+             "device": str(device), "precision": precision.name,
+             "augment": augmentation(settings, data).describe()}
 
     done, last, spent = 0, None, 0.0
     checkpoint = tune.get_checkpoint()
@@ -92,6 +117,7 @@ def train_genome(config: dict[str, Any], data: DatasetSplits) -> None:
         with checkpoint.as_directory() as directory:
             done, last = state.load(directory)
         spent = float(last.get("train_time", 0.0))
+        clock.carry(last)
     build_time = time.perf_counter() - started
     spent += build_time
     if done >= settings.epochs:
@@ -120,6 +146,7 @@ def train_genome(config: dict[str, Any], data: DatasetSplits) -> None:
         if settings.test_at_end and epoch == settings.epochs:
             metrics["test_accuracy"] = evaluate(model, data, to_device(data.test, device), precision,
                                                 settings.eval_batch_size, channels_last)
+        metrics.update(clock.read())
         if settings.checkpoint_due(epoch):
             with tempfile.TemporaryDirectory(prefix="nas-checkpoint-") as directory:
                 state.save(directory, epoch, metrics)
