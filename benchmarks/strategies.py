@@ -7,6 +7,9 @@ genome's test accuracy, and of the best validation accuracy reached after each q
 It writes to `--out`:
 
     anytime.png    best-so-far validation accuracy against trials: mean over seeds, band = min..max
+    anytime_cost.png   the same against search cost (CPU seconds of the trials, or GPU seconds on GPUs;
+                   trials added in proposal order, as in each run's summary.json): mean over the seeds
+                   that have a value at that cost, band = min..max
     summary.json   every run's best-so-far curve, best trial and timings; the table below as data
     summary.md     the table
     runs/<strategy>-seed<k>/   each search's own run folder (trials.csv, best genome, plot, ...)
@@ -16,6 +19,7 @@ being run again, so an interrupted benchmark continues where it stopped (`--fres
 
     python benchmarks/strategies.py                                  # 4 strategies x 5 seeds x 20 trials
     python benchmarks/strategies.py --seeds 5 --trials 24 --space cells --out results/strategies-cells
+    python benchmarks/strategies.py --dataset fashion_mnist --train-limit 2000 --epochs 2   # -> results/strategies-fashion-mnist
 
 Equal budgets also mean equal warm-up: evolution's random initial population and TPE's random
 start are both `--warmup` samples (default: half the budget), so that both have the same number of
@@ -48,7 +52,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--data-dir")
     parser.add_argument("--train-limit", type=int, help="train on a stratified subset of N images (a harder task)")
     parser.add_argument("--concurrent", type=int, default=2)
-    parser.add_argument("--out", default="results/strategies-digits", help="output folder")
+    parser.add_argument("--out", help="output folder (default results/strategies-<dataset>)")
     parser.add_argument("--fresh", action="store_true", help="run every search again, even those already finished")
     return parser.parse_args()
 
@@ -63,7 +67,7 @@ def finished_summary(folder: Path) -> dict | None:
 
 
 def run_one(args: argparse.Namespace, strategy: str, seed: int, warmup: int, folder: Path) -> dict:
-    from nas.search.report import best_so_far, read_trials
+    from nas.search.report import best_so_far, cost_points, cost_summary, read_trials
     from nas.search.run import SearchConfig, run_search
 
     config = SearchConfig(strategy=strategy, space=args.space, dataset=args.dataset, data_dir=args.data_dir,
@@ -76,7 +80,10 @@ def run_one(args: argparse.Namespace, strategy: str, seed: int, warmup: int, fol
         summary = run_search(config, folder, verbose=False).summary
     records = read_trials(folder)
     best = summary.get("best") or {}
+    cost = cost_summary(records)  # from the records: also for runs finished before summaries had costs
     return {"strategy": strategy, "seed": seed, "folder": str(folder), "curve": best_so_far(records),
+            "cost_curve": cost_points(records, cost["metric"])[1], "cost_unit": cost["unit"],
+            "cost": cost[cost["metric"]], "cost_to_best": cost["to_best_s"],
             "best_val": best.get("val_accuracy"), "best_test": best.get("test_accuracy"),
             "best_params": best.get("params"), "failed": summary["counts"]["failed"],
             "search_s": summary["timings"].get("search_s")}
@@ -104,17 +111,21 @@ def table(runs: list[dict], strategies: list[str], trials: int) -> tuple[list[di
                "best_val": mean_std([r["best_val"] for r in mine]),
                "best_test": mean_std([r["best_test"] for r in mine]),
                "failed": sum(r["failed"] for r in mine),
-               "search_s": mean_std([r["search_s"] for r in mine])}
+               "search_s": mean_std([r["search_s"] for r in mine]),
+               "cost": mean_std([r["cost"] for r in mine]),
+               "cost_to_best": mean_std([r["cost_to_best"] for r in mine])}
         for mark in marks:
             row[f"val@{mark}"] = mean_std([r["curve"][mark - 1] if len(r["curve"]) >= mark else None for r in mine])
         rows.append(row)
+    unit = next((r["cost_unit"] for r in runs), "CPU seconds")
     header = ["strategy", "seeds", "best val acc", "its test acc"] + [f"best val @{m}" for m in marks] + \
-             ["failed trials", "search time (s)"]
+             ["failed trials", "search time (s)", f"cost ({unit})", "cost to best"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         cells = [row["strategy"], str(row["seeds"]), _pm(row["best_val"]), _pm(row["best_test"])]
         cells += [_pm(row[f"val@{m}"]) for m in marks]
-        cells += [str(row["failed"]), f"{row['search_s'][0]:.0f}"]
+        cells += [str(row["failed"]), f"{row['search_s'][0]:.0f}", f"{row['cost'][0]:.0f}",
+                  f"{row['cost_to_best'][0]:.0f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return rows, "\n".join(lines)
 
@@ -178,10 +189,50 @@ def plot(runs: list[dict], strategies: list[str], trials: int, path: Path, title
     save_accuracy_plot(figure, axes, path, "trials", "best validation accuracy so far", title)
 
 
+def cost_grid(runs: list[dict], points: int = 200) -> list[float]:
+    """Costs at which the cost plot reads every run: 0 .. the costliest run's total."""
+    top = max((r["cost_curve"][-1][0] for r in runs if r["cost_curve"]), default=0.0)
+    return [top * i / (points - 1) for i in range(points)]
+
+
+def best_at(curve: list[list[float]], cost: float) -> float | None:
+    """A run's best validation accuracy once it had spent `cost` (None before its first result; its
+    last value after its end: what it found with that budget)."""
+    value = None
+    for spent, best in curve:
+        if spent > cost:
+            break
+        value = best
+    return value
+
+
+def plot_cost(runs: list[dict], strategies: list[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from nas.search.report import save_accuracy_plot
+
+    grid = cost_grid(runs)
+    figure, axes = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    for strategy in strategies:
+        curves = [r["cost_curve"] for r in runs if r["strategy"] == strategy]
+        columns = [[v for v in (best_at(c, g) for c in curves) if v is not None] for g in grid]
+        points = [(g, statistics.fmean(col), min(col), max(col)) for g, col in zip(grid, columns) if col]
+        if not points:
+            continue
+        xs, means, lows, highs = zip(*points)
+        line, = axes.plot(xs, means, drawstyle="steps-post", linewidth=2, label=f"{strategy} (n={len(curves)})")
+        axes.fill_between(xs, lows, highs, step="post", alpha=0.15, color=line.get_color())
+    unit = next((r["cost_unit"] for r in runs), "CPU seconds")
+    save_accuracy_plot(figure, axes, path, f"search cost ({unit})", "best validation accuracy so far", title)
+
+
 def main() -> int:
     args = parse()
     warmup = args.warmup if args.warmup is not None else max(1, args.trials // 2)
-    out = Path(args.out)
+    out = Path(args.out or f"results/strategies-{args.dataset.split(':')[0].replace('_', '-')}")
     out.mkdir(parents=True, exist_ok=True)
     from nas.search.run import tune_session
 
@@ -200,6 +251,7 @@ def main() -> int:
     title = (f"{args.space} space on {args.dataset}: {plural(args.trials, 'trial')} x {plural(args.epochs, 'epoch')}, "
              f"{plural(args.seeds, 'seed')}")
     plot(runs, args.strategies, args.trials, out / "anytime.png", title)
+    plot_cost(runs, args.strategies, out / "anytime_cost.png", title)
     setup = {key: value for key, value in vars(args).items() if key != "fresh"}
     setup["warmup"] = warmup
     setup["options"] = {s: strategy_options(s, warmup) for s in args.strategies}
@@ -210,12 +262,14 @@ def main() -> int:
     (out / "summary.md").write_text(f"# Strategies: {title}\n\n`{command.strip()}`\n\nMean ± sample std over seeds. "
                                     f"Warm-up (random) proposals of evolution and TPE: {warmup}; with the same seed, evolution's "
                                     f"warm-up is random search's first {warmup} proposals.\n\n"
-                                    f"{markdown}\n\n{verdicts}\n\n![any-time](anytime.png)\n")
+                                    f"{markdown}\n\n{verdicts}\n\n![any-time](anytime.png)\n\n"
+                                    "![any-time against cost](anytime_cost.png)\n")
     print()
     print(markdown)
     print()
     print(verdicts)
-    print(f"\n{len(runs)} searches in {time.perf_counter() - started:.0f}s -> {out}/summary.md, {out}/anytime.png")
+    print(f"\n{len(runs)} searches in {time.perf_counter() - started:.0f}s -> {out}/summary.md, {out}/anytime.png, "
+          f"{out}/anytime_cost.png")
     return 0
 
 

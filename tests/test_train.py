@@ -103,6 +103,22 @@ def test_resuming_from_a_checkpoint_continues_exactly(few_digits, tmp_path):
     assert set(load_weights(tmp_path)) == set(straight.model.state_dict())
 
 
+def test_augmented_training_is_seeded_and_resumes_exactly(few_digits, tmp_path):
+    settings = TrainSettings(epochs=2, batch_size=32, augment="crop,flip,cutout")
+    assert loop.augmentation(settings, few_digits).describe() == "crop=1,flip,cutout=4"
+    straight, precision = fresh(settings, few_digits)
+    straight_losses = [epoch(straight, precision, settings, few_digits, e) for e in (1, 2)]
+    first, _ = fresh(settings, few_digits)
+    loss_1 = epoch(first, precision, settings, few_digits, 1)
+    first.save(tmp_path, 1, {})
+    resumed, _ = fresh(settings, few_digits, seed=99)
+    resumed.load(tmp_path)
+    assert [loss_1, epoch(resumed, precision, settings, few_digits, 2)] == straight_losses
+    plain_settings = TrainSettings(epochs=2, batch_size=32, augment="none")
+    plain, _ = fresh(plain_settings, few_digits)
+    assert epoch(plain, precision, plain_settings, few_digits, 1) != straight_losses[0]  # augmentation changed the inputs
+
+
 def test_channels_last_and_precision_choice(few_digits):
     assert loop.Precision.choose("auto", torch.device("cpu")).name == "fp32"
     assert loop.Precision.choose("bf16", torch.device("cuda")).dtype == torch.bfloat16
@@ -165,6 +181,9 @@ def test_trainable_reports_every_epoch_checkpoints_and_fails_alone(ray_session, 
     assert ok.metrics["params"] == cost.params and ok.metrics["flops"] == cost.flops
     assert 0.0 <= ok.metrics["val_accuracy"] <= 1.0
     assert ok.metrics["train_time"] >= ok.metrics["epoch_time"] > 0
+    assert ok.metrics["cpu_s"] > 0 and ok.metrics["gpu_s"] == 0.0  # CPU seconds of the trial; no GPU here
+    assert list(history["cpu_s"])[1] > list(history["cpu_s"])[0]  # cumulative over the epochs
+    assert ok.metrics["augment"] == "none"  # digits' default
     assert ok.checkpoint is not None
     with ok.checkpoint.as_directory() as directory:
         weights = load_weights(directory)

@@ -140,7 +140,7 @@ def _cifar_present_files_trusted(cls: type) -> type:
 
 
 def _torchvision(name: str, class_name: str, trusting: Callable[[type], type], augment: str,
-                 elsewhere: Callable[[Path], RawData | None] | None = None,
+                 elsewhere: Callable[[], RawData | None] | None = None,
                  looked: Callable[[], str] = lambda: "") -> Callable[[Path], RawData]:
     """A loader through torchvision's dataset class `class_name` (imported on use: torchvision takes
     seconds to import, and trial workers that only receive tensors never need it). `elsewhere` reads
@@ -148,7 +148,7 @@ def _torchvision(name: str, class_name: str, trusting: Callable[[type], type], a
 
     def load(root: Path) -> RawData:
         if elsewhere is not None and not (root / class_name / "raw").is_dir():
-            found = elsewhere(root)
+            found = elsewhere()
             if found is not None:
                 return found
         from torchvision import datasets
@@ -188,12 +188,12 @@ def _idx_file(folder: Path, stem: str) -> Path | None:
     return next((p for p in (folder / f"{stem}.gz", folder / stem) if p.is_file()), None)
 
 
-def _system_idx(name: str, augment: str) -> tuple[Callable[[Path], RawData | None], Callable[[], str]]:
+def _system_idx(name: str, augment: str) -> tuple[Callable[[], RawData | None], Callable[[], str]]:
     """A reader of the four original IDX files in the first of SYSTEM_DIRS[name] that has them all
     (None when none has), read in place (no copy, no write access needed), and the text saying where
     it looked."""
 
-    def read(root: Path) -> RawData | None:
+    def read() -> RawData | None:
         for folder in SYSTEM_DIRS.get(name, ()):
             files = {stem: _idx_file(folder, stem) for pair in IDX_FILES.values() for stem in pair}
             if all(files.values()):
@@ -204,7 +204,8 @@ def _system_idx(name: str, augment: str) -> tuple[Callable[[Path], RawData | Non
                 train_x, train_y, test_x, test_y = arrays
                 for images in (train_x, test_x):
                     if images.dtype != np.uint8 or images.ndim != 3:
-                        raise DatasetError(f"{name}: {folder} holds no uint8 N x H x W images ({images.dtype}, {images.shape})")
+                        raise DatasetError(f"{name}: {folder} holds no uint8 N x H x W images "
+                                           f"({images.dtype}, {images.shape})")
                 return RawData(name, np.ascontiguousarray(train_x[:, None]), train_y.astype(np.int64),
                                np.ascontiguousarray(test_x[:, None]), test_y.astype(np.int64), 10, 255.0, augment)
         return None
