@@ -7,13 +7,15 @@ fewer blocks per cell, whose samples are prefixes of the bigger space's), the se
      one block (all expansions, or a seeded random subset of `candidates` when there are more), and the
      `k` expansions it predicts best are trained (isomorphic or already trained genomes are skipped).
 A step starts when all of the previous step's trials have finished (the searcher waits meanwhile);
-the trial budget (`max_trials`) ends the search in whatever step it is. After the last step (all
-blocks), and on spaces without a growth order, the search is predictor-guided: after `warmup` random
-samples, the predictor (refitted whenever new results came in) scores `candidates` random samples
-and the best `k` are proposed, without waiting.
+the trial budget (`max_trials`) ends the search in whatever step it is. A trial's sample belongs to
+its step's grown space (fewer blocks than the space itself); its genome is the network it trains.
+After the last step (all blocks), and on spaces without a growth order, the search is
+predictor-guided: after `warmup` random samples, the predictor (refitted whenever new results came
+in) scores `candidates` random samples and the best `k` are proposed, without waiting.
 
-The predictor is an ensemble of `ensemble` MLPs (`hidden` units; paper: an LSTM or an MLP ensemble)
-over a one-hot encoding of the active choices (`nas.search.strategies.predictor`). Its error is
+The predictor is an ensemble of `ensemble` MLPs (`hidden` units, `epochs` Adam steps at `lr`; the
+paper compared an LSTM and an MLP) over a one-hot encoding of the active choices
+(`nas.search.strategies.predictor`); with 5 members each trains on 4/5 of the results. Its error is
 reported two ways, in `fits` (the strategy's state) and in the log: each fit's out-of-fold MAE and
 Spearman correlation, and, as trials finish, how the predictions made for them compare with what
 they scored (`prediction_error()`).

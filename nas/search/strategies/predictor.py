@@ -38,10 +38,13 @@ class OneHot:
         self.width = width
 
     def encode(self, samples: Sequence[Mapping[str, Any]]) -> torch.Tensor:
-        x = torch.zeros(len(samples), self.width)
+        rows, columns = [], []
         for row, sample in enumerate(samples):
             for name, value in sample.items():
-                x[row, self.offsets[name] + self.choices[name].index(value)] = 1.0
+                rows.append(row)
+                columns.append(self.offsets[name] + self.choices[name].index(value))
+        x = torch.zeros(len(samples), self.width)
+        x[rows, columns] = 1.0
         return x
 
 
