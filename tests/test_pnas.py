@@ -224,6 +224,14 @@ def test_predictor_guided_search_beats_random_search():
     assert statistics.mean(guided) > statistics.mean(randomly) + 0.1
 
 
+def test_an_exhausted_space_ends_the_search():
+    tiny = shared.ToySpace(widths=(4,))  # 20 genomes
+    searcher = make_searcher("pnas", tiny, seed=0, max_trials=50, options=FAST)
+    configs = shared.drive(searcher, 50, in_flight=3)
+    assert len({c["fingerprint"] for c in configs}) == len(configs) == 20
+    assert searcher.suggest("after") == FINISHED and searcher.duplicates_avoided > 0
+
+
 # ----- options -----
 
 @pytest.mark.parametrize("options,message", [

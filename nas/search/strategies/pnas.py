@@ -122,6 +122,7 @@ class PNASSearcher(SpaceSearcher):
         self.fits: list[dict[str, Any]] = []
         self.checked: list[tuple[float, float]] = []  # (predicted, actual score) of predicted proposals
         self.random_left = 0 if self.blocks else self.warmup
+        self.empty_pool_at: int | None = None  # len(self.results) when a pool held nothing new
 
     # ----- the core -----
     def ask(self) -> Proposal | None:
@@ -137,11 +138,14 @@ class PNASSearcher(SpaceSearcher):
             self.random_left = max(0, self.random_left - 1)
             return Proposal(self.space.sample(self.rng), meta={"origin": "random"})
         if not self.queue:
+            if self.empty_pool_at == len(self.results):  # nothing new in the last pool, nothing learnt since
+                return Proposal(self.space.sample(self.rng), meta={"origin": "random"})
             if len(self.history) != self.fitted_on:
                 self._fit()
             pool = [self.space.complete({}, self.rng) for _ in range(self.options["candidates"])]
             self.queue = self._best(pool, self.k)
-            if not self.queue:
+            if not self.queue:  # the space looks exhausted: random proposals until a result comes in
+                self.empty_pool_at = len(self.results)
                 return Proposal(self.space.sample(self.rng), meta={"origin": "random"})
         sample, predicted = self.queue.pop(0)
         return Proposal(sample, token=predicted, meta={"origin": "predicted"})
@@ -270,7 +274,7 @@ class PNASSearcher(SpaceSearcher):
         return {"blocks": self.blocks, "warmup": self.warmup, "k": self.k, "phase": self.phase, "step": self.step,
                 "queue": self.queue, "issued": self.issued, "told": self.told, "step_samples": self.step_samples,
                 "history": self.history, "fitted_on": self.fitted_on, "fits": self.fits, "checked": self.checked,
-                "random_left": self.random_left, "predictor": self.predictor.state_dict(),
+                "random_left": self.random_left, "empty_pool_at": self.empty_pool_at, "predictor": self.predictor.state_dict(),
                 "prediction_error": self.prediction_error()}
 
     def set_core_state(self, state: dict[str, Any]) -> None:
@@ -279,6 +283,7 @@ class PNASSearcher(SpaceSearcher):
         self.issued, self.told, self.step_samples = state["issued"], state["told"], state["step_samples"]
         self.history, self.fitted_on, self.fits = state["history"], state["fitted_on"], state["fits"]
         self.checked, self.random_left = state["checked"], state["random_left"]
+        self.empty_pool_at = state["empty_pool_at"]
         o = self.options
         self.predictor = Ensemble(self.encoding.width, members=o["ensemble"], hidden=o["hidden"], epochs=o["epochs"],
                                   lr=float(o["lr"]))
