@@ -1,6 +1,7 @@
 """Check the GPU path on a machine with a CUDA GPU: training throughput, trial packing, a real search.
 
-Three parts, each printed as it finishes (about 5 to 8 minutes on one GPU with the defaults):
+Three parts, each printed as it finishes (the defaults are sized to take under eight minutes on one
+GPU; not yet timed on one, as none was available when it was written):
 
   throughput  images/s of one training epoch of a CIFAR-size network (`--model`, default resnet20, on
               random 3x32x32 images) through the trials' own loop (`nas.train.loop.train_epoch`), in

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Check the GPU path on a machine with a CUDA GPU (about 5-8 minutes): training throughput with and
+# Check the GPU path on a machine with a CUDA GPU (sized for under 8 minutes): training throughput with and
 # without mixed precision and channels-last, the speed-up of four trials packed on one GPU, and a
 # short Fashion-MNIST search end to end. No network needed: copy the data beside the repository.
 #
