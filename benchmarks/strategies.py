@@ -37,7 +37,7 @@ import sys
 import time
 from pathlib import Path
 
-STRATEGIES = ("random", "evolution", "rl", "optuna")
+STRATEGIES = ("random", "evolution", "rl", "optuna", "pnas")
 
 
 def parse() -> argparse.Namespace:
@@ -58,7 +58,8 @@ def parse() -> argparse.Namespace:
 
 
 def strategy_options(strategy: str, warmup: int) -> dict:
-    return {"evolution": {"population": warmup}, "optuna": {"startup_trials": warmup}}.get(strategy, {})
+    return {"evolution": {"population": warmup}, "optuna": {"startup_trials": warmup},
+            "pnas": {"warmup": warmup}}.get(strategy, {})
 
 
 def finished_summary(folder: Path) -> dict | None:

@@ -81,7 +81,7 @@ CASE_IDS = ["random", "evolution", "rl", "tpe", "nsga2"]
 
 
 def test_every_contract_strategy_is_registered():
-    assert set(STRATEGIES) == {"random", "evolution", "rl", "scaling", "optuna"}
+    assert set(STRATEGIES) == {"random", "evolution", "rl", "scaling", "optuna", "pnas"}
 
 
 @pytest.mark.parametrize("strategy,options", STRATEGY_CASES, ids=CASE_IDS)

@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         config = None
     else:
         if not args.strategy:
-            raise SearchError("--strategy is required (random, evolution, rl, scaling, optuna)")
+            raise SearchError(f"--strategy is required ({', '.join(STRATEGIES)})")
         config = config_from_args(args)
     folder = Path(args.out) if args.out else default_folder(args.strategy)
     outcome = run_search(config, folder, address=args.address, resume=args.resume,

@@ -16,6 +16,7 @@ path) cells are all samples of this space.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -98,6 +99,20 @@ class CellSpace(SearchSpace):
                     choices.append(Choice(f"{kind}.b{i}.op_{side}", tuple(self.ops)))
                 choices.append(Choice(f"{kind}.b{i}.combine", self.combines))
         return choices
+
+    def grown(self, blocks: int) -> "CellSpace":
+        """This space with `blocks` blocks per cell (progressive search grows cells one block at a time).
+
+        The choices of blocks below `blocks` keep their names and options, so a sample of this space
+        with fewer blocks is a prefix of the samples of a grown one that extend it.
+        """
+        if not isinstance(blocks, int) or isinstance(blocks, bool) or blocks < 1:
+            raise SpaceError(f"space {self.name!r}: blocks must be a positive integer, got {blocks!r}")
+        space = copy.copy(self)
+        space.blocks = blocks
+        SearchSpace.__init__(space, self.name, space._choices(), input_channels=self.input_channels,
+                             input_size=self.input_size, num_classes=self.num_classes)
+        return space
 
     def kinds(self) -> tuple[str, ...]:
         """The cells searched: a reduction cell only when there is more than one stage."""

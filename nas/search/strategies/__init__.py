@@ -19,6 +19,7 @@ STRATEGIES: dict[str, tuple[str, str]] = {
     "rl": ("rl", "RLSearcher"),
     "scaling": ("scaling", "ScalingSearcher"),
     "optuna": ("optuna_search", "OptunaSearcher"),
+    "pnas": ("pnas", "PNASSearcher"),
 }
 
 

@@ -1,0 +1,49 @@
+"""benchmarks/gpu_check.py: one clear line and status 2 without a GPU; its throughput part runs (tiny, on a CPU)."""
+import importlib.util
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def gpu_check():
+    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "benchmarks" / "gpu_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_without_a_gpu_it_says_so_in_one_line(gpu_check, capsys):
+    assert gpu_check.main([]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert captured.err.startswith("gpu_check: ") and "--device cpu" in captured.err
+
+
+@pytest.mark.skipif(Path("/dev/nvidiactl").exists(), reason="this machine has an NVIDIA device")
+def test_the_shell_wrapper_refuses_at_once_without_a_gpu():
+    done = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh")], capture_output=True, text=True,
+                          timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHON": "/nonexistent"})
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("gpu_check: ") and done.stderr.count("\n") == 1
+
+
+def test_bad_arguments_are_one_line(gpu_check, capsys):
+    with pytest.raises(SystemExit) as stop:
+        gpu_check.main(["--parts", "throughput,speed"])
+    assert stop.value.code == 2 and "unknown part 'speed'" in capsys.readouterr().err
+
+
+def test_the_throughput_part_runs_on_a_cpu(gpu_check, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert gpu_check.main(["--device", "cpu", "--parts", "throughput", "--images", "16", "--batch", "8"]) == 0
+    printed = capsys.readouterr().out
+    rows = [line for line in printed.splitlines() if "images/s" in line]
+    assert len(rows) == 4 and "channels-last" in rows[1] and "amp" in rows[2]
+    assert "speed-up over fp32 default" in printed
+    assert list(tmp_path.iterdir()) == []  # the throughput part writes nothing
