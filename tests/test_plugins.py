@@ -21,7 +21,8 @@ from nas.plugins import PluginError
 from nas.search.run import SearchConfig
 from nas.search.strategies import STRATEGIES, register_strategy
 from nas.search.strategies.random_search import RandomSearcher
-from nas.spaces import KINDS
+from nas.cells.registry import TEMPLATES
+from nas.spaces import KINDS, load_space
 
 PACKAGE = "nas_demo_plugin"
 DISTRIBUTION = "nas-demo-plugin"
@@ -72,6 +73,18 @@ CODE = {
             """Multiply by a constant factor."""
             return Scale(p["factor"])
     ''',
+    "cells.py": '''
+        from nas.cell import chain
+        from nas.cells.registry import template
+
+
+        @template("demo_double", scale_widths=("width",), width=8)
+        def demo_double(ctx):
+            """Two 3x3 convolutions of `width` channels, the first with the cell's stride."""
+            width = ctx.params["width"]
+            return chain([{"op": "conv", "out": width, "kernel": 3, "stride": ctx.stride},
+                          {"op": "conv", "out": width, "kernel": 3}], "demo_double")
+    ''',
 }
 ENTRY_POINTS = f"""
 [nas.strategies]
@@ -83,6 +96,9 @@ demo_tiny = {PACKAGE}:DemoTinySpace
 
 [nas.ops]
 demo_scale = {PACKAGE}.ops
+
+[nas.templates]
+demo_double = {PACKAGE}.cells
 """
 FAST = ["--epochs", "1", "--train-limit", "200", "--concurrent", "1", "--quiet"]
 
@@ -141,14 +157,25 @@ def test_listing_finds_plugins_without_importing_them(plugin):
     assert (origin.distribution, origin.version, origin.value) == (DISTRIBUTION, "0.1", f"{PACKAGE}:DemoSearcher")
 
 
-def test_a_plugin_op_is_used_in_a_genome(plugin):
+def test_a_plugin_op_and_cell_template_are_used_in_a_genome(plugin):
     genome = Genome.from_dict({"name": "scaled", "input": {"channels": 1, "size": 8}, "num_classes": 10,
                                "stem": [{"op": "conv", "out": 4, "kernel": 3}, {"op": "demo_scale", "factor": 0.5}],
-                               "stages": [{"cell": "basic", "out": 4}], "head": [{"op": "global_avgpool"}]})
+                               "stages": [{"cell": "basic", "out": 4},
+                                          {"cell": "demo_double", "stride": 2, "params": {"width": 6}}],
+                               "head": [{"op": "global_avgpool"}]})
     model = nas.build(genome).eval()
     assert model(torch.randn(2, 1, 8, 8)).shape == (2, 10)
     assert OPS.get("demo_scale").defaults == {"factor": 2.0}
     assert OPS.origin("demo_scale").distribution == DISTRIBUTION
+    assert TEMPLATES.origin("demo_double").value == f"{PACKAGE}.cells"
+    assert nas.summary(genome).params > 0
+
+
+def test_a_space_file_names_a_plugin_kind(plugin, tmp_path):
+    (tmp_path / "mine.yaml").write_text("kind: demo_tiny\nname: mine\nstages: [{width: [4], stride: 1}]\n")
+    space = load_space(str(tmp_path / "mine.yaml"), input_channels=1, input_size=8, num_classes=10)
+    assert type(space).__name__ == "DemoTinySpace" and len(space.slots) == 1
+    assert KINDS.origin("demo_tiny").distribution == DISTRIBUTION
 
 
 def test_a_broken_plugin_is_one_line_naming_its_entry_point(plugin, tmp_path, capsys):
@@ -193,8 +220,6 @@ class HandMade(RandomSearcher):
 
 
 def test_a_searcher_given_from_python_keeps_its_name(tmp_path, ray_session, clean_registries):
-    from nas.spaces import load_space
-
     space_file = tmp_path / "tiny.yaml"
     space_file.write_text(textwrap.dedent("""
         kind: stages
