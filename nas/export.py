@@ -72,7 +72,9 @@ def _onnx(model: nn.Module, x: torch.Tensor, path: Path) -> None:
         import onnx  # noqa: F401  (the exporter writes through it)
     except ImportError:
         raise ExportError("--format onnx needs the onnx package: pip install 'nas[onnx]'") from None
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # the TorchScript-based exporter needs only `onnx` (the torch.export-based one also needs onnxscript)
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(model, (x,), str(path), input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
 
