@@ -109,7 +109,15 @@ def export(genome: Genome, path: str | Path, format: str, *, weights: str | Path
     os.umask(umask)
     os.chmod(temporary, 0o666 & ~umask)  # as a plainly created file (mkstemp makes it private)
     try:
-        writer(model, example_input(genome), Path(temporary))
+        try:
+            writer(model, example_input(genome), Path(temporary))
+        except ExportError:
+            raise
+        except OSError as error:  # a full disk, a folder that went away
+            raise ExportError(f"-o {path}: cannot write ({error.strerror or error})") from None
+        except Exception as error:  # the exporter refused the network: say so in one line
+            message = " ".join(str(error).split())[:300]
+            raise ExportError(f"{format} export of {genome.name!r} failed: {type(error).__name__}: {message}") from None
         if force:
             os.replace(temporary, path)
         else:

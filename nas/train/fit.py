@@ -183,7 +183,10 @@ def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, 
     model.eval()
     result = TrainResult(model, genome, test, accuracy, settings, history, skipped)
     if folder is not None:
-        write_result(folder, result, data)
+        try:
+            write_result(folder, result, data)
+        except OSError as error:  # a full disk, a folder removed meanwhile
+            raise TrainError(f"{folder}: cannot write the result ({error.strerror or error})") from None
     return result
 
 
