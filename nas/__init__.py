@@ -10,7 +10,6 @@
 `nas`, imported on first use (Ray Tune takes seconds to import).
 """
 import importlib
-import sys
 import types
 from typing import Any
 

@@ -37,7 +37,8 @@ def example_input(genome: Genome, batch: int = EXAMPLE_BATCH, seed: int = 0) -> 
 
 
 def built_model(genome: Genome, weights: str | Path | Mapping[str, torch.Tensor] | None = None) -> nn.Module:
-    """`build(genome)` in eval mode, with `weights` (a state_dict or its file) loaded, every tensor name and shape matching."""
+    """`build(genome)` in eval mode, with `weights` (a state_dict or its file) loaded: every tensor's name
+    and shape must match."""
     from nas.train.fit import TrainError, read_weights
 
     model = build(genome)
@@ -45,7 +46,8 @@ def built_model(genome: Genome, weights: str | Path | Mapping[str, torch.Tensor]
         state = read_weights(weights)
         where = str(weights) if not isinstance(weights, Mapping) else "weights"
         own = model.state_dict()
-        wrong = sorted(k for k in set(own) | set(state) if k not in own or k not in state or own[k].shape != state[k].shape)
+        wrong = sorted(k for k in set(own) | set(state)
+                       if k not in own or k not in state or own[k].shape != state[k].shape)
         if wrong:
             raise TrainError(f"{where}: not weights of this genome ({len(wrong)} tensors differ in name or shape, "
                              f"e.g. {wrong[0]!r})")
@@ -86,8 +88,8 @@ FORMATS: dict[str, tuple[Callable[[nn.Module, torch.Tensor, Path], None], str]] 
 }
 
 
-def export(genome: Genome, path: str | Path, format: str, *, weights: str | Path | Mapping[str, torch.Tensor] | None = None,
-           force: bool = False) -> Path:
+def export(genome: Genome, path: str | Path, format: str, *,
+           weights: str | Path | Mapping[str, torch.Tensor] | None = None, force: bool = False) -> Path:
     """Write `genome`'s network (with `weights`) to `path` in `format` (torchscript, exported, onnx)."""
     if format not in FORMATS:
         raise ExportError(f"unknown format {format!r} (known: {', '.join(FORMATS)})")

@@ -31,7 +31,8 @@ def trained(tmp_path):
     with torch.no_grad():
         for name, tensor in model.state_dict().items():
             if tensor.is_floating_point():
-                tensor.copy_(torch.rand_like(tensor) + 0.5 if name.endswith("running_var") else torch.randn_like(tensor) * 0.3)
+                positive = name.endswith("running_var")
+                tensor.copy_(torch.rand_like(tensor) + 0.5 if positive else torch.randn_like(tensor) * 0.3)
     torch.save(model.state_dict(), tmp_path / "weights.pt")
     return genome, tmp_path
 
@@ -91,7 +92,8 @@ def test_bad_destinations_and_weights_are_one_line(case, trained, capsys):
     else:
         (folder / "junk.pt").write_text("not torch")
         weights = folder / "junk.pt"
-    code = main(["export", str(folder / "tiny.yaml"), "--format", "exported", "-o", str(out), "--weights", str(weights)])
+    code = main(["export", str(folder / "tiny.yaml"), "--format", "exported", "-o", str(out),
+                 "--weights", str(weights)])
     error = capsys.readouterr().err.strip()
     assert code == 2 and error.count("\n") == 0 and error.startswith("nas export: error:"), error
     assert not (folder / "m.pt").exists()

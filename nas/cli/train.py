@@ -37,7 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "a classifier for another number of classes starts afresh")
     output = parser.add_argument_group("output")
     output.add_argument("--out", metavar="DIR",
-                        help="new folder for genome.yaml, weights.pt, train.json (default results/train/<genome>-<time>)")
+                        help="new folder for genome.yaml, weights.pt, train.json "
+                             "(default results/train/<genome>-<time>)")
     output.add_argument("--quiet", action="store_true", help="no per-epoch lines")
 
 

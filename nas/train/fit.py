@@ -68,7 +68,8 @@ def read_weights(weights: str | Path | Mapping[str, torch.Tensor]) -> Mapping[st
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # not a torch file, truncated, pickled objects
-        raise TrainError(f"{path}: not a weights file ({type(error).__name__}: {' '.join(str(error).split())[:200]})") from None
+        message = " ".join(str(error).split())[:200]
+        raise TrainError(f"{path}: not a weights file ({type(error).__name__}: {message})") from None
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise TrainError(f"{path}: not a state_dict (a mapping of tensor names to tensors)")
     return state
@@ -153,7 +154,9 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
 
 def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, weights, folder: Path | None,
            device, progress) -> TrainResult:
-    device = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
     fingerprint = genome.fingerprint()
     torch.manual_seed(trial_seed(settings.seed, fingerprint))
     generator = torch.Generator().manual_seed(trial_seed(settings.seed + 1, fingerprint))
