@@ -5,8 +5,9 @@
     >>> draw(baselines.get("resnet50"), "resnet50.png")  # or .svg
 
 One figure holds an overview panel (input, stem, each stage with its cell kind, repeats, output
-channels, stride and output shape, head, classifier) and then one panel per distinct concrete cell:
-cells with equal fingerprints are drawn once, titled with every place they occur. Nodes read like
+channels, stride and output shape, head, classifier) and then one panel per distinct cell structure:
+cells that differ only in width (every channel count in the same proportion to the cell's input
+channels) are drawn once, at their first occurrence, titled with every place and width they occur at. Nodes read like
 ``conv 3x3 /2 64`` (op, kernel, stride, output channels; other non-default parameters below) and
 show their merge when they have several inputs; concat inputs are numbered in concat order.
 
@@ -18,8 +19,10 @@ figure is sized to its graphs, so big cells stay legible. Only matplotlib's obje
 """
 from __future__ import annotations
 
+import json
 import math
 import textwrap
+import warnings
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,12 +151,15 @@ class CellGroup:
     """One distinct concrete cell and everywhere it occurs."""
 
     kind: str  # template or explicit cell name ("stem", "head" for those)
-    plan: CellPlan
+    plan: CellPlan  # the first occurrence (the one drawn)
     places: list[str] = field(default_factory=list)  # "stage2.1", ...
+    widths: list[int] = field(default_factory=list)  # input channels of each occurrence
 
     def title(self) -> str:
         shapes = f"{_shape(self.plan.in_shape)} -> {_shape(self.plan.out_shape)}"
-        return f"{self.kind}  ({_places_text(self.places)})   {shapes}"
+        others = sorted(set(self.widths) - {self.widths[0]}) if self.widths else []
+        also = f"; also at {', '.join(map(str, others))} input channels" if others else ""
+        return f"{self.kind}  ({_places_text(self.places)})   {shapes}{also}"
 
 
 def _shape(shape: Sequence[int]) -> str:
@@ -178,19 +184,45 @@ def _places_text(places: list[str]) -> str:
     return ", ".join(texts)
 
 
+WIDTH_PARAMS = ("out", "groups", "squeeze", "channels")  # op parameters that count channels
+
+
+def structure_key(cell_plan: CellPlan) -> str:
+    """A hash of the cell's structure regardless of its width: like `nas.cell.fingerprint`, with every
+    channel count (`WIDTH_PARAMS`) written as its ratio to the cell's input channels."""
+    c_in = cell_plan.in_shape[0] if cell_plan.in_shape else 1
+    relative = nx.DiGraph()
+    for name, attrs in cell_plan.graph.nodes(data=True):
+        label = cells.INPUT
+        if "op" in attrs:
+            spec = cells.node_spec(attrs)
+            for key in WIDTH_PARAMS:
+                value = spec.get(key)
+                if isinstance(value, int) and not isinstance(value, bool) and value > 1:
+                    spec[key] = f"{value / c_in:.6g} x in"
+            label = json.dumps(spec, sort_keys=True, default=str)
+        relative.add_node(name, label=label + ("#out" if name == cells.OUTPUT else ""))
+    relative.add_edges_from(cell_plan.graph.edges)
+    with warnings.catch_warnings():  # networkx >= 3.5 warns that directed hashes changed in 3.5
+        warnings.simplefilter("ignore", UserWarning)
+        return nx.weisfeiler_lehman_graph_hash(relative, node_attr="label", iterations=max(3, len(relative)))
+
+
 def distinct_cells(genome: Genome, plan: NetworkPlan) -> list[CellGroup]:
-    """The stem, every distinct stage cell and the head, deduplicated by fingerprint, in network order."""
+    """The stem, every distinct stage cell and the head, in network order: cells of the same structure
+    (`structure_key`: equal but for their width) form one group."""
     groups: dict[str, CellGroup] = {}
     entries: list[tuple[str, str, CellPlan]] = [("stem", "stem", plan.stem)]
     for s, stage in enumerate(plan.stages):
         entries += [(genome.stages[s].cell, f"stage{s + 1}.{r + 1}", c) for r, c in enumerate(stage)]
     entries.append(("head", "head", plan.head))
     for kind, place, cell_plan in entries:
-        key = cells.fingerprint(cell_plan.graph)
+        key = structure_key(cell_plan)
         group = groups.setdefault(key, CellGroup(kind, cell_plan))
         if kind not in group.kind.split(" / "):
             group.kind += f" / {kind}"
         group.places.append(place)
+        group.widths.append(cell_plan.in_shape[0] if cell_plan.in_shape else 0)
     return list(groups.values())
 
 

@@ -1,20 +1,37 @@
-"""A name -> entry mapping in which every name is registered exactly once."""
+"""A name -> entry mapping in which every name is registered exactly once.
+
+A registry with an entry-point `group` also finds entries in other installed packages (plug-ins, see
+`nas.plugins`): lazily, on the first lookup of a name it does not know or when it lists its names.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from importlib import metadata
+from types import ModuleType
+from typing import Any, Generic, TypeVar
 
 from nas.errors import RegistryError
 
 T = TypeVar("T")
+_REGISTRIES: list["Registry"] = []  # every registry, for `loaded_plugins`
 
 
 class Registry(Generic[T]):
-    """Maps names to entries; registering a name twice is an error."""
+    """Maps names to entries; registering a name twice is an error.
 
-    def __init__(self, kind: str):
+    `group`: the entry-point group whose entry points add entries (None: none). `adapt(name, obj)`
+    turns the object an entry point names into an entry (default: the object itself); an entry point
+    that names a module must register its entries itself when imported.
+    """
+
+    def __init__(self, kind: str, group: str | None = None, adapt: Callable[[str, Any], T] | None = None):
         self.kind = kind
+        self.group = group
+        self.adapt = adapt
         self._entries: dict[str, T] = {}
+        self._origins: dict[str, Any] = {}  # name -> nas.plugins.Origin, for entries from entry points
+        self._pending: dict[str, metadata.EntryPoint] | None = None  # None: not looked up yet
+        _REGISTRIES.append(self)
 
     def add(self, name: str, entry: T) -> T:
         if name in self._entries:
@@ -22,21 +39,66 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         return entry
 
+    # ----- plug-ins -----
+    def _scan(self) -> dict[str, metadata.EntryPoint]:
+        if self._pending is None:
+            from nas.plugins import entry_points
+
+            self._pending = {} if self.group is None else {
+                name: point for name, point in entry_points(self.group).items() if name not in self._entries}
+        return self._pending
+
+    def _resolve(self, name: str) -> bool:
+        """Is `name` registered, after loading the plug-in that provides it (if any)?"""
+        if name in self._entries:
+            return True
+        pending = self._scan()
+        if not isinstance(name, str) or name not in pending:
+            return False
+        from nas.plugins import PluginError, load, origin_of
+
+        point = pending.pop(name)
+        loaded = load(point, self.kind)
+        if name not in self._entries:  # not registered by the import itself
+            if isinstance(loaded, ModuleType):
+                raise PluginError(f"{self.kind} plug-in {name!r}: importing {point.value} did not register "
+                                  f"{self.kind} {name!r} ({origin_of(point).describe()})")
+            try:
+                entry = self.adapt(name, loaded) if self.adapt is not None else loaded
+            except (TypeError, ValueError) as error:
+                raise PluginError(f"{self.kind} plug-in {name!r} ({origin_of(point).describe()}): {error}") from None
+            self.add(name, entry)
+        self._origins[name] = origin_of(point)
+        return True
+
+    def rescan(self) -> None:
+        """Look the entry points up again on the next lookup (e.g. after installing a plug-in in a running
+        session); entries already loaded stay."""
+        self._pending = None
+
+    def origin(self, name: str):
+        """Where entry `name` came from (a `nas.plugins.Origin`), or None for a built-in or Python-registered one."""
+        return self._origins.get(name)
+
+    # ----- lookups -----
     def get(self, name: str) -> T:
-        try:
-            return self._entries[name]
-        except KeyError:
-            known = ", ".join(sorted(self._entries))
+        if not self._resolve(name):
+            known = ", ".join(self.names())
             raise RegistryError(f"unknown {self.kind} {name!r} (known: {known})") from None
+        return self._entries[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return isinstance(name, str) and self._resolve(name)
 
     def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._entries))
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
 
     def names(self) -> list[str]:
-        return sorted(self._entries)
+        """Every name, plug-ins' included (found from the installed packages' metadata, not imported)."""
+        return sorted(set(self._entries) | set(self._scan()))
 
     def decorator(self, name: str, make: Callable[[Callable], T]) -> Callable[[Callable], Callable]:
         """Return a decorator that registers `make(function)` under `name`."""
@@ -46,3 +108,10 @@ class Registry(Generic[T]):
             return function
 
         return register
+
+
+def loaded_plugins() -> list[dict[str, Any]]:
+    """The origins (as dicts, see `nas.plugins.Origin`) of every plug-in loaded so far, in any registry."""
+    from nas.plugins import origins
+
+    return origins(registry._origins.get(name) for registry in _REGISTRIES for name in sorted(registry._origins))

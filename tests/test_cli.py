@@ -182,10 +182,13 @@ def test_drawing_dedupes_cells_and_labels_nodes():
     genome = baselines.get("resnet50")
     plan = expand(genome)
     groups = distinct_cells(genome, plan)
-    # stem, per stage a first (projection) cell and one shared identity cell, head
-    assert len(groups) == 10
-    assert [g.places for g in groups[2:4]] == [["stage1.2", "stage1.3"], ["stage2.1"]]
-    assert "stage1.2-3" in groups[2].title()
+    # stem, stage 1's first (projection, stride 1) cell, the identity cell of every stage (at four
+    # widths), the strided projection cell of stages 2-4 (at three widths), head: each drawn once
+    assert len(groups) == 5
+    assert [g.places for g in groups[2:4]] == [
+        ["stage1.2", "stage1.3", "stage2.2", "stage2.3", "stage2.4"] + [f"stage3.{i}" for i in range(2, 7)]
+        + ["stage4.2", "stage4.3"], ["stage2.1", "stage3.1", "stage4.1"]]
+    assert "stage1.2-3" in groups[2].title() and "also at 512, 1024, 2048 input channels" in groups[2].title()
     conv = groups[3].plan.graph
     labels = {n: node_lines(conv, n) for n in conv}
     assert labels["conv2"] == ["conv 3x3 /2 128"]

@@ -5,6 +5,10 @@ node and an ``out`` node (see `nas.cell`) and concrete op parameters. Register o
 
     @template("basic", expansion=1)
     def basic(ctx): ...
+
+Another package adds templates through entry points in group ``nas.templates`` (see `nas.plugins`):
+an entry point names a module whose ``@template`` functions register when it is imported, a
+`TemplateSpec`, or a plain factory (a template without parameters).
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import networkx as nx
 from nas.errors import GenomeError
 from nas.frozen import FrozenDict, freeze
 from nas.params import REQUIRED, resolve_params
+from nas.plugins import GROUPS
 from nas.registry import Registry
 
 __all__ = ["CellContext", "REQUIRED", "TEMPLATES", "TemplateSpec", "get_template", "template"]
@@ -54,7 +59,15 @@ class TemplateSpec:
         return resolve_params(f"cell template {self.name!r}", self.defaults, params, where)
 
 
-TEMPLATES: Registry[TemplateSpec] = Registry("cell template")
+def _template_entry(name: str, entry: Any) -> TemplateSpec:
+    if isinstance(entry, TemplateSpec):
+        return entry
+    if callable(entry):
+        return TemplateSpec(name, entry, freeze({}), (entry.__doc__ or "").strip())
+    raise TypeError(f"a cell template must be a TemplateSpec or a factory(ctx), got {entry!r}")
+
+
+TEMPLATES: Registry[TemplateSpec] = Registry("cell template", GROUPS["templates"], _template_entry)
 
 
 def template(name: str, *, scale_widths: tuple[str, ...] = (), scale_depth: str | None = "repeats",

@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "draw": ("draw", "draw a genome: network overview and each distinct cell graph (PNG or SVG)"),
     "search": ("search", "search architectures on Ray Tune (random, evolution, rl, scaling, optuna); resumable"),
     "compare": ("compare", "retrain searched and hand-designed networks (same data, recipe, seeds); report with significance"),
+    "train": ("train", "train or fine-tune one genome with a search trial's recipe; report its test accuracy"),
+    "export": ("export", "export a genome (with its weights) as TorchScript, torch.export or ONNX"),
 }
 
 

@@ -1,9 +1,11 @@
 """A report as a list of blocks, rendered to Markdown and to one self-contained HTML page.
 
-Blocks: `Heading`, `Paragraph`, `Bullets`, `Table`, `Image`, `ImageGrid`, `Code`. Text may use two
+Blocks: `Heading`, `Paragraph`, `Bullets`, `Table`, `Image`, `Figure`, `Code`. Text may use two
 inline marks, rendered in both formats: ``code`` in backticks and **bold** in double asterisks.
 Images are files inside the report folder: Markdown links them by relative path, the HTML page
-embeds them as base64 data URIs, so it can be mailed or opened anywhere on its own.
+embeds them as base64 data URIs, so it can be mailed or opened anywhere on its own. A `Figure` (an
+image with a caption) stands on its own line at its full size, scaled down only to the page's
+width; clicking it opens it at its natural size in a full-window view.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Bullets", "Code", "Heading", "Image", "ImageGrid", "Paragraph", "Table", "to_html", "to_markdown"]
+__all__ = ["Bullets", "Code", "Figure", "Heading", "Image", "Paragraph", "Table", "to_html", "to_markdown"]
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,11 @@ class Image:
 
 
 @dataclass(frozen=True)
-class ImageGrid:
-    """Images side by side: a table whose cells hold a caption and an image (or nothing)."""
+class Figure:
+    """An image on its own at full width, with a caption below it."""
 
-    headers: Sequence[str]
-    rows: Sequence[Sequence[tuple[str, str] | None]]  # (caption, relative path)
+    path: str  # relative to the report folder
+    caption: str
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ class Code:
     language: str = ""
 
 
-Block = Heading | Paragraph | Bullets | Table | Image | ImageGrid | Code
+Block = Heading | Paragraph | Bullets | Table | Image | Figure | Code
 
 
 # ----- Markdown -----
@@ -86,9 +88,8 @@ def _md_block(block: Block) -> list[str]:
         return _md_table(block.headers, block.rows, block.right)
     if isinstance(block, Image):
         return [f"![{block.alt}]({block.path})"]
-    if isinstance(block, ImageGrid):
-        rows = [[f"**{cell[0]}**<br>![{cell[0]}]({cell[1]})" if cell else "" for cell in row] for row in block.rows]
-        return _md_table(block.headers, rows)
+    if isinstance(block, Figure):
+        return [f"![{block.caption}]({block.path})", "", f"*{block.caption}*"]
     if isinstance(block, Code):
         return [f"```{block.language}", block.text.rstrip("\n"), "```"]
     raise TypeError(f"not a report block: {block!r}")
@@ -109,6 +110,12 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 code { background: #f4f4f4; padding: 0 0.2em; border-radius: 3px; }
 pre { background: #f4f4f4; padding: 0.8em; overflow-x: auto; }
 img { max-width: 100%; }
+figure.full { margin: 1.2em 0; }
+figure.full img { display: block; max-width: 100%; height: auto; cursor: zoom-in; }
+figure.full figcaption { font-size: 0.9em; color: #444; margin-top: 0.3em; }
+figure.full:target { position: fixed; inset: 0; margin: 0; padding: 1em; background: rgba(255, 255, 255, 0.97);
+                     overflow: auto; z-index: 10; }
+figure.full:target img { max-width: none; cursor: zoom-out; }
 """
 _INLINE = re.compile(r"`([^`]+)`|\*\*([^*]+)\*\*")
 
@@ -131,14 +138,13 @@ def data_uri(path: Path) -> str:
     return f"data:{kind};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
-def _html_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = (),
-                raw: bool = False) -> str:
+def _html_table(headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> str:
     head = "".join(f"<th>{inline_html(h)}</th>" for h in headers)
     body = []
     for row in rows:
         cells = []
         for i, cell in enumerate(row):
-            content = cell if raw else inline_html(str(cell))
+            content = inline_html(str(cell))
             cells.append(f'<td class="num">{content}</td>' if i in right else f"<td>{content}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
@@ -155,10 +161,12 @@ def _html_block(block: Block, folder: Path) -> str:
         return _html_table(block.headers, block.rows, block.right)
     if isinstance(block, Image):
         return f'<p><img src="{data_uri(folder / block.path)}" alt="{html.escape(block.alt)}"></p>'
-    if isinstance(block, ImageGrid):
-        rows = [[f'<strong>{html.escape(cell[0])}</strong><br><img src="{data_uri(folder / cell[1])}" '
-                 f'alt="{html.escape(cell[0])}">' if cell else "" for cell in row] for row in block.rows]
-        return _html_table(block.headers, rows, raw=True)
+    if isinstance(block, Figure):
+        anchor = "figure-" + re.sub(r"[^A-Za-z0-9]+", "-", block.path).strip("-")
+        # click: the figure fills the window at natural size (CSS :target); click again: back to the page
+        return (f'<figure class="full" id="{anchor}"><a href="#{anchor}" class="open">'
+                f'<img src="{data_uri(folder / block.path)}" alt="{html.escape(block.caption)}"></a>'
+                f'<figcaption>{inline_html(block.caption)} <a href="#" class="close">(back)</a></figcaption></figure>')
     if isinstance(block, Code):
         return f"<pre><code>{html.escape(block.text.rstrip())}</code></pre>"
     raise TypeError(f"not a report block: {block!r}")

@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
-from nas.compare.document import (Block, Bullets, Code, Heading, Image, ImageGrid, Paragraph, Table, to_html,
+from nas.compare.document import (Block, Bullets, Code, Figure, Heading, Image, Paragraph, Table, to_html,
                                   to_markdown)
 from nas.compare.figures import draw_cells, plot_search_curves, plot_tradeoff
 from nas.compare.plan import Model, SearchRun, comparison_pairs
@@ -165,6 +164,21 @@ def _significance(tests: Sequence[Comparison], alpha: float, seeds: int) -> list
     return blocks
 
 
+def cells_section(cells: Mapping[str, Sequence[tuple[str, str]]], searched: Sequence[str],
+                  hand: Sequence[str]) -> list[Block]:
+    """Each model's cell drawings (`cells`: label -> (title, image path)), each on its own at full width."""
+    blocks: list[Block] = [
+        Heading(2, "Cells"),
+        Paragraph("One concrete cell per cell kind of each network (its largest occurrence), as `nas draw` draws it, "
+                  "each at full width (click a drawing to see it at its natural size): the searched networks' "
+                  "cells first, then the hand-designed cells they compete with."),
+    ]
+    for label in [*searched, *hand]:
+        blocks.append(Heading(3, f"`{label}` ({'searched' if label in searched else 'hand-designed'})"))
+        blocks += [Figure(path, f"`{label}`: {title}") for title, path in cells[label]]
+    return blocks
+
+
 def _models_section(models: Sequence[Model]) -> list[Block]:
     items = []
     for m in models:
@@ -236,8 +250,8 @@ def write_report(folder: Path, config: Any, models: Sequence[Model], runs: Seque
     cells = {}
     for model in models:
         if model.kind != "transplant":  # a transplant's cells are its searched model's
-            path = draw_cells(model.genome, input_shape, num_classes, figures / "cells" / f"{model.label}.png")
-            cells[model.label] = f"{FIGURES}/cells/{path.name}"
+            drawn = draw_cells(model.genome, input_shape, num_classes, figures / "cells", model.label)
+            cells[model.label] = [(title, f"{FIGURES}/cells/{path.name}") for title, path in drawn]
 
     searched = [m.label for m in models if m.kind == "searched"]
     hand = [m.label for m in models if m.kind == "baseline"]
@@ -265,14 +279,7 @@ def write_report(folder: Path, config: Any, models: Sequence[Model], runs: Seque
                    Bullets(failures)]
     blocks += _significance(tests, config.alpha, len(summary["seeds"]))
     blocks += _runs_section(runs, curves)
-    blocks += [
-        Heading(2, "Cells"),
-        Paragraph("One concrete cell per cell kind of each network (its largest occurrence), as `nas draw` draws it; "
-                  "searched cells on the left, the hand-designed cells they compete with on the right."),
-        ImageGrid(("searched cells", "hand-designed cells"),
-                  [[(a, cells[a]) if a else None, (b, cells[b]) if b else None]
-                   for a, b in zip_longest(searched, hand)]),
-    ]
+    blocks += cells_section(cells, searched, hand)
     blocks += _models_section(models)
     blocks += _recipe_section(summary, config)
     blocks += [Heading(2, "Files"),

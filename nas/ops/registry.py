@@ -10,6 +10,10 @@ function in one of the files of this package::
 
 `c_in` is the channel count of the node's (merged) input, or the feature count
 for flat (N, F) inputs.
+
+Another package adds ops through entry points in group ``nas.ops`` (see `nas.plugins`): an entry
+point names a module whose ``@op`` functions register when it is imported, an `OpSpec`, or a plain
+factory (an op without parameters).
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from torch import nn
 from nas.errors import GenomeError
 from nas.frozen import FrozenDict, freeze
 from nas.params import REQUIRED, resolve_params
+from nas.plugins import GROUPS
 from nas.registry import Registry
 
 __all__ = ["OPS", "OpSpec", "REQUIRED", "get_op", "op"]
@@ -46,7 +51,15 @@ class OpSpec:
         return self.factory(c_in, params)
 
 
-OPS: Registry[OpSpec] = Registry("op")
+def _op_entry(name: str, entry: Any) -> OpSpec:
+    if isinstance(entry, OpSpec):
+        return entry
+    if callable(entry):
+        return OpSpec(name, entry, freeze({}), (entry.__doc__ or "").strip())
+    raise TypeError(f"an op must be an OpSpec or a factory(c_in, params), got {entry!r}")
+
+
+OPS: Registry[OpSpec] = Registry("op", GROUPS["ops"], _op_entry)
 
 
 def op(name: str, **defaults: Any) -> Callable[[Factory], Factory]:

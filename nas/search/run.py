@@ -36,6 +36,8 @@ from ray.tune.schedulers import AsyncHyperBandScheduler
 from ray.tune.search import Searcher
 
 from nas.errors import NasError
+from nas.plugins import check_installed
+from nas.registry import loaded_plugins
 from nas.search import report
 from nas.search.repair import restore_named_checkpoints
 from nas.search.strategies import STRATEGIES, make_searcher
@@ -118,9 +120,11 @@ class SearchConfig:
     options: dict[str, Any] = field(default_factory=dict)  # strategy options
     train: dict[str, Any] = field(default_factory=dict)  # TrainSettings fields (others: defaults)
     reuse_actors: bool = True
+    searcher: str | None = None  # "module:class" of a searcher given from Python (then `strategy` is its name)
+    plugins: list[dict[str, Any]] = field(default_factory=list)  # plug-ins the run uses (nas.plugins.Origin)
 
     def __post_init__(self) -> None:
-        if self.strategy not in STRATEGIES:
+        if self.searcher is None and self.strategy not in STRATEGIES:
             raise SearchError(f"unknown strategy {self.strategy!r} (known: {', '.join(STRATEGIES)})")
         if not isinstance(self.trials, int) or self.trials < 1:
             raise SearchError(f"trials must be a positive integer, got {self.trials!r}")
@@ -253,13 +257,36 @@ def _restored_tuner(config: SearchConfig, folder: Path, data: DatasetSplits, ret
                               restart_errored=retry_errored, param_space={"train": config.settings.to_dict()})
 
 
+def searcher_name(searcher: Searcher) -> str:
+    """What the records call a searcher given from Python: its `name` (a strategy's), else its class's name."""
+    name = getattr(searcher, "name", None)
+    return name if isinstance(name, str) and name and name != "base" else type(searcher).__name__
+
+
+def with_searcher(config: SearchConfig, searcher: Searcher) -> SearchConfig:
+    """`config` for a run of `searcher` (given from Python): the records carry the searcher's own name."""
+    config = copy.copy(config)
+    config.strategy = searcher_name(searcher)
+    config.searcher = f"{type(searcher).__module__}:{type(searcher).__qualname__}"
+    return config
+
+
+def record_plugins(folder: Path, config: SearchConfig) -> None:
+    """Add the plug-ins loaded so far (the strategy's, the space kind's, ops, ...) to search.json, so
+    that --resume can say which one is missing where it is not installed."""
+    config.plugins = loaded_plugins()
+    report._replace(folder / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
+
+
 def prepare_folder(folder: Path, config: SearchConfig | None, resume: bool) -> SearchConfig:
     """The run's config: written to a new folder, or read back from the folder of the run to resume."""
     saved = folder / CONFIG_FILE
     if resume:
         if not saved.is_file():
             raise SearchError(f"{folder}: nothing to resume (no {CONFIG_FILE}); start the search without --resume")
-        return SearchConfig.from_dict(json.loads(saved.read_text()))
+        spec = json.loads(saved.read_text())
+        check_installed(spec.get("plugins", []), str(saved))
+        return SearchConfig.from_dict(spec)
     if config is None:
         raise SearchError("a new search needs a SearchConfig")
     if saved.exists():
@@ -289,15 +316,21 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
     "genome" and may override "train" settings); a resumed search restores it from its saved state.
     """
     folder = Path(folder)
-    if resume or config is None:
+    if searcher is not None and config is not None:
+        config = with_searcher(config, searcher)
+    prepared = resume or config is None
+    if prepared:
         config = prepare_folder(folder, config, resume)
+    if resume and config.searcher is not None and searcher is None:
+        raise SearchError(f"{folder}: this search ran the searcher {config.searcher} given from Python; resume it "
+                          "from Python with the same searcher: nas.search(None, folder, resume=True, searcher=...)")
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     # the data first: a bad data set is reported at once (not after Ray has started), and leaves no run folder
     data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
                         train_limit=config.train_limit)
     timings["data_s"] = time.perf_counter() - clock
-    if not resume:
+    if not prepared:
         config = prepare_folder(folder, config, resume)
     clock = time.perf_counter()
     with tune_session(address):
@@ -307,6 +340,8 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                   f"{config.settings.epochs} epochs -> {folder}", flush=True)
         clock = time.perf_counter()
         searcher = searcher if searcher is not None else make_strategy(config, data)
+        if not resume:
+            record_plugins(folder, config)
         if resume:
             tuner = _restored_tuner(config, folder, data, retry_errored, verbose)
         else:

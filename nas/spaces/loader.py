@@ -3,6 +3,11 @@
 Every space file names its `kind` (the Python class that interprets it) and may give the default
 `input` ({channels, size}) and `num_classes`; the keyword overrides of `load_space` (the data set's)
 replace them.
+
+`KINDS` is a `nas.registry.Registry` of `SearchSpace` subclasses (constructed as
+``cls(spec: Fields, *, input_channels, input_size, num_classes)``): register one from Python with
+``KINDS.add(name, cls)`` or from another package's entry point in group ``nas.spaces``. A kind that
+needs no file is also a space name: ``load_space("mykind")`` reads it from ``{kind: mykind}``.
 """
 from __future__ import annotations
 
@@ -10,13 +15,25 @@ from pathlib import Path
 
 import yaml
 
+from nas.plugins import GROUPS
+from nas.registry import Registry
 from nas.resources import data_dir
 from nas.spaces.base import SearchSpace, SpaceError
 from nas.spaces.cells import CellSpace
 from nas.spaces.fields import Fields
 from nas.spaces.stages import StageSpace
 
-KINDS: dict[str, type[SearchSpace]] = {"cells": CellSpace, "stages": StageSpace}
+
+
+def _kind_entry(name: str, entry: object) -> type[SearchSpace]:
+    if not (isinstance(entry, type) and issubclass(entry, SearchSpace)):
+        raise TypeError(f"a search-space kind must be a subclass of nas.spaces.SearchSpace, got {entry!r}")
+    return entry
+
+
+KINDS: Registry[type[SearchSpace]] = Registry("search-space kind", GROUPS["spaces"], _kind_entry)
+KINDS.add("cells", CellSpace)
+KINDS.add("stages", StageSpace)
 
 
 def space_names() -> list[str]:
@@ -33,25 +50,31 @@ def space_path(name_or_path: str | Path) -> Path:
     shipped = data_dir("search_spaces") / f"{name_or_path}.yaml"
     if not shipped.is_file():
         raise SpaceError(f"unknown search space {str(name_or_path)!r} (known: {', '.join(space_names())}; "
-                         "or give a path to a .yaml file)")
+                         "a search-space kind: " + ", ".join(KINDS) + "; or give a path to a .yaml file)")
     return shipped
 
 
 def load_space(name_or_path: str | Path, *, input_channels: int | None = None, input_size: int | None = None,
                num_classes: int | None = None) -> SearchSpace:
     """The search space `name_or_path`, realizing genomes for the given input and classes."""
-    path = space_path(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as error:
-        raise SpaceError(f"{path}: malformed YAML: {error}") from None
-    spec = Fields(data, path.name)
+    name = str(name_or_path)
+    if Path(name).suffix not in (".yaml", ".yml") and not (data_dir("search_spaces") / f"{name}.yaml").is_file() \
+            and name in KINDS:
+        data, label = {"kind": name}, name  # a kind that needs no file
+    else:
+        path = space_path(name_or_path)
+        label = path.name
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as error:
+            raise SpaceError(f"{path}: malformed YAML: {error}") from None
+    spec = Fields(data, label)
     kind = spec.get("kind", str)
     if kind not in KINDS:
-        raise SpaceError(f"{path.name}.kind: unknown kind {kind!r} (known: {', '.join(sorted(KINDS))})")
+        raise SpaceError(f"{label}.kind: unknown kind {kind!r} (known: {', '.join(KINDS)})")
     given = spec.sub("input", {})
     given.check_keys({"channels", "size"})
-    return KINDS[kind](
+    return KINDS.get(kind)(
         spec,
         input_channels=input_channels or given.get("channels", int, 3),
         input_size=input_size or given.get("size", int, 32),

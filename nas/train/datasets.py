@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from nas.plugins import GROUPS
 from nas.registry import Registry
 from nas.train.idx import IdxError, read_idx
 from nas.train.raw import DatasetError, RawData
@@ -222,7 +223,7 @@ def _mnist_family(name: str, class_name: str, augment: str) -> Callable[[Path], 
 
 
 # name -> loader(data_dir) -> RawData; plug-ins add theirs with DATASETS.add(name, loader)
-DATASETS: Registry[Callable[[Path], RawData]] = Registry("data set")
+DATASETS: Registry[Callable[[Path], RawData]] = Registry("data set", GROUPS["datasets"])
 DATASETS.add("digits", _digits)
 DATASETS.add("mnist", _mnist_family("mnist", "MNIST", "crop"))  # a mirrored digit is another digit, or none
 DATASETS.add("fashion_mnist", _mnist_family("fashion_mnist", "FashionMNIST", "crop,flip"))

@@ -2,6 +2,10 @@
 
     searcher = make_searcher("evolution", load_space("macro"), seed=0, max_trials=50)
     tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=50))
+
+`STRATEGIES` is a `nas.registry.Registry`: a strategy is a `SpaceSearcher` subclass, registered from
+Python with `register_strategy(name, cls)` or by another package's entry point in group
+``nas.strategies`` (see `nas.plugins`).
 """
 from __future__ import annotations
 
@@ -9,25 +13,44 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
+from nas.plugins import GROUPS
+from nas.registry import Registry
+
 from nas.search.strategies.base import Proposal, SpaceSearcher, StrategyError
 from nas.spaces import SearchSpace, load_space
 
-# strategy -> (module under nas.search.strategies, class); imported on use (optuna is slow to import)
-STRATEGIES: dict[str, tuple[str, str]] = {
-    "random": ("random_search", "RandomSearcher"),
-    "evolution": ("evolution", "EvolutionSearcher"),
-    "rl": ("rl", "RLSearcher"),
-    "scaling": ("scaling", "ScalingSearcher"),
-    "optuna": ("optuna_search", "OptunaSearcher"),
-    "pnas": ("pnas", "PNASSearcher"),
-}
+
+
+def _strategy_entry(name: str, entry: Any) -> type[SpaceSearcher]:
+    if not (isinstance(entry, type) and issubclass(entry, SpaceSearcher)):
+        raise TypeError(f"a strategy must be a subclass of nas.search.strategies.SpaceSearcher, got {entry!r}")
+    return entry
+
+
+# strategy -> a SpaceSearcher subclass, or (module under nas.search.strategies, class) for the built-in
+# ones, imported on use (optuna is slow to import)
+STRATEGIES: Registry[type[SpaceSearcher] | tuple[str, str]] = Registry("strategy", GROUPS["strategies"],
+                                                                        _strategy_entry)
+for _name, _where in {"random": ("random_search", "RandomSearcher"), "evolution": ("evolution", "EvolutionSearcher"),
+                      "rl": ("rl", "RLSearcher"), "scaling": ("scaling", "ScalingSearcher"),
+                      "optuna": ("optuna_search", "OptunaSearcher"),
+                      "pnas": ("pnas", "PNASSearcher")}.items():
+    STRATEGIES.add(_name, _where)
+
+
+def register_strategy(name: str, cls: type[SpaceSearcher]) -> type[SpaceSearcher]:
+    """Make `cls` (a `SpaceSearcher` subclass) the strategy `name` (for `make_searcher`, `nas search --strategy`)."""
+    return STRATEGIES.add(name, _strategy_entry(name, cls))
 
 
 def strategy_class(strategy: str) -> type[SpaceSearcher]:
     if strategy not in STRATEGIES:
         raise StrategyError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
-    module, name = STRATEGIES[strategy]
-    return getattr(importlib.import_module(f"nas.search.strategies.{module}"), name)
+    entry = STRATEGIES.get(strategy)
+    if isinstance(entry, tuple):
+        module, name = entry
+        return getattr(importlib.import_module(f"nas.search.strategies.{module}"), name)
+    return entry
 
 
 def make_searcher(strategy: str, space: SearchSpace | str, *, seed: int, metric: str = "val_accuracy",
@@ -38,4 +61,5 @@ def make_searcher(strategy: str, space: SearchSpace | str, *, seed: int, metric:
     return strategy_class(strategy)(space, seed=seed, metric=metric, mode=mode, max_trials=max_trials, options=options)
 
 
-__all__ = ["STRATEGIES", "Proposal", "SpaceSearcher", "StrategyError", "make_searcher", "strategy_class"]
+__all__ = ["STRATEGIES", "Proposal", "SpaceSearcher", "StrategyError", "make_searcher", "register_strategy",
+           "strategy_class"]

@@ -1,0 +1,208 @@
+"""Train or fine-tune one genome outside a search, with the search trials' recipe (no Ray).
+
+    result = nas.train(genome, "digits", epochs=10)                  # from scratch
+    result = nas.train(genome, data, weights="best_weights.pt")      # fine-tune found weights
+    result.test_accuracy, result.model
+
+The recipe is a trial's (`TrainSettings`: optimizer, per-step cosine schedule, label smoothing,
+precision; seeds from the settings' seed and the genome's fingerprint, as `nas.train.trainable`),
+built from the same loop (`nas.train.loop`); after the last epoch the test split is evaluated once.
+With `out`, the genome, its trained weights (a state_dict of `nas.build(genome)` for the data) and
+``train.json`` (settings, per-epoch history, accuracies) go into a folder this call creates.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from nas.compiler import build
+from nas.errors import NasError
+from nas.genome import Genome
+from nas.summary import summary
+from nas.train.datasets import DatasetSplits, load_dataset
+from nas.train.failures import TrialFailure
+from nas.train.loop import (Precision, evaluate, make_optimizer, make_scheduler, steps_per_epoch, to_device,
+                            train_epoch, trial_seed)
+from nas.train.settings import TrainSettings
+
+GENOME_FILE, WEIGHTS_FILE, RESULT_FILE = "genome.yaml", "weights.pt", "train.json"
+
+
+class TrainError(NasError):
+    """Training cannot start: unreadable or mismatched weights, an unusable output folder."""
+
+
+@dataclass
+class TrainResult:
+    """A trained network: the model (eval mode, on its device), its accuracies and per-epoch history."""
+
+    model: nn.Module
+    genome: Genome
+    test_accuracy: float
+    val_accuracy: float
+    settings: TrainSettings
+    history: list[dict[str, float]] = field(default_factory=list)
+    reinitialised: list[str] = field(default_factory=list)  # tensors of `weights` left out (shape differed)
+    folder: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"genome": self.genome.name, "fingerprint": self.genome.fingerprint(),
+                "test_accuracy": self.test_accuracy, "val_accuracy": self.val_accuracy,
+                "settings": self.settings.to_dict(), "history": self.history, "reinitialised": self.reinitialised}
+
+
+def read_weights(weights: str | Path | Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
+    """A state_dict, or one read from a file (a ``best_weights.pt`` / ``weights.pt``)."""
+    if isinstance(weights, Mapping):
+        return weights
+    path = Path(weights)
+    if not path.is_file():
+        raise TrainError(f"{path}: no such weights file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # not a torch file, truncated, pickled objects
+        message = " ".join(str(error).split())[:200]
+        raise TrainError(f"{path}: not a weights file ({type(error).__name__}: {message})") from None
+    if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise TrainError(f"{path}: not a state_dict (a mapping of tensor names to tensors)")
+    return state
+
+
+def load_matching(model: nn.Module, weights: Mapping[str, torch.Tensor], where: str = "weights") -> list[str]:
+    """Copy `weights` into `model`. Every tensor name must match; tensors whose shape differs (e.g. a
+    classifier for another number of classes) keep their fresh initialisation and are returned."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(weights))
+    unexpected = sorted(set(weights) - set(own))
+    if missing or unexpected:
+        first = f"missing {missing[0]!r}" if missing else f"unexpected {unexpected[0]!r}"
+        raise TrainError(f"{where}: not weights of this genome ({len(missing)} missing, {len(unexpected)} unexpected "
+                         f"tensors; {first})")
+    kept = {k: v for k, v in weights.items() if v.shape == own[k].shape}
+    skipped = sorted(set(weights) - set(kept))
+    if len(skipped) > len(own) // 2:
+        raise TrainError(f"{where}: most tensors have other shapes than this genome's for this data "
+                         f"(e.g. {skipped[0]!r}: {tuple(weights[skipped[0]].shape)} vs {tuple(own[skipped[0]].shape)})")
+    model.load_state_dict(kept, strict=False)
+    return skipped
+
+
+def for_data(genome: Genome, data: DatasetSplits) -> Genome:
+    """`genome` with the data set's input and classes (what its weights are for; a search's trials train
+    genomes realized for their data set, so a found genome is unchanged)."""
+    spec = genome.to_dict()
+    spec.update(input={"channels": data.channels, "size": data.size}, num_classes=data.num_classes)
+    return Genome.from_dict(spec)
+
+
+def new_folder(out: str | Path) -> Path:
+    """`out` created for this run (or an existing empty folder); never a folder holding files."""
+    folder = Path(out)
+    if folder.exists():
+        if not folder.is_dir():
+            raise TrainError(f"--out {folder}: is a file, not a folder")
+        if any(folder.iterdir()):
+            raise TrainError(f"--out {folder}: folder exists and is not empty; choose a new one")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise TrainError(f"--out {folder}: cannot create the folder ({error.strerror or error})") from None
+    return folder
+
+
+def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = None,
+          weights: str | Path | Mapping[str, torch.Tensor] | None = None, out: str | Path | None = None,
+          settings: TrainSettings | Mapping[str, Any] | None = None, seed: int = 0, data_dir: str | Path | None = None,
+          val_fraction: float = 0.1, train_limit: int | None = None, device: str | torch.device | None = None,
+          progress: Callable[[dict[str, float]], None] | None = None, **recipe: Any) -> TrainResult:
+    """Train `genome` on `data` (a `DatasetSplits`, or a data set name for `load_dataset`) with the
+    search trials' recipe and return the trained model with its test accuracy.
+
+    `settings` (a `TrainSettings` or its fields) and `recipe` (single fields: lr=..., optimizer=...)
+    override the defaults; `epochs` and `seed` too. `weights` (a state_dict or a file) fine-tunes
+    instead of starting from scratch. `out`: a new folder for genome.yaml, weights.pt, train.json.
+    `progress` is called with each epoch's record.
+    """
+    if isinstance(data, str):
+        data = load_dataset(data, data_dir, val_fraction=val_fraction, seed=seed, train_limit=train_limit)
+    genome = for_data(genome, data)
+    base = settings.to_dict() if isinstance(settings, TrainSettings) else dict(settings or {})
+    base.setdefault("seed", seed)
+    if epochs is not None:
+        base["epochs"] = epochs
+    settings = TrainSettings.from_dict({**base, **recipe})
+    state = read_weights(weights) if weights is not None else None
+    created = out is not None and not Path(out).exists()
+    folder = new_folder(out) if out is not None else None
+    try:
+        try:
+            return _train(genome, data, settings, state, weights, folder, device, progress)
+        except TrialFailure as failure:  # e.g. "loss became NaN at epoch 2"
+            raise TrainError(f"training failed: {failure}") from None
+    except BaseException:
+        if created and folder is not None and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()  # a folder this call made, still empty: no trace of the failed start
+        raise
+
+
+def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, weights, folder: Path | None,
+           device, progress) -> TrainResult:
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(device)
+    fingerprint = genome.fingerprint()
+    torch.manual_seed(trial_seed(settings.seed, fingerprint))
+    generator = torch.Generator().manual_seed(trial_seed(settings.seed + 1, fingerprint))
+    precision = Precision.choose(settings.precision, device)
+    channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"
+    model = build(genome)
+    skipped = load_matching(model, state, str(weights) if not isinstance(weights, Mapping) else "weights") \
+        if state is not None else []
+    model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    train_split, val = to_device(data.train, device), to_device(data.val, device)
+    optimizer = make_optimizer(model, settings)
+    scheduler = make_scheduler(optimizer, settings, steps_per_epoch(len(train_split), settings.batch_size))
+    scaler = precision.scaler()
+
+    history: list[dict[str, float]] = []
+    accuracy = float("nan")
+    for epoch in range(1, settings.epochs + 1):
+        started = time.perf_counter()
+        loss = train_epoch(model, data, train_split, optimizer, scheduler, scaler, precision, settings, generator,
+                           epoch, channels_last)
+        accuracy = evaluate(model, data, val, precision, settings.eval_batch_size, channels_last)
+        history.append({"epoch": epoch, "train_loss": loss, "val_accuracy": accuracy,
+                        "epoch_time": time.perf_counter() - started})
+        if progress is not None:
+            progress(history[-1])
+    test = evaluate(model, data, to_device(data.test, device), precision, settings.eval_batch_size, channels_last)
+    model.eval()
+    result = TrainResult(model, genome, test, accuracy, settings, history, skipped)
+    if folder is not None:
+        try:
+            write_result(folder, result, data)
+        except OSError as error:  # a full disk, a folder removed meanwhile
+            raise TrainError(f"{folder}: cannot write the result ({error.strerror or error})") from None
+    return result
+
+
+def write_result(folder: Path, result: TrainResult, data: DatasetSplits) -> None:
+    """genome.yaml, weights.pt (CPU tensors) and train.json into `folder` (new files only)."""
+    genome = result.genome
+    cost = summary(genome, num_classes=data.num_classes, in_channels=data.channels, input_size=data.size)
+    for name in (GENOME_FILE, WEIGHTS_FILE, RESULT_FILE):
+        if (folder / name).exists():
+            raise TrainError(f"{folder / name}: exists already; not overwritten")
+    genome.save(folder / GENOME_FILE)
+    torch.save({k: v.detach().to("cpu") for k, v in result.model.state_dict().items()}, folder / WEIGHTS_FILE)
+    record = {**result.to_dict(), "data": data.describe(), "params": cost.params, "flops": cost.flops,
+              "genome_file": GENOME_FILE, "weights_file": WEIGHTS_FILE}
+    (folder / RESULT_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    result.folder = folder
