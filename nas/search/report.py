@@ -258,6 +258,7 @@ def plot_best_so_far(records: Sequence[Mapping[str, Any]], path: Path, title: st
         by_cost.scatter(*zip(*cost_done), s=14, color="tab:gray", alpha=0.6, label="trial")
     if cost_curve:
         by_cost.step(*zip(*cost_curve), where="post", color="tab:blue", linewidth=2, label="best so far")
+    by_cost.set_xlim(left=0)
     style_accuracy_axes(by_cost, f"search cost ({COST_UNITS[key]}, trials in proposal order)", "", "")
     return save_accuracy_plot(figure, by_trial, path, "trial", "validation accuracy", title)
 
