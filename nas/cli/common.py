@@ -25,6 +25,19 @@ def add_input(parser: argparse.ArgumentParser) -> None:
                         help="input channels, height and width (default: the genome's), e.g. 3x32x32")
 
 
+def dataset_name(text: str) -> str:
+    """An argparse `type`: a known data set name. The names come from `nas.train.datasets` (which
+    needs torch) when a value is checked, not when `--help` is shown."""
+    from nas.train.datasets import dataset_names
+
+    if text not in dataset_names():
+        raise argparse.ArgumentTypeError(f"unknown data set {text!r} (known: {', '.join(dataset_names())})")
+    return text
+
+
+DATASET_HELP = "data set by name, e.g. digits (shipped with scikit-learn) or cifar10; a wrong name lists them all"
+
+
 def load_source(source: str) -> Genome:
     """The genome SOURCE names: a genome file if it has a genome suffix or is a file, else a baseline."""
     path = Path(source)
@@ -47,12 +60,17 @@ RECIPE_DEFAULTS = {"batch_size": TrainSettings.batch_size, "optimizer": TrainSet
 
 
 def add_recipe(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--batch-size", type=int, default=RECIPE_DEFAULTS["batch_size"], metavar="B")
+    group.add_argument("--batch-size", type=int, default=RECIPE_DEFAULTS["batch_size"], metavar="B",
+                       help="training batch size")
     group.add_argument("--optimizer", choices=list(OPTIMIZER_DEFAULTS), default=RECIPE_DEFAULTS["optimizer"],
                        help="sgd (momentum, nesterov) or adamw")
-    group.add_argument("--lr", type=float, metavar="LR", help="learning rate (default: sgd 0.05, adamw 0.002)")
-    group.add_argument("--weight-decay", type=float, metavar="WD")
-    group.add_argument("--label-smoothing", type=float, default=RECIPE_DEFAULTS["label_smoothing"], metavar="EPS")
+    per_optimizer = {name: dict(zip(("lr", "wd"), values)) for name, values in OPTIMIZER_DEFAULTS.items()}
+    group.add_argument("--lr", type=float, metavar="LR", help="learning rate (default: " + ", ".join(
+        f"{name} {v['lr']:g}" for name, v in per_optimizer.items()) + ")")
+    group.add_argument("--weight-decay", type=float, metavar="WD", help="weight decay (default: " + ", ".join(
+        f"{name} {v['wd']:g}" for name, v in per_optimizer.items()) + ")")
+    group.add_argument("--label-smoothing", type=float, default=RECIPE_DEFAULTS["label_smoothing"], metavar="EPS",
+                       help="label smoothing of the cross-entropy loss")
     group.add_argument("--precision", choices=PRECISIONS, default=RECIPE_DEFAULTS["precision"],
                        help="mixed precision on GPUs")
 

@@ -13,12 +13,10 @@ from typing import Any
 
 import yaml
 
-from nas.cli.common import add_recipe, recipe_from_args
+from nas.cli.common import DATASET_HELP, add_recipe, dataset_name, recipe_from_args
 from nas.errors import NasError
-from nas.search.report import LEADERBOARD_COLUMNS, leaderboard
-from nas.search.run import SCHEDULERS, SearchConfig, SearchError, default_folder, run_search
+from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder
 from nas.search.strategies import STRATEGIES
-from nas.train.datasets import dataset_names
 from nas.train.settings import TrainSettings
 
 DEFAULTS = SearchConfig(strategy="random")
@@ -36,28 +34,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="optuna: objectives, e.g. val_accuracy params (two or more use NSGA-II)")
     search.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a strategy option (YAML value), e.g. population=8, phis=2, base=resnet20; repeatable")
+    search.add_argument("--help-options", action="store_true",
+                        help="list the options of --strategy (all strategies without it): name, type, default, meaning")
+    search.add_argument("--storage", metavar="URL",
+                        help="optuna: keep the study in this Optuna storage, e.g. sqlite:///study.db (named after "
+                             "the run folder; optuna-dashboard opens it)")
     search.add_argument("--scheduler", choices=list(SCHEDULERS), help="stop weak trials early (ASHA over epochs)")
 
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default=DEFAULTS.dataset, choices=dataset_names(),
-                      help=f"data set (default {DEFAULTS.dataset}, shipped with scikit-learn)")
+    data.add_argument("--dataset", default=DEFAULTS.dataset, type=dataset_name, metavar="NAME",
+                      help=DATASET_HELP)
     data.add_argument("--data-dir", metavar="DIR", help="where data files are (downloaded if missing); default ./data")
     data.add_argument("--val-fraction", type=float, default=DEFAULTS.val_fraction, metavar="F",
                       help="share of the training data held out for validation")
     data.add_argument("--train-limit", type=int, metavar="N", help="train on a stratified subset of N images")
 
     train = parser.add_argument_group("training (per trial)")
-    train.add_argument("--epochs", type=int, default=TrainSettings.epochs, metavar="E")
+    train.add_argument("--epochs", type=int, default=TrainSettings.epochs, metavar="E", help="training epochs per trial")
     add_recipe(train)
     train.add_argument("--max-params", type=int, default=TrainSettings.max_params, metavar="N",
                        help="fail trials whose genome has more parameters (checked before allocating)")
-    train.add_argument("--max-flops", type=int, metavar="N", help="fail trials with more FLOPs per image")
+    train.add_argument("--max-flops", type=int, metavar="N",
+                       help="fail trials with more FLOPs per image (2 FLOPs per multiply-add: MACs x 2)")
     train.add_argument("--checkpoint-every", type=int, default=TrainSettings.checkpoint_every, metavar="E",
                        help="epochs between trial checkpoints (0: only after the last epoch)")
 
     ray = parser.add_argument_group("Ray")
     ray.add_argument("--concurrent", type=int, metavar="K", help="at most K trials at once (default: what fits)")
-    ray.add_argument("--cpus-per-trial", type=float, default=DEFAULTS.cpus_per_trial, metavar="C")
+    ray.add_argument("--cpus-per-trial", type=float, default=DEFAULTS.cpus_per_trial, metavar="C",
+                     help="CPU cores reserved for each trial")
     ray.add_argument("--gpus-per-trial", type=float, default=DEFAULTS.gpus_per_trial, metavar="G",
                      help="GPUs per trial; fractions share a GPU, e.g. 0.25")
     ray.add_argument("--address", metavar="ADDR", help="connect to a Ray cluster (e.g. auto or HOST:6379)")
@@ -66,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--out", metavar="DIR", help="run folder (default results/runs/<strategy>-<timestamp>)")
     run.add_argument("--resume", action="store_true", help="continue the stopped search in --out")
     run.add_argument("--retry-errored", action="store_true", help="with --resume: run failed trials again")
-    run.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
+    run.add_argument("--quiet", action="store_true", help="no progress and no leaderboard")
+    run.add_argument("--verbose", action="store_true", help="also show Ray's, Optuna's and matplotlib's own logs and warnings")
 
 
 def parse_options(items: list[str]) -> dict[str, Any]:
@@ -82,8 +88,36 @@ def parse_options(items: list[str]) -> dict[str, Any]:
     return options
 
 
-def config_from_args(args: argparse.Namespace) -> SearchConfig:
+def options_text(strategy: str | None) -> str:
+    """The options of `strategy` (every strategy when None) as the strategy classes declare them."""
+    import textwrap
+
+    from nas.search.strategies import strategy_class
+
+    blocks = []
+    for name in [strategy] if strategy else list(STRATEGIES):
+        cls = strategy_class(name)
+        lines = [f"{name}: --option KEY=VALUE (a YAML value)" if cls.OPTIONS else f"{name}: no options"]
+        for key, default in cls.OPTIONS.items():
+            kind, meaning = cls.OPTION_HELP.get(key, (type(default).__name__ if default is not None else "any", ""))
+            shown = "none" if default is None else yaml.safe_dump(default, default_flow_style=True).strip()
+            if shown.endswith("\n..."):
+                shown = shown[:-4].strip()
+            lines.append(f"  {key} ({kind}, default {shown})")
+            if meaning:
+                lines += textwrap.wrap(meaning, width=76, initial_indent="      ", subsequent_indent="      ")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def config_from_args(args: argparse.Namespace, folder: Path | None = None) -> SearchConfig:
     options = parse_options(args.option)
+    if args.storage:
+        if args.strategy != "optuna":
+            raise NasError("--storage: only the optuna strategy keeps a study in a storage")
+        options.setdefault("storage", args.storage)
+        if folder is not None:
+            options.setdefault("study_name", folder.name)
     if args.objectives:
         if args.strategy != "optuna":
             raise NasError("--objectives: only the optuna strategy optimises several objectives")
@@ -102,6 +136,8 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
 def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
+
+    from nas.search.report import LEADERBOARD_COLUMNS, leaderboard
 
     console = Console()
     table = Table(title="leaderboard (validation accuracy)", title_justify="left")
@@ -124,6 +160,9 @@ def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) ->
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.help_options:
+        print(options_text(args.strategy))
+        return 0
     if args.resume:
         if not args.out:
             raise SearchError("--resume needs --out (the run folder of the search to continue)")
@@ -131,10 +170,14 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.strategy:
             raise SearchError("--strategy is required (random, evolution, rl, scaling, optuna)")
-        config = config_from_args(args)
+    from nas.search.run import run_search
+
     folder = Path(args.out) if args.out else default_folder(args.strategy)
+    if not args.resume:
+        config = config_from_args(args, folder)
     outcome = run_search(config, folder, address=args.address, resume=args.resume,
-                         retry_errored=args.retry_errored, verbose=not args.quiet)
+                         retry_errored=args.retry_errored, verbose=not args.quiet,
+                         library_logs=args.verbose)
     if not args.quiet:
         print_leaderboard(outcome.records, outcome.summary)
     print(f"run folder: {folder}")

@@ -48,7 +48,18 @@ class DefineByRun:
 
 class OptunaSearcher(SpaceSearcher):
     name = "optuna"
-    OPTIONS = {"sampler": "tpe", "objectives": None, "directions": None, "startup_trials": 10, "population": None}
+    OPTIONS = {"sampler": "tpe", "objectives": None, "directions": None, "startup_trials": 10, "population": None,
+               "storage": None, "study_name": None}
+    OPTION_HELP = {
+        "sampler": ("str", "tpe or nsga2 (several objectives need nsga2)"),
+        "objectives": ("list", "metrics to optimise, e.g. [val_accuracy, params]; none: val_accuracy"),
+        "directions": ("list", "max or min per objective; none: min for params/flops/epoch_time, else max"),
+        "startup_trials": ("int", "TPE: random trials before the model is used"),
+        "population": ("int", "NSGA-II population; none: clamp(trials // 4, 4, 50)"),
+        "storage": ("str", "an Optuna storage URL (e.g. sqlite:///study.db) that keeps the study "
+                           "(--storage); none: in memory"),
+        "study_name": ("str", "the study's name in the storage; none: the run folder's name"),
+    }
 
     def setup(self) -> None:
         o = self.options

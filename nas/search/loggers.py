@@ -1,0 +1,20 @@
+"""Ray Tune's own loggers, written for every trial of a search or comparison in ``RUN/tune``:
+``result.json`` (every report), ``progress.csv`` (the same as a table) and TensorBoard event files
+(``events.out.tfevents.*``, through tensorboardX, which ``ray[tune]`` installs), so that
+
+    tensorboard --logdir RUN/tune
+
+shows every trial's curves. They are given explicitly (Tune's automatic loggers are switched off
+with TUNE_DISABLE_AUTO_CALLBACK_LOGGERS, see `nas.search.run`), so the files do not depend on Ray's
+version or on the environment (RAY_AIR_DEFAULT_LOGGERS and the like).
+"""
+from __future__ import annotations
+
+from ray.tune import Callback
+
+
+def tune_loggers() -> list[Callback]:
+    """JSON, CSV and TensorBoard logger callbacks for a Tune `RunConfig`."""
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
+
+    return [JsonLoggerCallback(), CSVLoggerCallback(), TBXLoggerCallback()]
