@@ -110,6 +110,17 @@ def options_text(strategy: str | None) -> str:
     return "\n\n".join(blocks)
 
 
+def refuse_existing_study(url: str, name: str) -> None:
+    """A new search starts a new study: one of the same name in the storage would mix two runs' trials."""
+    import optuna
+
+    from nas.search.strategies.optuna_search import open_storage
+
+    if name in optuna.study.get_all_study_names(open_storage(url)):
+        raise NasError(f"--storage {url} already holds a study named {name!r} (studies are named after the run "
+                       "folder): choose another --out, resume that run, or delete the study")
+
+
 def config_from_args(args: argparse.Namespace, folder: Path | None = None) -> SearchConfig:
     options = parse_options(args.option)
     if args.storage:
@@ -157,6 +168,11 @@ def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) ->
         console.print(f"best: trial {best['index'] + 1}, val {best['val_accuracy']:.4f}"
                       + (f", test {test:.4f}" if test is not None else "")
                       + f" -> {best.get('genome_file')}, {best.get('weights_file')}")
+    pareto = summary.get("pareto")
+    if pareto:
+        console.print(f"best is by {summary.get('best_by', 'val_accuracy')}; Pareto set over "
+                      f"{', '.join(pareto['objectives'])}: trials {', '.join(map(str, pareto['trials']))} "
+                      f"-> {pareto['file']}, {pareto['plot']}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -175,6 +191,8 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.out) if args.out else default_folder(args.strategy)
     if not args.resume:
         config = config_from_args(args, folder)
+        if config.options.get("storage"):
+            refuse_existing_study(config.options["storage"], config.options["study_name"])
     outcome = run_search(config, folder, address=args.address, resume=args.resume,
                          retry_errored=args.retry_errored, verbose=not args.quiet,
                          library_logs=args.verbose)
