@@ -87,6 +87,7 @@ class TrialsView:
         self._reported: set[str] = set()  # trial ids whose line is printed
         self._progress_at_start: float | None = None  # trials' worth of work done before this session
         self._last_refresh = 0.0
+        self._trials: Sequence[Any] = []  # Tune's trials as last seen (what the live view draws)
         self.best: tuple[float, str] | None = None  # (value, trial label)
 
     # ----- lifetime -----
@@ -95,7 +96,7 @@ class TrialsView:
         if self.live_mode:
             from rich.live import Live
 
-            self._live = Live(self._render([]), console=self.console, refresh_per_second=2, transient=True)
+            self._live = Live(_Drawing(self), console=self.console, refresh_per_second=2, transient=True)
             self._live.start()
         return self
 
@@ -118,6 +119,7 @@ class TrialsView:
     # ----- Tune's events -----
     def update(self, trials: Sequence[Any], force: bool = False) -> None:
         now = time.monotonic()
+        self._trials = trials
         for trial in trials:
             if trial.status == "RUNNING":
                 self._seen.setdefault(trial.trial_id, now)
@@ -129,7 +131,7 @@ class TrialsView:
                     self._consider_best(trial)
         if self._live is not None and (force or now - self._last_refresh >= REFRESH_S):
             self._last_refresh = now
-            self._live.update(self._render(trials))
+            self._live.refresh()
 
     def finished(self, trials: Sequence[Any], trial, status: str) -> None:
         """`trial` ended with `status` (Tune calls back before it sets the trial's own status)."""
@@ -241,8 +243,18 @@ class TrialsView:
             parts.append(Text(f"... and {len(running) - MAX_ROWS} more running"))
         waiting = sum(t.status == "PENDING" for t in trials)
         if waiting:
-            parts.append(Text(f"{waiting} waiting for resources"))
+            parts.append(Text(f"{waiting} pending (starting, or waiting for resources)"))
         return Group(*parts)
+
+
+class _Drawing:
+    """The live view's renderable: drawn afresh at every refresh, so elapsed times tick between events."""
+
+    def __init__(self, view: TrialsView):
+        self.view = view
+
+    def __rich__(self):
+        return self.view._render(self.view._trials)
 
 
 _ACTIVE: list[TrialsView] = []  # the views entered in this process, innermost last

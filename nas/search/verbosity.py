@@ -5,7 +5,7 @@
         tuner.fit()
 
 Quiet means: the loggers of Ray (``ray``, ``ray.tune``, ...), Optuna, matplotlib and tensorboardX at
-ERROR; Optuna's own verbosity at WARNING; warnings raised from those libraries (and deprecation
+ERROR, Optuna's own verbosity too; warnings raised from those libraries (and deprecation
 notices) ignored. Ray Tune's progress reporter is off anyway (``RunConfig(verbose=0)``,
 ``RAY_AIR_NEW_OUTPUT=0``) and trial processes do not print to the driver (``log_to_driver=False``).
 Everything is put back as it was on leaving.
@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-LOGGERS = ("ray", "ray.tune", "ray.train", "ray.air", "ray.data", "optuna", "matplotlib", "tensorboardX", "filelock")
+LOGGERS = ("ray", "ray.tune", "ray.train", "ray.air", "ray.data", "matplotlib", "tensorboardX", "filelock")
 QUIET_MODULES = r"(ray|optuna|matplotlib|tensorboardX|pyarrow)(\.|$)"
 _STATE = {"quiet": False}
 
@@ -54,11 +54,11 @@ def libraries_quiet(quiet: bool = True) -> Iterator[None]:
 
 
 def _set_optuna_verbosity(level: int | None = None) -> int | None:
-    """Set Optuna's verbosity (WARNING by default) if Optuna is importable; return the previous one."""
+    """Set Optuna's verbosity (ERROR by default) if Optuna is importable; return the previous one."""
     try:
         import optuna
     except ImportError:
         return None
     previous = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(logging.WARNING if level is None else level)
+    optuna.logging.set_verbosity(logging.ERROR if level is None else level)
     return previous
