@@ -1,7 +1,6 @@
 """The optuna strategy's study in an Optuna storage (`--storage sqlite:///study.db`): a named study
 that optuna.load_study (and so optuna-dashboard) opens, that a restored searcher loads from the
 storage without counting a trial twice, and that `nas search --storage` names after the run folder."""
-import json
 
 import optuna
 import pytest

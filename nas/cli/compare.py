@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--val-fraction", type=float, metavar="F", help="validation share (default: the runs')")
 
     train = parser.add_argument_group("training (the same for every model)")
-    train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, metavar="E", help=f"default {DEFAULT_EPOCHS}")
+    train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, metavar="E",
+                       help="training epochs of every model and seed")
     train.add_argument("--seeds", type=int, default=DEFAULTS.seeds, metavar="K",
                        help=f"train every model with seeds 0..K-1 (default {DEFAULTS.seeds})")
     add_recipe(train)

@@ -115,6 +115,9 @@ def trial_name(trial) -> str:
     return f"{trial.config['model']}-seed{trial.config['seed']}"
 
 
+Progress = ProgressCallback  # the name comparisons before nas.search.progress pickled (their Tuner.restore)
+
+
 def make_trainable(config: CompareConfig, data: DatasetSplits):
     from nas.train.trainable import tune_trainable
 
