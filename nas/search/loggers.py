@@ -6,7 +6,8 @@
 
 shows every trial's curves. They are given explicitly (Tune's automatic loggers are switched off
 with TUNE_DISABLE_AUTO_CALLBACK_LOGGERS, see `nas.search.run`), so the files do not depend on Ray's
-version or on the environment (RAY_AIR_DEFAULT_LOGGERS and the like).
+version or on the environment (Ray 2.60 adds the same three itself unless that variable is set;
+Ray 2.60 reads no RAY_AIR_DEFAULT_LOGGERS).
 """
 from __future__ import annotations
 
@@ -17,4 +18,9 @@ def tune_loggers() -> list[Callback]:
     """JSON, CSV and TensorBoard logger callbacks for a Tune `RunConfig`."""
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
 
-    return [JsonLoggerCallback(), CSVLoggerCallback(), TBXLoggerCallback()]
+    loggers: list[Callback] = [JsonLoggerCallback(), CSVLoggerCallback()]
+    try:
+        loggers.append(TBXLoggerCallback())
+    except ImportError:  # tensorboardX missing (ray[tune] installs it): no event files, the rest works
+        pass
+    return loggers
