@@ -26,6 +26,7 @@ from typing import Any
 from ray.tune import Callback
 
 FINISHED = ("TERMINATED", "ERROR")
+WIDTH = 80  # columns of the lines and the live view
 MAX_ROWS = 8  # running trials listed in the live view (the rest are counted)
 REFRESH_S = 0.5  # at most this often the live view is rebuilt from Tune's trials
 
@@ -79,7 +80,7 @@ class TrialsView:
         self.metrics = tuple(metrics)
         self.best_key, self.best_mode = best if best else (None, "max")
         self.enabled = enabled
-        self.console = Console(file=file or sys.stdout, width=None if file is None else 80, highlight=False)
+        self.console = Console(file=file or sys.stdout, width=None if file is None else WIDTH, highlight=False)
         self.live_mode = enabled and (self.console.is_terminal if live is None else live)
         self._live = None
         self._started = time.monotonic()
@@ -201,7 +202,8 @@ class TrialsView:
         width = len(str(self.total))
         head = f"[{finished:>{width}}/{self.total}] {self.label(trial)}"
         if status == "ERROR":
-            return f"{head}  FAILED: {_error(trial)}"[:200]
+            text = f"{head}  FAILED: {_error(trial)}"  # the whole reason is in trials.csv
+            return text if len(text) <= WIDTH else text[:WIDTH - 3] + "..."
         result = trial.last_result or {}
         parts = [head]
         for key, name in self.metrics:

@@ -240,8 +240,9 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
         data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
                             train_limit=config.train_limit)
         timings["data_s"] = time.perf_counter() - clock
-        view.announce(f"{data.describe()}; {config.strategy} over {config.space}, {config.trials} trials of "
-                      f"{config.settings.epochs} epochs -> {folder}")
+        view.announce(data.describe())
+        view.announce(f"{config.strategy} over {config.space}: {config.trials} trials of {config.settings.epochs} "
+                      f"epochs -> {folder}")
         clock = time.perf_counter()
         searcher = searcher if searcher is not None else make_strategy(config, data)
         if resume:
