@@ -135,3 +135,15 @@ def test_a_piped_search_prints_a_line_per_trial_and_nothing_from_ray(tmp_path):
                "Current time", "╭", "Trial trial_")
     assert not [line for line in lines + done.stderr.splitlines() if any(c in line for c in chatter)], \
         done.stdout + done.stderr
+
+
+def test_the_live_mode_starts_stops_and_keeps_the_finished_lines():
+    out = io.StringIO()
+    trials = [Trial(1)]
+    with TrialsView(1, label=label, live=True, file=out) as view:
+        assert view.live_mode and view._live is not None
+        view.update(trials, force=True)
+        trials[0].last_result = {"val_accuracy": 0.5, "epoch": 3}
+        view.finished(trials, trials[0], "TERMINATED")
+    assert view._live is None and active_view() is None
+    assert "[1/1] trial 1  val 0.5000  3 ep  best 0.5000" in out.getvalue()

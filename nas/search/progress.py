@@ -84,6 +84,7 @@ class TrialsView:
         self.live_mode = enabled and (self.console.is_terminal if live is None else live)
         self._live = None
         self._started = time.monotonic()
+        self._first_running: float | None = None  # when a trial first ran (the ETA's pace leaves out start-up)
         self._seen: dict[str, float] = {}  # trial id -> when this view first saw it running
         self._reported: set[str] = set()  # trial ids whose line is printed
         self._progress_at_start: float | None = None  # trials' worth of work done before this session
@@ -124,6 +125,8 @@ class TrialsView:
         for trial in trials:
             if trial.status == "RUNNING":
                 self._seen.setdefault(trial.trial_id, now)
+                if self._first_running is None:
+                    self._first_running = now
         if self._progress_at_start is None:
             self._progress_at_start = self._progress(trials)
             for trial in trials:  # finished before this session (a resume): no line, but they count
@@ -184,7 +187,8 @@ class TrialsView:
         done_here = progress - (self._progress_at_start or 0.0)
         if done_here <= 0:
             return None
-        return (time.monotonic() - self._started) * (self.total - progress) / done_here
+        since = self._first_running if self._first_running is not None else self._started
+        return (time.monotonic() - since) * (self.total - progress) / done_here
 
     def headline(self, trials: Sequence[Any]) -> str:
         finished, failed = self.done(trials)
