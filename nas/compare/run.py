@@ -25,14 +25,14 @@ from typing import Any
 
 from ray import tune
 
-from nas.compare.latency import Latency, machine, measure_latency
 from nas.compare.config import DEFAULT_EPOCHS, CompareConfig  # noqa: F401 (re-exported)
+from nas.compare.latency import Latency, machine, measure_latency
 from nas.compare.plan import Model, PlanError, SearchRun, plan_models, read_run
 from nas.search.loggers import tune_loggers
 from nas.search.progress import ProgressCallback, TrialsView
 from nas.search.repair import restore_named_checkpoints
-from nas.search.verbosity import libraries_quiet
 from nas.search.report import write_records
+from nas.search.verbosity import libraries_quiet
 from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.failures import failure_reason
 from nas.train.settings import TrainSettings

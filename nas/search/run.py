@@ -33,12 +33,12 @@ from ray.tune import Callback
 from ray.tune.search import Searcher
 
 from nas.search import report
+from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder  # noqa: F401 (re-exported)
 from nas.search.loggers import tune_loggers
 from nas.search.progress import ProgressCallback, TrialsView, announce, search_label
-from nas.search.verbosity import libraries_quiet, ray_init_options
-from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder  # noqa: F401 (re-exported)
 from nas.search.repair import restore_named_checkpoints
 from nas.search.strategies import make_searcher
+from nas.search.verbosity import libraries_quiet, ray_init_options
 from nas.spaces import load_space
 from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.trainable import tune_trainable
