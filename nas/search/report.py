@@ -278,12 +278,14 @@ def write_pareto(folder: Path, records: Sequence[Mapping[str, Any]], objectives:
     the set highlighted); returns what summary.json says about it."""
     front = pareto_set(records, objectives, directions)
     columns = ["trial", *objectives, *[m for m in ("val_accuracy", "params", "flops") if m not in objectives],
-               "fingerprint", "genome_name"]
+               "macs", "fingerprint", "genome_name"]  # macs: multiply-adds, flops / 2 (torch counts 2 per one)
     table = io.StringIO()
     writer = csv.writer(table)
     writer.writerow(columns)
     for record in front:
-        writer.writerow([record["index"] + 1 if c == "trial" else _cell(record.get(c)) for c in columns])
+        flops = record.get("flops")
+        extra = {"trial": record["index"] + 1, "macs": flops // 2 if isinstance(flops, int) else ""}
+        writer.writerow([extra[c] if c in extra else _cell(record.get(c)) for c in columns])
     _replace(folder / PARETO_CSV, table.getvalue())
     # the second objective across (usually a cost: params, flops), the first up (usually accuracy)
     plot_pareto(records, front, objectives[1::-1], directions[1::-1], folder / PARETO_PLOT, title)
