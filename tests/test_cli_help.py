@@ -90,9 +90,10 @@ def test_help_options_without_a_strategy_lists_them_all_with_defaults(capsys):
     assert "  lr (float, default 0.0006)" in text and "  sampler (str, default tpe)" in text
 
 
-def test_every_declared_option_is_described():
+def test_every_option_of_our_strategies_is_described():
     from nas.search.strategies import STRATEGIES, strategy_class
 
     for name in STRATEGIES:
         cls = strategy_class(name)
-        assert set(cls.OPTION_HELP) == set(cls.OPTIONS), name
+        if cls.__module__.startswith("nas.search.strategies."):  # ours (a plug-in may describe less)
+            assert set(cls.OPTION_HELP) == set(cls.OPTIONS), name
