@@ -97,9 +97,10 @@ def options_text(strategy: str | None) -> str:
     blocks = []
     for name in [strategy] if strategy else list(STRATEGIES):
         cls = strategy_class(name)
-        lines = [f"{name}: --option KEY=VALUE (a YAML value)" if cls.OPTIONS else f"{name}: no options"]
-        for key, default in cls.OPTIONS.items():
-            kind, meaning = cls.OPTION_HELP.get(key, (type(default).__name__ if default is not None else "any", ""))
+        declared, described = getattr(cls, "OPTIONS", {}), getattr(cls, "OPTION_HELP", {})
+        lines = [f"{name}: --option KEY=VALUE (a YAML value)" if declared else f"{name}: no options"]
+        for key, default in declared.items():
+            kind, meaning = described.get(key, (type(default).__name__ if default is not None else "any", ""))
             shown = "none" if default is None else yaml.safe_dump(default, default_flow_style=True).strip()
             if shown.endswith("\n..."):
                 shown = shown[:-4].strip()
