@@ -4,25 +4,24 @@
     outcome = nas.search(nas.SearchConfig(strategy="evolution", trials=16), "runs/evo")   # = nas.run_search
     result = nas.train(genome, "digits", epochs=10)                                        # = nas.train.train
 
+The public names below are imported on first use (PEP 562), so that `import nas` and the command
+line's `--help` do not pay for torch or Ray; `from nas import build` works as usual.
+
 `nas.search` and `nas.train` are both the subpackages (``nas.search.strategies``, ``nas.train.loop``,
 ...) and callables: calling the package calls its main function (`nas.search.run.run_search`,
-`nas.train.fit.train`). `run_search`, `SearchConfig` and `SearchOutcome` are also attributes of
-`nas`, imported on first use (Ray Tune takes seconds to import).
+`nas.train.fit.train`; see `CallableModule`).
 """
+from __future__ import annotations
+
 import importlib
 import types
 from typing import Any
 
-from nas.compiler import build
-from nas.errors import GenomeError, NasError
-from nas.genome import Genome, Stage
-from nas.scaling import scale
-from nas.summary import Summary, summary
-from nas.transfer import TransferError, transfer_weights
-
 
 class CallableModule(types.ModuleType):
-    """A package whose call runs one of its functions, imported on first call (`__call_target__`)."""
+    """A package whose call runs one of its functions, imported on first call (`__call_target__`).
+    A package makes itself one with ``sys.modules[__name__].__class__ = CallableModule``, so that it is
+    callable however it was first imported."""
 
     __call_target__: tuple[str, str]
 
@@ -31,27 +30,36 @@ class CallableModule(types.ModuleType):
         return getattr(importlib.import_module(module), name)(*args, **kwargs)
 
 
-def callable_module(name: str, target: tuple[str, str]) -> types.ModuleType:
-    """Make the imported module `name` callable: calling it calls `target` ((module, function))."""
-    module = importlib.import_module(name)
-    module.__class__ = CallableModule
-    module.__call_target__ = target
-    return module
+__version__ = "0.1.0"
 
-
-search = callable_module("nas.search", ("nas.search.run", "run_search"))
-train = callable_module("nas.train", ("nas.train.fit", "train"))
-
-_LAZY = {"run_search": "nas.search.run", "SearchConfig": "nas.search.run", "SearchOutcome": "nas.search.run",
-         "TrainResult": "nas.train.fit"}
+# public name -> module that defines it
+_EXPORTS = {
+    "Genome": "nas.genome", "Stage": "nas.genome",
+    "GenomeError": "nas.errors", "NasError": "nas.errors",
+    "Summary": "nas.summary", "summary": "nas.summary",
+    "TransferError": "nas.transfer", "transfer_weights": "nas.transfer",
+    "build": "nas.compiler",
+    "scale": "nas.scaling",
+    "run_search": "nas.search.run", "SearchOutcome": "nas.search.run", "SearchConfig": "nas.search.config",
+    "TrainResult": "nas.train.fit",
+}
+# callable subpackages (see CallableModule)
+_PACKAGES = ("search", "train")
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'nas' has no attribute {name!r}")
+    if name in _PACKAGES:
+        return importlib.import_module(f"nas.{name}")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nas' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
-__all__ = ["Genome", "GenomeError", "NasError", "SearchConfig", "SearchOutcome", "Stage", "Summary", "TrainResult",
-           "TransferError", "build", "run_search", "scale", "search", "summary", "train", "transfer_weights"]
-__version__ = "0.1.0"
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_PACKAGES})
+
+
+__all__ = sorted([*_EXPORTS, *_PACKAGES])

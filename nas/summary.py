@@ -1,6 +1,8 @@
 """Cost of a genome (parameters, FLOPs) and its per-stage output shapes, from the code that builds it."""
 from __future__ import annotations
 
+import sys
+import types
 from dataclasses import dataclass, field
 
 import torch
@@ -20,11 +22,18 @@ class Summary:
     output_shape: Shape  # (num_classes,)
     stage_shapes: list[tuple[str, Shape]] = field(default_factory=list)  # ("stem", (64, 56, 56)), ...
 
+    @property
+    def macs(self) -> int:
+        """Multiply-adds (what torchvision's model tables count as "GFLOPS"): `flops` / 2, since
+        torch.utils.flop_counter counts 2 FLOPs per multiply-add (it counts only matmuls and convolutions)."""
+        return self.flops // 2
+
     def to_dict(self) -> dict:
         return {
             "name": self.name,
             "params": self.params,
             "flops": self.flops,
+            "macs": self.macs,
             "input_shape": list(self.input_shape),
             "output_shape": list(self.output_shape),
             "stages": [{"name": n, "shape": list(s)} for n, s in self.stage_shapes],
@@ -65,3 +74,14 @@ def summary(genome: Genome, num_classes: int | None = None, in_channels: int | N
     shapes += [(f"stage{i + 1}", stage[-1].out_shape) for i, stage in enumerate(plan.stages)]
     shapes.append(("head", plan.head.out_shape))
     return Summary(genome.name, params, flops, plan.input_shape, (plan.num_classes,), shapes)
+
+
+class _CallableModule(types.ModuleType):
+    """`nas.summary(genome)` is this module's `summary`: importing the submodule `nas.summary` makes
+    `nas.summary` the module (`nas` imports its public names lazily), so the module calls it."""
+
+    def __call__(self, *args, **kwargs) -> Summary:
+        return summary(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -352,9 +352,12 @@ def test_resume_when_the_snapshot_names_a_checkpoint_a_newer_one_replaced(files,
                  if t.status not in ("TERMINATED", "ERROR") and t.checkpoint is not None)
     named = Path(trial.checkpoint.path)
     index = max(int(p.name.split("_")[1]) for p in named.parent.glob("checkpoint_*"))
-    newer = named.parent / f"checkpoint_{index + 1:06d}"
-    named.rename(newer)  # as if Tune had registered `newer` and deleted `named`
-    cut_short = named.parent / f"checkpoint_{index + 2:06d}"  # a copy a killed worker left half-written
+    if named.is_dir():
+        newer = named.parent / f"checkpoint_{index + 1:06d}"
+        named.rename(newer)  # as if Tune had registered `newer` and deleted `named`
+    else:  # the kill landed in that very window: Tune had already replaced `named` by the newest one
+        newer = named.parent / f"checkpoint_{index:06d}"
+    cut_short = named.parent / f"checkpoint_{int(newer.name.split('_')[1]) + 1:06d}"  # a killed worker's half copy
     cut_short.mkdir()
     (cut_short / "state.pt").write_bytes((newer / "state.pt").read_bytes()[:100])
 

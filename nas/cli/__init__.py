@@ -1,17 +1,24 @@
 """The `nas` command line. Each subcommand is a module of this package with
-``add_arguments(parser)`` and ``run(args) -> int``; `COMMANDS` lists them."""
+``add_arguments(parser)`` and ``run(args) -> int``; `COMMANDS` lists them.
+
+Only the subcommand being run is imported and given its options, and the modules import torch, Ray
+and matplotlib inside ``run`` only, so that ``nas --help`` and ``nas COMMAND --help`` answer at once.
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
 import sys
+import textwrap
+from collections.abc import Sequence
 
+from nas import __version__
 from nas.errors import NasError
 
 # subcommand -> (module under nas.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "baselines": ("baselines", "list the baseline genomes with their parameters and FLOPs"),
-    "build": ("build", "build a genome; print its parameters, FLOPs and per-stage output shapes"),
+    "baselines": ("baselines", "list the baseline genomes with their parameters, FLOPs and MACs"),
+    "build": ("build", "build a genome; print its parameters, FLOPs, MACs and per-stage output shapes"),
     "scale": ("scale", "scale a genome's width, depth and input resolution; write the new genome"),
     "draw": ("draw", "draw a genome: network overview and each distinct cell graph (PNG or SVG)"),
     "search": ("search", "search architectures on Ray Tune (random, evolution, rl, scaling, optuna); resumable"),
@@ -21,19 +28,69 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="nas", description="Neural architecture search over graph genomes.")
+WIDTH = 80  # help fits an 80-column terminal
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Shows each option's default (unless its help already says it, or it has none) and keeps the
+    description's line breaks (`describe` wraps it)."""
+
+    def __init__(self, prog: str, **kwargs) -> None:
+        super().__init__(prog, width=WIDTH, **kwargs)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        no_default = action.default is None or action.default is False or action.default == [] \
+            or action.default == argparse.SUPPRESS
+        if "default" in text.lower() or no_default:
+            return text
+        return super()._get_help_string(action)
+
+
+def describe(doc: str) -> str:
+    """A command module's docstring for its `--help`, within `WIDTH` columns: paragraphs wrapped,
+    example lines (indented) kept, their ``# comment`` on a line of its own."""
+    lines: list[str] = []
+    for paragraph in textwrap.dedent(doc).strip().split("\n\n"):
+        if paragraph.startswith("    "):
+            for line in paragraph.splitlines():
+                command, _, comment = line.strip().partition("  # ")
+                lines += textwrap.wrap(command.strip(), WIDTH - 2, initial_indent="  ", subsequent_indent="      ",
+                                       break_on_hyphens=False)
+                if comment:
+                    lines += textwrap.wrap(comment.strip(), WIDTH - 6, initial_indent="      # ",
+                                           subsequent_indent="        ")
+        else:
+            lines += textwrap.wrap(" ".join(paragraph.split()), WIDTH - 2)
+        lines.append("")
+    return "\n".join(lines).rstrip()
+
+
+def _chosen(argv: Sequence[str]) -> str | None:
+    """The subcommand named in `argv` (the first word that is one), None if none is."""
+    return next((word for word in argv if word in COMMANDS), None)
+
+
+def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the subcommand named in `argv` gets its options (all of them when `argv` is None)."""
+    top = argparse.ArgumentParser(prog="nas", description="Neural architecture search over graph genomes.",
+                                  formatter_class=HelpFormatter)
+    top.add_argument("--version", action="version", version=f"nas {__version__}")
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    chosen = _chosen(argv) if argv is not None else None
     for name, (module_name, help_text) in COMMANDS.items():
-        module = importlib.import_module(f"nas.cli.{module_name}")
-        sub = commands.add_parser(name, help=help_text, description=help_text)
-        module.add_arguments(sub)
-        sub.set_defaults(run=module.run)
+        sub = commands.add_parser(name, help=help_text, formatter_class=HelpFormatter)
+        if argv is None or name == chosen:
+            module = importlib.import_module(f"nas.cli.{module_name}")
+            sub.description = describe(module.__doc__ or help_text)
+            module.add_arguments(sub)
+            sub.set_defaults(run=module.run)
     return top
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser(argv).parse_args(argv)
     try:
         return int(args.run(args) or 0)
     except (NasError, FileNotFoundError, IsADirectoryError, PermissionError) as error:

@@ -1,4 +1,8 @@
-"""`nas baselines`: every baseline genome with its parameters and FLOPs at its default input."""
+"""`nas baselines`: every baseline genome with its parameters, FLOPs and MACs at its default input.
+
+FLOPs and MACs are per image: FLOPs as torch.utils.flop_counter counts them (2 per multiply-add),
+MACs the multiply-adds (what torchvision's tables call GFLOPS), so FLOPs = 2 x MACs.
+"""
 from __future__ import annotations
 
 import argparse
@@ -8,7 +12,6 @@ import sys
 from nas import baselines
 from nas.cli.common import shape_text, table
 from nas.errors import NasError
-from nas.summary import summary
 from nas.units import si
 
 
@@ -17,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nas.summary import summary  # torch: imported only to run
+
     records, failed = [], []
     for name in baselines.names():
         try:
@@ -30,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
             "name": name,
             "params": result.params,
             "flops": result.flops,
+            "macs": result.macs,
             "input_shape": list(result.input_shape),
             "num_classes": result.output_shape[0],
             "stages": len(genome.stages),
@@ -38,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(records, indent=2))
     else:
-        rows = [(r["name"], f"{r['params']:,}", si(r["params"]), f"{r['flops']:,}", si(r["flops"]),
+        rows = [(r["name"], f"{r['params']:,}", si(r["params"]), si(r["flops"]), si(r["macs"]),
                  shape_text(r["input_shape"]), r["num_classes"]) for r in records]
-        print(table(("baseline", "params", "", "FLOPs", "", "input", "classes"), rows, right=(1, 2, 3, 4, 6)))
+        print(table(("baseline", "params", "", "FLOPs", "MACs", "input", "classes"), rows, right=(1, 2, 3, 4, 6)))
     return 1 if failed else 0

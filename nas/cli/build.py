@@ -1,4 +1,4 @@
-"""`nas build SOURCE`: build a genome and print its parameters, FLOPs and per-stage output shapes."""
+"""`nas build SOURCE`: build a genome and print its parameters, FLOPs, MACs and per-stage output shapes."""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +6,6 @@ import json
 
 from nas.cli.common import add_input, add_source, load_source, parse_input, shape_text, table
 from nas.errors import NasError
-from nas.summary import summary
 from nas.units import si
 
 
@@ -18,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nas.summary import summary  # torch: imported only to run
+
     genome = load_source(args.source)
     if args.classes is not None and args.classes < 1:
         raise NasError(f"--classes: must be a positive integer, got {args.classes}")
@@ -36,6 +37,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{result.name}  (fingerprint {genome.fingerprint()[:12]})")
     print(f"params  {result.params:,}  ({si(result.params)})")
     print(f"FLOPs   {result.flops:,}  ({si(result.flops, 'FLOPs')} per image, 2 per multiply-add)")
+    print(f"MACs    {result.macs:,}  ({si(result.macs, 'MACs')} per image, multiply-adds = FLOPs / 2)")
     print()
     print(table(("part", "cell", "repeats", "stride", "output shape"), rows, right=(2, 3)))
     return 0

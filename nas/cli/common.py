@@ -9,9 +9,8 @@ from pathlib import Path
 from nas import baselines
 from nas.errors import NasError
 from nas.genome import Genome
-from nas.train.augment import AugmentError
-from nas.train.augment import check_setting as check_augment
-from nas.train.datasets import DatasetError, check_dataset_name, dataset_names
+from nas.train.augment_policy import AugmentError
+from nas.train.augment_policy import check_setting as check_augment
 from nas.train.settings import OPTIMIZER_DEFAULTS, PRECISIONS, TrainSettings
 
 GENOME_SUFFIXES = (".yaml", ".yml", ".json")
@@ -50,12 +49,17 @@ RECIPE_DEFAULTS = {"batch_size": TrainSettings.batch_size, "optimizer": TrainSet
 
 
 def add_recipe(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--batch-size", type=int, default=RECIPE_DEFAULTS["batch_size"], metavar="B")
+    group.add_argument("--batch-size", type=int, default=RECIPE_DEFAULTS["batch_size"], metavar="B",
+                       help="training batch size")
     group.add_argument("--optimizer", choices=list(OPTIMIZER_DEFAULTS), default=RECIPE_DEFAULTS["optimizer"],
                        help="sgd (momentum, nesterov) or adamw")
-    group.add_argument("--lr", type=float, metavar="LR", help="learning rate (default: sgd 0.05, adamw 0.002)")
-    group.add_argument("--weight-decay", type=float, metavar="WD")
-    group.add_argument("--label-smoothing", type=float, default=RECIPE_DEFAULTS["label_smoothing"], metavar="EPS")
+    per_optimizer = {name: dict(zip(("lr", "wd"), values)) for name, values in OPTIMIZER_DEFAULTS.items()}
+    group.add_argument("--lr", type=float, metavar="LR", help="learning rate (default: " + ", ".join(
+        f"{name} {v['lr']:g}" for name, v in per_optimizer.items()) + ")")
+    group.add_argument("--weight-decay", type=float, metavar="WD", help="weight decay (default: " + ", ".join(
+        f"{name} {v['wd']:g}" for name, v in per_optimizer.items()) + ")")
+    group.add_argument("--label-smoothing", type=float, default=RECIPE_DEFAULTS["label_smoothing"], metavar="EPS",
+                       help="label smoothing of the cross-entropy loss")
     group.add_argument("--augment", type=augment_argument, default=RECIPE_DEFAULTS["augment"], metavar="POLICY",
                        help="training-data augmentation: auto (the data set's default: crop+flip for CIFAR and "
                             "Fashion-MNIST, crop for MNIST, none for digits and your own data), none, or a comma "
@@ -73,7 +77,11 @@ def augment_argument(text: str) -> str:
 
 
 def dataset_argument(text: str) -> str:
-    """`--dataset`: a registered data set, npz:PATH or folder:PATH (checked by name; files when loaded)."""
+    """`--dataset`: a registered data set, npz:PATH or folder:PATH (checked by name; files when loaded).
+    The names come from `nas.train.datasets` (which needs torch) when a value is checked, not when
+    `--help` is shown."""
+    from nas.train.datasets import DatasetError, check_dataset_name
+
     try:
         return check_dataset_name(text)
     except DatasetError as error:
@@ -81,8 +89,10 @@ def dataset_argument(text: str) -> str:
 
 
 def dataset_help(default: str | None = None) -> str:
-    head = f"{', '.join(dataset_names())}, npz:FILE (arrays x, y[, x_test, y_test]) or folder:DIR (a sub-folder per class)"
-    return head + (f" (default {default})" if default else "")
+    head = ("a data set by name (digits, shipped with scikit-learn, mnist, fashion_mnist, cifar10, cifar100 or "
+            "a plug-in's; a wrong name lists them all), npz:FILE (arrays x, y[, x_test, y_test]) or folder:DIR "
+            "(a sub-folder per class)")
+    return head + (f" (default: {default})" if default else "")
 
 
 def recipe_from_args(args: argparse.Namespace) -> dict[str, object]:

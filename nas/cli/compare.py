@@ -13,8 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from nas.cli.common import RECIPE_DEFAULTS, add_recipe, dataset_argument, dataset_help, recipe_from_args
-from nas.compare.plan import DEFAULT_BASELINES
-from nas.compare.run import DEFAULT_EPOCHS, CompareConfig, run_compare
+from nas.compare.config import DEFAULT_BASELINES, DEFAULT_EPOCHS, CompareConfig
 
 DEFAULTS = CompareConfig(runs=["."], baselines=[])
 
@@ -41,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--val-fraction", type=float, metavar="F", help="validation share (default: the runs')")
 
     train = parser.add_argument_group("training (the same for every model)")
-    train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, metavar="E", help=f"default {DEFAULT_EPOCHS}")
+    train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, metavar="E",
+                       help="training epochs of every model and seed")
     train.add_argument("--seeds", type=int, default=DEFAULTS.seeds, metavar="K",
                        help=f"train every model with seeds 0..K-1 (default {DEFAULTS.seeds})")
     add_recipe(train)
@@ -49,19 +49,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     report = parser.add_argument_group("report")
     report.add_argument("--alpha", type=float, default=DEFAULTS.alpha, metavar="A",
                         help="significance level after Holm's adjustment (default 0.05)")
-    report.add_argument("--latency-repeats", type=int, default=DEFAULTS.latency_repeats, metavar="N")
-    report.add_argument("--latency-threads", type=int, default=DEFAULTS.latency_threads, metavar="T")
+    report.add_argument("--latency-repeats", type=int, default=DEFAULTS.latency_repeats, metavar="N",
+                        help="timed forward passes per model (batch of one); the median is reported")
+    report.add_argument("--latency-threads", type=int, default=DEFAULTS.latency_threads, metavar="T",
+                        help="CPU threads while measuring latency")
 
     ray = parser.add_argument_group("Ray")
-    ray.add_argument("--cpus-per-trial", type=float, default=DEFAULTS.cpus_per_trial, metavar="C")
-    ray.add_argument("--gpus-per-trial", type=float, default=DEFAULTS.gpus_per_trial, metavar="G")
+    ray.add_argument("--cpus-per-trial", type=float, default=DEFAULTS.cpus_per_trial, metavar="C",
+                     help="CPU cores reserved for each trial")
+    ray.add_argument("--gpus-per-trial", type=float, default=DEFAULTS.gpus_per_trial, metavar="G",
+                     help="GPUs per trial; fractions share a GPU, e.g. 0.25")
     ray.add_argument("--address", metavar="ADDR", help="connect to a Ray cluster (e.g. auto or HOST:6379)")
 
     out = parser.add_argument_group("output")
     out.add_argument("--out", metavar="DIR",
                      help="report folder (default results/compare-<dataset>-<timestamp>); rerun to resume")
     out.add_argument("--retry-errored", action="store_true", help="when resuming: run failed trials again")
-    out.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
+    out.add_argument("--quiet", action="store_true", help="no progress and no result table")
+    out.add_argument("--verbose", action="store_true", help="also show Ray's, Optuna's and matplotlib's own logs and warnings")
 
 
 def config_from_args(args: argparse.Namespace) -> CompareConfig:
@@ -98,11 +103,13 @@ def command_line(config: CompareConfig, folder: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from nas.compare.run import run_compare
+
     config = config_from_args(args)
     folder = Path(args.out) if args.out else Path("results") / (
         f"compare-{(args.dataset or 'runs').split(':')[0]}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     outcome = run_compare(config, folder, address=args.address, retry_errored=args.retry_errored,
-                          verbose=not args.quiet, command=command_line(config, folder))
+                          verbose=not args.quiet, command=command_line(config, folder), library_logs=args.verbose)
     if not args.quiet:
         from nas.cli.common import table
         from nas.compare.report import MAIN_HEADERS, count, percent

@@ -15,8 +15,7 @@ import yaml
 
 from nas.cli.common import add_recipe, dataset_argument, dataset_help, recipe_from_args
 from nas.errors import NasError
-from nas.search.report import LEADERBOARD_COLUMNS, leaderboard
-from nas.search.run import SCHEDULERS, SearchConfig, SearchError, default_folder, run_search
+from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder
 from nas.search.strategies import STRATEGIES
 from nas.train.settings import TrainSettings
 
@@ -35,28 +34,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="optuna: objectives, e.g. val_accuracy params (two or more use NSGA-II)")
     search.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a strategy option (YAML value), e.g. population=8, phis=2, base=resnet20; repeatable")
+    search.add_argument("--help-options", action="store_true",
+                        help="list the options of --strategy (all strategies without it): name, type, default, meaning")
+    search.add_argument("--storage", metavar="URL",
+                        help="optuna: keep the study in this Optuna storage, e.g. sqlite:///study.db (named after "
+                             "the run folder; optuna-dashboard opens it)")
     search.add_argument("--scheduler", choices=list(SCHEDULERS), help="stop weak trials early (ASHA over epochs)")
 
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", default=DEFAULTS.dataset, type=dataset_argument, metavar="NAME",
-                      help=dataset_help(f"{DEFAULTS.dataset}, shipped with scikit-learn"))
+                      help=dataset_help(DEFAULTS.dataset))
     data.add_argument("--data-dir", metavar="DIR", help="where data files are (downloaded if missing); default ./data")
     data.add_argument("--val-fraction", type=float, default=DEFAULTS.val_fraction, metavar="F",
                       help="share of the training data held out for validation")
     data.add_argument("--train-limit", type=int, metavar="N", help="train on a stratified subset of N images")
 
     train = parser.add_argument_group("training (per trial)")
-    train.add_argument("--epochs", type=int, default=TrainSettings.epochs, metavar="E")
+    train.add_argument("--epochs", type=int, default=TrainSettings.epochs, metavar="E", help="training epochs per trial")
     add_recipe(train)
     train.add_argument("--max-params", type=int, default=TrainSettings.max_params, metavar="N",
                        help="fail trials whose genome has more parameters (checked before allocating)")
-    train.add_argument("--max-flops", type=int, metavar="N", help="fail trials with more FLOPs per image")
+    train.add_argument("--max-flops", type=int, metavar="N",
+                       help="fail trials with more FLOPs per image (2 FLOPs per multiply-add: MACs x 2)")
     train.add_argument("--checkpoint-every", type=int, default=TrainSettings.checkpoint_every, metavar="E",
                        help="epochs between trial checkpoints (0: only after the last epoch)")
 
     ray = parser.add_argument_group("Ray")
     ray.add_argument("--concurrent", type=int, metavar="K", help="at most K trials at once (default: what fits)")
-    ray.add_argument("--cpus-per-trial", type=float, default=DEFAULTS.cpus_per_trial, metavar="C")
+    ray.add_argument("--cpus-per-trial", type=float, default=DEFAULTS.cpus_per_trial, metavar="C",
+                     help="CPU cores reserved for each trial")
     ray.add_argument("--gpus-per-trial", type=float, default=DEFAULTS.gpus_per_trial, metavar="G",
                      help="GPUs per trial; fractions share a GPU, e.g. 0.25")
     ray.add_argument("--address", metavar="ADDR", help="connect to a Ray cluster (e.g. auto or HOST:6379)")
@@ -65,7 +71,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--out", metavar="DIR", help="run folder (default results/runs/<strategy>-<timestamp>)")
     run.add_argument("--resume", action="store_true", help="continue the stopped search in --out")
     run.add_argument("--retry-errored", action="store_true", help="with --resume: run failed trials again")
-    run.add_argument("--quiet", action="store_true", help="no per-trial progress lines")
+    run.add_argument("--quiet", action="store_true", help="no progress and no leaderboard")
+    run.add_argument("--verbose", action="store_true", help="also show Ray's, Optuna's and matplotlib's own logs and warnings")
 
 
 def parse_options(items: list[str]) -> dict[str, Any]:
@@ -81,8 +88,48 @@ def parse_options(items: list[str]) -> dict[str, Any]:
     return options
 
 
-def config_from_args(args: argparse.Namespace) -> SearchConfig:
+def options_text(strategy: str | None) -> str:
+    """The options of `strategy` (every strategy when None) as the strategy classes declare them."""
+    import textwrap
+
+    from nas.search.strategies import strategy_class
+
+    blocks = []
+    for name in [strategy] if strategy else list(STRATEGIES):
+        cls = strategy_class(name)
+        declared, described = getattr(cls, "OPTIONS", {}), getattr(cls, "OPTION_HELP", {})
+        lines = [f"{name}: --option KEY=VALUE (a YAML value)" if declared else f"{name}: no options"]
+        for key, default in declared.items():
+            kind, meaning = described.get(key, (type(default).__name__ if default is not None else "any", ""))
+            shown = "none" if default is None else yaml.safe_dump(default, default_flow_style=True).strip()
+            if shown.endswith("\n..."):
+                shown = shown[:-4].strip()
+            lines.append(f"  {key} ({kind}, default {shown})")
+            if meaning:
+                lines += textwrap.wrap(meaning, width=76, initial_indent="      ", subsequent_indent="      ")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def refuse_existing_study(url: str, name: str) -> None:
+    """A new search starts a new study: one of the same name in the storage would mix two runs' trials."""
+    import optuna
+
+    from nas.search.strategies.optuna_search import open_storage
+
+    if name in optuna.study.get_all_study_names(open_storage(url)):
+        raise NasError(f"--storage {url} already holds a study named {name!r} (studies are named after the run "
+                       "folder): choose another --out, resume that run, or delete the study")
+
+
+def config_from_args(args: argparse.Namespace, folder: Path | None = None) -> SearchConfig:
     options = parse_options(args.option)
+    if args.storage:
+        if args.strategy != "optuna":
+            raise NasError("--storage: only the optuna strategy keeps a study in a storage")
+        options.setdefault("storage", args.storage)
+        if folder is not None:
+            options.setdefault("study_name", folder.name)
     if args.objectives:
         if args.strategy != "optuna":
             raise NasError("--objectives: only the optuna strategy optimises several objectives")
@@ -102,6 +149,8 @@ def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) ->
     from rich.console import Console
     from rich.table import Table
 
+    from nas.search.report import LEADERBOARD_COLUMNS, leaderboard
+
     console = Console()
     table = Table(title="leaderboard (validation accuracy)", title_justify="left")
     for i, column in enumerate(LEADERBOARD_COLUMNS):
@@ -120,9 +169,17 @@ def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) ->
         console.print(f"best: trial {best['index'] + 1}, val {best['val_accuracy']:.4f}"
                       + (f", test {test:.4f}" if test is not None else "")
                       + f" -> {best.get('genome_file')}, {best.get('weights_file')}")
+    pareto = summary.get("pareto")
+    if pareto:
+        console.print(f"best is by {summary.get('best_by', 'val_accuracy')}; Pareto set over "
+                      f"{', '.join(pareto['objectives'])}: trials {', '.join(map(str, pareto['trials']))} "
+                      f"-> {pareto['file']}, {pareto['plot']}")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.help_options:
+        print(options_text(args.strategy))
+        return 0
     if args.resume:
         if not args.out:
             raise SearchError("--resume needs --out (the run folder of the search to continue)")
@@ -130,10 +187,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         if not args.strategy:
             raise SearchError(f"--strategy is required ({', '.join(STRATEGIES)})")
-        config = config_from_args(args)
+    from nas.search.run import run_search
+
     folder = Path(args.out) if args.out else default_folder(args.strategy)
+    if not args.resume:
+        config = config_from_args(args, folder)
+        if config.options.get("storage"):
+            refuse_existing_study(config.options["storage"], config.options["study_name"])
     outcome = run_search(config, folder, address=args.address, resume=args.resume,
-                         retry_errored=args.retry_errored, verbose=not args.quiet)
+                         retry_errored=args.retry_errored, verbose=not args.quiet,
+                         library_logs=args.verbose)
     if not args.quiet:
         print_leaderboard(outcome.records, outcome.summary)
     print(f"run folder: {folder}")

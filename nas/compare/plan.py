@@ -24,17 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from nas import baselines
+from nas.compare.config import DEFAULT_BASELINES, PlanError  # noqa: F401 (re-exported)
 from nas.compare.transplant import transplant
-from nas.errors import GenomeError, NasError
+from nas.errors import GenomeError
 from nas.genome import Genome
 from nas.search.report import BEST_GENOME, CONFIG_JSON, TRIALS_JSON  # a search run folder's files
 from nas.spaces.layout import fit_genome
 
-DEFAULT_BASELINES = ("resnet20", "densenet_40_12", "mobilenet_v2_cifar", "xception_cifar")
-
-
-class PlanError(NasError):
-    """A comparison cannot be planned (a run folder without a result, an unknown baseline, ...)."""
 
 
 @dataclass(frozen=True)

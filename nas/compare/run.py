@@ -16,22 +16,23 @@ final checkpoint of every trial; ignored by git), ``models.json`` and ``genomes/
 from __future__ import annotations
 
 import json
-import math
 import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ray import tune
-from ray.tune import Callback
-from ray.tune.logger import JsonLoggerCallback
 
+from nas.compare.config import DEFAULT_EPOCHS, CompareConfig  # noqa: F401 (re-exported)
 from nas.compare.latency import Latency, machine, measure_latency
-from nas.compare.plan import DEFAULT_BASELINES, Model, PlanError, SearchRun, plan_models, read_run
+from nas.compare.plan import Model, PlanError, SearchRun, plan_models, read_run
+from nas.search.loggers import tune_loggers
+from nas.search.progress import ProgressCallback, TrialsView
 from nas.search.repair import restore_named_checkpoints
 from nas.search.report import write_records
+from nas.search.verbosity import libraries_quiet
 from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.failures import failure_reason
 from nas.train.settings import TrainSettings
@@ -39,50 +40,8 @@ from nas.train.settings import TrainSettings
 CONFIG_FILE, MODELS_FILE, SUMMARY_FILE, LATENCY_FILE = ("compare.json", "models.json", "summary.json", "latency.json")
 # and trials.json / trials.csv, written as a search writes its own (nas.search.report.write_records)
 TUNE_DIR, GENOMES_DIR = "tune", "genomes"
-DEFAULT_EPOCHS = 10
 TRIAL_FIELDS = ("model", "seed", "status", "test_accuracy", "val_accuracy", "train_loss", "epoch", "train_time",
                 "params", "flops", "trial_id", "error")
-
-
-@dataclass
-class CompareConfig:
-    """Everything that defines a comparison (saved as compare.json)."""
-
-    runs: list[str] = field(default_factory=list)  # search run folders
-    baselines: list[str] = field(default_factory=lambda: list(DEFAULT_BASELINES))  # names or genome files
-    skeletons: list[str] = field(default_factory=list)  # transplant each searched cell into these
-    dataset: str | None = None  # None: the runs' data set (digits without runs)
-    data_dir: str | None = None
-    split_seed: int | None = None  # None: the runs' seed on their data set, else 0
-    val_fraction: float | None = None  # None: the runs' share, else 0.1
-    seeds: int = 3
-    train: dict[str, Any] = field(default_factory=lambda: {"epochs": DEFAULT_EPOCHS})  # TrainSettings fields
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    tolerance: float = 0.05  # transplant parameter match
-    latency_repeats: int = 50
-    latency_threads: int = 1
-    alpha: float = 0.05
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.seeds, int) or self.seeds < 1:
-            raise PlanError(f"seeds must be a positive integer, got {self.seeds!r}")
-        if not self.runs and not self.baselines:
-            raise PlanError("nothing to compare: give search run folders and/or baselines")
-        if "seed" in self.train:
-            raise PlanError("the training seed is set per trial (seeds 0..K-1); leave it out of the recipe")
-        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
-            raise PlanError("cpus per trial must be > 0 and GPUs per trial >= 0")
-        if not 0 < self.tolerance < 1:
-            raise PlanError(f"tolerance must be in (0, 1), got {self.tolerance}")
-        self.recipe(0)  # validates the training settings
-
-    def recipe(self, seed: int) -> TrainSettings:
-        """The one training recipe, with `seed`; test accuracy is reported after the last epoch."""
-        return TrainSettings.from_dict({**self.train, "seed": seed, "test_at_end": True})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 @dataclass(frozen=True)
@@ -156,30 +115,7 @@ def trial_name(trial) -> str:
     return f"{trial.config['model']}-seed{trial.config['seed']}"
 
 
-class Progress(Callback):
-    """One line per finished trial (driver side)."""
-
-    def __init__(self, total: int):
-        self.total = total
-        self.done = 0
-
-    def _line(self, trial, failed: bool) -> None:
-        self.done += 1
-        result = trial.last_result or {}
-        head = f"[{self.done:>{len(str(self.total))}}/{self.total}] {trial_name(trial)}"
-        if failed:
-            print(f"{head}  FAILED", flush=True)
-        elif result.get("test_accuracy") is None:
-            print(f"{head}  finished without a test accuracy", flush=True)
-        else:
-            print(f"{head}  test {result['test_accuracy']:.4f}  val {result.get('val_accuracy', math.nan):.4f}  "
-                  f"{result.get('train_time', 0.0):.1f}s", flush=True)
-
-    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self._line(trial, failed=False)
-
-    def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self._line(trial, failed=True)
+Progress = ProgressCallback  # the name comparisons before nas.search.progress pickled (their Tuner.restore)
 
 
 def make_trainable(config: CompareConfig, data: DatasetSplits):
@@ -197,7 +133,6 @@ def make_tuner(config: CompareConfig, models: Sequence[Model], data: DatasetSpli
         restore_named_checkpoints(path, verbose)
         return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, restart_errored=retry_errored,
                                   param_space=space)
-    total = len(models) * config.seeds
     return tune.Tuner(
         trainable,
         param_space=space,
@@ -207,7 +142,7 @@ def make_tuner(config: CompareConfig, models: Sequence[Model], data: DatasetSpli
             name=TUNE_DIR, storage_path=str(folder.resolve()),
             failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[JsonLoggerCallback()] + ([Progress(total)] if verbose else []),  # result.json: every report
+            callbacks=[*tune_loggers(), ProgressCallback()],  # result.json: every report; live progress
             verbose=0),
     )
 
@@ -307,8 +242,10 @@ def prepare_folder(folder: Path, config: CompareConfig) -> bool:
 
 
 def run_compare(config: CompareConfig, folder: str | Path, *, address: str | None = None,
-                retry_errored: bool = False, verbose: bool = True, command: str | None = None) -> CompareOutcome:
-    """Plan, train (or resume), measure and report a comparison in `folder`."""
+                retry_errored: bool = False, verbose: bool = True, command: str | None = None,
+                library_logs: bool = False) -> CompareOutcome:
+    """Plan, train (or resume), measure and report a comparison in `folder`; `verbose`: progress
+    (`nas.search.progress`), `library_logs`: Ray's and the other libraries' own output too."""
     from nas.compare.report import write_report
     from nas.search.run import tune_session
 
@@ -317,6 +254,8 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
     resumed = prepare_folder(folder, config)
     runs = [read_run(path) for path in config.runs]
     choice = choose_data(config, runs)
+    if verbose:
+        print(f"loading {choice.dataset}", flush=True)
     data = load_dataset(choice.dataset, choice.data_dir, val_fraction=choice.val_fraction, seed=choice.split_seed)
     models = plan_models(runs, config.baselines, config.skeletons, data.input_shape, data.num_classes,
                          tolerance=config.tolerance)
@@ -328,7 +267,9 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
         print(f"{data.describe()}; {len(models)} models x {config.seeds} seeds, "
               f"{config.recipe(0).epochs} epochs each -> {folder}" + (" (resuming)" if resumed else ""), flush=True)
 
-    with tune_session(address):
+    view = TrialsView(len(models) * config.seeds, label=trial_name, enabled=verbose,
+                      metrics=(("test_accuracy", "test"), ("val_accuracy", "val")), best=None)
+    with libraries_quiet(not library_logs), view, tune_session(address):
         clock = time.perf_counter()
         tuner = make_tuner(config, models, data, folder, retry_errored, verbose)
         results = tuner.fit()

@@ -22,28 +22,27 @@ import copy
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
-from datetime import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import ray
 from ray import tune
 from ray.tune import Callback
-from ray.tune.logger import JsonLoggerCallback
-from ray.tune.schedulers import AsyncHyperBandScheduler
 from ray.tune.search import Searcher
 
-from nas.errors import NasError
 from nas.plugins import check_installed
 from nas.registry import loaded_plugins
 from nas.search import report
+from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder  # noqa: F401 (re-exported)
+from nas.search.loggers import tune_loggers
+from nas.search.progress import ProgressCallback, TrialsView, announce, search_label
 from nas.search.repair import restore_named_checkpoints
-from nas.search.strategies import STRATEGIES, make_searcher
+from nas.search.strategies import make_searcher
+from nas.search.verbosity import libraries_quiet, ray_init_options
 from nas.spaces import load_space
 from nas.train.datasets import DatasetSplits, load_dataset
-from nas.train.settings import TrainSettings
 from nas.train.trainable import tune_trainable
 
 METRIC, MODE = "val_accuracy", "max"
@@ -52,8 +51,8 @@ TUNE_DIR = "tune"
 
 # Ray Tune knobs (environment; a value already set wins). Snapshots of the experiment state are
 # forced at every trial checkpoint (CheckpointConfig.num_to_keep), so the warning about frequent
-# snapshots is noise here; per-trial JSON/CSV/TensorBoard loggers duplicate trials.json and cost a
-# file write per result; trials need not chdir into a per-trial working directory.
+# snapshots is noise here; Tune's automatic loggers are replaced by the explicit ones of
+# `nas.search.loggers` (JSON, CSV, TensorBoard); trials need not chdir into a per-trial working directory.
 TUNE_ENVIRONMENT = {
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
     "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
@@ -81,71 +80,13 @@ def tune_session(address: str | None) -> Iterator[None]:
     """Ray Tune ready for a run: `tune_environment`, and Ray connected to `address` (or started
     locally, `ensure_ray`); a Ray started here is shut down at the end."""
     with tune_environment():
+        announce(f"starting Ray ({'connecting to ' + address if address else 'local'})")
         started_here = ensure_ray(address)
         try:
             yield
         finally:
             if started_here:
                 ray.shutdown()
-
-
-class SearchError(NasError):
-    """A search cannot start or resume (bad options, an existing run folder, a missing one)."""
-
-
-def _scheduler_asha(config: "SearchConfig"):
-    return AsyncHyperBandScheduler(time_attr="epoch", max_t=config.train.get("epochs", TrainSettings.epochs),
-                                   grace_period=1, reduction_factor=2)
-
-
-SCHEDULERS: dict[str, Callable[["SearchConfig"], Any]] = {"asha": _scheduler_asha}
-
-
-@dataclass
-class SearchConfig:
-    """Everything that defines a search (saved as search.json in the run folder)."""
-
-    strategy: str
-    space: str = "macro"
-    dataset: str = "digits"
-    data_dir: str | None = None
-    val_fraction: float = 0.1
-    train_limit: int | None = None
-    trials: int = 16
-    concurrent: int | None = None  # None: as many as the resources allow
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
-    scheduler: str | None = None
-    seed: int = 0
-    options: dict[str, Any] = field(default_factory=dict)  # strategy options
-    train: dict[str, Any] = field(default_factory=dict)  # TrainSettings fields (others: defaults)
-    reuse_actors: bool = True
-    searcher: str | None = None  # "module:class" of a searcher given from Python (then `strategy` is its name)
-    plugins: list[dict[str, Any]] = field(default_factory=list)  # plug-ins the run uses (nas.plugins.Origin)
-
-    def __post_init__(self) -> None:
-        if self.searcher is None and self.strategy not in STRATEGIES:
-            raise SearchError(f"unknown strategy {self.strategy!r} (known: {', '.join(STRATEGIES)})")
-        if not isinstance(self.trials, int) or self.trials < 1:
-            raise SearchError(f"trials must be a positive integer, got {self.trials!r}")
-        if self.concurrent is not None and self.concurrent < 1:
-            raise SearchError(f"concurrent must be a positive integer, got {self.concurrent}")
-        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
-            raise SearchError("cpus per trial must be > 0 and GPUs per trial >= 0")
-        if self.scheduler is not None and self.scheduler not in SCHEDULERS:
-            raise SearchError(f"unknown scheduler {self.scheduler!r} (known: {', '.join(SCHEDULERS)})")
-        self.settings = TrainSettings.from_dict({"seed": self.seed, **self.train})
-
-    def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    @staticmethod
-    def from_dict(spec: Mapping[str, Any]) -> "SearchConfig":
-        known = {f.name for f in fields(SearchConfig)}
-        return SearchConfig(**{k: v for k, v in spec.items() if k in known})
-
-    def resources(self) -> dict[str, float]:
-        return {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial}
 
 
 @dataclass
@@ -197,18 +138,14 @@ def _trial_name(trial) -> str:
 
 
 # ----- the run -----
-def default_folder(strategy: str, root: str | Path = "results/runs") -> Path:
-    return Path(root) / f"{strategy}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-
-
 def ensure_ray(address: str | None) -> bool:
     """Connect to `address` (a cluster), or start a local Ray with this machine's CPUs; True if started here."""
     if ray.is_initialized():
         return False
     if address:
-        ray.init(address=address, log_to_driver=False)
+        ray.init(address=address, log_to_driver=False, **ray_init_options())
     else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, **ray_init_options())
     return True
 
 
@@ -240,7 +177,7 @@ def _tuner(config: SearchConfig, folder: Path, data: DatasetSplits, searcher: Se
         storage_path=str(folder.resolve()),
         failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        callbacks=[JsonLoggerCallback(), RunRecorder(str(folder.resolve()), config.trials, verbose)],
+        callbacks=[*tune_loggers(), RunRecorder(str(folder.resolve()), config.trials, False), ProgressCallback()],
         verbose=0,
     )
     return tune.Tuner(make_trainable(config, data), param_space=param_space, tune_config=tune_config,
@@ -308,7 +245,8 @@ def saved_strategy(template: Searcher, folder: Path) -> Searcher | None:
 
 
 def run_search(config: SearchConfig | None, folder: str | Path, *, address: str | None = None, resume: bool = False,
-               retry_errored: bool = False, verbose: bool = True, searcher: Searcher | None = None) -> SearchOutcome:
+               retry_errored: bool = False, verbose: bool = True, searcher: Searcher | None = None,
+               library_logs: bool = False) -> SearchOutcome:
     """Run (or with `resume`, continue) a search; write and return its outcome.
 
     `retry_errored` (with `resume`): failed trials start again from scratch instead of staying failed.
@@ -327,27 +265,30 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     # the data first: a bad data set is reported at once (not after Ray has started), and leaves no run folder
-    data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
-                        train_limit=config.train_limit)
-    timings["data_s"] = time.perf_counter() - clock
-    if not prepared:
-        config = prepare_folder(folder, config, resume)
-    clock = time.perf_counter()
-    with tune_session(address):
-        timings["ray_start_s"] = time.perf_counter() - clock
-        if verbose:
-            print(f"{data.describe()}; {config.strategy} over {config.space}, {config.trials} trials of "
-                  f"{config.settings.epochs} epochs -> {folder}", flush=True)
+    view = TrialsView(config.trials, label=search_label, enabled=verbose)  # live progress (nas.search.progress)
+    with libraries_quiet(not library_logs), view:
+        view.announce(f"loading {config.dataset}")
+        data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
+                            train_limit=config.train_limit)
+        timings["data_s"] = time.perf_counter() - clock
+        if not prepared:
+            config = prepare_folder(folder, config, resume)
+        view.announce(data.describe())
+        view.announce(f"{config.strategy} over {config.space}: {config.trials} trials of {config.settings.epochs} "
+                      f"epochs -> {folder}")
         clock = time.perf_counter()
-        searcher = searcher if searcher is not None else make_strategy(config, data)
-        if not resume:
-            record_plugins(folder, config)
-        if resume:
-            tuner = _restored_tuner(config, folder, data, retry_errored, verbose)
-        else:
-            tuner = _tuner(config, folder, data, searcher, verbose)
-        tuner.fit()
-        timings["search_s"] = time.perf_counter() - clock
-        summary = report.finish(folder, config.to_dict(), data, saved_strategy(searcher, folder), timings)
-        records = report.read_trials(folder)
+        with tune_session(address):
+            timings["ray_start_s"] = time.perf_counter() - clock
+            clock = time.perf_counter()
+            searcher = searcher if searcher is not None else make_strategy(config, data)
+            if not resume:
+                record_plugins(folder, config)
+            if resume:
+                tuner = _restored_tuner(config, folder, data, retry_errored, verbose)
+            else:
+                tuner = _tuner(config, folder, data, searcher, verbose)
+            tuner.fit()
+            timings["search_s"] = time.perf_counter() - clock
+            summary = report.finish(folder, config.to_dict(), data, saved_strategy(searcher, folder), timings)
+            records = report.read_trials(folder)
     return SearchOutcome(folder, records, summary)

@@ -1,12 +1,43 @@
 """Training child networks: data sets as in-memory tensors, the Ray Tune trainable, checkpoints, failures;
 and `train` (`nas.train(genome, data, ...)`): one genome trained or fine-tuned outside a search.
 
-The package itself is callable: ``nas.train(...)`` is `nas.train.fit.train` (see `nas.callable_module`).
-"""
-from nas.train.datasets import DatasetError, DatasetSplits, Split, dataset_names, load_dataset
-from nas.train.failures import TrialFailure, failure_reason
-from nas.train.fit import TrainError, TrainResult, train
-from nas.train.settings import SettingsError, TrainSettings
+The package itself is callable: ``nas.train(...)`` is `nas.train.fit.train` (see `nas.CallableModule`).
 
-__all__ = ["DatasetError", "DatasetSplits", "SettingsError", "Split", "TrainError", "TrainResult", "TrainSettings",
-           "TrialFailure", "dataset_names", "failure_reason", "load_dataset", "train"]
+The names below are imported on first use (PEP 562): `nas.train.settings` and `nas.train.failures`
+stay importable without torch (the command line's `--help` reads their defaults).
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+from nas import CallableModule
+
+sys.modules[__name__].__class__ = CallableModule
+__call_target__ = ("nas.train.fit", "train")
+
+# public name -> module that defines it
+_EXPORTS = {
+    "DatasetError": "nas.train.datasets", "DatasetSplits": "nas.train.datasets", "Split": "nas.train.datasets",
+    "dataset_names": "nas.train.datasets", "load_dataset": "nas.train.datasets",
+    "TrialFailure": "nas.train.failures", "failure_reason": "nas.train.failures",
+    "SettingsError": "nas.train.settings", "TrainSettings": "nas.train.settings",
+    "TrainError": "nas.train.fit", "TrainResult": "nas.train.fit", "train": "nas.train.fit",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'nas.train' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
+
+__all__ = sorted(_EXPORTS)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nas.errors import NasError
-from nas.train.augment import AugmentError, parse_parts
+from nas.train.augment_policy import AugmentError, parse_parts
 
 MAX_SIDE = 4096  # pixels; an image side outside 1..MAX_SIDE is a wrong axis order, not a data set
 MAX_CHANNELS = 4

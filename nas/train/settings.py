@@ -11,8 +11,8 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from nas.errors import NasError
-from nas.train.augment import AugmentError
-from nas.train.augment import check_setting as check_augment
+from nas.train.augment_policy import AugmentError
+from nas.train.augment_policy import check_setting as check_augment
 
 OPTIMIZER_DEFAULTS = {  # optimizer -> (learning rate, weight decay)
     "sgd": (0.05, 5e-4),

@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas.plugins import GROUPS
 from nas.registry import Registry
 
-from nas.search.strategies.base import Proposal, SpaceSearcher, StrategyError
-from nas.spaces import SearchSpace, load_space
-
+if TYPE_CHECKING:
+    from nas.search.strategies.base import SpaceSearcher
+    from nas.spaces import SearchSpace
 
 
 def _strategy_entry(name: str, entry: Any) -> type[SpaceSearcher]:
+    from nas.search.strategies.base import SpaceSearcher
+
     if not (isinstance(entry, type) and issubclass(entry, SpaceSearcher)):
         raise TypeError(f"a strategy must be a subclass of nas.search.strategies.SpaceSearcher, got {entry!r}")
     return entry
@@ -43,7 +45,17 @@ def register_strategy(name: str, cls: type[SpaceSearcher]) -> type[SpaceSearcher
     return STRATEGIES.add(name, _strategy_entry(name, cls))
 
 
+def __getattr__(name: str) -> Any:
+    """The base's names (Proposal, SpaceSearcher, StrategyError), imported on first use: they need Ray,
+    and the command line reads `STRATEGIES` without it."""
+    if name in ("Proposal", "SpaceSearcher", "StrategyError"):
+        return getattr(importlib.import_module("nas.search.strategies.base"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def strategy_class(strategy: str) -> type[SpaceSearcher]:
+    from nas.search.strategies.base import StrategyError
+
     if strategy not in STRATEGIES:
         raise StrategyError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
     entry = STRATEGIES.get(strategy)
@@ -57,6 +69,8 @@ def make_searcher(strategy: str, space: SearchSpace | str, *, seed: int, metric:
                   mode: str = "max", max_trials: int, options: Mapping[str, Any] | None = None) -> SpaceSearcher:
     """A Ray Tune `Searcher` running `strategy` over `space` (a SearchSpace, or a name/path for `load_space`)."""
     if isinstance(space, str):
+        from nas.spaces import load_space
+
         space = load_space(space)
     return strategy_class(strategy)(space, seed=seed, metric=metric, mode=mode, max_trials=max_trials, options=options)
 

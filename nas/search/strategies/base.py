@@ -49,6 +49,8 @@ class SpaceSearcher(Searcher):
 
     name = "base"
     OPTIONS: dict[str, Any] = {}
+    # option -> (type, meaning), what `nas search --strategy S --help-options` shows beside OPTIONS' defaults
+    OPTION_HELP: dict[str, tuple[str, str]] = {}
     max_draws = 200  # proposals per suggest before giving up (all duplicates: the space looks exhausted)
 
     def __init__(self, space: SearchSpace, *, seed: int, metric: str = "val_accuracy", mode: str = "max",

@@ -29,6 +29,10 @@ def default_sample_size(population: int) -> int:
 class EvolutionSearcher(SpaceSearcher):
     name = "evolution"
     OPTIONS = {"population": None, "sample_size": None}
+    OPTION_HELP = {
+        "population": ("int", "population size P; none: clamp(trials // 5, 8, 100)"),
+        "sample_size": ("int", "tournament size S (members drawn to pick a parent); none: max(2, P // 4)"),
+    }
 
     def setup(self) -> None:
         self.population_size = self.options["population"] or default_population(self.max_trials)

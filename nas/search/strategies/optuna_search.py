@@ -9,6 +9,13 @@ two or more need nsga2, as Optuna's default sampler is TPE), `directions` ("max"
 default: `mode` for the metric, min for params/flops/epoch_time, else max), `startup_trials` (TPE's
 random start, default 10) and `population` (NSGA-II's population, default clamp(max_trials // 4, 4, 50);
 Optuna's own default is 50).
+
+Storage (`storage`, an Optuna RDB URL such as ``sqlite:///study.db``; `study_name`, which `nas search
+--storage` sets to the run folder's name): the study lives in that database, where optuna-dashboard
+and `optuna.load_study` find it, instead of in memory. A restored searcher (`--resume`) loads the
+study from the storage; a trial the storage has already finished (it ended after the searcher's last
+snapshot and Tune runs it again) is not told twice, and trials the storage holds as running that no
+restored proposal waits for (asked after the snapshot) are marked failed.
 """
 from __future__ import annotations
 
@@ -48,7 +55,18 @@ class DefineByRun:
 
 class OptunaSearcher(SpaceSearcher):
     name = "optuna"
-    OPTIONS = {"sampler": "tpe", "objectives": None, "directions": None, "startup_trials": 10, "population": None}
+    OPTIONS = {"sampler": "tpe", "objectives": None, "directions": None, "startup_trials": 10, "population": None,
+               "storage": None, "study_name": None}
+    OPTION_HELP = {
+        "sampler": ("str", "tpe or nsga2 (several objectives need nsga2)"),
+        "objectives": ("list", "metrics to optimise, e.g. [val_accuracy, params]; none: val_accuracy"),
+        "directions": ("list", "max or min per objective; none: min for params/flops/epoch_time, else max"),
+        "startup_trials": ("int", "TPE: random trials before the model is used"),
+        "population": ("int", "NSGA-II population; none: clamp(trials // 4, 4, 50)"),
+        "storage": ("str", "an Optuna storage URL (e.g. sqlite:///study.db) that keeps the study "
+                           "(--storage); none: in memory"),
+        "study_name": ("str", "the study's name in the storage; none: the run folder's name"),
+    }
 
     def setup(self) -> None:
         o = self.options
@@ -68,8 +86,14 @@ class OptunaSearcher(SpaceSearcher):
             metric=self.objective_names[0] if single else self.objective_names,
             mode=self.directions[0] if single else self.directions,
             sampler=samplers[o["sampler"]](),
+            **self._storage_arguments(),
         )
         self.asked = 0
+
+    def _storage_arguments(self) -> dict[str, Any]:
+        if not self.options["storage"]:
+            return {}
+        return {"storage": open_storage(self.options["storage"]), "study_name": self.options["study_name"] or "nas"}
 
     def _default_direction(self, name: str) -> str:
         if name == self.metric:
@@ -98,7 +122,16 @@ class OptunaSearcher(SpaceSearcher):
         return Proposal(sample, token=token)
 
     def tell(self, proposal: Proposal, outcome: dict[str, float] | None) -> None:
+        if self._finished_in_storage(proposal.token):
+            self.inner._completed_trials.add(proposal.token)  # already counted before an interruption
+            return
         self.inner.on_trial_complete(proposal.token, result=outcome, error=outcome is None)
+
+    def _finished_in_storage(self, token: str) -> bool:
+        trial = self.inner._ot_trials.get(token)
+        if not self.options["storage"] or trial is None:
+            return False
+        return self.study.get_trials(deepcopy=False)[trial.number].state.is_finished()
 
     @property
     def study(self) -> optuna.Study:
@@ -111,3 +144,29 @@ class OptunaSearcher(SpaceSearcher):
     def set_core_state(self, state: dict[str, Any]) -> None:
         self.inner = pickle.loads(state["inner"])
         self.asked = state["asked"]
+        if self.options["storage"]:
+            self._reload_study()
+
+    def _reload_study(self) -> None:
+        """The study as the storage holds it now (it may have moved on since the snapshot); trials it
+        holds as running that no restored proposal will finish are marked failed."""
+        sampler = self.study.sampler
+        study = optuna.load_study(study_name=self.inner._study_name, storage=open_storage(self.options["storage"]),
+                                  sampler=sampler)
+        self.inner._ot_study = study
+        self.inner._ot_trials = {token: optuna.Trial(study, trial._trial_id)
+                                 for token, trial in self.inner._ot_trials.items()}
+        waiting = {proposal.token for proposal, _ in self.pending.values()}
+        waiting |= {proposal.token for proposals in self.waiting.values() for proposal in proposals}
+        alive = {self.inner._ot_trials[token].number for token in waiting if token in self.inner._ot_trials}
+        for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+            if trial.number not in alive:
+                study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage from its URL (sqlite:///file.db, postgresql://..., mysql://...)."""
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as error:  # noqa: BLE001 - SQLAlchemy's many errors: one line for the user
+        raise StrategyError(f"optuna storage {url!r}: {error}") from None

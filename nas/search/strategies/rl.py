@@ -22,6 +22,14 @@ class RLSearcher(SpaceSearcher):
     name = "rl"
     OPTIONS = {"lr": 0.0006, "entropy_weight": 1e-4, "baseline_decay": 0.95, "hidden": 35, "layers": 2,
                "init_range": 0.08}
+    OPTION_HELP = {
+        "lr": ("float", "Adam learning rate of the controller"),
+        "entropy_weight": ("float", "weight of the entropy bonus in the REINFORCE loss"),
+        "baseline_decay": ("float", "decay of the moving-average reward baseline"),
+        "hidden": ("int", "hidden units per LSTM layer of the controller"),
+        "layers": ("int", "LSTM layers of the controller"),
+        "init_range": ("float", "controller weights start uniform in [-init_range, init_range]"),
+    }
 
     def setup(self) -> None:
         o = self.options

@@ -38,6 +38,15 @@ class ScalingSearcher(SpaceSearcher):
     name = "scaling"
     OPTIONS = {"base": "efficientnet_b0_cifar", "phis": 3, "grid": None, "betas": [1.0, 1.1, 1.2],
                "gammas": [1.0, 1.1, 1.2], "alpha_step": 0.05, "tolerance": 0.1}
+    OPTION_HELP = {
+        "base": ("str", "the network to scale: a baseline name or a genome file"),
+        "phis": ("int or list", "K (phi = 1..K) or an explicit list of phis; step 1 trains the grid at the first"),
+        "grid": ("list", "explicit [alpha, beta, gamma] points; none: built from betas, gammas, alpha_step"),
+        "betas": ("list", "width multipliers tried when building the grid"),
+        "gammas": ("list", "resolution multipliers tried when building the grid"),
+        "alpha_step": ("float", "alpha (depth) is 2 / (beta^2 gamma^2) rounded to this step"),
+        "tolerance": ("float", "grid points keep alpha * beta^2 * gamma^2 within this of 2"),
+    }
 
     def setup(self) -> None:
         if not isinstance(self.space, ScalingSpace):

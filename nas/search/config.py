@@ -1,0 +1,81 @@
+"""`SearchConfig`: everything that defines a search (saved as search.json in the run folder).
+
+Kept free of Ray and torch, so that the command line can show its defaults in `--help` at once;
+`nas.search.run` runs it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from nas.errors import NasError
+from nas.search.strategies import STRATEGIES
+from nas.train.settings import TrainSettings
+
+
+class SearchError(NasError):
+    """A search cannot start or resume (bad options, an existing run folder, a missing one)."""
+
+
+def _scheduler_asha(config: "SearchConfig"):
+    from ray.tune.schedulers import AsyncHyperBandScheduler
+
+    return AsyncHyperBandScheduler(time_attr="epoch", max_t=config.train.get("epochs", TrainSettings.epochs),
+                                   grace_period=1, reduction_factor=2)
+
+
+SCHEDULERS: dict[str, Callable[["SearchConfig"], Any]] = {"asha": _scheduler_asha}
+
+
+@dataclass
+class SearchConfig:
+    """Everything that defines a search (saved as search.json in the run folder)."""
+
+    strategy: str
+    space: str = "macro"
+    dataset: str = "digits"
+    data_dir: str | None = None
+    val_fraction: float = 0.1
+    train_limit: int | None = None
+    trials: int = 16
+    concurrent: int | None = None  # None: as many as the resources allow
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    scheduler: str | None = None
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)  # strategy options
+    train: dict[str, Any] = field(default_factory=dict)  # TrainSettings fields (others: defaults)
+    reuse_actors: bool = True
+    searcher: str | None = None  # "module:class" of a searcher given from Python (then `strategy` is its name)
+    plugins: list[dict[str, Any]] = field(default_factory=list)  # plug-ins the run uses (nas.plugins.Origin)
+
+    def __post_init__(self) -> None:
+        if self.searcher is None and self.strategy not in STRATEGIES:
+            raise SearchError(f"unknown strategy {self.strategy!r} (known: {', '.join(STRATEGIES)})")
+        if not isinstance(self.trials, int) or self.trials < 1:
+            raise SearchError(f"trials must be a positive integer, got {self.trials!r}")
+        if self.concurrent is not None and self.concurrent < 1:
+            raise SearchError(f"concurrent must be a positive integer, got {self.concurrent}")
+        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
+            raise SearchError("cpus per trial must be > 0 and GPUs per trial >= 0")
+        if self.scheduler is not None and self.scheduler not in SCHEDULERS:
+            raise SearchError(f"unknown scheduler {self.scheduler!r} (known: {', '.join(SCHEDULERS)})")
+        self.settings = TrainSettings.from_dict({"seed": self.seed, **self.train})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @staticmethod
+    def from_dict(spec: Mapping[str, Any]) -> "SearchConfig":
+        known = {f.name for f in fields(SearchConfig)}
+        return SearchConfig(**{k: v for k, v in spec.items() if k in known})
+
+    def resources(self) -> dict[str, float]:
+        return {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial}
+
+
+def default_folder(strategy: str, root: str | Path = "results/runs") -> Path:
+    return Path(root) / f"{strategy}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"

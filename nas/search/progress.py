@@ -1,0 +1,313 @@
+"""What a search or comparison is doing, from its first second: a live view of the running trials
+on a terminal, one line per finished trial elsewhere (CI logs, pipes, files).
+
+    view = TrialsView(total=16, label=search_label)          # made by the driver, not pickled
+    callbacks = [ProgressCallback()]                          # goes into Ray Tune's RunConfig
+    with view:
+        view.announce("starting Ray")
+        tuner.fit()
+
+`ProgressCallback` is a Ray Tune `Callback` that forwards Tune's events to the view active in this
+process: Tune pickles its callbacks with the experiment (`Tuner.restore` brings back the old ones),
+so the callback holds no console and no settings, and a resumed run shows the view of the command
+that resumed it. On a terminal (`rich.live.Live`): done/total, failures, best so far, elapsed time and
+an ETA, then one row per running trial (trial, epoch, current accuracy, elapsed); every finished
+trial also leaves one line above the live view. Elsewhere only those lines are printed. Everything
+fits 80 columns.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ray.tune import Callback
+
+FINISHED = ("TERMINATED", "ERROR")
+WIDTH = 80  # columns of the lines and the live view
+MAX_ROWS = 8  # running trials listed in the live view (the rest are counted)
+REFRESH_S = 0.5  # at most this often the live view is rebuilt from Tune's trials
+
+
+def duration(seconds: float | None) -> str:
+    """``75`` -> ``"1:15"``, ``3725`` -> ``"1:02:05"``; None -> ``"-"``."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "-"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None
+
+
+def _epochs(trial) -> int | None:
+    train = (trial.config or {}).get("train") or {}
+    return train.get("epochs") if isinstance(train.get("epochs"), int) else None
+
+
+def _error(trial) -> str:
+    from nas.search.report import trial_record
+
+    try:
+        return trial_record(0, trial, "ERROR").get("error") or "unknown error"
+    except Exception:  # noqa: BLE001 - a progress line must never stop a search
+        return "unknown error"
+
+
+class TrialsView:
+    """The driver-side display of one Tune run (search or comparison).
+
+    `label(trial) -> str` names a trial; `metrics` are the (result key, short name) pairs a finished
+    trial's line shows; `best` is the (result key, mode) of the "best so far" figure, None for none.
+    `live`: a rich live view (default: when stdout is a terminal); `enabled=False` prints nothing.
+    """
+
+    def __init__(self, total: int, *, label: Callable[[Any], str],
+                 metrics: Sequence[tuple[str, str]] = (("val_accuracy", "val"),),
+                 best: tuple[str, str] | None = ("val_accuracy", "max"), live: bool | None = None,
+                 enabled: bool = True, file=None):
+        from rich.console import Console
+
+        self.total = total
+        self.label = label
+        self.metrics = tuple(metrics)
+        self.best_key, self.best_mode = best if best else (None, "max")
+        self.enabled = enabled
+        self.console = Console(file=file or sys.stdout, width=None if file is None else WIDTH, highlight=False)
+        self.live_mode = enabled and (self.console.is_terminal if live is None else live)
+        self._live = None
+        self._started = time.monotonic()
+        self._first_running: float | None = None  # when a trial first ran (the ETA's pace leaves out start-up)
+        self._seen: dict[str, float] = {}  # trial id -> when this view first saw it running
+        self._reported: set[str] = set()  # trial ids whose line is printed
+        self._progress_at_start: float | None = None  # trials' worth of work done before this session
+        self._last_refresh = 0.0
+        self._trials: Sequence[Any] = []  # Tune's trials as last seen (what the live view draws)
+        self.best: tuple[float, str] | None = None  # (value, trial label)
+
+    # ----- lifetime -----
+    def __enter__(self) -> "TrialsView":
+        _ACTIVE.append(self)
+        if self.live_mode:
+            from rich.live import Live
+
+            self._live = Live(_Drawing(self), console=self.console, refresh_per_second=2, transient=True)
+            self._live.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+        if self in _ACTIVE:
+            _ACTIVE.remove(self)
+
+    def announce(self, text: str) -> None:
+        """A line about what is starting (Ray, data), printed at once."""
+        if self.enabled:
+            self._print(text)
+
+    def _print(self, text: str) -> None:
+        self.console.print(text, markup=False, soft_wrap=True)
+        self.console.file.flush()
+
+    # ----- Tune's events -----
+    def update(self, trials: Sequence[Any], force: bool = False) -> None:
+        now = time.monotonic()
+        self._trials = trials
+        for trial in trials:
+            if trial.status == "RUNNING":
+                self._seen.setdefault(trial.trial_id, now)
+                if self._first_running is None:
+                    self._first_running = now
+        if self._progress_at_start is None:
+            self._progress_at_start = self._progress(trials)
+            for trial in trials:  # finished before this session (a resume): no line, but they count
+                if trial.status in FINISHED:
+                    self._reported.add(trial.trial_id)
+                    self._consider_best(trial)
+        if self._live is not None and (force or now - self._last_refresh >= REFRESH_S):
+            self._last_refresh = now
+            self._live.refresh()
+
+    def finished(self, trials: Sequence[Any], trial, status: str) -> None:
+        """`trial` ended with `status` (Tune calls back before it sets the trial's own status)."""
+        self.update(trials)
+        if trial.trial_id in self._reported:
+            return
+        self._reported.add(trial.trial_id)
+        if status == "TERMINATED":
+            self._consider_best(trial)
+        if self.enabled:
+            self._print(self.line(trials, trial, status))
+        self.update(trials, force=True)
+
+    def _consider_best(self, trial) -> None:
+        if self.best_key is None:
+            return
+        value = _number((trial.last_result or {}).get(self.best_key))
+        if value is None:
+            return
+        better = self.best is None or (value > self.best[0] if self.best_mode == "max" else value < self.best[0])
+        if better:
+            self.best = (value, self.label(trial))
+
+    # ----- figures -----
+    def done(self, trials: Sequence[Any]) -> tuple[int, int]:
+        """(finished, failed) among `trials`, counting those reported finished before Tune updates them."""
+        finished = failed = 0
+        for trial in trials:
+            if trial.status in FINISHED or trial.trial_id in self._reported:
+                finished += 1
+                failed += trial.status == "ERROR"
+        return finished, failed
+
+    def _progress(self, trials: Sequence[Any]) -> float:
+        """Trials' worth of work done: finished trials, plus the share of epochs of running ones."""
+        work = 0.0
+        for trial in trials:
+            if trial.status in FINISHED or trial.trial_id in self._reported:
+                work += 1.0
+            elif trial.status == "RUNNING":
+                epoch, epochs = _number((trial.last_result or {}).get("epoch")), _epochs(trial)
+                if epoch and epochs:
+                    work += min(1.0, epoch / epochs)
+        return work
+
+    def eta(self, trials: Sequence[Any]) -> float | None:
+        """Seconds left at this session's pace so far (None until some work is done)."""
+        progress = self._progress(trials)
+        done_here = progress - (self._progress_at_start or 0.0)
+        if done_here <= 0:
+            return None
+        since = self._first_running if self._first_running is not None else self._started
+        return (time.monotonic() - since) * (self.total - progress) / done_here
+
+    def headline(self, trials: Sequence[Any]) -> str:
+        finished, failed = self.done(trials)
+        parts = [f"{finished}/{self.total} done" + (f" ({failed} failed)" if failed else "")]
+        if self.best is not None:
+            parts.append(f"best {self.best[0]:.4f} ({self.best[1]})")
+        parts.append(f"elapsed {duration(time.monotonic() - self._started)}")
+        if finished < self.total:
+            parts.append(f"ETA {duration(self.eta(trials))}")
+        return "  ".join(parts)
+
+    def line(self, trials: Sequence[Any], trial, status: str) -> str:
+        """One finished trial: ``[ 3/16] trial 3  val 0.9123  3 ep  12.3s  best 0.9412``."""
+        finished, _ = self.done(trials)
+        width = len(str(self.total))
+        head = f"[{finished:>{width}}/{self.total}] {self.label(trial)}"
+        if status == "ERROR":
+            text = f"{head}  FAILED: {_error(trial)}"  # the whole reason is in trials.csv
+            return text if len(text) <= WIDTH else text[:WIDTH - 3] + "..."
+        result = trial.last_result or {}
+        parts = [head]
+        for key, name in self.metrics:
+            value = _number(result.get(key))
+            parts.append(f"{name} {value:.4f}" if value is not None else f"{name} -")
+        if result.get("epoch") is not None:
+            parts.append(f"{result['epoch']} ep")
+        seconds = _number(result.get("train_time")) or _number(result.get("time_total_s"))
+        if seconds is not None:
+            parts.append(f"{seconds:.1f}s")
+        if self.best is not None:
+            parts.append(f"best {self.best[0]:.4f}")
+        if finished < self.total:
+            parts.append(f"ETA {duration(self.eta(trials))}")
+        return "  ".join(parts)
+
+    def _render(self, trials: Sequence[Any]):
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        running = [t for t in trials if t.status == "RUNNING" and t.trial_id not in self._reported]
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        for name, justify in (("trial", "left"), ("epoch", "right"), ("accuracy", "right"), ("elapsed", "right")):
+            table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis", max_width=40)
+        now = time.monotonic()
+        for trial in running[:MAX_ROWS]:
+            result = trial.last_result or {}
+            epochs = _epochs(trial)
+            epoch = result.get("epoch")
+            accuracy = _number(result.get(self.metrics[-1][0] if self.metrics else "val_accuracy"))
+            table.add_row(self.label(trial), f"{epoch or 0}/{epochs}" if epochs else str(epoch or 0),
+                          f"{accuracy:.4f}" if accuracy is not None else "-",
+                          duration(now - self._seen.get(trial.trial_id, now)))
+        parts = [Text(self.headline(trials))]
+        if running:
+            parts.append(table)
+        if len(running) > MAX_ROWS:
+            parts.append(Text(f"... and {len(running) - MAX_ROWS} more running"))
+        waiting = sum(t.status == "PENDING" for t in trials)
+        if waiting:
+            parts.append(Text(f"{waiting} pending (starting, or waiting for resources)"))
+        return Group(*parts)
+
+
+class _Drawing:
+    """The live view's renderable: drawn afresh at every refresh, so elapsed times tick between events."""
+
+    def __init__(self, view: TrialsView):
+        self.view = view
+
+    def __rich__(self):
+        return self.view._render(self.view._trials)
+
+
+_ACTIVE: list[TrialsView] = []  # the views entered in this process, innermost last
+
+
+def active_view() -> TrialsView | None:
+    return _ACTIVE[-1] if _ACTIVE else None
+
+
+def announce(text: str) -> None:
+    """Tell the active view's user what is starting (nothing without an active view)."""
+    view = active_view()
+    if view is not None:
+        view.announce(text)
+
+
+class ProgressCallback(Callback):
+    """Ray Tune's events, forwarded to the `TrialsView` active in this process (none: ignored)."""
+
+    def _update(self, trials) -> None:
+        view = active_view()
+        if view is not None:
+            view.update(trials)
+
+    def on_step_end(self, iteration, trials, **info) -> None:
+        self._update(trials)
+
+    def on_trial_start(self, iteration, trials, trial, **info) -> None:
+        self._update(trials)
+
+    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+        self._update(trials)
+
+    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
+        view = active_view()
+        if view is not None:
+            view.finished(trials, trial, "TERMINATED")
+
+    def on_trial_error(self, iteration, trials, trial, **info) -> None:
+        view = active_view()
+        if view is not None:
+            view.finished(trials, trial, "ERROR")
+
+
+def search_label(trial) -> str:
+    """A search's trial by the order the strategy proposed it: ``trial 3``."""
+    from nas.search.report import proposal_index
+
+    return f"trial {proposal_index(trial, -1) + 1}"
+

@@ -1,0 +1,88 @@
+"""The ecosystem's tools on a search's run folder: TensorBoard event files and Ray Tune's CSV/JSON
+progress in RUN/tune, the optuna study in an Optuna storage named after the run, and a multi-objective
+(NSGA-II) run's Pareto set (pareto.csv, pareto.png) with the objective that picks "best" said."""
+import csv
+import json
+import struct
+
+import optuna
+import pytest
+
+from nas.cli import main
+from tests.test_search_run import FAST, TINY_SPACE
+
+
+@pytest.fixture(scope="module")
+def nsga_run(tmp_path_factory, ray_session):
+    """One tiny NSGA-II search (2 objectives) whose study lives in a SQLite storage."""
+    folder = tmp_path_factory.mktemp("nsga")
+    (folder / "tiny.yaml").write_text(TINY_SPACE)
+    url = f"sqlite:///{folder / 'study.db'}"
+    out = folder / "run"
+    code = main(["search", "--strategy", "optuna", "--objectives", "val_accuracy", "params", "--trials", "3",
+                 "--space", str(folder / "tiny.yaml"), "--storage", url, "--out", str(out), *FAST])
+    assert code == 0
+    return out, url
+
+
+def test_every_trial_has_tensorboard_events_and_csv_progress(nsga_run):
+    out, _ = nsga_run
+    trials = sorted(p for p in (out / "tune").iterdir() if p.is_dir() and p.name.startswith("trial_"))
+    assert len(trials) == 3
+    for trial in trials:
+        assert list(trial.glob("events.out.tfevents.*")), f"no TensorBoard events in {trial}"
+        rows = list(csv.DictReader((trial / "progress.csv").open()))
+        assert rows and "val_accuracy" in rows[0] and (trial / "result.json").is_file()
+
+
+def scalar_tags(path):
+    """The scalar tags of a TensorBoard event file (TFRecord framing: length, its CRC, the Event, its CRC)."""
+    from tensorboardX.proto import event_pb2
+
+    tags, data = set(), path.read_bytes()
+    position = 0
+    while position < len(data):
+        length = struct.unpack("<Q", data[position:position + 8])[0]
+        event = event_pb2.Event.FromString(data[position + 12:position + 12 + length])
+        tags |= {value.tag for value in event.summary.value if value.HasField("simple_value")}
+        position += 12 + length + 4
+    return tags
+
+
+def test_tensorboard_events_hold_the_accuracy_curve(nsga_run):
+    out, _ = nsga_run
+    trial = next(p for p in (out / "tune").iterdir() if p.name.startswith("trial_"))
+    tags = set().union(*(scalar_tags(path) for path in trial.glob("events.out.tfevents.*")))
+    assert any(tag.endswith("val_accuracy") for tag in tags), tags
+
+
+def test_the_study_is_in_the_storage_named_after_the_run(nsga_run):
+    out, url = nsga_run
+    study = optuna.load_study(study_name=out.name, storage=url)
+    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(completed) >= 3  # one per trial (more if a proposal repeated a genome)
+
+
+def test_a_new_run_refuses_an_existing_study_of_its_name(nsga_run, tmp_path, capsys):
+    out, url = nsga_run
+    again = tmp_path / out.name
+    assert main(["search", "--strategy", "optuna", "--storage", url, "--out", str(again)]) == 2
+    assert "already holds a study" in capsys.readouterr().err and not again.exists()
+
+
+def test_nsga2_writes_its_pareto_set_and_says_what_picks_best(nsga_run):
+    out, _ = nsga_run
+    summary = json.loads((out / "summary.json").read_text())
+    records = json.loads((out / "trials.json").read_text())["trials"]
+    assert summary["best_by"] == "val_accuracy"
+    pareto = summary["pareto"]
+    assert pareto["objectives"] == ["val_accuracy", "params"] and pareto["directions"] == ["max", "min"]
+    rows = list(csv.DictReader((out / "pareto.csv").open()))
+    assert [int(r["trial"]) for r in rows] == pareto["trials"] and rows
+    done = [r for r in records if r["status"] == "TERMINATED" and r.get("duplicate_of") is None]
+    on_front = {r["index"] + 1 for r in done if not any(
+        o["val_accuracy"] >= r["val_accuracy"] and o["params"] <= r["params"]
+        and (o["val_accuracy"] > r["val_accuracy"] or o["params"] < r["params"]) for o in done)}
+    assert set(pareto["trials"]) == on_front
+    assert (out / "pareto.png").stat().st_size > 1000

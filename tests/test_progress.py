@@ -1,0 +1,149 @@
+"""Live progress (nas.search.progress) and the libraries' chatter (nas.search.verbosity): the view's
+lines and live table from stand-in trials, the Tune callback's forwarding, and a tiny `nas search`
+whose piped output has one line per finished trial and nothing from Ray."""
+import io
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import optuna
+from rich.console import Console
+
+from nas.search import verbosity
+from nas.search.progress import ProgressCallback, TrialsView, active_view, duration
+from tests.test_search_run import TINY_SPACE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Trial:
+    """What the view reads of a Ray Tune trial."""
+
+    def __init__(self, number, status="RUNNING", result=None, epochs=3):
+        self.trial_id = f"id{number}"
+        self.experiment_tag = f"{number}_x"
+        self.status = status
+        self.last_result = result or {}
+        self.config = {"train": {"epochs": epochs}}
+
+
+def label(trial):
+    return f"trial {trial.experiment_tag.split('_')[0]}"
+
+
+def lines_of(view_file):
+    return [line for line in view_file.getvalue().splitlines() if line.strip()]
+
+
+def test_one_line_per_finished_trial_with_best_so_far_and_no_line_twice():
+    out = io.StringIO()
+    trials = [Trial(1), Trial(2), Trial(3)]
+    with TrialsView(3, label=label, live=False, file=out) as view:
+        view.announce("starting Ray (local)")
+        trials[0].last_result = {"val_accuracy": 0.5, "epoch": 3, "train_time": 2.0}
+        view.finished(trials, trials[0], "TERMINATED")
+        trials[0].status = "TERMINATED"
+        view.finished(trials, trials[0], "TERMINATED")  # Tune may call twice: one line
+        trials[1].last_result = {"val_accuracy": 0.25, "epoch": 3, "train_time": 1.0}
+        view.finished(trials, trials[1], "TERMINATED")
+        trials[1].status = "TERMINATED"
+        view.finished(trials, trials[2], "ERROR")
+    lines = lines_of(out)
+    assert lines[0] == "starting Ray (local)"
+    assert lines[1].startswith("[1/3] trial 1  val 0.5000  3 ep  2.0s  best 0.5000  ETA ")
+    assert lines[2].startswith("[2/3] trial 2  val 0.2500  3 ep  1.0s  best 0.5000  ETA ")
+    assert lines[3].startswith("[3/3] trial 3  FAILED: ") and "ETA" not in lines[3]
+    assert len(lines) == 4 and all(len(line) <= 80 for line in lines)
+    assert active_view() is None
+
+
+def test_a_resumed_run_counts_trials_finished_before_without_a_line():
+    out = io.StringIO()
+    trials = [Trial(1, "TERMINATED", {"val_accuracy": 0.9}), Trial(2)]
+    with TrialsView(2, label=label, live=False, file=out) as view:
+        view.update(trials)
+        trials[1].last_result = {"val_accuracy": 0.4, "epoch": 1}
+        view.finished(trials, trials[1], "TERMINATED")
+    assert lines_of(out) == ["[2/2] trial 2  val 0.4000  1 ep  best 0.9000"]
+
+
+def test_the_live_view_shows_running_trials_done_total_best_and_fits_80_columns():
+    trials = [Trial(1, "TERMINATED", {"val_accuracy": 0.75}), Trial(2, result={"epoch": 1, "val_accuracy": 0.3}),
+              Trial(3, result={"epoch": 2, "val_accuracy": 0.6}), Trial(4, "PENDING")]
+    view = TrialsView(10, label=label, live=False, file=io.StringIO())
+    view.update(trials)
+    screen = Console(file=io.StringIO(), width=80, force_terminal=False)
+    screen.print(view._render(trials))
+    text = screen.file.getvalue()
+    assert text.splitlines()[0].startswith("1/10 done  best 0.7500 (trial 1)  elapsed ")
+    assert "trial 2" in text and "1/3" in text and "0.3000" in text and "2/3" in text and "0.6000" in text
+    assert "1 pending" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_the_callback_forwards_to_the_active_view_only():
+    out = io.StringIO()
+    callback, trial = ProgressCallback(), Trial(1, result={"val_accuracy": 0.5})
+    callback.on_trial_complete(0, [trial], trial)  # no view: nothing, no error
+    with TrialsView(1, label=label, live=False, file=out):
+        callback.on_trial_result(0, [trial], trial, trial.last_result)
+        callback.on_trial_complete(0, [trial], trial)
+    assert lines_of(out) == ["[1/1] trial 1  val 0.5000  best 0.5000"]
+
+
+def test_a_disabled_view_prints_nothing():
+    out = io.StringIO()
+    trial = Trial(1, result={"val_accuracy": 0.5})
+    with TrialsView(1, label=label, enabled=False, file=out) as view:
+        view.announce("starting Ray")
+        view.finished([trial], trial, "TERMINATED")
+    assert out.getvalue() == ""
+
+
+def test_durations():
+    assert [duration(s) for s in (None, 5, 75, 3725)] == ["-", "0:05", "1:15", "1:02:05"]
+
+
+def test_quiet_libraries_silence_ray_and_optuna_and_put_them_back():
+    ray_level = logging.getLogger("ray").level
+    optuna_level = optuna.logging.get_verbosity()
+    with verbosity.libraries_quiet(True):
+        assert logging.getLogger("ray.tune").level == logging.ERROR
+        assert optuna.logging.get_verbosity() == optuna.logging.ERROR
+        assert verbosity.ray_init_options() == {"logging_level": logging.ERROR}
+    assert logging.getLogger("ray").level == ray_level and optuna.logging.get_verbosity() == optuna_level
+    assert verbosity.ray_init_options() == {}
+    with verbosity.libraries_quiet(False):  # --verbose: left as they are
+        assert verbosity.ray_init_options() == {}
+
+
+def test_a_piped_search_prints_a_line_per_trial_and_nothing_from_ray(tmp_path):
+    (tmp_path / "tiny.yaml").write_text(TINY_SPACE)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    done = subprocess.run([sys.executable, "-m", "nas", "search", "--strategy", "random", "--trials", "2",
+                           "--space", str(tmp_path / "tiny.yaml"), "--epochs", "1", "--train-limit", "200",
+                           "--out", str(tmp_path / "run")],
+                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "starting Ray (local)" and lines[1] == "loading digits"
+    finished = [line for line in lines if line.startswith("[")]
+    assert [line[:6] for line in finished] == ["[1/2] ", "[2/2] "]
+    chatter = ("Trial status", "Tune", "ray.", "INFO", "WARNING", "Started a local Ray", "Logical resource",
+               "Current time", "╭", "Trial trial_")
+    assert not [line for line in lines + done.stderr.splitlines() if any(c in line for c in chatter)], \
+        done.stdout + done.stderr
+
+
+def test_the_live_mode_starts_stops_and_keeps_the_finished_lines():
+    out = io.StringIO()
+    trials = [Trial(1)]
+    with TrialsView(1, label=label, live=True, file=out) as view:
+        assert view.live_mode and view._live is not None
+        view.update(trials, force=True)
+        trials[0].last_result = {"val_accuracy": 0.5, "epoch": 3}
+        view.finished(trials, trials[0], "TERMINATED")
+    assert view._live is None and active_view() is None
+    assert "[1/1] trial 1  val 0.5000  3 ep  best 0.5000" in out.getvalue()
