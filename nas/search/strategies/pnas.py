@@ -90,6 +90,17 @@ class PNASSearcher(SpaceSearcher):
     name = "pnas"
     OPTIONS = {"k": None, "candidates": 1000, "warmup": None, "ensemble": 5, "hidden": 64, "epochs": 100,
                "lr": 0.01}
+    OPTION_HELP = {
+        "k": ("int", "expansions trained per step (the paper's K = 256); none: clamp((trials - warmup) // "
+                     "(B - 1), 1, 256) with B blocks, 1 without a growth order"),
+        "candidates": ("int", "expansions (or random samples) the predictor ranks per step, at most"),
+        "warmup": ("int", "random samples trained first (1-block cells on a growable space); none: "
+                          "clamp(trials // B, 1, 256), or clamp(trials // 4, 1, 10) without a growth order"),
+        "ensemble": ("int", "MLPs in the predictor's ensemble (each fitted on (n-1)/n of the results)"),
+        "hidden": ("int", "hidden units of each predictor MLP"),
+        "epochs": ("int", "Adam steps per predictor fit"),
+        "lr": ("float", "the predictor's Adam learning rate"),
+    }
 
     def setup(self) -> None:
         o = self.options
