@@ -13,7 +13,7 @@ import argparse
 from datetime import datetime
 from pathlib import Path
 
-from nas.cli.common import add_recipe, add_source, dataset_argument, dataset_help, load_source, recipe_from_args
+from nas.cli.common import add_recipe, add_source, dataset_help, load_source, recipe_from_args
 
 DEFAULT_EPOCHS = 10
 
@@ -21,7 +21,7 @@ DEFAULT_EPOCHS = 10
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_source(parser)
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", default="digits", type=dataset_argument, metavar="NAME",
+    data.add_argument("--dataset", default="digits", metavar="NAME",
                       help=dataset_help("digits"))
     data.add_argument("--data-dir", metavar="DIR", help="where data files are (downloaded if missing); default ./data")
     data.add_argument("--val-fraction", type=float, default=0.1, metavar="F",
