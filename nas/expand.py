@@ -19,6 +19,7 @@ from nas import cell as cells
 from nas.cells.registry import CellContext, get_template
 from nas.errors import GenomeError
 from nas.frozen import FrozenDict
+from nas.limits import MAX_NETWORK_SIZE
 from nas.ops.registry import get_op
 
 if TYPE_CHECKING:
@@ -172,10 +173,14 @@ def expand(genome: "Genome", num_classes: int | None = None, in_channels: int | 
         raise GenomeError("stem", f"must output feature maps (C, H, W), got shape {stem.out_shape}")
     shape = stem.out_shape
     stages = []
+    size = 0  # nodes and edges expanded so far: a bound on the work, checked before each cell's inference
     for s, stage in enumerate(genome.stages):
         planned = []
         for r in range(stage.repeats):
             graph, tokens = stage_cell(genome, s, r, shape[0])
+            size += len(graph) + graph.number_of_edges()
+            if size > MAX_NETWORK_SIZE:
+                raise GenomeError(f"stages[{s}]", f"the network is too large (more than {MAX_NETWORK_SIZE:,} nodes and edges)")
             plan = infer_cell(graph, shape, f"stages[{s}][{r}]", tokens)
             if stage.out is not None and plan.out_shape[0] != stage.out:
                 raise GenomeError(f"stages[{s}][{r}]", f"cell outputs {plan.out_shape[0]} channels, stage says out={stage.out}")
