@@ -23,7 +23,7 @@ import networkx as nx
 
 from nas.errors import GenomeError
 from nas.frozen import FrozenDict, freeze, thaw
-from nas.limits import MAX_CELL_NODES
+from nas.limits import MAX_CELL_NODES, MAX_CELL_SIZE
 
 INPUT = "in"
 OUTPUT = "out"
@@ -54,7 +54,17 @@ def node_attrs(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
     if attrs["column"] is not None and (not isinstance(attrs["column"], int) or isinstance(attrs["column"], bool)):
         raise GenomeError(where, f"column must be an integer, got {attrs['column']!r}")
     attrs["params"] = freeze({k: v for k, v in spec.items() if k != "op" and k not in NODE_FIELDS})
+    if "out" in attrs["params"]:
+        _check_out(attrs["params"]["out"], f"{where}.out")
     return attrs
+
+
+def _check_out(value: Any, where: str) -> None:
+    """A node's ``out`` is a channel count (every op, `nas.scaling` and the templates read it so): a positive
+    integer, or a string that shape inference resolves (a token such as ``"@out"``)."""
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return
+    raise GenomeError(where, f"must be a positive integer (a channel count) or a token such as '@out', got {value!r}")
 
 
 def node_spec(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,10 +86,12 @@ def new_cell() -> nx.DiGraph:
 def add_node(graph: nx.DiGraph, name: str, inputs: Sequence[str], op: str, merge: str = "add", **params: Any) -> str:
     """Add node `name` computing `op(merge(inputs))`; returns `name` (a small builder for templates).
 
-    Refuses to grow a cell past `MAX_CELL_NODES`, so a template asked for 10**9 layers stops at once.
+    Refuses to grow a cell past `MAX_CELL_NODES` nodes or `MAX_CELL_SIZE` nodes and edges (counted every
+    64 nodes), so a template asked for 10**9 layers stops at once; the stage expanding it names the place.
     """
-    if len(graph) >= MAX_CELL_NODES:
-        raise ValueError(f"a cell may have at most {MAX_CELL_NODES:,} nodes")  # the stage expanding it names the place
+    if len(graph) >= MAX_CELL_NODES or (
+            len(graph) % 64 == 0 and len(graph) + graph.number_of_edges() + len(inputs) > MAX_CELL_SIZE):
+        raise ValueError(f"a cell may have at most {MAX_CELL_NODES:,} nodes and {MAX_CELL_SIZE:,} nodes and edges")
     graph.add_node(name, **node_attrs({"op": op, "merge": merge, **params}, name))
     for source in inputs:
         graph.add_edge(source, name)

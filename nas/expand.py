@@ -173,14 +173,15 @@ def expand(genome: "Genome", num_classes: int | None = None, in_channels: int | 
         raise GenomeError("stem", f"must output feature maps (C, H, W), got shape {stem.out_shape}")
     shape = stem.out_shape
     stages = []
-    size = 0  # nodes and edges expanded so far: a bound on the work, checked before each cell's inference
+    size = 0  # nodes and edges expanded so far: the work is bounded (nas.limits) before each cell is inferred
     for s, stage in enumerate(genome.stages):
         planned = []
         for r in range(stage.repeats):
             graph, tokens = stage_cell(genome, s, r, shape[0])
-            size += len(graph) + graph.number_of_edges()
-            if size > MAX_NETWORK_SIZE:
-                raise GenomeError(f"stages[{s}]", f"the network is too large (more than {MAX_NETWORK_SIZE:,} nodes and edges)")
+            cell_size = len(graph) + graph.number_of_edges()
+            if size + cell_size * (stage.repeats - r) > MAX_NETWORK_SIZE:  # this stage's cells at this size: too many
+                raise GenomeError(f"stages[{s}]", f"the network would be too large (more than {MAX_NETWORK_SIZE:,} nodes and edges)")
+            size += cell_size
             plan = infer_cell(graph, shape, f"stages[{s}][{r}]", tokens)
             if stage.out is not None and plan.out_shape[0] != stage.out:
                 raise GenomeError(f"stages[{s}][{r}]", f"cell outputs {plan.out_shape[0]} channels, stage says out={stage.out}")

@@ -14,13 +14,14 @@ from typing import Any
 
 from nas.errors import GenomeError
 
-MAX_TEXT = 2_000_000  # characters of a genome file
+MAX_TEXT = 1_000_000  # characters of a genome file (the largest baseline has about 2,000)
 MAX_DEPTH = 40  # nesting of mappings and lists in a genome
 MAX_VALUES = 200_000  # mappings, lists and scalars in a genome, aliases counted as often as they are used
 MAX_INT = 1 << 20  # any integer written in a genome (channels, sizes, kernels, layers, ...)
 MAX_REPEATS = 1_000  # cells in one stage
-MAX_CELL_NODES = 2_000  # nodes in one cell graph
-MAX_NETWORK_SIZE = 200_000  # nodes plus edges of all the cells of an expanded network
+MAX_CELL_NODES = 1_000  # nodes in one cell graph
+MAX_CELL_SIZE = 20_000  # nodes plus edges of one cell graph (a dense block of 100 layers has about 5,400)
+MAX_NETWORK_SIZE = 50_000  # nodes plus edges of all the cells of an expanded network (DenseNet-169: about 6,000)
 
 _SCALARS = (str, int, float, bool, type(None))
 
@@ -40,7 +41,8 @@ def _walk(value: Any, where: str, depth: int, budget: list[int]) -> None:
     if budget[0] < 0:
         raise GenomeError(where, f"the genome holds more than {MAX_VALUES:,} values (YAML aliases expanding?)")
     if depth > MAX_DEPTH:
-        raise GenomeError(where, f"nested more than {MAX_DEPTH} levels deep (a self-referencing YAML alias?)")
+        shown = where if len(where) <= 60 else where[:60] + "..."
+        raise GenomeError(shown, f"nested more than {MAX_DEPTH} levels deep (a self-referencing YAML alias?)")
     if isinstance(value, Mapping):
         for key, item in value.items():
             if not isinstance(key, (str, int)) or isinstance(key, bool):
