@@ -75,7 +75,7 @@ def warm():
     parser()
 
 
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(10, func_only=True)  # a hang guard; setup (warm) not counted
 @pytest.mark.parametrize("case", list(CASES))
 def test_hostile_genomes_fail_fast_naming_the_field(case):
     text, where, words = CASES[case]
@@ -85,7 +85,7 @@ def test_hostile_genomes_fail_fast_naming_the_field(case):
     assert "\n" not in str(caught.value)
 
 
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(10, func_only=True)  # a hang guard; setup (warm) not counted
 @pytest.mark.parametrize("case", list(CASES))
 def test_hostile_genome_files_fail_fast_in_nas_build(case, tmp_path, capsys):
     text, where, words = CASES[case]
@@ -98,7 +98,7 @@ def test_hostile_genome_files_fail_fast_in_nas_build(case, tmp_path, capsys):
     assert f"{path}: {where}" in err and words in err and "Traceback" not in err
 
 
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(10, func_only=True)  # a hang guard; setup (warm) not counted
 def test_the_alias_bomb_stays_small_in_memory():
     """The process's peak resident memory (Linux: KiB) grows by less than 200 MiB; expanded, the bomb needs GiBs."""
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -107,7 +107,7 @@ def test_the_alias_bomb_stays_small_in_memory():
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024
 
 
-@pytest.mark.timeout(10)
+@pytest.mark.timeout(10, func_only=True)  # a hang guard; setup (warm) not counted
 def test_hostile_json_fails_the_same_way():
     with pytest.raises(GenomeError, match="nested too deeply|levels deep"):
         Genome.from_json('{"name": "x", "stem": ' + "[" * 100_000 + "]" * 100_000 + "}")
