@@ -30,6 +30,13 @@ OUTPUT = "out"
 MERGES = ("add", "concat", "mean", "multiply")
 ORDERED_MERGES = ("concat", "multiply")  # merges whose input order is part of the function
 NODE_FIELDS = {"merge": "add", "drop_path": 0.0, "global_drop": 0.0, "column": None}
+NODE_FIELD_MEANINGS = {  # shown by `nas ops`
+    "merge": f"how the node combines its inputs: {', '.join(MERGES)} (input order matters for {' and '.join(ORDERED_MERGES)})",
+    "drop_path": "fractal drop-path: the local drop probability of each input of a 'mean' merge",
+    "global_drop": "fractal drop-path: the probability that a batch keeps one global column only",
+    "column": "fractal drop-path: the column the node belongs to",
+}
+OUT_TYPE = "int >= 1, or a token (@in, @out)"  # a node's `out` is a channel count, whatever the op (`_check_out`)
 
 
 def node_attrs(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
