@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -148,3 +149,16 @@ def test_nas_build_names_the_field_as_written(case, tmp_path, capsys):
     code, out, err = run(capsys, "build", str(path))
     assert code == 2 and out == "" and err.count("\n") == 1
     assert err.startswith(f"nas build: error: {path}: {where}: ") and words in err
+
+
+def test_the_readme_example_builds_and_its_error_is_the_one_shown(capsys, tmp_path):
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("### Writing a genome: explicit cells, tokens, identity")[1]
+    example = section.split("```yaml\n")[1].split("```")[0]
+    genome = Genome.from_yaml(example)
+    assert [stage.cell for stage in genome.stages] == ["mixed", "mixed"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(example.replace("kernel: 3, stride", 'kernel: "3", stride'))
+    code, _, err = run(capsys, "build", str(bad))
+    shown = " ".join(section.split("a bad kernel in `b3` reads\n`")[1].split("`")[0].split())
+    assert code == 2 and err.strip() == f"nas build: error: {bad}: {shown}"
