@@ -296,7 +296,9 @@ class Genome:
         return self._identity == other._identity
 
     def __repr__(self) -> str:
-        return f"Genome(name={self.name!r}, stages={len(self.stages)}, fingerprint={self.fingerprint()[:12]})"
+        identity = self.__dict__.get("_identity")  # absent while an invalid genome is being refused
+        fingerprint = identity.digest[:12] if identity is not None else "unchecked"
+        return f"Genome(name={self.name!r}, stages={len(self.stages)}, fingerprint={fingerprint})"
 
     def replace(self, **changes: Any) -> "Genome":
         """A new genome with some fields changed (the original is untouched)."""

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import networkx as nx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import nas
 from nas import baselines
@@ -300,3 +302,61 @@ def test_the_genome_layers_point_one_way():
     assert direct & above == set() and "nas.validation" in direct
     for template in (m for m in modules if m.startswith("nas.cells")):
         assert not _imports(modules[template]) & {"nas.scaling", "nas.genome"}, template
+
+
+# ----- random cells: renaming and reordering keep the identity, a concat's order does not -----
+@st.composite
+def concat_cells(draw):
+    """A random explicit cell: convs reading earlier nodes, the output concatenating at least two of them."""
+    size = draw(st.integers(2, 6))
+    nodes, edges = {}, []
+    for i in range(size):
+        name = f"c{i}"
+        nodes[name] = {"op": "conv", "out": 4, "kernel": draw(st.sampled_from([1, 3, 5])),
+                       "merge": draw(st.sampled_from(["add", "concat"]))}
+        sources = draw(st.lists(st.sampled_from(["in", *list(nodes)[:i]]), min_size=1, max_size=3, unique=True))
+        edges += [[s, name] for s in sources]
+    read = {a for a, _ in edges}
+    sinks = [n for n in nodes if n not in read]
+    joined = sinks + [n for n in nodes if n in read][: max(0, 2 - len(sinks))]
+    order = draw(st.permutations(joined))
+    nodes["out"] = {"op": "conv", "out": "@out", "kernel": 1, "merge": "concat"}
+    edges += [[n, "out"] for n in order]
+    return {"nodes": nodes, "edges": edges}
+
+
+def _with_cell(cell):
+    genome = spec(mine=cell)
+    genome["stages"] = genome["stages"][1:]
+    genome["stem"][0]["out"] = 4  # the cell's input has the convs' width: any of them may be added to it
+    return genome
+
+
+@settings(max_examples=15, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(concat_cells(), st.randoms(use_true_random=False))
+def test_random_cells_keep_their_identity_renamed_and_reordered_and_lose_it_with_the_concat_order(cell, rng):
+    genome = Genome.from_dict(_with_cell(cell))
+    names = [n for n in cell["nodes"] if n != "out"]
+    fresh = [f"r{i}" for i in range(len(names))]
+    rng.shuffle(fresh)
+    rename = {**dict(zip(names, fresh)), "in": "in", "out": "out"}
+    items = list(cell["nodes"].items())
+    rng.shuffle(items)  # the order nodes are listed in is free
+    groups = {}  # target -> its incoming edges, in order
+    for a, b in cell["edges"]:
+        groups.setdefault(b, []).append([rename[a], rename[b]])
+    targets = list(groups)
+    rng.shuffle(targets)  # so is the order of edges into different nodes, and into an add
+    for target in targets:
+        if cell["nodes"][target]["merge"] == "add":
+            rng.shuffle(groups[target])
+    renamed = {"nodes": {rename[n]: node for n, node in items}, "edges": [e for t in targets for e in groups[t]]}
+    again = Genome.from_dict(_with_cell(renamed))
+    assert again == genome and again.fingerprint() == genome.fingerprint()
+    into_out = groups["out"]
+    kernel = {rename[n]: node["kernel"] for n, node in cell["nodes"].items()}
+    if kernel[into_out[0][0]] != kernel[into_out[-1][0]]:  # no isomorphism swaps them: another network
+        groups["out"] = into_out[::-1]
+        reversed_cell = {"nodes": renamed["nodes"], "edges": [e for t in targets for e in groups[t]]}
+        other = Genome.from_dict(_with_cell(reversed_cell))
+        assert other != genome and other.fingerprint() != genome.fingerprint()
