@@ -61,6 +61,12 @@ class InputSpec:
     channels: int = 3
     size: tuple[int, int] = (224, 224)
 
+    def __post_init__(self) -> None:
+        _positive_int(self.channels, "input.channels")
+        if not isinstance(self.size, (list, tuple)) or len(self.size) != 2:
+            raise GenomeError("input.size", f"must be [height, width], got {self.size!r}")
+        object.__setattr__(self, "size", tuple(_positive_int(s, "input.size") for s in self.size))
+
     @staticmethod
     def from_dict(spec: Any) -> "InputSpec":
         if not isinstance(spec, Mapping):
@@ -293,7 +299,7 @@ class Genome:
         """Same architecture: equal canonical forms, confirmed graph by graph (isomorphic, concat order kept)."""
         if not isinstance(other, Genome):
             return NotImplemented
-        return self._identity == other._identity
+        return self is other or self._identity == other._identity
 
     def __repr__(self) -> str:
         identity = self.__dict__.get("_identity")  # absent while an invalid genome is being refused

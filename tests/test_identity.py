@@ -360,3 +360,10 @@ def test_random_cells_keep_their_identity_renamed_and_reordered_and_lose_it_with
         reversed_cell = {"nodes": renamed["nodes"], "edges": [e for t in targets for e in groups[t]]}
         other = Genome.from_dict(_with_cell(reversed_cell))
         assert other != genome and other.fingerprint() != genome.fingerprint()
+
+
+def test_an_input_spec_given_a_list_keeps_a_tuple():
+    spec_ = nas.genome.InputSpec(3, [8, 8])
+    assert spec_.size == (8, 8) and isinstance(spec_.size, tuple)
+    with pytest.raises(nas.GenomeError, match="input.channels"):
+        nas.genome.InputSpec(0, (8, 8))
