@@ -11,6 +11,11 @@ Every node but ``in`` carries:
 Concat order is the order in which a node's incoming edges were added. In dict form a
 cell is ``{"nodes": {name: {"op": ..., "merge": ..., **params}}, "edges": [[a, b], ...]}``;
 a chain (stem, head, plain layer sequences) may be written as a list of nodes.
+
+A genome holds its cells as `freeze_graph` copies: nothing in them can be changed in place, node
+attributes included. `fingerprint` and `isomorphic` compare cells up to node names, keeping what
+changes the function: labels (by default the node as written; `nas.identity` passes the resolved
+form), input ports, the output, and the input order of concat and multiply merges.
 """
 from __future__ import annotations
 
