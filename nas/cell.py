@@ -76,7 +76,7 @@ def _check_out(value: Any, where: str) -> None:
     integer, or a string that shape inference resolves (a token such as ``"@out"``)."""
     if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
         return
-    raise GenomeError(where, f"must be a positive integer (a channel count) or a token such as '@out', got {value!r}")
+    raise GenomeError(where, f"a channel count must be >= 1 and an integer (or a token such as '@out'), got {value!r}")
 
 
 def node_spec(attrs: Mapping[str, Any]) -> dict[str, Any]:
