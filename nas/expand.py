@@ -151,8 +151,8 @@ def stage_cell(genome: "Genome", stage_index: int, repeat: int, c_in: int) -> tu
     context = CellContext(c_in=c_in, out=stage.out, stride=stride, index=repeat, params=params)
     try:
         graph = spec.factory(context)
-    except GenomeError:
-        raise
+    except GenomeError as error:  # a node the template built from the stage's params was refused: say where
+        raise GenomeError(f"{where}.params", f"cell {stage.cell!r}, its node {error.where}: {error.message}") from None
     except (ValueError, TypeError, KeyError) as error:
         raise GenomeError(f"{where}", f"cell {stage.cell!r}: {_first_line(error)}") from None
     cells.validate_structure(graph, f"{where}[{repeat}]")

@@ -57,6 +57,8 @@ CASES = {
     "node out true": (BASE.replace("{op: conv, out: 8}", "{op: conv, out: true}"), "stem[0].out", "a channel count must be >= 1 and an integer"),
     "explicit cell node out 2.5": (BASE.replace("{cell: basic, out: 8, repeats: 1}", "{cell: mine, out: 8}")
                                    + "cells: {mine: [{op: conv, out: 2.5}]}\n", "cells.mine[0].out", "a channel count must be >= 1 and an integer"),
+    "template width 16.0": (BASE.replace("{cell: basic, out: 8, repeats: 1}", "{cell: dense, params: {layers: 2, growth: 16.0}}"),
+                            "stages[0].params", "a channel count must be >= 1 and an integer"),
     "5000-digit integer": (BASE.replace("{op: conv, out: 8}", "{op: conv, out: " + "1" * 5000 + "}"), "", "too many digits"),
     "not a number": (BASE.replace("{op: conv, out: 8}", "{op: conv, out: 8}, {op: dropout, p: .nan}"), "stem[1].p", "finite"),
     "infinite expansion": (BASE.replace("{cell: basic, out: 8, repeats: 1}", "{cell: mbconv, out: 8, params: {expansion: .inf}}"),
