@@ -56,6 +56,14 @@ def resolved_label(attrs: Mapping[str, Any]) -> str:
     return json.dumps(canonical(spec), sort_keys=True, default=repr)
 
 
+def _resolved_nodes(value: Any) -> Any:
+    """A template parameter that is a list of nodes (the ``layers`` of a plain stage) with each node
+    resolved like a graph's; any other value as it is."""
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, Mapping) and "op" in v for v in value):
+        return [json.loads(resolved_label(cells.node_attrs(v, "params"))) for v in value]
+    return value
+
+
 @dataclass(frozen=True, eq=False)
 class Identity:
     """The canonical form of a genome: `text` (everything but the graphs, which appear as their hashes),
@@ -113,7 +121,8 @@ def identity(genome: "Genome") -> Identity:
             written["cell"] = {"graph": digest}
             graphs.append((f"stages[{i}]", marked))
         else:
-            written["params"] = dict(TEMPLATES.get(stage.cell).resolve(stage.params, f"stages[{i}].params"))
+            params = TEMPLATES.get(stage.cell).resolve(stage.params, f"stages[{i}].params")
+            written["params"] = {key: _resolved_nodes(value) for key, value in params.items()}
             graphs.append((f"stages[{i}]", None))
         written.setdefault("repeats", stage.repeats)
         written.setdefault("stride", stage.stride)

@@ -367,3 +367,13 @@ def test_an_input_spec_given_a_list_keeps_a_tuple():
     assert spec_.size == (8, 8) and isinstance(spec_.size, tuple)
     with pytest.raises(nas.GenomeError, match="input.channels"):
         nas.genome.InputSpec(0, (8, 8))
+
+
+def test_the_nodes_of_a_layers_stage_are_resolved_too():
+    def plain(**extra):
+        layers = [{"op": "conv", "out": 8, **extra}, {"op": "maxpool", "kernel": 2}]
+        return {"name": "plain", "input": {"channels": 3, "size": 16}, "stem": [{"op": "conv", "out": 8}],
+                "stages": [{"cell": "layers", "params": {"layers": layers}}], "head": [{"op": "global_avgpool"}]}
+
+    assert same(plain(), plain(stride=1, merge="add", dilation=1))
+    assert not same(plain(), plain(stride=2))
