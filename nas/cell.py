@@ -11,24 +11,37 @@ Every node but ``in`` carries:
 Concat order is the order in which a node's incoming edges were added. In dict form a
 cell is ``{"nodes": {name: {"op": ..., "merge": ..., **params}}, "edges": [[a, b], ...]}``;
 a chain (stem, head, plain layer sequences) may be written as a list of nodes.
+
+A genome holds its cells as `freeze_graph` copies: nothing in them can be changed in place, node
+attributes included. `fingerprint` and `isomorphic` compare cells up to node names, keeping what
+changes the function: labels (by default the node as written; `nas.identity` passes the resolved
+form), input ports, the output, and the input order of concat and multiply merges.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import networkx as nx
 
 from nas.errors import GenomeError
-from nas.frozen import freeze, thaw
+from nas.frozen import FrozenDict, freeze, thaw
+from nas.limits import MAX_CELL_NODES, MAX_CELL_SIZE
 
 INPUT = "in"
 OUTPUT = "out"
 MERGES = ("add", "concat", "mean", "multiply")
+ORDERED_MERGES = ("concat", "multiply")  # merges whose input order is part of the function
 NODE_FIELDS = {"merge": "add", "drop_path": 0.0, "global_drop": 0.0, "column": None}
+NODE_FIELD_MEANINGS = {  # shown by `nas ops`
+    "merge": f"how the node combines its inputs: {', '.join(MERGES)} (input order matters for {' and '.join(ORDERED_MERGES)})",
+    "drop_path": "fractal drop-path: the local drop probability of each input of a 'mean' merge",
+    "global_drop": "fractal drop-path: the probability that a batch keeps one global column only",
+    "column": "fractal drop-path: the column the node belongs to",
+}
+OUT_TYPE = "int >= 1, or a token (@in, @out)"  # a node's `out` is a channel count, whatever the op (`_check_out`)
 
 
 def node_attrs(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -53,7 +66,17 @@ def node_attrs(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
     if attrs["column"] is not None and (not isinstance(attrs["column"], int) or isinstance(attrs["column"], bool)):
         raise GenomeError(where, f"column must be an integer, got {attrs['column']!r}")
     attrs["params"] = freeze({k: v for k, v in spec.items() if k != "op" and k not in NODE_FIELDS})
+    if "out" in attrs["params"]:
+        _check_out(attrs["params"]["out"], f"{where}.out")
     return attrs
+
+
+def _check_out(value: Any, where: str) -> None:
+    """A node's ``out`` is a channel count (every op, `nas.scaling` and the templates read it so): a positive
+    integer, or a string that shape inference resolves (a token such as ``"@out"``)."""
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return
+    raise GenomeError(where, f"a channel count must be >= 1 and an integer (or a token such as '@out'), got {value!r}")
 
 
 def node_spec(attrs: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,7 +96,14 @@ def new_cell() -> nx.DiGraph:
 
 
 def add_node(graph: nx.DiGraph, name: str, inputs: Sequence[str], op: str, merge: str = "add", **params: Any) -> str:
-    """Add node `name` computing `op(merge(inputs))`; returns `name` (a small builder for templates)."""
+    """Add node `name` computing `op(merge(inputs))`; returns `name` (a small builder for templates).
+
+    Refuses to grow a cell past `MAX_CELL_NODES` nodes or `MAX_CELL_SIZE` nodes and edges (counted every
+    64 nodes), so a template asked for 10**9 layers stops at once; the stage expanding it names the place.
+    """
+    if len(graph) >= MAX_CELL_NODES or (
+            len(graph) % 64 == 0 and len(graph) + graph.number_of_edges() + len(inputs) > MAX_CELL_SIZE):
+        raise ValueError(f"a cell may have at most {MAX_CELL_NODES:,} nodes and {MAX_CELL_SIZE:,} nodes and edges")
     graph.add_node(name, **node_attrs({"op": op, "merge": merge, **params}, name))
     for source in inputs:
         graph.add_edge(source, name)
@@ -84,6 +114,8 @@ def chain(layers: Sequence[Mapping[str, Any]], where: str) -> nx.DiGraph:
     """A cell that applies `layers` one after another; the last layer is ``out``."""
     if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence) or not layers:
         raise GenomeError(where, "must be a non-empty list of layers")
+    if len(layers) > MAX_CELL_NODES:
+        raise GenomeError(where, f"a cell may have at most {MAX_CELL_NODES:,} nodes, got {len(layers):,}")
     graph = new_cell()
     previous = INPUT
     for i, layer in enumerate(layers):
@@ -109,6 +141,8 @@ def from_dict(spec: Any, where: str) -> nx.DiGraph:
         nodes, edges = spec.get("nodes"), spec.get("edges")
         if not isinstance(nodes, Mapping) or not nodes:
             raise GenomeError(f"{where}.nodes", "must be a non-empty mapping of node name -> node")
+        if len(nodes) > MAX_CELL_NODES:
+            raise GenomeError(f"{where}.nodes", f"a cell may have at most {MAX_CELL_NODES:,} nodes, got {len(nodes):,}")
         if not isinstance(edges, Sequence) or isinstance(edges, (str, bytes)):
             raise GenomeError(f"{where}.edges", "must be a list of [source, target] pairs")
         graph = new_cell()
@@ -130,7 +164,7 @@ def from_dict(spec: Any, where: str) -> nx.DiGraph:
     else:
         raise GenomeError(where, f"a cell is a list of layers or a mapping with nodes and edges, got {spec!r}")
     validate_structure(graph, where)
-    return nx.freeze(graph)
+    return freeze_graph(graph)
 
 
 def to_dict(graph: nx.DiGraph) -> Any:
@@ -172,33 +206,100 @@ def topological_order(graph: nx.DiGraph) -> list[str]:
 
 
 def node_label(attrs: Mapping[str, Any]) -> str:
+    """A node's label as written (the default for `fingerprint` and `isomorphic`); ``in`` for an input."""
     return json.dumps(node_spec(attrs), sort_keys=True, default=str) if "op" in attrs else INPUT
 
 
-def fingerprint(graph: nx.DiGraph) -> str:
-    """A hash of the cell that is the same for isomorphic cells (same graph up to node names)."""
-    labelled = nx.DiGraph()
+def input_ports(graph: nx.DiGraph) -> dict[Any, int]:
+    """Input node -> port index. A cell has one port (``in``) today; a cell with several inputs lists
+    them, in port order, as ``graph.graph["inputs"]``; otherwise its op-less nodes are its ports."""
+    names = graph.graph.get("inputs") or [n for n in graph if "op" not in graph.nodes[n]]
+    return {name: i for i, name in enumerate(names)}
+
+
+def labelled(graph: nx.DiGraph, label: Callable[[Mapping[str, Any]], str] = node_label) -> nx.DiGraph:
+    """The graph as identity sees it: node attribute ``label`` (`label` of the node; ``input:k`` for
+    input port k; ``#out`` marks the output) and edge attribute ``pos``: the edge's place among its
+    target's inputs where that order changes the function (concat, multiply), -1 where it does not."""
+    ports = input_ports(graph)
+    result = nx.DiGraph()
     for name, attrs in graph.nodes(data=True):
-        label = node_label(attrs)
-        labelled.add_node(name, label=label + ("#out" if name == OUTPUT else ""))
-    labelled.add_edges_from(graph.edges)
-    with warnings.catch_warnings():  # networkx >= 3.5 warns that directed hashes changed in 3.5
-        warnings.simplefilter("ignore", UserWarning)
-        wl = nx.weisfeiler_lehman_graph_hash(labelled, node_attr="label", iterations=max(3, len(graph)))
-    return hashlib.sha256(wl.encode()).hexdigest()
+        text = f"input:{ports.get(name, '?')}" if "op" not in attrs else label(attrs)
+        result.add_node(name, label=text + ("#out" if name == OUTPUT else ""))
+    for target in graph:
+        ordered = graph.nodes[target].get("merge") in ORDERED_MERGES
+        for position, source in enumerate(graph.predecessors(target)):
+            result.add_edge(source, target, pos=position if ordered else -1)
+    return result
 
 
-def isomorphic(a: nx.DiGraph, b: nx.DiGraph) -> bool:
-    def same(x: Mapping[str, Any], y: Mapping[str, Any]) -> bool:
-        return node_label(x) == node_label(y)
+def labelled_hash(graph: nx.DiGraph) -> str:
+    """A hash of a `labelled` graph that is the same for isomorphic ones (renaming nodes, reordering
+    them or the edges of add/mean merges) and differs when a label or an ordered input changes.
 
-    marked_a, marked_b = (_mark_ends(g) for g in (a, b))
-    return nx.is_isomorphic(marked_a, marked_b, node_match=lambda x, y: same(x, y) and x["end"] == y["end"])
+    Colour refinement (Weisfeiler-Lehman) over predecessors (in input order for ordered merges) and
+    successors (with the edge's place), until the partition of nodes is stable. Written here rather
+    than with `networkx.weisfeiler_lehman_graph_hash` because fingerprints are stored in run folders and
+    must not change when networkx does (its directed hashes changed in 3.5), and it must see edge order.
+    """
+    colour = {n: graph.nodes[n]["label"] for n in graph}
+    classes = len(set(colour.values()))
+    for _ in range(max(1, len(graph))):
+        new = {}
+        for n in graph:
+            ins = [(graph.edges[p, n]["pos"], colour[p]) for p in graph.predecessors(n)]
+            outs = [(graph.edges[n, s]["pos"], colour[s]) for s in graph.successors(n)]
+            new[n] = _sha(json.dumps([colour[n], sorted(ins), sorted(outs)]))
+        colour = new
+        count = len(set(colour.values()))
+        if count == classes:  # refinement only splits classes: no split now, none later
+            break
+        classes = count
+    return _sha(json.dumps(sorted(colour.values())))
 
 
-def _mark_ends(graph: nx.DiGraph) -> nx.DiGraph:
-    marked = nx.DiGraph(graph)
-    for name in marked:
-        marked.nodes[name]["end"] = name if name in (INPUT, OUTPUT) else ""
-    return marked
+def same_labelled(a: nx.DiGraph, b: nx.DiGraph) -> bool:
+    """Whether two `labelled` graphs are isomorphic, labels and ordered inputs included (the exact check)."""
+    return nx.is_isomorphic(a, b, node_match=_same_label, edge_match=_same_position)
 
+
+def _same_label(x: Mapping[str, Any], y: Mapping[str, Any]) -> bool:
+    return x["label"] == y["label"]
+
+
+def _same_position(x: Mapping[str, Any], y: Mapping[str, Any]) -> bool:
+    return x["pos"] == y["pos"]
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprint(graph: nx.DiGraph, label: Callable[[Mapping[str, Any]], str] = node_label) -> str:
+    """A hash of the cell, the same for isomorphic cells (same graph up to node names) and different
+    when an op, a parameter (as `label` renders it), a port or a concat's input order changes."""
+    return labelled_hash(labelled(graph, label))
+
+
+def isomorphic(a: nx.DiGraph, b: nx.DiGraph, label: Callable[[Mapping[str, Any]], str] = node_label) -> bool:
+    """Whether two cells compute the same function: isomorphic, with equal labels, ports and input orders."""
+    return same_labelled(labelled(a, label), labelled(b, label))
+
+
+def freeze_graph(graph: nx.DiGraph) -> nx.DiGraph:
+    """A read-only copy of `graph`: no node or edge can be added or removed (`networkx.freeze`), and the
+    node, edge and graph attributes are FrozenDicts (``g.nodes[n]["op"] = ...`` fails). Each node keeps
+    the order of its inputs (a concat's order), which `nx.DiGraph.copy` does not promise."""
+    if nx.is_frozen(graph) and isinstance(graph.graph, FrozenDict) and all(
+            isinstance(attrs, FrozenDict) for _, attrs in graph.nodes(data=True)):
+        return graph
+    frozen = nx.DiGraph()
+    frozen.add_nodes_from(graph)
+    for target in graph:
+        frozen.add_edges_from((source, target) for source in graph.predecessors(target))
+    for name, attrs in graph.nodes(data=True):
+        frozen._node[name] = FrozenDict((str(k), freeze(v)) for k, v in attrs.items())
+    for source, target, data in graph.edges(data=True):  # one dict per edge, shared by _succ and _pred
+        frozen._succ[source][target] = frozen._pred[target][source] = FrozenDict(freeze(dict(data)))
+    frozen.graph = FrozenDict(freeze(dict(graph.graph)))
+    return nx.freeze(frozen)

@@ -19,6 +19,7 @@ from nas import cell as cells
 from nas.cells.registry import CellContext, get_template
 from nas.errors import GenomeError
 from nas.frozen import FrozenDict
+from nas.limits import MAX_NETWORK_SIZE
 from nas.ops.registry import get_op
 
 if TYPE_CHECKING:
@@ -150,8 +151,8 @@ def stage_cell(genome: "Genome", stage_index: int, repeat: int, c_in: int) -> tu
     context = CellContext(c_in=c_in, out=stage.out, stride=stride, index=repeat, params=params)
     try:
         graph = spec.factory(context)
-    except GenomeError:
-        raise
+    except GenomeError as error:  # a node the template built from the stage's params was refused: say where
+        raise GenomeError(f"{where}.params", f"cell {stage.cell!r}, its node {error.where}: {error.message}") from None
     except (ValueError, TypeError, KeyError) as error:
         raise GenomeError(f"{where}", f"cell {stage.cell!r}: {_first_line(error)}") from None
     cells.validate_structure(graph, f"{where}[{repeat}]")
@@ -172,10 +173,15 @@ def expand(genome: "Genome", num_classes: int | None = None, in_channels: int | 
         raise GenomeError("stem", f"must output feature maps (C, H, W), got shape {stem.out_shape}")
     shape = stem.out_shape
     stages = []
+    size = 0  # nodes and edges expanded so far: the work is bounded (nas.limits) before each cell is inferred
     for s, stage in enumerate(genome.stages):
         planned = []
         for r in range(stage.repeats):
             graph, tokens = stage_cell(genome, s, r, shape[0])
+            cell_size = len(graph) + graph.number_of_edges()
+            if size + cell_size * (stage.repeats - r) > MAX_NETWORK_SIZE:  # this stage's cells at this size: too many
+                raise GenomeError(f"stages[{s}]", f"the network would be too large (more than {MAX_NETWORK_SIZE:,} nodes and edges)")
+            size += cell_size
             plan = infer_cell(graph, shape, f"stages[{s}][{r}]", tokens)
             if stage.out is not None and plan.out_shape[0] != stage.out:
                 raise GenomeError(f"stages[{s}][{r}]", f"cell outputs {plan.out_shape[0]} channels, stage says out={stage.out}")

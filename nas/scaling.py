@@ -26,19 +26,9 @@ from nas.cells.registry import TEMPLATES
 from nas.errors import GenomeError
 from nas.genome import Genome
 from nas.params import REQUIRED
+from nas.rounding import round_channels  # re-exported: the rule lives in a leaf module
 
 __all__ = ["EFFICIENTNET", "compound_coefficients", "efficientnet", "round_channels", "scale"]
-
-
-def round_channels(value: float, divisor: int = 8) -> int:
-    """`value` rounded to the nearest multiple of `divisor` (at least `divisor`), bumped up by one
-    `divisor` if that fell below 90% of `value` (the EfficientNet / MobileNet rule)."""
-    if divisor < 1:
-        raise ValueError(f"divisor must be >= 1, got {divisor}")
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
 
 
 def scale(genome: Genome, width: float = 1.0, depth: float = 1.0, resolution: int | None = None, *,

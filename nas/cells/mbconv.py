@@ -5,7 +5,7 @@ import networkx as nx
 
 from nas.cell import INPUT, OUTPUT, add_node, new_cell
 from nas.cells.registry import CellContext, template
-from nas import scaling  # module import: nas.scaling imports this package's registry
+from nas.rounding import round_channels
 
 
 @template("mbconv", expansion=6.0, kernel=3, act="relu6", se=0.0, se_op="se", se_act=None, se_gate="sigmoid",
@@ -23,7 +23,7 @@ def mbconv(ctx: CellContext) -> nx.DiGraph:
     out = ctx.need_out("mbconv")
     p = ctx.params
     norm = {"eps": p["eps"], "momentum": p["momentum"]}
-    expanded = scaling.round_channels(ctx.c_in * p["expansion"], p["expand_divisor"])
+    expanded = round_channels(ctx.c_in * p["expansion"], p["expand_divisor"])
     graph = new_cell()
     last = INPUT
     if expanded != ctx.c_in:

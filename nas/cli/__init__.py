@@ -16,6 +16,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "draw": ("draw", "draw a genome: network overview and each distinct cell graph (PNG or SVG)"),
     "search": ("search", "search architectures on Ray Tune (random, evolution, rl, scaling, optuna); resumable"),
     "compare": ("compare", "retrain searched and hand-designed networks (same data, recipe, seeds); report with significance"),
+    "ops": ("ops", "list every op a cell node can carry: parameters, types, defaults, meaning"),
+    "templates": ("templates", "list every cell template a stage can use: parameters, types, defaults, meaning"),
 }
 
 
