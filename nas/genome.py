@@ -2,7 +2,8 @@
 
 A genome has an input (channels, size), a stem, stages of repeated cells, a head, and
 optionally named explicit cell graphs under ``cells``. The classifier (a linear layer to
-``num_classes``) is implied after the head. See `nas.cell` for the cell format.
+``num_classes``) is implied after the head, unless ``classifier: none`` says that the head gives
+the logits itself (its nodes may use the token ``"@classes"``). See `nas.cell` for the cell format.
 
     name: resnet18
     input: {channels: 3, size: 224}
@@ -17,6 +18,10 @@ optionally named explicit cell graphs under ``cells``. The classifier (a linear 
 
 Explicit cells may use the tokens ``"@in"``, ``"@out"`` and ``"@stride"`` as parameter
 values; they stand for the cell's input channels, the stage's ``out`` and the cell's stride.
+A stage's ``params`` give an explicit cell more tokens (``params: {pool: 32}`` -> ``"@pool"``),
+and ``first`` overrides params for a stage's first cell. Values may be arithmetic written as data:
+``{mul: ["@out", 4]}``, ``{div: ["@in", 2]}`` (floor), ``add``, ``sub``, ``max``, ``min``, ``int``
+and ``{round: [value, 8]}`` (MobileNet's make_divisible), nested as needed (see `nas.expand`).
 """
 from __future__ import annotations
 
@@ -34,8 +39,10 @@ from nas import cell as cells
 from nas.errors import GenomeError
 from nas.frozen import FrozenDict, freeze, thaw
 
-GENOME_FIELDS = ("name", "input", "num_classes", "stem", "stages", "head", "cells")
-STAGE_FIELDS = ("cell", "out", "repeats", "stride", "params")
+GENOME_FIELDS = ("name", "input", "num_classes", "classifier", "stem", "stages", "head", "cells")
+STAGE_FIELDS = ("cell", "out", "repeats", "stride", "params", "first")
+# "linear": a Linear(head features, num_classes) follows the head; "none": the head itself gives the logits
+CLASSIFIERS = ("linear", "none")
 
 
 def _positive_int(value: Any, where: str, minimum: int = 1) -> int:
@@ -71,13 +78,17 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class Stage:
-    """`repeats` cells of kind `cell`; the first has stride `stride`, all output `out` channels."""
+    """`repeats` cells of kind `cell`; the first has stride `stride`, all output `out` channels.
+
+    `first` holds params that the stage's first cell takes instead of (or on top of) `params`.
+    """
 
     cell: str
     out: int | None = None
     repeats: int = 1
     stride: int = 1
     params: FrozenDict = field(default_factory=FrozenDict)
+    first: FrozenDict = field(default_factory=FrozenDict)
 
     @staticmethod
     def from_dict(spec: Any, where: str) -> "Stage":
@@ -94,12 +105,16 @@ class Stage:
         params = spec.get("params", {})
         if not isinstance(params, Mapping):
             raise GenomeError(f"{where}.params", f"must be a mapping, got {params!r}")
+        first = spec.get("first", {})
+        if not isinstance(first, Mapping):
+            raise GenomeError(f"{where}.first", f"must be a mapping of the first cell's params, got {first!r}")
         return Stage(
             cell=spec["cell"],
             out=out,
             repeats=_positive_int(spec.get("repeats", 1), f"{where}.repeats"),
             stride=_positive_int(spec.get("stride", 1), f"{where}.stride"),
             params=freeze(params),
+            first=freeze(first),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,6 +127,8 @@ class Stage:
             spec["stride"] = self.stride
         if self.params:
             spec["params"] = thaw(self.params)
+        if self.first:
+            spec["first"] = thaw(self.first)
         return spec
 
 
@@ -126,12 +143,15 @@ class Genome:
     input: InputSpec = InputSpec()
     num_classes: int = 1000
     cells: FrozenDict = field(default_factory=FrozenDict)
+    classifier: str = "linear"
 
     def __post_init__(self) -> None:
         from nas.expand import expand  # validation runs the expansion, which needs the op registries
 
         if not self.stages:
             raise GenomeError("stages", "a genome needs at least one stage")
+        if self.classifier not in CLASSIFIERS:
+            raise GenomeError("classifier", f"must be one of {', '.join(CLASSIFIERS)}, got {self.classifier!r}")
         for name in ("stem", "head"):
             object.__setattr__(self, name, nx.freeze(getattr(self, name)))
         expand(self)
@@ -159,6 +179,7 @@ class Genome:
             name=spec["name"],
             input=InputSpec.from_dict(spec.get("input", {})),
             num_classes=_positive_int(spec.get("num_classes", 1000), "num_classes"),
+            classifier=spec.get("classifier", "linear"),
             stem=cells.from_dict(spec["stem"], "stem"),
             stages=tuple(Stage.from_dict(s, f"stages[{i}]") for i, s in enumerate(stages)),
             head=cells.from_dict(spec["head"], "head"),
@@ -170,6 +191,7 @@ class Genome:
             "name": self.name,
             "input": self.input.to_dict(),
             "num_classes": self.num_classes,
+            **({"classifier": self.classifier} if self.classifier != "linear" else {}),
             "stem": cells.to_dict(self.stem),
             "stages": [stage.to_dict() for stage in self.stages],
             "head": cells.to_dict(self.head),
