@@ -38,10 +38,17 @@ def _padding(p: Mapping[str, Any]) -> int | tuple[int, int]:
     return tuple(d * (k - 1) // 2 for k, d in zip(_pair(p["kernel"]), _pair(p["dilation"])))
 
 
+def _channels(value: Any) -> int:
+    """A layer's output width, checked: arithmetic in a genome can produce a float or zero."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"out must be an integer >= 1, got {value!r}")
+    return value
+
+
 def _conv_block(c_in: int, c_out: int, p: Mapping[str, Any], groups: int) -> nn.Module:
     _check_geometry(p)
     conv = nn.Conv2d(
-        c_in, c_out, p["kernel"], stride=p["stride"], padding=_padding(p),
+        c_in, _channels(c_out), p["kernel"], stride=p["stride"], padding=_padding(p),
         dilation=p["dilation"], groups=groups, bias=p["bias"],
     )
     if p["preact"]:  # norm -> act -> conv, as in pre-activation ResNets and DenseNets
@@ -54,7 +61,7 @@ def _conv_block(c_in: int, c_out: int, p: Mapping[str, Any], groups: int) -> nn.
 @op("conv", pairs=GEOMETRY, out=REQUIRED, kernel=3, stride=1, padding=None, dilation=1, groups=1, bias=False, preact=False, **_NORM_ACT)
 def conv(c_in: int, p: Mapping[str, Any]) -> nn.Module:
     """Convolution (grouped with `groups`, dilated with `dilation`), then norm and activation (or before, with `preact`)."""
-    if c_in % p["groups"] or p["out"] % p["groups"]:
+    if c_in % p["groups"] or _channels(p["out"]) % p["groups"]:
         raise ValueError(f"groups={p['groups']} must divide input channels {c_in} and output channels {p['out']}")
     return _conv_block(c_in, p["out"], p, p["groups"])
 
@@ -83,7 +90,7 @@ def sepconv(c_in: int, p: Mapping[str, Any]) -> nn.Module:
         c_in, c_in, p["kernel"], stride=p["stride"], padding=_padding(p),
         dilation=p["dilation"], groups=c_in, bias=p["bias"],
     )
-    pointwise = nn.Conv2d(c_in, p["out"], 1, bias=p["bias"])
+    pointwise = nn.Conv2d(c_in, _channels(p["out"]), 1, bias=p["bias"])
     if p["preact"]:
         return sequence(activation(p["act"], inplace=False), depthwise, pointwise,
                         norm(p["norm"], p["out"], p["eps"], p["momentum"]))
@@ -97,7 +104,7 @@ def sepconv(c_in: int, p: Mapping[str, Any]) -> nn.Module:
 @op("linear", out=REQUIRED, bias=True, act="none")
 def linear(c_in: int, p: Mapping[str, Any]) -> nn.Module:
     """Fully connected layer over flat features (put `flatten` or a global pool before it)."""
-    return sequence(nn.Linear(c_in, p["out"], bias=p["bias"]), activation(p["act"]))
+    return sequence(nn.Linear(c_in, _channels(p["out"]), bias=p["bias"]), activation(p["act"]))
 
 
 class ChannelLinear(nn.Linear):
@@ -112,4 +119,4 @@ class ChannelLinear(nn.Linear):
 @op("channel_linear", out=REQUIRED, bias=True, act="none")
 def channel_linear(c_in: int, p: Mapping[str, Any]) -> nn.Module:
     """A linear layer applied to the channels at each position (ConvNeXt's pointwise MLP), then `act`."""
-    return sequence(ChannelLinear(c_in, p["out"], bias=p["bias"]), activation(p["act"]))
+    return sequence(ChannelLinear(c_in, _channels(p["out"]), bias=p["bias"]), activation(p["act"]))

@@ -46,7 +46,7 @@ class OpSpec:
             if len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
                 raise GenomeError(where, f"parameter {key!r} of op {self.name!r} must be an integer or "
                                          f"[height, width] integers, got {list(value)!r}")
-        plain = {key: value for key, value in params.items() if key not in pairs}
+        plain = {key: pairs[key][0] if key in pairs else value for key, value in params.items()}  # type-checked as one int
         resolved = resolve_params(f"op {self.name!r}", self.defaults, plain, where)
         return resolved.replace(**pairs) if pairs else resolved
 
