@@ -195,3 +195,29 @@ def test_mobilenet_v3_se_is_sized_on_the_expanded_channels_and_rounded_to_eight(
     block = plan.stages[2][0].graph  # 24 -> 40, expanded 72, SE to make_divisible(72 // 4, 8) = 24
     assert block.nodes["expand"]["params"]["out"] == 72
     assert block.nodes["se"]["params"]["squeeze"] == 24 and block.nodes["se"]["params"]["gate"] == "hardsigmoid"
+
+
+@pytest.mark.parametrize("stage", [
+    {"cell": "fused_mbconv", "out": 8, "repeats": 2, "stride": 2, "params": {"expansion": 4}},
+    {"cell": "fused_mbconv", "out": 16, "repeats": 2, "params": {"expansion": 1, "drop_path": 0.1}},
+    {"cell": "shufflenet_v2", "out": 16, "repeats": 3, "stride": 2},
+    {"cell": "regnet", "out": 16, "repeats": 2, "stride": 2, "params": {"group_width": 4, "se": 0.25}},
+    {"cell": "regnet", "out": 24, "repeats": 2, "params": {"group_width": 4, "bottleneck": 0.5}},
+    {"cell": "mbconv", "out": 16, "repeats": 2, "first": {"expanded": 24},
+     "params": {"expanded": 48, "se": 0.25, "se_of": "expanded", "se_divisor": 8, "se_gate": "hardsigmoid"}},
+])
+def test_new_templates_build_run_and_count_like_their_summary(stage):
+    genome = nas.Genome.from_dict({"name": "t", "input": {"channels": 3, "size": 16}, "num_classes": 5,
+                                   "stem": [{"op": "conv", "out": 16, "kernel": 3}], "stages": [stage],
+                                   "head": [{"op": "global_avgpool"}]})
+    model = nas.build(genome)
+    out = model(torch.randn(2, 3, 16, 16))
+    out.sum().backward()  # trains too (drop-path active, in-place ops safe for autograd)
+    assert out.shape == (2, 5) and torch.isfinite(out).all()
+    assert nas.summary(genome).params == sum(p.numel() for p in model.parameters())
+
+
+def test_a_shufflenet_unit_with_stride_one_must_keep_the_width():
+    with pytest.raises(GenomeError, match="keeps the width"):
+        nas.Genome.from_dict({"name": "t", "input": {"channels": 3, "size": 16}, "stem": [{"op": "conv", "out": 8}],
+                              "stages": [{"cell": "shufflenet_v2", "out": 16}], "head": [{"op": "global_avgpool"}]})
