@@ -150,9 +150,12 @@ def _evaluate(value: Any, values: Mapping[str, Any], key: str, where: str, depth
     return value
 
 
-def _substitute(params: Mapping[str, Any], values: Mapping[str, Any], where: str) -> dict[str, Any]:
+def _substitute(params: Mapping[str, Any], values: Mapping[str, Any], where: str) -> Mapping[str, Any]:
     """Params with tokens (``"@in"``, ``"@out"``, ``"@stride"``, and the stage's own ``@name`` params)
     replaced and arithmetic expressions (``{mul: ["@out", 4]}``) computed."""
+    if not any(isinstance(value, (Mapping, tuple, list)) or (isinstance(value, str) and value.startswith("@"))
+               for value in params.values()):
+        return params  # no token, expression or list: nothing to resolve (most nodes)
     return {key: _evaluate(value, values, key, where) for key, value in params.items()}
 
 
@@ -204,6 +207,25 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def used_tokens(graph: nx.DiGraph) -> set[str]:
+    """Every token an explicit cell's node params name, also inside arithmetic and lists."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and value.startswith("@"):
+            found.add(value)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    for _, attrs in graph.nodes(data=True):
+        walk(attrs.get("params", {}))
+    return found
+
+
 def cell_tokens(params: Mapping[str, Any], c_in: int, out: int | None, stride: int, where: str) -> dict[str, Any]:
     """The token values of one explicit cell: ``@in``, ``@out``, ``@stride`` and ``@name`` for each stage
     param ``name`` (numbers, strings, booleans or lists: an explicit cell's own knobs, e.g. ``{pool: 32}``)."""
@@ -224,7 +246,12 @@ def stage_cell(genome: "Genome", stage_index: int, repeat: int, c_in: int) -> tu
     stride = stage.stride if repeat == 0 else 1
     stage_params = {**stage.params, **stage.first} if repeat == 0 else stage.params
     if stage.cell in genome.cells:
-        return genome.cells[stage.cell], cell_tokens(stage_params, c_in, stage.out, stride, f"{where}.params")
+        graph = genome.cells[stage.cell]
+        unused = sorted({f"@{name}" for name in stage_params} - used_tokens(graph))
+        if unused:
+            raise GenomeError(f"{where}.params", f"explicit cell {stage.cell!r} does not use {unused[0]} "
+                                                 f"(it uses: {', '.join(sorted(used_tokens(graph))) or 'no tokens'})")
+        return graph, cell_tokens(stage_params, c_in, stage.out, stride, f"{where}.params")
     spec = get_template(stage.cell, f"{where}.cell")
     params = spec.resolve(stage_params, f"{where}.first" if repeat == 0 and stage.first else f"{where}.params")
     context = CellContext(c_in=c_in, out=stage.out, stride=stride, index=repeat, params=params)

@@ -2,6 +2,7 @@
 first-cell params, a head that gives the logits (classifier: none), non-square kernels, and the ops behind the new
 baselines (channel split and shuffle, layer norm over channels, layer scale, channel-wise linear layers)."""
 import copy
+import warnings
 
 import pytest
 import torch
@@ -221,3 +222,31 @@ def test_a_shufflenet_unit_with_stride_one_must_keep_the_width():
     with pytest.raises(GenomeError, match="keeps the width"):
         nas.Genome.from_dict({"name": "t", "input": {"channels": 3, "size": 16}, "stem": [{"op": "conv", "out": 8}],
                               "stages": [{"cell": "shufflenet_v2", "out": 16}], "head": [{"op": "global_avgpool"}]})
+
+
+def test_the_new_ops_script_and_export_and_compute_what_eager_mode_computes():
+    genome = nas.Genome.from_dict({
+        "name": "ops", "input": {"channels": 3, "size": 16}, "num_classes": 4,
+        "stem": [{"op": "conv", "out": 8, "kernel": [3, 5]}, {"op": "layernorm"}],
+        "stages": [{"cell": "shufflenet_v2", "out": 16, "repeats": 2, "stride": 2},
+                   {"cell": "block", "out": 16}],
+        "head": [{"op": "global_avgpool"}, {"op": "layernorm"}],
+        "cells": {"block": [{"op": "channel_linear", "out": {"mul": ["@out", 2]}, "act": "gelu"},
+                            {"op": "channel_linear", "out": "@out"}, {"op": "layer_scale", "init": 0.5}]},
+    })
+    model = nas.build(genome).eval()
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        expected = model(x)
+        with warnings.catch_warnings():  # torch >= 2.10 marks torch.jit as deprecated
+            warnings.simplefilter("ignore")
+            scripted = torch.jit.script(model)
+        torch.testing.assert_close(scripted(x), expected)
+        torch.testing.assert_close(torch.export.export(model, (x,)).module()(x), expected)
+
+
+def test_a_stage_param_that_its_explicit_cell_does_not_use_is_an_error():
+    changed = spec()
+    changed["stages"][1]["params"]["kk"] = 3
+    with pytest.raises(GenomeError, match=r"stages\[1\].params: explicit cell 'bneck' does not use @kk \(it uses: @in, @k, "):
+        nas.Genome.from_dict(changed)
