@@ -99,6 +99,8 @@ def transfer_weights(reference: nn.Module, built: nn.Module,
 
 
 def _mismatch(src: nn.Module, dst: nn.Module) -> str:
+    # Standard layers pair with their own kind only; other modules pair by their weights' names and shapes
+    # (torchvision's CNBlock holds `layer_scale` itself, where a genome has a LayerScale op).
     if _kind(src) is not _kind(dst) and (_kind(src) in _CONFIG or _kind(dst) in _CONFIG):
         return f"layer kinds differ ({_kind(src).__name__} vs {_kind(dst).__name__})"
     src_state, dst_state = _own_state(src), _own_state(dst)
