@@ -82,7 +82,7 @@ def _column(graph: nx.DiGraph, name: str) -> int:
 
 def compile_plan(plan: NetworkPlan) -> Network:
     stages = nn.Sequential(*(nn.Sequential(*(compile_cell(c) for c in stage)) for stage in plan.stages))
-    classifier = nn.Linear(plan.head.out_shape[0], plan.num_classes)
+    classifier = nn.Linear(plan.head.out_shape[0], plan.num_classes) if plan.classifier == "linear" else nn.Identity()
     nodes = [attrs for c in plan.cells() for _, attrs in c.graph.nodes(data=True)]
     global_drop = max((a.get("global_drop", 0.0) for a in nodes), default=0.0)
     columns = max((a["column"] + 1 for a in nodes if a.get("column") is not None), default=0)

@@ -417,7 +417,8 @@ def _chain_lines(label: str, plan: CellPlan) -> list[str]:
 def overview_panel(genome: Genome, plan: NetworkPlan, params: int, flops: int) -> Panel:
     items = [["input", _shape(plan.input_shape)], _chain_lines("stem", plan.stem)]
     items += [_stage_lines(genome, plan, i) for i in range(len(genome.stages))]
-    items += [_chain_lines("head", plan.head), [f"classifier: linear {plan.num_classes}", f"-> {plan.num_classes}"]]
+    items += [_chain_lines("head", plan.head), [f"classifier: linear {plan.num_classes}" if plan.classifier == "linear"
+                                               else "classifier: none (the head's)", f"-> {plan.num_classes}"]]
     kinds = ["", "stem", *(stage.cell for stage in genome.stages), "head", ""]
     title = f"{genome.name}: {si(params)} params, {si(flops, 'FLOPs')}"
     box_w = max(text_width(t, bold=True) for lines in items for t in lines) + 2 * PAD + 0.2

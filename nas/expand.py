@@ -18,8 +18,9 @@ import nas.ops  # noqa: F401  (registers the ops)
 from nas import cell as cells
 from nas.cells.registry import CellContext, get_template
 from nas.errors import GenomeError
-from nas.frozen import FrozenDict
+from nas.frozen import FrozenDict, thaw
 from nas.limits import MAX_NETWORK_SIZE
+from nas.rounding import round_channels
 from nas.ops.registry import get_op
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class NetworkPlan:
     head: CellPlan
     num_classes: int
     input_shape: Shape
+    classifier: str = "linear"  # "linear": a Linear(head features, num_classes) after the head; "none": the head gives the logits
 
     def cells(self) -> list[CellPlan]:
         return [self.stem, *(c for stage in self.stages for c in stage), self.head]
@@ -76,17 +78,86 @@ def merged_shape(merge: str, shapes: list[Shape], sources: list[str], where: str
     return tuple(result)
 
 
-def _substitute(params: Mapping[str, Any], values: Mapping[str, int | None], where: str) -> dict[str, Any]:
-    resolved = {}
-    for key, value in params.items():
-        if isinstance(value, str) and value.startswith("@"):
-            if value not in TOKENS:
-                raise GenomeError(where, f"unknown token {value!r} in parameter {key!r} (known: {', '.join(TOKENS)})")
-            if values[value] is None:
-                raise GenomeError(where, f"parameter {key!r} uses {value} but the stage has no 'out'")
-            value = values[value]
-        resolved[key] = value
-    return resolved
+# Arithmetic in parameter values: a one-key mapping {operator: [operands]}, operands being numbers,
+# tokens or further expressions. Plain data, evaluated here by hand (never `eval`).
+def _sum(args: list) -> Any:
+    return sum(args)
+
+
+def _product(args: list) -> Any:
+    result = 1
+    for value in args:
+        result *= value
+    return result
+
+
+def _round(args: list) -> int:
+    value, divisor = args
+    if not isinstance(divisor, int) or divisor < 1:
+        raise ValueError(f"the divisor must be an integer >= 1, got {divisor!r}")
+    return round_channels(value, divisor)
+
+
+# operator -> (number of operands: exact count, or -2 for "two or more"; function)
+OPERATORS: dict[str, tuple[int, Any]] = {
+    "add": (-2, _sum),                                 # a + b + ...
+    "sub": (2, lambda a: a[0] - a[1]),                 # a - b
+    "mul": (-2, _product),                             # a * b * ...
+    "div": (2, lambda a: a[0] // a[1]),                # floor division, as torchvision's `c // 4`
+    "max": (-2, max),
+    "min": (-2, min),
+    "int": (1, lambda a: int(a[0])),                   # towards zero, as Python's int(c * 0.25)
+    "round": (2, _round),                              # make_divisible(value, divisor) (nas.rounding.round_channels)
+}
+MAX_EXPRESSION_DEPTH = 16
+
+
+def is_expression(value: Any) -> bool:
+    """Whether a parameter value is an arithmetic expression: a one-key mapping naming an operator."""
+    return isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in OPERATORS
+
+
+def _evaluate(value: Any, values: Mapping[str, Any], key: str, where: str, depth: int = 0) -> Any:
+    """`value` with tokens replaced by their values and expressions computed."""
+    if isinstance(value, str) and value.startswith("@"):
+        if value not in values:
+            known = ", ".join(sorted(values))
+            raise GenomeError(where, f"unknown token {value!r} in parameter {key!r} (known: {known})")
+        if values[value] is None:
+            raise GenomeError(where, f"parameter {key!r} uses {value} but the stage has no 'out'")
+        return values[value]
+    if isinstance(value, Mapping):
+        if not is_expression(value):
+            raise GenomeError(where, f"parameter {key!r}: an expression is one of {', '.join(OPERATORS)} "
+                                     f"with a list of operands, got {dict(value)!r}")
+        if depth >= MAX_EXPRESSION_DEPTH:
+            raise GenomeError(where, f"parameter {key!r}: expression nested deeper than {MAX_EXPRESSION_DEPTH}")
+        (name, operands), = value.items()
+        arity, function = OPERATORS[name]
+        operands = list(operands) if isinstance(operands, (list, tuple)) else [operands]
+        if (arity > 0 and len(operands) != arity) or (arity < 0 and len(operands) < -arity):
+            wanted = f"{arity}" if arity > 0 else f"at least {-arity}"
+            raise GenomeError(where, f"parameter {key!r}: {name!r} takes {wanted} operands, got {len(operands)}")
+        args = [_evaluate(operand, values, key, where, depth + 1) for operand in operands]
+        bad = [a for a in args if isinstance(a, bool) or not isinstance(a, (int, float))]
+        if bad:
+            raise GenomeError(where, f"parameter {key!r}: {name!r} needs numbers, got {bad[0]!r}")
+        try:
+            return function(args)
+        except (ValueError, ArithmeticError) as error:
+            raise GenomeError(where, f"parameter {key!r}: {name} {args}: {_first_line(error)}") from None
+    if isinstance(value, (list, tuple)):
+        return tuple(_evaluate(v, values, key, where, depth + 1) for v in value)
+    return value
+
+
+def _substitute(params: Mapping[str, Any], values: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    """Params with tokens (``"@in"``, ``"@out"``, ``"@stride"``, and the stage's own ``@name`` params)
+    replaced and arithmetic expressions (``{mul: ["@out", 4]}``) computed."""
+    if not any(isinstance(value, (Mapping, tuple, list)) or (isinstance(value, str) and value.startswith("@"))
+               for value in params.values()):
+        return params  # no token, expression or list: nothing to resolve (most nodes)
+    return {key: _evaluate(value, values, key, where) for key, value in params.items()}
 
 
 def infer_cell(graph: nx.DiGraph, in_shape: Shape, where: str, tokens: Mapping[str, int | None] | None = None) -> CellPlan:
@@ -101,7 +172,7 @@ def infer_cell(graph: nx.DiGraph, in_shape: Shape, where: str, tokens: Mapping[s
         sources = list(graph.predecessors(name))
         shape = merged_shape(attrs["merge"], [concrete.nodes[s]["out_shape"] for s in sources], sources, node_where)
         spec = get_op(attrs["op"], node_where)
-        raw = attrs["params"] if tokens is None else _substitute(attrs["params"], tokens, node_where)
+        raw = _substitute(attrs["params"], tokens or {}, node_where)
         params = spec.resolve(raw, node_where)
         out_shape = _run_on_meta(spec, shape, params, node_where)
         concrete.add_node(name, **{**attrs, "params": params, "in_shape": shape, "out_shape": out_shape})
@@ -137,17 +208,53 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def used_tokens(graph: nx.DiGraph) -> set[str]:
+    """Every token an explicit cell's node params name, also inside arithmetic and lists."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and value.startswith("@"):
+            found.add(value)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    for _, attrs in graph.nodes(data=True):
+        walk(attrs.get("params", {}))
+    return found
+
+
+def cell_tokens(params: Mapping[str, Any], c_in: int, out: int | None, stride: int, where: str) -> dict[str, Any]:
+    """The token values of one explicit cell: ``@in``, ``@out``, ``@stride`` and ``@name`` for each stage
+    param ``name`` (numbers, strings, booleans or lists: an explicit cell's own knobs, e.g. ``{pool: 32}``)."""
+    tokens: dict[str, Any] = {"@in": c_in, "@out": out, "@stride": stride}
+    for name, value in params.items():
+        if f"@{name}" in tokens:
+            raise GenomeError(f"{where}.{name}", f"an explicit cell's param cannot be named {name!r} (a built-in token)")
+        if isinstance(value, Mapping):
+            raise GenomeError(f"{where}.{name}", f"an explicit cell's param is a value, not a mapping, got {thaw(value)!r}")
+        tokens[f"@{name}"] = value
+    return tokens
+
+
 def stage_cell(genome: "Genome", stage_index: int, repeat: int, c_in: int) -> tuple[nx.DiGraph, dict[str, int | None] | None]:
     """The (abstract) graph of one cell of a stage, and the token values when it is an explicit cell."""
     stage = genome.stages[stage_index]
     where = f"stages[{stage_index}]"
     stride = stage.stride if repeat == 0 else 1
+    stage_params = {**stage.params, **stage.first} if repeat == 0 else stage.params
     if stage.cell in genome.cells:
-        if stage.params:
-            raise GenomeError(f"{where}.params", f"explicit cell {stage.cell!r} takes no params; use @in/@out/@stride")
-        return genome.cells[stage.cell], {"@in": c_in, "@out": stage.out, "@stride": stride}
+        graph = genome.cells[stage.cell]
+        unused = sorted({f"@{name}" for name in stage_params} - used_tokens(graph))
+        if unused:
+            raise GenomeError(f"{where}.params", f"explicit cell {stage.cell!r} does not use {unused[0]} "
+                                                 f"(it uses: {', '.join(sorted(used_tokens(graph))) or 'no tokens'})")
+        return graph, cell_tokens(stage_params, c_in, stage.out, stride, f"{where}.params")
     spec = get_template(stage.cell, f"{where}.cell")
-    params = spec.resolve(stage.params, f"{where}.params")
+    params = spec.resolve(stage_params, f"{where}.first" if repeat == 0 and stage.first else f"{where}.params")
     context = CellContext(c_in=c_in, out=stage.out, stride=stride, index=repeat, params=params)
     try:
         graph = spec.factory(context)
@@ -188,7 +295,11 @@ def expand(genome: "Genome", num_classes: int | None = None, in_channels: int | 
             planned.append(plan)
             shape = plan.out_shape
         stages.append(tuple(planned))
-    head = infer_cell(genome.head, shape, "head")
+    classes = num_classes or genome.num_classes
+    head = infer_cell(genome.head, shape, "head", {"@in": shape[0], "@classes": classes})
     if len(head.out_shape) != 1:
         raise GenomeError("head", f"must end in flat features (add global_avgpool or flatten), got shape {head.out_shape}")
-    return NetworkPlan(stem, tuple(stages), head, num_classes or genome.num_classes, input_shape)
+    if genome.classifier == "none" and head.out_shape != (classes,):
+        raise GenomeError("head", f"with 'classifier: none' the head gives the logits: it must output "
+                                  f"({classes},) (use out: \"@classes\"), got {head.out_shape}")
+    return NetworkPlan(stem, tuple(stages), head, classes, input_shape, genome.classifier)

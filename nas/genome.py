@@ -2,7 +2,8 @@
 
 A genome has an input (channels, size), a stem, stages of repeated cells, a head, and
 optionally named explicit cell graphs under ``cells``. The classifier (a linear layer to
-``num_classes``) is implied after the head. See `nas.cell` for the cell format.
+``num_classes``) is implied after the head, unless ``classifier: none`` says that the head gives
+the logits itself (its nodes may use the token ``"@classes"``). See `nas.cell` for the cell format.
 
     name: resnet18
     input: {channels: 3, size: 224}
@@ -25,6 +26,11 @@ ops, parameters and shapes and returns the genome's identity (`nas.identity`). S
 exists is valid, and equality and the fingerprint compare the resolved, canonical form.
 A Genome is immutable all the way down: frozen dataclasses, FrozenDicts, and read-only graphs
 whose node and edge attributes cannot be changed (`nas.cell.freeze_graph`).
+
+A stage's ``params`` give an explicit cell more tokens (``params: {pool: 32}`` -> ``"@pool"``),
+and ``first`` overrides params for a stage's first cell. Values may be arithmetic written as data:
+``{mul: ["@out", 4]}``, ``{div: ["@in", 2]}`` (floor), ``add``, ``sub``, ``max``, ``min``, ``int``
+and ``{round: [value, 8]}`` (MobileNet's make_divisible), nested as needed (see `nas.expand`).
 """
 from __future__ import annotations
 
@@ -44,8 +50,10 @@ from nas.limits import MAX_INT, MAX_REPEATS, MAX_TEXT, check_data
 
 # libyaml's safe loader when PyYAML has it: 7x faster on large files, and it bounds nesting (depth 1000)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-GENOME_FIELDS = ("name", "input", "num_classes", "stem", "stages", "head", "cells")
-STAGE_FIELDS = ("cell", "out", "repeats", "stride", "params")
+GENOME_FIELDS = ("name", "input", "num_classes", "classifier", "stem", "stages", "head", "cells")
+STAGE_FIELDS = ("cell", "out", "repeats", "stride", "params", "first")
+# "linear": a Linear(head features, num_classes) follows the head; "none": the head itself gives the logits
+CLASSIFIERS = ("linear", "none")
 
 
 def _positive_int(value: Any, where: str, minimum: int = 1, maximum: int = MAX_INT) -> int:
@@ -89,18 +97,25 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class Stage:
-    """`repeats` cells of kind `cell`; the first has stride `stride`, all output `out` channels."""
+    """`repeats` cells of kind `cell`; the first has stride `stride`, all output `out` channels.
+
+    `first` holds params that the stage's first cell takes instead of (or on top of) `params`.
+    """
 
     cell: str
     out: int | None = None
     repeats: int = 1
     stride: int = 1
     params: FrozenDict = field(default_factory=FrozenDict)
+    first: FrozenDict = field(default_factory=FrozenDict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, Mapping):
             raise GenomeError("params", f"must be a mapping, got {self.params!r}")
+        if not isinstance(self.first, Mapping):
+            raise GenomeError("first", f"must be a mapping, got {self.first!r}")
         object.__setattr__(self, "params", freeze(self.params))  # a dict given in Python is frozen too
+        object.__setattr__(self, "first", freeze(self.first))
 
     @staticmethod
     def from_dict(spec: Any, where: str) -> "Stage":
@@ -117,12 +132,16 @@ class Stage:
         params = spec.get("params", {})
         if not isinstance(params, Mapping):
             raise GenomeError(f"{where}.params", f"must be a mapping, got {params!r}")
+        first = spec.get("first", {})
+        if not isinstance(first, Mapping):
+            raise GenomeError(f"{where}.first", f"must be a mapping of the first cell's params, got {first!r}")
         return Stage(
             cell=spec["cell"],
             out=out,
             repeats=_positive_int(spec.get("repeats", 1), f"{where}.repeats", maximum=MAX_REPEATS),
             stride=_positive_int(spec.get("stride", 1), f"{where}.stride"),
             params=freeze(params),
+            first=freeze(first),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -135,6 +154,8 @@ class Stage:
             spec["stride"] = self.stride
         if self.params:
             spec["params"] = thaw(self.params)
+        if self.first:
+            spec["first"] = thaw(self.first)
         return spec
 
 
@@ -149,6 +170,7 @@ class Genome:
     input: InputSpec = InputSpec()
     num_classes: int = 1000
     cells: FrozenDict = field(default_factory=FrozenDict)
+    classifier: str = "linear"
 
     def __post_init__(self) -> None:
         self._check_structure()
@@ -173,6 +195,8 @@ class Genome:
             _positive_int(stage.stride, f"stages[{i}].stride")
             if stage.out is not None:
                 _positive_int(stage.out, f"stages[{i}].out")
+        if self.classifier not in CLASSIFIERS:
+            raise GenomeError("classifier", f"must be one of {', '.join(CLASSIFIERS)}, got {self.classifier!r}")
         for name in ("stem", "head"):
             graph = getattr(self, name)
             if not isinstance(graph, nx.DiGraph):
@@ -213,6 +237,7 @@ class Genome:
             name=spec["name"],
             input=InputSpec.from_dict(spec.get("input", {})),
             num_classes=_positive_int(spec.get("num_classes", 1000), "num_classes"),
+            classifier=spec.get("classifier", "linear"),
             stem=cells.from_dict(spec["stem"], "stem"),
             stages=tuple(Stage.from_dict(s, f"stages[{i}]") for i, s in enumerate(stages)),
             head=cells.from_dict(spec["head"], "head"),
@@ -224,6 +249,7 @@ class Genome:
             "name": self.name,
             "input": self.input.to_dict(),
             "num_classes": self.num_classes,
+            **({"classifier": self.classifier} if self.classifier != "linear" else {}),
             "stem": cells.to_dict(self.stem),
             "stages": [stage.to_dict() for stage in self.stages],
             "head": cells.to_dict(self.head),

@@ -84,6 +84,25 @@ def _widen_cell(cell: Any, widen: Any) -> Any:
     return _map_cell(cell, lambda nodes: _widen_nodes(nodes, widen))
 
 
+def _width_tokens(graph: Any) -> set[str]:
+    """The tokens that an explicit cell's nodes use in their ``out`` (directly or inside arithmetic)."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and value.startswith("@"):
+            found.add(value)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    for _, attrs in graph.nodes(data=True):
+        walk(attrs.get("params", {}).get("out"))
+    return found
+
+
 def _is_node_list(value: Any) -> bool:
     return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) and "op" in v for v in value)
 
@@ -94,6 +113,11 @@ def _scale_stage(stage: dict[str, Any], genome: Genome, widen: Any, depth: float
         stage["out"] = widen(stage["out"])
     if stage["cell"] in genome.cells or stage["cell"] not in TEMPLATES:
         stage["repeats"] = math.ceil(stage.get("repeats", 1) * depth)
+        if stage["cell"] in genome.cells:  # an explicit cell's params that count channels: those its nodes' `out` reads
+            widths = _width_tokens(genome.cells[stage["cell"]])
+            for part in ("params", "first"):
+                if part in stage:
+                    stage[part] = {k: widen(v) if f"@{k}" in widths else v for k, v in stage[part].items()}
         return stage
     spec = TEMPLATES.get(stage["cell"])
     params = dict(stage.get("params", {}))
@@ -104,6 +128,9 @@ def _scale_stage(stage: dict[str, Any], genome: Genome, widen: Any, depth: float
         value = params.get(key, spec.defaults[key])
         if value is not REQUIRED and widen(value) != value:
             params[key] = widen(value)
+    if "first" in stage:  # the first cell's own params: widths and node lists scale like the stage's
+        first = {k: _widen_nodes(v, widen) if _is_node_list(v) else v for k, v in stage["first"].items()}
+        stage["first"] = {k: widen(v) if k in spec.widths else v for k, v in first.items()}
     if spec.depth == "repeats":
         stage["repeats"] = math.ceil(stage.get("repeats", 1) * depth)
     elif spec.depth is not None:

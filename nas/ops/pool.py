@@ -10,14 +10,14 @@ from torch import nn
 from nas.ops.registry import REQUIRED, op
 
 
-@op("maxpool", kernel=REQUIRED, stride=None, padding=0, ceil_mode=False)
+@op("maxpool", pairs=("kernel", "stride", "padding"), kernel=REQUIRED, stride=None, padding=0, ceil_mode=False)
 def maxpool(c_in: int, p: Mapping[str, Any]) -> nn.Module:
     """Max pooling; `stride` defaults to `kernel`."""
     stride = p["kernel"] if p["stride"] is None else p["stride"]
     return nn.MaxPool2d(p["kernel"], stride, p["padding"], ceil_mode=p["ceil_mode"])
 
 
-@op("avgpool", kernel=REQUIRED, stride=None, padding=0, ceil_mode=False, count_include_pad=True)
+@op("avgpool", pairs=("kernel", "stride", "padding"), kernel=REQUIRED, stride=None, padding=0, ceil_mode=False, count_include_pad=True)
 def avgpool(c_in: int, p: Mapping[str, Any]) -> nn.Module:
     """Average pooling; `stride` defaults to `kernel`."""
     stride = p["kernel"] if p["stride"] is None else p["stride"]
