@@ -73,8 +73,9 @@ def node_attrs(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 def _check_out(value: Any, where: str) -> None:
     """A node's ``out`` is a channel count (every op, `nas.scaling` and the templates read it so): a positive
-    integer, or a string that shape inference resolves (a token such as ``"@out"``)."""
-    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+    integer, or what shape inference resolves to one: a token such as ``"@out"``, or arithmetic written as a
+    one-key mapping such as ``{div: ["@out", 4]}`` (see `nas.expand`), whose result is checked there."""
+    if isinstance(value, (str, Mapping)) or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
         return
     raise GenomeError(where, f"a channel count must be >= 1 and an integer (or a token such as '@out'), got {value!r}")
 

@@ -94,13 +94,15 @@ def test_bad_expressions_are_one_line_errors_naming_the_node_and_parameter(expre
     assert "\n" not in message
 
 
-def test_absurdly_nested_expressions_are_refused():
+@pytest.mark.parametrize("depth, message", [(20, "nested deeper"), (60, "nested more than")])
+def test_absurdly_nested_expressions_are_refused(depth, message):
+    # deeper than arithmetic allows (16), and deeper than any genome data may nest (nas.limits)
     value = "@out"
-    for _ in range(40):
+    for _ in range(depth):
         value = {"max": [value, 1]}
     changed = spec()
     changed["cells"]["bneck"]["nodes"]["reduce"]["out"] = value
-    with pytest.raises(GenomeError, match="nested deeper"):
+    with pytest.raises(GenomeError, match=message):
         nas.Genome.from_dict(changed)
 
 
