@@ -94,7 +94,7 @@ def test_bad_expressions_are_one_line_errors_naming_the_node_and_parameter(expre
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("depth, message", [(20, "nested deeper"), (60, "nested more than")])
+@pytest.mark.parametrize("depth, message", [(17, "nested deeper"), (60, "nested more than")])
 def test_absurdly_nested_expressions_are_refused(depth, message):
     # deeper than arithmetic allows (16), and deeper than any genome data may nest (nas.limits)
     value = "@out"
