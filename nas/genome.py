@@ -100,6 +100,7 @@ class Stage:
     def __post_init__(self) -> None:
         if not isinstance(self.params, Mapping):
             raise GenomeError("params", f"must be a mapping, got {self.params!r}")
+        check_data(self.params, "params")  # bounded before it is walked (a stage built in Python, not read from a file)
         object.__setattr__(self, "params", freeze(self.params))  # a dict given in Python is frozen too
 
     @staticmethod
