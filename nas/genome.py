@@ -114,6 +114,8 @@ class Stage:
             raise GenomeError("params", f"must be a mapping, got {self.params!r}")
         if not isinstance(self.first, Mapping):
             raise GenomeError("first", f"must be a mapping, got {self.first!r}")
+        check_data(self.params, "params")  # bounded before it is walked (a stage built in Python, not read from a file)
+        check_data(self.first, "first")
         object.__setattr__(self, "params", freeze(self.params))  # a dict given in Python is frozen too
         object.__setattr__(self, "first", freeze(self.first))
 

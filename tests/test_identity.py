@@ -377,3 +377,14 @@ def test_the_nodes_of_a_layers_stage_are_resolved_too():
 
     assert same(plain(), plain(stride=1, merge="add", dilation=1))
     assert not same(plain(), plain(stride=2))
+
+
+def test_a_genome_built_in_python_is_held_to_the_same_bounds():
+    bomb: list = ["x"] * 10
+    for _ in range(8):
+        bomb = [bomb] * 10  # 10**9 leaves, shared: small in memory, huge to walk
+    genome = Genome.from_dict(spec())
+    with pytest.raises(nas.GenomeError, match=r"params\.kernel\[0\].*more than 200,000 values"):
+        Stage("mbconv", out=16, params={"expansion": 6, "kernel": bomb})
+    with pytest.raises(nas.GenomeError, match=r"stages\[0\]\.repeats: must be at most 1,000"):
+        genome.replace(stages=(Stage("mbconv", out=16, repeats=10**12),))
