@@ -15,6 +15,11 @@ optionally named explicit cell graphs under ``cells``. The classifier (a linear 
     head:
       - {op: global_avgpool}
 
+A cell with several input ports (see `nas.cell`) says in its stage where each port reads:
+``reads: [2, 1]`` counts back over the outputs of earlier cells (1: the previous cell's output,
+2: the one before), the stem's output counting as one; counting back past the stem reads the
+stem, so the first cells of a network read the stem twice, as in DARTS. Default ``[1]``.
+
 Explicit cells may use the tokens ``"@in"``, ``"@out"`` and ``"@stride"`` as parameter
 values; they stand for the cell's input channels, the stage's ``out`` and the cell's stride.
 """
@@ -35,7 +40,7 @@ from nas.errors import GenomeError
 from nas.frozen import FrozenDict, freeze, thaw
 
 GENOME_FIELDS = ("name", "input", "num_classes", "stem", "stages", "head", "cells")
-STAGE_FIELDS = ("cell", "out", "repeats", "stride", "params")
+STAGE_FIELDS = ("cell", "out", "repeats", "stride", "params", "reads")
 
 
 def _positive_int(value: Any, where: str, minimum: int = 1) -> int:
@@ -71,13 +76,16 @@ class InputSpec:
 
 @dataclass(frozen=True)
 class Stage:
-    """`repeats` cells of kind `cell`; the first has stride `stride`, all output `out` channels."""
+    """`repeats` cells of kind `cell`; the first has stride `stride`, all output `out` channels.
+
+    `reads` gives, for each input port of the cell, how many cell outputs back it reads (1: previous)."""
 
     cell: str
     out: int | None = None
     repeats: int = 1
     stride: int = 1
     params: FrozenDict = field(default_factory=FrozenDict)
+    reads: tuple[int, ...] = (1,)
 
     @staticmethod
     def from_dict(spec: Any, where: str) -> "Stage":
@@ -100,6 +108,7 @@ class Stage:
             repeats=_positive_int(spec.get("repeats", 1), f"{where}.repeats"),
             stride=_positive_int(spec.get("stride", 1), f"{where}.stride"),
             params=freeze(params),
+            reads=_reads(spec.get("reads", [1]), f"{where}.reads"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -112,7 +121,15 @@ class Stage:
             spec["stride"] = self.stride
         if self.params:
             spec["params"] = thaw(self.params)
+        if self.reads != (1,):
+            spec["reads"] = list(self.reads)
         return spec
+
+
+def _reads(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise GenomeError(where, f"must be a non-empty list of integers >= 1 (1: the previous cell), got {value!r}")
+    return tuple(_positive_int(v, f"{where}[{i}]") for i, v in enumerate(value))
 
 
 @dataclass(frozen=True, eq=False)

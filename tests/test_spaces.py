@@ -171,8 +171,9 @@ def test_isomorphic_cell_samples_share_a_fingerprint(spaces):
     space = spaces["cells"]
     original = [("in", "conv_3x3", "in", "identity", "add"), ("in", "sep_conv_5x5", "in", "max_pool_3x3", "concat"),
                 ("b0", "conv_1x1", "b1", "avg_pool_3x3", "mean"), ("in", "se", "in", "dil_conv_3x3", "add")]
-    # blocks 0 and 1 swapped (both read only "in"), and the two sides of every block swapped
-    permuted = [("in", "max_pool_3x3", "in", "sep_conv_5x5", "concat"), ("in", "identity", "in", "conv_3x3", "add"),
+    # blocks 0 and 1 swapped (both read only "in"), and the two sides of every block but the concat swapped
+    # (a concat's input order changes the function, so it changes the fingerprint)
+    permuted = [("in", "sep_conv_5x5", "in", "max_pool_3x3", "concat"), ("in", "identity", "in", "conv_3x3", "add"),
                 ("b0", "avg_pool_3x3", "b1", "conv_1x1", "mean"), ("in", "dil_conv_3x3", "in", "se", "add")]
     a, b = space.realize(cell_sample(original)), space.realize(cell_sample(permuted))
     assert cell_sample(original) != cell_sample(permuted)
@@ -180,6 +181,9 @@ def test_isomorphic_cell_samples_share_a_fingerprint(spaces):
     changed = list(permuted)
     changed[2] = ("b0", "avg_pool_3x3", "b1", "conv_3x3", "mean")
     assert space.realize(cell_sample(changed)).fingerprint() != a.fingerprint()
+    swapped = list(permuted)
+    swapped[0] = ("in", "max_pool_3x3", "in", "sep_conv_5x5", "concat")
+    assert space.realize(cell_sample(swapped)).fingerprint() != a.fingerprint()
 
 
 def test_node_names_do_not_leak_into_the_fingerprint(spaces):
