@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import nn
 
+from nas.ops import same
 from nas.ops.activations import activation, norm, sequence
 from nas.ops.registry import REQUIRED, op
 
@@ -17,25 +18,33 @@ def _check_geometry(p: Mapping[str, Any]) -> None:
     for key in ("kernel", "stride", "dilation"):
         if p[key] < 1:
             raise ValueError(f"{key} must be >= 1, got {p[key]}")
-    if p["padding"] is not None and p["padding"] < 0:
-        raise ValueError(f"padding must be >= 0, got {p['padding']}")
+    if p["padding"] == same.SAME:
+        return
+    if p["padding"] is not None and (not isinstance(p["padding"], int) or p["padding"] < 0):
+        raise ValueError(f"padding must be an integer >= 0 or 'same', got {p['padding']!r}")
 
 
-def _padding(p: Mapping[str, Any]) -> int:
-    return p["padding"] if p["padding"] is not None else p["dilation"] * (p["kernel"] - 1) // 2
+def _padding(p: Mapping[str, Any]) -> tuple[int, nn.Module | None]:
+    """The conv's padding (None: symmetric, keeping the size at stride 1), and a pad layer before it for
+    TensorFlow's input-size-dependent ``"same"`` (see `nas.ops.same`)."""
+    if p["padding"] is None:
+        return p["dilation"] * (p["kernel"] - 1) // 2, None
+    return same.resolve(p["padding"], p["kernel"], p["stride"], p["dilation"])
 
 
 def _conv_block(c_in: int, c_out: int, p: Mapping[str, Any], groups: int) -> nn.Module:
     _check_geometry(p)
+    padding, pad = _padding(p)
     conv = nn.Conv2d(
-        c_in, c_out, p["kernel"], stride=p["stride"], padding=_padding(p),
+        c_in, c_out, p["kernel"], stride=p["stride"], padding=padding,
         dilation=p["dilation"], groups=groups, bias=p["bias"],
     )
     if p["preact"]:  # norm -> act -> conv, as in pre-activation ResNets and DenseNets
         # the activation may overwrite the norm's fresh output, never the op's own input
         in_place = p["norm"] != "none"
-        return sequence(norm(p["norm"], c_in, p["eps"], p["momentum"]), activation(p["act"], inplace=in_place), conv)
-    return sequence(conv, norm(p["norm"], c_out, p["eps"], p["momentum"]), activation(p["act"]))
+        return sequence(norm(p["norm"], c_in, p["eps"], p["momentum"]), activation(p["act"], inplace=in_place),
+                        pad, conv)
+    return sequence(pad, conv, norm(p["norm"], c_out, p["eps"], p["momentum"]), activation(p["act"]))
 
 
 @op("conv", out=REQUIRED, kernel=3, stride=1, padding=None, dilation=1, groups=1, bias=False, preact=False, **_NORM_ACT)
@@ -66,18 +75,19 @@ def sepconv(c_in: int, p: Mapping[str, Any]) -> nn.Module:
     `preact` puts the activation before the whole op (Xception's ReLU -> SepConv -> BN).
     """
     _check_geometry(p)
+    padding, pad = _padding(p)
     depthwise = nn.Conv2d(
-        c_in, c_in, p["kernel"], stride=p["stride"], padding=_padding(p),
+        c_in, c_in, p["kernel"], stride=p["stride"], padding=padding,
         dilation=p["dilation"], groups=c_in, bias=p["bias"],
     )
     pointwise = nn.Conv2d(c_in, p["out"], 1, bias=p["bias"])
     if p["preact"]:
-        return sequence(activation(p["act"], inplace=False), depthwise, pointwise,
+        return sequence(activation(p["act"], inplace=False), pad, depthwise, pointwise,
                         norm(p["norm"], p["out"], p["eps"], p["momentum"]))
     middle = []
     if p["mid_norm"]:
         middle = [norm(p["norm"], c_in, p["eps"], p["momentum"]), activation(p["act"])]
-    return sequence(depthwise, *middle, pointwise, norm(p["norm"], p["out"], p["eps"], p["momentum"]),
+    return sequence(pad, depthwise, *middle, pointwise, norm(p["norm"], p["out"], p["eps"], p["momentum"]),
                     activation(p["act"]))
 
 
