@@ -1,7 +1,7 @@
 """DARTS genotypes <-> genomes: bring a searched cell from a paper, or take ours to the DARTS code.
 
 A genotype (Liu et al. 2019; github quark0/darts, ``cnn/genotypes.py``) describes a normal and a
-reduction cell that read the two previous cells (inputs 0 and 1). Each pair ``(op, input)`` of
+reduction cell that read the two previous cells (inputs 0 and 1; an input no op reads is left out). Each pair ``(op, input)`` of
 ``normal`` applies a DARTS op to state ``input``; pairs 2i and 2i+1 are summed into state i + 2;
 the cell outputs the concatenation of the states in ``normal_concat``. In a reduction cell the ops
 reading inputs 0 and 1 have stride 2. Parsed as data (the text is never evaluated)::
@@ -181,31 +181,38 @@ def _check_cell(pairs: Pairs, concat: tuple[int, ...], kind: str) -> None:
     if not concat or len(set(concat)) != len(concat) or any(not 2 <= c < 2 + steps for c in concat):
         raise GenotypeError(f"genotype.{kind}_concat", f"must list distinct states among 2..{1 + steps}, got {list(concat)}")
     used = {index for _, index in pairs} | set(concat)
-    unused = [s for s in range(2 + steps) if s not in used]
+    unused = [s for s in range(2, 2 + steps) if s not in used]
     if unused:
         raise GenotypeError(f"genotype.{kind}", f"state {unused[0]} is neither read nor concatenated")
 
 
 # ----- genotype -> genome -----
-def cell_graph(pairs: Pairs, concat: Sequence[int], channels: int, reduction: bool, reduction_prev: bool) -> nx.DiGraph:
+OpTable = Mapping[str, Callable[[int, Any], Layers]]
+
+
+def cell_graph(pairs: Pairs, concat: Sequence[int], channels: int, reduction: bool, reduction_prev: bool,
+               ops: OpTable = OPS) -> nx.DiGraph:
     """The graph of one DARTS cell at width `channels` (the DARTS code's ``Cell``), nodes in its execution order.
 
-    In a reduction cell the ops reading the inputs take the stage's stride (``@stride``)."""
-    graph = new_cell(PORTS)
-    if reduction_prev:
+    In a reduction cell the ops reading the inputs take the stage's stride (``@stride``). An input that no
+    op reads is left out of the cell's ports (the DARTS code would still preprocess it, uselessly)."""
+    read = {index for _, index in pairs}
+    graph = new_cell(tuple(port for k, port in enumerate(PORTS) if k in read))
+    if 0 in read and reduction_prev:
         add_node(graph, "pre0", [PORTS[0]], "skip_connect", out=channels, stride=2)
-    else:
+    elif 0 in read:
         add_node(graph, "pre0_relu", [PORTS[0]], "act", kind="relu")
         add_node(graph, "pre0", ["pre0_relu"], "conv", kernel=1, out=channels, act="none")
-    add_node(graph, "pre1_relu", [PORTS[1]], "act", kind="relu")
-    add_node(graph, "pre1", ["pre1_relu"], "conv", kernel=1, out=channels, act="none")
+    if 1 in read:
+        add_node(graph, "pre1_relu", [PORTS[1]], "act", kind="relu")
+        add_node(graph, "pre1", ["pre1_relu"], "conv", kernel=1, out=channels, act="none")
     states = ["pre0", "pre1"]
     for step in range(len(pairs) // 2):
         state = f"s{step + 2}"
         ends = []
         for side, (op, index) in zip("ab", pairs[2 * step: 2 * step + 2]):
             previous = states[index]
-            for k, layer in enumerate(OPS[op](channels, "@stride" if reduction and index < 2 else 1)):
+            for k, layer in enumerate(ops[op](channels, "@stride" if reduction and index < 2 else 1)):
                 previous = add_node(graph, f"{state}_{side}{k}", [previous], **layer)
             ends.append(previous)
         states.append(add_node(graph, state, ends, "identity", merge="add"))
@@ -216,36 +223,25 @@ def cell_graph(pairs: Pairs, concat: Sequence[int], channels: int, reduction: bo
 def network(genotype: Genotype, name: str, *, channels: int = 36, layers: int = 20, num_classes: int = 10,
             input_channels: int = 3, input_size: int = 32, stem_multiplier: int = 3) -> Genome:
     """The genome of DARTS's ``NetworkCIFAR(channels, num_classes, layers, auxiliary=False, genotype)``."""
-    return Genome.from_dict(network_dict(genotype, name, channels=channels, layers=layers, num_classes=num_classes,
-                                         input_channels=input_channels, input_size=input_size,
-                                         stem_multiplier=stem_multiplier))
-
-
-def network_dict(genotype: Genotype, name: str, *, channels: int = 36, layers: int = 20, num_classes: int = 10,
-                 input_channels: int = 3, input_size: int = 32, stem_multiplier: int = 3) -> dict[str, Any]:
-    """`network`'s genome in dict form."""
     if layers < 3:
         raise GenotypeError("layers", f"a DARTS network needs at least 3 cells, got {layers}")
     reductions = {layers // 3, 2 * layers // 3}
-    cells: dict[str, Any] = {}
-    stages: list[dict[str, Any]] = []
-    width, reduction_prev = channels, False
-    for i in range(layers):
-        reduction = i in reductions
+    return Genome.from_dict(network_dict(
+        {"normal": (genotype.normal, genotype.normal_concat), "reduce": (genotype.reduce, genotype.reduce_concat)},
+        [i in reductions for i in range(layers)], name, channels=channels, num_classes=num_classes,
+        input_channels=input_channels, input_size=input_size, stem_multiplier=stem_multiplier))
+
+
+def network_dict(cells: Mapping[str, tuple[Pairs, Sequence[int]]], reductions: Sequence[bool], name: str, *,
+                 channels: int, num_classes: int, input_channels: int, input_size: int, stem_multiplier: int = 3,
+                 ops: OpTable = OPS) -> dict[str, Any]:
+    """The genome (dict form) of a DARTS network: cell k is the ``reduce`` cell where `reductions[k]` (width
+    doubled, stride 2), else the ``normal`` cell; `cells` maps each kind to its (pairs, concat)."""
+    layout, width = [], channels
+    for reduction in reductions:
         width *= 2 if reduction else 1
-        kind = "reduce" if reduction else "normal"
-        key = f"{kind}{width}" + ("_after_reduce" if reduction_prev else "")
-        if key not in cells:
-            pairs, concat = (genotype.reduce, genotype.reduce_concat) if reduction else (genotype.normal, genotype.normal_concat)
-            cells[key] = to_dict(cell_graph(pairs, concat, width, reduction, reduction_prev))
-        if stages and stages[-1]["cell"] == key:
-            stages[-1]["repeats"] += 1
-        else:
-            stages.append({"cell": key, "repeats": 1, "reads": [2, 1], **({"stride": 2} if reduction else {})})
-        reduction_prev = reduction
-    for stage in stages:
-        if stage["repeats"] == 1:
-            del stage["repeats"]
+        layout.append((reduction, width))
+    stages, named = cell_stages(cells, layout, ops)
     return {
         "name": name,
         "input": {"channels": input_channels, "size": input_size},
@@ -253,36 +249,76 @@ def network_dict(genotype: Genotype, name: str, *, channels: int = 36, layers: i
         "stem": [{"op": "conv", "out": stem_multiplier * channels, "kernel": 3, "act": "none"}],
         "stages": stages,
         "head": [{"op": "global_avgpool"}],
-        "cells": cells,
+        "cells": named,
     }
+
+
+def cell_stages(cells: Mapping[str, tuple[Pairs, Sequence[int]]], layout: Sequence[tuple[bool, int]],
+                ops: OpTable = OPS) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The stages and explicit cells (dict form) of a sequence of DARTS cells, each given as (reduction,
+    width): a reduction cell has stride 2; the cell after one aligns its older input with a factorized reduce."""
+    named: dict[str, Any] = {}
+    reads: dict[str, list[int]] = {}
+    stages: list[dict[str, Any]] = []
+    reduction_prev = False
+    for reduction, width in layout:
+        kind = "reduce" if reduction else "normal"
+        key = f"{kind}{width}" + ("_after_reduce" if reduction_prev else "")
+        if key not in named:
+            graph = cell_graph(*cells[kind], width, reduction, reduction_prev, ops)
+            named[key] = to_dict(graph)
+            reads[key] = [(2, 1)[PORTS.index(port)] for port in input_nodes(graph)]
+        if stages and stages[-1]["cell"] == key:
+            stages[-1]["repeats"] += 1
+        else:
+            stages.append({"cell": key, "repeats": 1, "reads": reads[key], **({"stride": 2} if reduction else {})})
+        reduction_prev = reduction
+    for stage in stages:
+        if stage["repeats"] == 1:
+            del stage["repeats"]
+    return stages, named
 
 
 # ----- genome -> genotype -----
 def genotype(genome: Genome) -> Genotype:
     """The genotype of a genome in the DARTS form (as `network` writes them): its normal cells must all
     share one genotype, and so must its reduction cells (stages with stride > 1)."""
+    cells, _ = read_network(genome, OPS)
+    if set(cells) != {"normal", "reduce"}:
+        raise GenotypeError("stages", "a DARTS network has normal cells and reduction cells (stages with stride 2)")
+    return Genotype(*cells["normal"], *cells["reduce"])
+
+
+def read_network(genome: Genome, ops: OpTable | None = None) -> tuple[dict[str, tuple[Pairs, tuple[int, ...]]], OpTable]:
+    """The (pairs, concat) of each cell kind of a genome in the DARTS form (``normal``; ``reduce`` for stages with
+    stride > 1), and the ops they use: the given table's names, or (with `ops` None) a table of the op chains
+    found, named ``op0``, ``op1``, ... with the cell width written ``@out`` and strides ``@stride``."""
     found: dict[str, tuple[Pairs, tuple[int, ...], str]] = {}
+    table: dict[str, Callable[[int, Any], Layers]] = dict(ops) if ops is not None else {}
     for s, stage in enumerate(genome.stages):
         where = f"stages[{s}]"
         if stage.cell not in genome.cells:
             raise GenotypeError(f"{where}.cell", f"{stage.cell!r} is a template; DARTS cells are explicit graphs")
         kind = "reduce" if stage.stride > 1 else "normal"
-        cell = read_cell(genome.cells[stage.cell], f"cells.{stage.cell}")
+        cell = read_cell(genome.cells[stage.cell], f"cells.{stage.cell}", table, learn=ops is None)
         if kind in found and found[kind][:2] != cell:
             raise GenotypeError(where, f"{kind} cell {stage.cell!r} differs from {found[kind][2]!r}")
         found.setdefault(kind, (*cell, stage.cell))
-    if set(found) != {"normal", "reduce"}:
-        raise GenotypeError("stages", "a DARTS network has normal cells and reduction cells (stages with stride 2)")
-    return Genotype(found["normal"][0], found["normal"][1], found["reduce"][0], found["reduce"][1])
+    return {kind: (pairs, concat) for kind, (pairs, concat, _) in found.items()}, table
 
 
-def read_cell(graph: nx.DiGraph, where: str) -> tuple[Pairs, tuple[int, ...]]:
-    """The (op, input) pairs and the concat of one cell graph written by `cell_graph`."""
-    if input_nodes(graph) != PORTS:
-        raise GenotypeError(f"{where}.inputs", f"a DARTS cell has the inputs {list(PORTS)}")
-    channels = graph.nodes["pre1"]["params"].get("out") if "pre1" in graph else None
+def read_cell(graph: nx.DiGraph, where: str, ops: OpTable | None = None, learn: bool = False
+              ) -> tuple[Pairs, tuple[int, ...]]:
+    """The (op, input) pairs and the concat of one cell graph written by `cell_graph` (ops named by `ops`,
+    DARTS's by default; with `learn`, an unknown op chain is added to `ops`, a dict, under a new name)."""
+    ops = OPS if ops is None else ops
+    ports = input_nodes(graph)
+    if not set(ports) <= set(PORTS) or list(ports) != sorted(ports, key=PORTS.index):
+        raise GenotypeError(f"{where}.inputs", f"a DARTS cell has the inputs {list(PORTS)} (or one of them)")
+    pre = [f"pre{PORTS.index(port)}" for port in ports]
+    channels = graph.nodes[pre[-1]]["params"].get("out") if pre[-1] in graph else None
     if channels is None:
-        raise GenotypeError(f"{where}.nodes", "a DARTS cell preprocesses its input 'prev' in node 'pre1'")
+        raise GenotypeError(f"{where}.nodes", f"a DARTS cell preprocesses its inputs in nodes {pre}")
     states = {"pre0": 0, "pre1": 1}
     pairs: list[tuple[str, int]] = []
     step = 2
@@ -297,7 +333,8 @@ def read_cell(graph: nx.DiGraph, where: str) -> tuple[Pairs, tuple[int, ...]]:
             (source,) = graph.predecessors(chain[0])
             if source not in states:
                 raise GenotypeError(f"{where}.nodes.{chain[0]}", f"reads {source!r}, not an earlier state")
-            pairs.append((_op_name(graph, chain, channels, f"{where}.nodes.{chain[0]}"), states[source]))
+            written = [{"op": graph.nodes[n]["op"], **graph.nodes[n]["params"]} for n in chain]
+            pairs.append((_op_name(written, channels, ops, learn, f"{where}.nodes.{chain[0]}"), states[source]))
         states[f"s{step}"] = step
         step += 1
     concat = tuple(states.get(s, -1) for s in graph.predecessors(OUTPUT))
@@ -306,10 +343,25 @@ def read_cell(graph: nx.DiGraph, where: str) -> tuple[Pairs, tuple[int, ...]]:
     return tuple(pairs), concat
 
 
-def _op_name(graph: nx.DiGraph, chain: list[str], channels: int, where: str) -> str:
-    written = [{"op": graph.nodes[n]["op"], **graph.nodes[n]["params"]} for n in chain]
-    for name, make in OPS.items():
+class _Chain:
+    """An op found in a cell: its layers with the cell width as ``@out`` and a stride as ``@stride``."""
+
+    def __init__(self, layers: Layers):
+        self.layers = layers
+
+    def __call__(self, channels: int, stride: Any) -> Layers:
+        tokens = {"@out": channels, "@stride": stride}
+        return [{k: tokens.get(v, v) if isinstance(v, str) else v for k, v in layer.items()} for layer in self.layers]
+
+
+def _op_name(written: Layers, channels: int, ops: OpTable, learn: bool, where: str) -> str:
+    for name, make in ops.items():
         for stride in (1, 2, "@stride"):
             if make(channels, stride) == written:
                 return name
-    raise GenotypeError(where, f"not a DARTS op: {written}")
+    if not learn:
+        raise GenotypeError(where, f"not a DARTS op: {written}")
+    generic = [{k: "@out" if k == "out" and v == channels else v for k, v in layer.items()} for layer in written]
+    name = f"op{len(ops)}"
+    ops[name] = _Chain(generic)  # type: ignore[index]
+    return name
