@@ -252,11 +252,13 @@ def fingerprint(graph: nx.DiGraph) -> str:
     for name, attrs in graph.nodes(data=True):
         label = node_label(attrs) if name not in ends or name == OUTPUT else ""
         labelled.add_node(name, label=label + ends.get(name, ""))
-    for edge, position in _edge_positions(graph).items():
+    positions = _edge_positions(graph)
+    for edge, position in positions.items():
         labelled.add_edge(*edge, position=position)
+    ordered = any(positions.values())  # without an ordered concat: the hash of the graph alone, as before
     with warnings.catch_warnings():  # networkx >= 3.5 warns that directed hashes changed in 3.5
         warnings.simplefilter("ignore", UserWarning)
-        wl = nx.weisfeiler_lehman_graph_hash(labelled, node_attr="label", edge_attr="position",
+        wl = nx.weisfeiler_lehman_graph_hash(labelled, node_attr="label", edge_attr="position" if ordered else None,
                                              iterations=max(3, len(graph)))
     return hashlib.sha256(wl.encode()).hexdigest()
 
