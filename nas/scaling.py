@@ -87,7 +87,7 @@ def _map_cell(cell: Any, change: Any) -> Any:
         return change(cell)
     names = list(cell["nodes"])
     changed = change([cell["nodes"][n] for n in names])
-    return {"nodes": dict(zip(names, changed)), "edges": cell["edges"]}
+    return {**cell, "nodes": dict(zip(names, changed)), "edges": cell["edges"]}  # keeps the input ports
 
 
 def _widen_cell(cell: Any, widen: Any) -> Any:
@@ -103,7 +103,10 @@ def _scale_stage(stage: dict[str, Any], genome: Genome, widen: Any, depth: float
     if "out" in stage:
         stage["out"] = widen(stage["out"])
     if stage["cell"] in genome.cells or stage["cell"] not in TEMPLATES:
-        stage["repeats"] = math.ceil(stage.get("repeats", 1) * depth)
+        # a single cell that reads earlier cells (a reduction, or the cell after one that aligns its older input)
+        # is not repeated: a copy would read different inputs
+        if stage.get("repeats", 1) > 1 or stage.get("reads", [1]) == [1]:
+            stage["repeats"] = math.ceil(stage.get("repeats", 1) * depth)
         return stage
     spec = TEMPLATES.get(stage["cell"])
     params = dict(stage.get("params", {}))

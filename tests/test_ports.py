@@ -220,3 +220,22 @@ def test_changing_a_port_or_a_concat_order_changes_the_hash(spec, data):
         edges[i], edges[j] = edges[j], edges[i]
     other = nas.Genome.from_dict(changed)
     assert other.fingerprint() != genome.fingerprint() and other != genome
+
+
+def test_scale_keeps_ports_and_repeats_only_the_repeated_two_input_cells():
+    from nas import baselines
+    from nas.scaling import round_channels
+
+    scaled = nas.scale(baselines.get("darts_v2"), width=0.5, depth=2.0)
+    assert [(s.repeats, s.reads) for s in scaled.stages] == [(12, (2, 1)), (1, (2, 1)), (1, (2, 1)), (10, (2, 1)),
+                                                              (1, (2, 1)), (1, (2, 1)), (10, (2, 1))]
+    assert all(cell.graph["inputs"] == ("prev_prev", "prev") for cell in scaled.cells.values())
+    assert scaled.cells["normal36"].nodes["pre1"]["params"]["out"] == round_channels(36 * 0.5)  # width halved
+
+
+def test_templates_see_every_ports_channels():
+    from nas.cells.registry import CellContext
+    from nas.frozen import FrozenDict
+
+    assert CellContext(c_in=8, out=None, stride=1, index=0, params=FrozenDict()).c_ins == (8,)
+    assert CellContext(c_in=8, out=None, stride=1, index=0, params=FrozenDict(), c_ins=(8, 16)).c_ins == (8, 16)
