@@ -1,6 +1,11 @@
-"""Cells as data: a cell is a `networkx.DiGraph` with one input node ``in`` and one output node ``out``.
+"""Cells as data: a cell is a `networkx.DiGraph` with ordered input nodes (ports) and one output node ``out``.
 
-Every node but ``in`` carries:
+A cell has one input node, ``in``, unless it declares several ordered input ports (a cell that
+reads the two previous cells, as in NASNet and DARTS, declares ``inputs: [prev_prev, prev]``).
+Input nodes carry no op; the stage that uses the cell says where each port reads from (its
+``reads``, see `nas.genome`). The ports' names are kept in the graph attribute ``inputs``.
+
+Every other node carries:
   - ``op``: a name in the op registry,
   - ``params``: the op's parameters (a FrozenDict),
   - ``merge``: how its incoming edges are combined: add, concat, mean or multiply,
@@ -9,8 +14,16 @@ Every node but ``in`` carries:
     column a node belongs to).
 
 Concat order is the order in which a node's incoming edges were added. In dict form a
-cell is ``{"nodes": {name: {"op": ..., "merge": ..., **params}}, "edges": [[a, b], ...]}``;
-a chain (stem, head, plain layer sequences) may be written as a list of nodes.
+cell is ``{"inputs": [port, ...], "nodes": {name: {"op": ..., "merge": ..., **params}}, "edges": [[a, b], ...]}``
+(``inputs`` may be left out: ``[in]``); a chain (stem, head, plain layer sequences) may be written as a
+list of nodes. Every port must be read by some node. A cell with two ports, the second reading the
+previous cell and the first the one before it (node ``a`` aligns the older input first)::
+
+    inputs: [prev_prev, prev]
+    nodes:
+      a: {op: skip_connect, out: 32, stride: 2}
+      out: {op: identity, merge: add}
+    edges: [[prev_prev, a], [a, out], [prev, out]]
 
 A genome holds its cells as `freeze_graph` copies: nothing in them can be changed in place, node
 attributes included. `fingerprint` and `isomorphic` compare cells up to node names, keeping what
@@ -90,10 +103,23 @@ def node_spec(attrs: Mapping[str, Any]) -> dict[str, Any]:
     return spec
 
 
-def new_cell() -> nx.DiGraph:
+def new_cell(inputs: Sequence[str] = (INPUT,)) -> nx.DiGraph:
+    """An empty cell with the given ordered input ports (one, ``in``, by default)."""
     graph = nx.DiGraph()
-    graph.add_node(INPUT)
+    for name in inputs:
+        graph.add_node(name)
+    if tuple(inputs) != (INPUT,):
+        graph.graph["inputs"] = tuple(inputs)
     return graph
+
+
+def input_nodes(graph: nx.DiGraph) -> tuple[str, ...]:
+    """The cell's input ports, in order (``("in",)`` for a single-input cell)."""
+    return tuple(graph.graph.get("inputs", (INPUT,)))
+
+
+def is_input(graph: nx.DiGraph, name: str) -> bool:
+    return name in input_nodes(graph)
 
 
 def add_node(graph: nx.DiGraph, name: str, inputs: Sequence[str], op: str, merge: str = "add", **params: Any) -> str:
@@ -128,7 +154,7 @@ def chain(layers: Sequence[Mapping[str, Any]], where: str) -> nx.DiGraph:
 
 
 def is_chain(graph: nx.DiGraph) -> bool:
-    return all(graph.in_degree(n) <= 1 and graph.out_degree(n) <= 1 for n in graph)
+    return input_nodes(graph) == (INPUT,) and all(graph.in_degree(n) <= 1 and graph.out_degree(n) <= 1 for n in graph)
 
 
 def from_dict(spec: Any, where: str) -> nx.DiGraph:
@@ -136,9 +162,10 @@ def from_dict(spec: Any, where: str) -> nx.DiGraph:
     if isinstance(spec, Sequence) and not isinstance(spec, (str, bytes)):
         graph = chain(spec, where)
     elif isinstance(spec, Mapping):
-        unknown = sorted(set(spec) - {"nodes", "edges"})
+        unknown = sorted(set(spec) - {"inputs", "nodes", "edges"})
         if unknown:
-            raise GenomeError(where, f"unknown cell field {unknown[0]!r} (allowed: nodes, edges)")
+            raise GenomeError(where, f"unknown cell field {unknown[0]!r} (allowed: inputs, nodes, edges)")
+        inputs = _ports(spec.get("inputs", [INPUT]), f"{where}.inputs")
         nodes, edges = spec.get("nodes"), spec.get("edges")
         if not isinstance(nodes, Mapping) or not nodes:
             raise GenomeError(f"{where}.nodes", "must be a non-empty mapping of node name -> node")
@@ -146,11 +173,11 @@ def from_dict(spec: Any, where: str) -> nx.DiGraph:
             raise GenomeError(f"{where}.nodes", f"a cell may have at most {MAX_CELL_NODES:,} nodes, got {len(nodes):,}")
         if not isinstance(edges, Sequence) or isinstance(edges, (str, bytes)):
             raise GenomeError(f"{where}.edges", "must be a list of [source, target] pairs")
-        graph = new_cell()
+        graph = new_cell(inputs)
         for name, node in nodes.items():
             name = str(name)
-            if name == INPUT:
-                raise GenomeError(f"{where}.nodes.{INPUT}", "the input node takes no op; do not list it")
+            if name in inputs:
+                raise GenomeError(f"{where}.nodes.{name}", "an input node takes no op; do not list it")
             graph.add_node(name, **node_attrs(node, f"{where}.nodes.{name}"))
         for i, edge in enumerate(edges):
             if not isinstance(edge, Sequence) or isinstance(edge, (str, bytes)) or len(edge) != 2:
@@ -168,36 +195,60 @@ def from_dict(spec: Any, where: str) -> nx.DiGraph:
     return freeze_graph(graph)
 
 
+def _ports(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value:
+        raise GenomeError(where, f"must be a non-empty list of input node names, got {value!r}")
+    names = tuple(str(v) if isinstance(v, (str, int)) and not isinstance(v, bool) else None for v in value)
+    if None in names:
+        raise GenomeError(where, f"input node names must be strings, got {list(value)!r}")
+    if len(set(names)) != len(names):
+        raise GenomeError(where, f"an input node is listed twice: {list(names)}")
+    if OUTPUT in names:
+        raise GenomeError(where, f"{OUTPUT!r} is the output node, not an input")
+    return names
+
+
 def to_dict(graph: nx.DiGraph) -> Any:
     """The dict form of a cell (list form for chains whose nodes are named n0, n1, ..., out)."""
-    order = [n for n in graph if n != INPUT]
+    inputs = input_nodes(graph)
+    order = [n for n in graph if n not in inputs]
     if is_chain(graph) and order == [f"n{i}" for i in range(len(order) - 1)] + [OUTPUT] and list(
         nx.topological_sort(graph)
     ) == [INPUT] + order:
         return [node_spec(graph.nodes[n]) for n in order]
     nodes = {n: node_spec(graph.nodes[n]) for n in order}
     edges = [[source, target] for target in order for source in graph.predecessors(target)]
-    return {"nodes": nodes, "edges": edges}
+    spec: dict[str, Any] = {"inputs": list(inputs)} if inputs != (INPUT,) else {}
+    return {**spec, "nodes": nodes, "edges": edges}
 
 
 def validate_structure(graph: nx.DiGraph, where: str) -> None:
-    """Check that the graph is a DAG from ``in`` to ``out`` with every node on such a path."""
+    """Check that the graph is a DAG from its inputs to ``out`` with every node on such a path."""
+    inputs = input_nodes(graph)
     if OUTPUT not in graph:
         raise GenomeError(where, f"cell has no output node {OUTPUT!r}")
-    if graph.in_degree(INPUT):
-        raise GenomeError(f"{where}.nodes.{INPUT}", "the input node cannot have incoming edges")
+    for port in inputs:
+        if port not in graph:
+            raise GenomeError(f"{where}.inputs", f"input node {port!r} is not in the graph")
+        if graph.in_degree(port):
+            raise GenomeError(f"{where}.nodes.{port}", "an input node cannot have incoming edges")
+        if "op" in graph.nodes[port]:
+            raise GenomeError(f"{where}.nodes.{port}", "an input node takes no op")
     if graph.out_degree(OUTPUT):
         raise GenomeError(f"{where}.nodes.{OUTPUT}", "the output node cannot have outgoing edges")
     if not nx.is_directed_acyclic_graph(graph):
         cycle = " -> ".join(str(edge[0]) for edge in nx.find_cycle(graph))
         raise GenomeError(where, f"cell has a cycle: {cycle}")
-    reachable = nx.descendants(graph, INPUT) | {INPUT}
+    reachable = set(inputs).union(*(nx.descendants(graph, port) for port in inputs))
     reaching = nx.ancestors(graph, OUTPUT) | {OUTPUT}
     for name in graph:
         if name not in reachable:
-            raise GenomeError(f"{where}.nodes.{name}", "dangling node: not reachable from the input")
+            raise GenomeError(f"{where}.nodes.{name}", "dangling node: not reachable from an input")
         if name not in reaching:
-            raise GenomeError(f"{where}.nodes.{name}", "dangling node: does not lead to the output")
+            what = "input node is read by no node" if name in inputs else "dangling node: does not lead to the output"
+            raise GenomeError(f"{where}.nodes.{name}", what)
+        if name not in inputs and "op" not in graph.nodes[name]:
+            raise GenomeError(f"{where}.nodes.{name}", "node has no 'op'")
 
 
 def topological_order(graph: nx.DiGraph) -> list[str]:
@@ -212,10 +263,8 @@ def node_label(attrs: Mapping[str, Any]) -> str:
 
 
 def input_ports(graph: nx.DiGraph) -> dict[Any, int]:
-    """Input node -> port index. A cell has one port (``in``) today; a cell with several inputs lists
-    them, in port order, as ``graph.graph["inputs"]``; otherwise its op-less nodes are its ports."""
-    names = graph.graph.get("inputs") or [n for n in graph if "op" not in graph.nodes[n]]
-    return {name: i for i, name in enumerate(names)}
+    """Input node -> port index (`input_nodes`: ``in`` alone, or the cell's ``inputs`` in port order)."""
+    return {name: i for i, name in enumerate(input_nodes(graph))}
 
 
 def labelled(graph: nx.DiGraph, label: Callable[[Mapping[str, Any]], str] = node_label) -> nx.DiGraph:

@@ -1,5 +1,9 @@
 """Expansion: a genome's stages become concrete cell graphs, with every node's shapes inferred.
 
+Cells are wired by their stage's ``reads``: the stem's output is output 0, each stage cell's output
+the next; a cell port that reads ``k`` takes output ``max(0, n - k)`` where ``n`` outputs exist so far.
+Every `CellPlan` records the outputs it reads (``sources``) and its ports' shapes.
+
 Shape inference builds each node's op on PyTorch's ``meta`` device (no memory, no compute)
 and runs it on a meta tensor, so the shapes come from the very code that builds the network.
 """
@@ -36,8 +40,14 @@ class CellPlan:
 
     where: str  # "stem", "stages[2][0]", "head"
     graph: nx.DiGraph
-    in_shape: Shape
+    in_shape: Shape  # the first port's shape
     out_shape: Shape
+    in_shapes: tuple[Shape, ...] = ()  # every port's shape, in port order
+    sources: tuple[int, ...] = ()  # the cell outputs each port reads (0: the stem's); () for stem and head
+
+    @property
+    def ports(self) -> tuple[str, ...]:
+        return cells.input_nodes(self.graph)
 
 
 @dataclass(frozen=True)
@@ -51,6 +61,11 @@ class NetworkPlan:
 
     def cells(self) -> list[CellPlan]:
         return [self.stem, *(c for stage in self.stages for c in stage), self.head]
+
+    def is_chain(self) -> bool:
+        """Whether every stage cell reads only the previous cell's output (the network is a plain chain)."""
+        stage_cells = [c for stage in self.stages for c in stage]
+        return all(c.sources == (k,) for k, c in enumerate(stage_cells))
 
 
 def merged_shape(merge: str, shapes: list[Shape], sources: list[str], where: str) -> Shape:
@@ -160,12 +175,20 @@ def _substitute(params: Mapping[str, Any], values: Mapping[str, Any], where: str
     return {key: _evaluate(value, values, key, where) for key, value in params.items()}
 
 
-def infer_cell(graph: nx.DiGraph, in_shape: Shape, where: str, tokens: Mapping[str, int | None] | None = None) -> CellPlan:
-    """Resolve every node's params (filling defaults) and infer its shapes; returns the concrete cell."""
-    concrete = nx.DiGraph()
-    concrete.add_node(cells.INPUT, out_shape=in_shape)
+def infer_cell(graph: nx.DiGraph, in_shape: Shape | tuple[Shape, ...], where: str,
+               tokens: Mapping[str, int | None] | None = None, reads: tuple[int, ...] = ()) -> CellPlan:
+    """Resolve every node's params (filling defaults) and infer its shapes; returns the concrete cell.
+
+    `in_shape` is the input's shape, or a tuple of shapes, one per port; `reads` the cell outputs the ports read."""
+    ports = cells.input_nodes(graph)
+    in_shapes = tuple(in_shape) if in_shape and isinstance(in_shape[0], tuple) else (tuple(in_shape),)
+    if len(in_shapes) != len(ports):
+        raise GenomeError(where, f"the cell has {len(ports)} inputs ({', '.join(ports)}) but gets {len(in_shapes)}")
+    concrete = cells.new_cell(ports)
+    for port, shape in zip(ports, in_shapes):
+        concrete.nodes[port]["out_shape"] = shape
     for name in cells.topological_order(graph):
-        if name == cells.INPUT:
+        if name in ports:
             continue
         attrs = graph.nodes[name]
         node_where = f"{where}.nodes.{name}"
@@ -177,7 +200,7 @@ def infer_cell(graph: nx.DiGraph, in_shape: Shape, where: str, tokens: Mapping[s
         out_shape = _run_on_meta(spec, shape, params, node_where)
         concrete.add_node(name, **{**attrs, "params": params, "in_shape": shape, "out_shape": out_shape})
         concrete.add_edges_from((s, name) for s in sources)
-    return CellPlan(where, nx.freeze(concrete), in_shape, concrete.nodes[cells.OUTPUT]["out_shape"])
+    return CellPlan(where, nx.freeze(concrete), in_shapes[0], concrete.nodes[cells.OUTPUT]["out_shape"], in_shapes, reads)
 
 
 def _run_on_meta(spec: Any, shape: Shape, params: FrozenDict, where: str) -> Shape:
@@ -240,8 +263,13 @@ def cell_tokens(params: Mapping[str, Any], c_in: int, out: int | None, stride: i
     return tokens
 
 
-def stage_cell(genome: "Genome", stage_index: int, repeat: int, c_in: int) -> tuple[nx.DiGraph, dict[str, int | None] | None]:
-    """The (abstract) graph of one cell of a stage, and the token values when it is an explicit cell."""
+def stage_cell(genome: "Genome", stage_index: int, repeat: int, c_in: int | tuple[int, ...]
+               ) -> tuple[nx.DiGraph, dict[str, int | None] | None]:
+    """The (abstract) graph of one cell of a stage, and the token values when it is an explicit cell.
+
+    `c_in` is the input's channels, or a tuple of channels, one per port the stage reads."""
+    c_ins = tuple(c_in) if isinstance(c_in, tuple) else (c_in,)
+    c_in = c_ins[0]
     stage = genome.stages[stage_index]
     where = f"stages[{stage_index}]"
     stride = stage.stride if repeat == 0 else 1
@@ -255,7 +283,7 @@ def stage_cell(genome: "Genome", stage_index: int, repeat: int, c_in: int) -> tu
         return graph, cell_tokens(stage_params, c_in, stage.out, stride, f"{where}.params")
     spec = get_template(stage.cell, f"{where}.cell")
     params = spec.resolve(stage_params, f"{where}.first" if repeat == 0 and stage.first else f"{where}.params")
-    context = CellContext(c_in=c_in, out=stage.out, stride=stride, index=repeat, params=params)
+    context = CellContext(c_in=c_in, out=stage.out, stride=stride, index=repeat, params=params, c_ins=c_ins)
     try:
         graph = spec.factory(context)
     except GenomeError as error:  # a node the template built from the stage's params was refused: say where
@@ -278,24 +306,31 @@ def expand(genome: "Genome", num_classes: int | None = None, in_channels: int | 
     stem = infer_cell(genome.stem, input_shape, "stem")
     if len(stem.out_shape) != 3:
         raise GenomeError("stem", f"must output feature maps (C, H, W), got shape {stem.out_shape}")
-    shape = stem.out_shape
+    outputs = [stem.out_shape]  # every cell output so far: the stem's, then each stage cell's
     stages = []
     size = 0  # nodes and edges expanded so far: the work is bounded (nas.limits) before each cell is inferred
     for s, stage in enumerate(genome.stages):
         planned = []
         for r in range(stage.repeats):
-            graph, tokens = stage_cell(genome, s, r, shape[0])
+            sources = tuple(max(0, len(outputs) - k) for k in stage.reads)
+            in_shapes = tuple(outputs[j] for j in sources)
+            graph, tokens = stage_cell(genome, s, r, tuple(shape[0] for shape in in_shapes))
+            ports = cells.input_nodes(graph)
+            if len(ports) != len(stage.reads):
+                raise GenomeError(f"stages[{s}].reads", f"cell {stage.cell!r} has {len(ports)} input(s) "
+                                  f"({', '.join(ports)}) but reads lists {len(stage.reads)}")
             cell_size = len(graph) + graph.number_of_edges()
             if size + cell_size * (stage.repeats - r) > MAX_NETWORK_SIZE:  # this stage's cells at this size: too many
                 raise GenomeError(f"stages[{s}]", f"the network would be too large (more than {MAX_NETWORK_SIZE:,} nodes and edges)")
             size += cell_size
-            plan = infer_cell(graph, shape, f"stages[{s}][{r}]", tokens)
+            plan = infer_cell(graph, in_shapes, f"stages[{s}][{r}]", tokens, sources)
             if stage.out is not None and plan.out_shape[0] != stage.out:
                 raise GenomeError(f"stages[{s}][{r}]", f"cell outputs {plan.out_shape[0]} channels, stage says out={stage.out}")
             planned.append(plan)
-            shape = plan.out_shape
+            outputs.append(plan.out_shape)
         stages.append(tuple(planned))
     classes = num_classes or genome.num_classes
+    shape = outputs[-1]
     head = infer_cell(genome.head, shape, "head", {"@in": shape[0], "@classes": classes})
     if len(head.out_shape) != 1:
         raise GenomeError("head", f"must end in flat features (add global_avgpool or flatten), got shape {head.out_shape}")

@@ -16,6 +16,11 @@ the logits itself (its nodes may use the token ``"@classes"``). See `nas.cell` f
     head:
       - {op: global_avgpool}
 
+A cell with several input ports (see `nas.cell`) says in its stage where each port reads:
+``reads: [2, 1]`` counts back over the outputs of earlier cells (1: the previous cell's output,
+2: the one before), the stem's output counting as one; counting back past the stem reads the
+stem, so the first cells of a network read the stem twice, as in DARTS. Default ``[1]``.
+
 Explicit cells may use the tokens ``"@in"``, ``"@out"`` and ``"@stride"`` as parameter
 values; they stand for the cell's input channels, the stage's ``out`` and the cell's stride.
 
@@ -51,7 +56,7 @@ from nas.limits import MAX_INT, MAX_REPEATS, MAX_TEXT, check_data
 # libyaml's safe loader when PyYAML has it: 7x faster on large files, and it bounds nesting (depth 1000)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 GENOME_FIELDS = ("name", "input", "num_classes", "classifier", "stem", "stages", "head", "cells")
-STAGE_FIELDS = ("cell", "out", "repeats", "stride", "params", "first")
+STAGE_FIELDS = ("cell", "out", "repeats", "stride", "params", "first", "reads")
 # "linear": a Linear(head features, num_classes) follows the head; "none": the head itself gives the logits
 CLASSIFIERS = ("linear", "none")
 
@@ -100,6 +105,7 @@ class Stage:
     """`repeats` cells of kind `cell`; the first has stride `stride`, all output `out` channels.
 
     `first` holds params that the stage's first cell takes instead of (or on top of) `params`.
+    `reads` gives, for each input port of the cell, how many cell outputs back it reads (1: previous).
     """
 
     cell: str
@@ -108,6 +114,7 @@ class Stage:
     stride: int = 1
     params: FrozenDict = field(default_factory=FrozenDict)
     first: FrozenDict = field(default_factory=FrozenDict)
+    reads: tuple[int, ...] = (1,)
 
     def __post_init__(self) -> None:
         if not isinstance(self.params, Mapping):
@@ -118,6 +125,7 @@ class Stage:
         check_data(self.first, "first")
         object.__setattr__(self, "params", freeze(self.params))  # a dict given in Python is frozen too
         object.__setattr__(self, "first", freeze(self.first))
+        object.__setattr__(self, "reads", _reads(self.reads, "reads"))
 
     @staticmethod
     def from_dict(spec: Any, where: str) -> "Stage":
@@ -144,6 +152,7 @@ class Stage:
             stride=_positive_int(spec.get("stride", 1), f"{where}.stride"),
             params=freeze(params),
             first=freeze(first),
+            reads=_reads(spec.get("reads", [1]), f"{where}.reads"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -158,7 +167,15 @@ class Stage:
             spec["params"] = thaw(self.params)
         if self.first:
             spec["first"] = thaw(self.first)
+        if self.reads != (1,):
+            spec["reads"] = list(self.reads)
         return spec
+
+
+def _reads(value: Any, where: str) -> tuple[int, ...]:
+    if not isinstance(value, (list, tuple)) or not value:
+        raise GenomeError(where, f"must be a non-empty list of integers >= 1 (1: the previous cell), got {value!r}")
+    return tuple(_positive_int(v, f"{where}[{i}]") for i, v in enumerate(value))
 
 
 @dataclass(frozen=True, eq=False)

@@ -77,7 +77,7 @@ def _map_cell(cell: Any, change: Any) -> Any:
         return change(cell)
     names = list(cell["nodes"])
     changed = change([cell["nodes"][n] for n in names])
-    return {"nodes": dict(zip(names, changed)), "edges": cell["edges"]}
+    return {**cell, "nodes": dict(zip(names, changed)), "edges": cell["edges"]}  # keeps the input ports
 
 
 def _widen_cell(cell: Any, widen: Any) -> Any:
@@ -112,7 +112,10 @@ def _scale_stage(stage: dict[str, Any], genome: Genome, widen: Any, depth: float
     if "out" in stage:
         stage["out"] = widen(stage["out"])
     if stage["cell"] in genome.cells or stage["cell"] not in TEMPLATES:
-        stage["repeats"] = math.ceil(stage.get("repeats", 1) * depth)
+        # a single cell that reads earlier cells (a reduction, or the cell after one that aligns its older input)
+        # is not repeated: a copy would read different inputs
+        if stage.get("repeats", 1) > 1 or stage.get("reads", [1]) == [1]:
+            stage["repeats"] = math.ceil(stage.get("repeats", 1) * depth)
         if stage["cell"] in genome.cells:  # an explicit cell's params that count channels: those its nodes' `out` reads
             widths = _width_tokens(genome.cells[stage["cell"]])
             for part in ("params", "first"):

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nas.ops import same
 from nas.ops.activations import activation, norm, sequence
 from nas.ops.registry import REQUIRED, op
 
@@ -26,17 +27,23 @@ def _check_geometry(p: Mapping[str, Any]) -> None:
     for key in ("kernel", "stride", "dilation"):
         if min(_pair(p[key])) < 1:
             raise ValueError(f"{key} must be >= 1, got {p[key]}")
-    if p["padding"] is not None and min(_pair(p["padding"])) < 0:
-        raise ValueError(f"padding must be >= 0, got {p['padding']}")
+    if p["padding"] == same.SAME:
+        if not all(isinstance(p[key], int) for key in ("kernel", "stride", "dilation")):
+            raise ValueError("padding 'same' takes square kernels, strides and dilations (one integer each)")
+        return
+    if p["padding"] is not None and (isinstance(p["padding"], str) or min(_pair(p["padding"])) < 0):
+        raise ValueError(f"padding must be an integer >= 0, [height, width] or 'same', got {p['padding']!r}")
 
 
-def _padding(p: Mapping[str, Any]) -> int | tuple[int, int]:
-    """The given padding, or "same"-like padding for odd kernels: dilation * (kernel - 1) // 2 per side."""
-    if p["padding"] is not None:
-        return p["padding"]
-    if isinstance(p["kernel"], int) and isinstance(p["dilation"], int):
-        return p["dilation"] * (p["kernel"] - 1) // 2
-    return tuple(d * (k - 1) // 2 for k, d in zip(_pair(p["kernel"]), _pair(p["dilation"])))
+def _padding(p: Mapping[str, Any]) -> tuple[int | tuple[int, int], nn.Module | None]:
+    """The conv's padding and a pad layer to put before it. None: symmetric, keeping the size at stride 1 for
+    odd kernels (dilation * (kernel - 1) // 2 per side); ``"same"``: TensorFlow's, which may depend on the
+    input size (then a pad layer, see `nas.ops.same`)."""
+    if p["padding"] is None:
+        if isinstance(p["kernel"], int) and isinstance(p["dilation"], int):
+            return p["dilation"] * (p["kernel"] - 1) // 2, None
+        return tuple(d * (k - 1) // 2 for k, d in zip(_pair(p["kernel"]), _pair(p["dilation"]))), None
+    return same.resolve(p["padding"], p["kernel"], p["stride"], p["dilation"])
 
 
 def _channels(value: Any) -> int:
@@ -48,15 +55,17 @@ def _channels(value: Any) -> int:
 
 def _conv_block(c_in: int, c_out: int, p: Mapping[str, Any], groups: int) -> nn.Module:
     _check_geometry(p)
+    padding, pad = _padding(p)
     conv = nn.Conv2d(
-        c_in, _channels(c_out), p["kernel"], stride=p["stride"], padding=_padding(p),
+        c_in, _channels(c_out), p["kernel"], stride=p["stride"], padding=padding,
         dilation=p["dilation"], groups=groups, bias=p["bias"],
     )
     if p["preact"]:  # norm -> act -> conv, as in pre-activation ResNets and DenseNets
         # the activation may overwrite the norm's fresh output, never the op's own input
         in_place = p["norm"] != "none"
-        return sequence(norm(p["norm"], c_in, p["eps"], p["momentum"]), activation(p["act"], inplace=in_place), conv)
-    return sequence(conv, norm(p["norm"], c_out, p["eps"], p["momentum"]), activation(p["act"]))
+        return sequence(norm(p["norm"], c_in, p["eps"], p["momentum"]), activation(p["act"], inplace=in_place),
+                        pad, conv)
+    return sequence(pad, conv, norm(p["norm"], c_out, p["eps"], p["momentum"]), activation(p["act"]))
 
 
 @op("conv", pairs=GEOMETRY, out=REQUIRED, kernel=3, stride=1, padding=None, dilation=1, groups=1, bias=False, preact=False, **_NORM_ACT)
@@ -87,18 +96,19 @@ def sepconv(c_in: int, p: Mapping[str, Any]) -> nn.Module:
     `preact` puts the activation before the whole op (Xception's ReLU -> SepConv -> BN).
     """
     _check_geometry(p)
+    padding, pad = _padding(p)
     depthwise = nn.Conv2d(
-        c_in, c_in, p["kernel"], stride=p["stride"], padding=_padding(p),
+        c_in, c_in, p["kernel"], stride=p["stride"], padding=padding,
         dilation=p["dilation"], groups=c_in, bias=p["bias"],
     )
     pointwise = nn.Conv2d(c_in, _channels(p["out"]), 1, bias=p["bias"])
     if p["preact"]:
-        return sequence(activation(p["act"], inplace=False), depthwise, pointwise,
+        return sequence(activation(p["act"], inplace=False), pad, depthwise, pointwise,
                         norm(p["norm"], p["out"], p["eps"], p["momentum"]))
     middle = []
     if p["mid_norm"]:
         middle = [norm(p["norm"], c_in, p["eps"], p["momentum"]), activation(p["act"])]
-    return sequence(depthwise, *middle, pointwise, norm(p["norm"], p["out"], p["eps"], p["momentum"]),
+    return sequence(pad, depthwise, *middle, pointwise, norm(p["norm"], p["out"], p["eps"], p["momentum"]),
                     activation(p["act"]))
 
 
