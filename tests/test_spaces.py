@@ -184,9 +184,6 @@ def test_isomorphic_cell_samples_share_a_fingerprint(spaces):
     a, b = space.realize(cell_sample(ORIGINAL)), space.realize(cell_sample(permuted))
     assert cell_sample(ORIGINAL) != cell_sample(permuted)
     assert a.fingerprint() == b.fingerprint() and a == b
-    # the order of a concat's inputs is part of the function (nas.identity): swapping its sides is another genome
-    concat_swapped = [("in", "max_pool_3x3", "in", "sep_conv_5x5", "concat"), *permuted[1:]]
-    assert space.realize(cell_sample(concat_swapped)) != a
     changed = list(permuted)
     changed[2] = ("b0", "dil_conv_3x3", "b1", "sep_conv_3x3")
     assert space.realize(cell_sample(changed)).fingerprint() != a.fingerprint()

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.ops import same
+from nas.ops.same import SAME, resolve as resolve_same
 from nas.ops.activations import activation, norm, sequence
 from nas.ops.registry import REQUIRED, op
 
@@ -27,7 +27,7 @@ def _check_geometry(p: Mapping[str, Any]) -> None:
     for key in ("kernel", "stride", "dilation"):
         if min(_pair(p[key])) < 1:
             raise ValueError(f"{key} must be >= 1, got {p[key]}")
-    if p["padding"] == same.SAME:
+    if p["padding"] == SAME:
         if not all(isinstance(p[key], int) for key in ("kernel", "stride", "dilation")):
             raise ValueError("padding 'same' takes square kernels, strides and dilations (one integer each)")
         return
@@ -43,7 +43,7 @@ def _padding(p: Mapping[str, Any]) -> tuple[int | tuple[int, int], nn.Module | N
         if isinstance(p["kernel"], int) and isinstance(p["dilation"], int):
             return p["dilation"] * (p["kernel"] - 1) // 2, None
         return tuple(d * (k - 1) // 2 for k, d in zip(_pair(p["kernel"]), _pair(p["dilation"]))), None
-    return same.resolve(p["padding"], p["kernel"], p["stride"], p["dilation"])
+    return resolve_same(p["padding"], p["kernel"], p["stride"], p["dilation"])
 
 
 def _channels(value: Any) -> int:

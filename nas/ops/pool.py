@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas.ops import same
+from nas.ops.same import SAME, resolve as resolve_same
 from nas.ops.activations import sequence
 from nas.ops.registry import REQUIRED, op
 
@@ -16,12 +16,12 @@ def _window(p: Mapping[str, Any], value: float) -> tuple[int, int, nn.Module | N
     """Stride (default: the kernel), padding (None: 0) and a pad layer for ``padding: same`` (see `nas.ops.same`)."""
     stride = p["kernel"] if p["stride"] is None else p["stride"]
     padding = 0 if p["padding"] is None else p["padding"]
-    if padding == same.SAME:
+    if padding == SAME:
         if not (isinstance(p["kernel"], int) and isinstance(stride, int)):
             raise ValueError("padding 'same' takes a square kernel and stride (one integer each)")
     elif isinstance(padding, str) or min((padding, padding) if isinstance(padding, int) else padding) < 0:
         raise ValueError(f"padding must be an integer >= 0, [height, width] or 'same', got {padding!r}")
-    padding, pad = same.resolve(padding, p["kernel"], stride, value=value)
+    padding, pad = resolve_same(padding, p["kernel"], stride, value=value)
     return stride, padding, pad
 
 
