@@ -8,6 +8,10 @@ and the ratios ours / reference (target: <= 1.03).
 
     python benchmarks/compile_overhead.py                    # every model whose baseline exists
     python benchmarks/compile_overhead.py --models resnet50 --batch 8 --size 224 --repeats 15
+    python benchmarks/compile_overhead.py --models nasnet_a_large --batch 2 --size 99   # two-input cells
+
+NASNet-A Large and PNASNet-5 Large have cells that read the two previous cells: they measure the
+wired forward pass (outputs kept until their last reader) against timm's hand-written one.
 """
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ class Pair:
     reference: str
     make_reference: Callable[[], nn.Module]
     genome: str
-    size: int | None = None  # a model-specific input size (Xception's 299); None: the --size option
+    size: int | None = None  # the model's own input size (Xception 299, NASNet 331), used unless --size says otherwise
 
 
 PAIRS = {
@@ -58,6 +62,8 @@ PAIRS = {
     "efficientnet_b0": Pair("torchvision efficientnet_b0", _torchvision("efficientnet_b0"), "efficientnet_b0"),
     "densenet121": Pair("torchvision densenet121", _torchvision("densenet121"), "densenet121"),
     "xception": Pair("timm legacy_xception", _timm("legacy_xception"), "xception", size=299),
+    "nasnet_a_large": Pair("timm nasnetalarge", _timm("nasnetalarge"), "nasnet_a_large", size=331),
+    "pnasnet_5_large": Pair("timm pnasnet5large", _timm("pnasnet5large"), "pnasnet_5_large", size=331),
 }
 
 
@@ -78,7 +84,7 @@ def train_step(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch
 def compare(key: str, batch: int, size: int, repeats: int, warmup: int) -> dict:
     pair = PAIRS[key]
     genome = baselines.get(pair.genome)
-    size = pair.size if pair.size is not None and size == 224 else size
+    size = pair.size if pair.size is not None and size is None else size or 224
     torch.manual_seed(0)
     reference = pair.make_reference().train()
     ours = nas.build(genome).train()
@@ -114,8 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", choices=sorted(PAIRS), default=list(PAIRS))
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--size", type=int, default=224,
-                        help="input height and width (default 224; Xception then uses its own 299)")
+    parser.add_argument("--size", type=int, default=None,
+                        help="input height and width (default 224, or the model's own: Xception 299, NASNet 331)")
     parser.add_argument("--repeats", type=int, default=9, help="timed steps per side (median reported)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per side first")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")

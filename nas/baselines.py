@@ -38,7 +38,9 @@ def names() -> list[str]:
 
 @lru_cache(maxsize=None)
 def get(name: str) -> Genome:
-    """The baseline genome called `name` (genomes are immutable, so a cached one is safe to share)."""
+    """The baseline genome called `name`. Cached and shared: safe because a genome is immutable all the way
+    down (fields, stages, parameters, graphs and their node attributes), so no caller can alter what the
+    next one gets (tests/test_identity.py tries every way in)."""
     files = _files()
     if name in files:
         return Genome.load(files[name])

@@ -13,9 +13,12 @@ from nas.ops.registry import get_op
 
 
 def compile_cell(plan: CellPlan) -> nn.Module:
-    """A module for one concrete cell: an nn.Sequential for chains, a DagCell otherwise."""
+    """A module for one concrete cell: an nn.Sequential for chains, a DagCell otherwise.
+
+    A DagCell's values are its ports' inputs (in port order), then each node's output in topological order."""
     graph: nx.DiGraph = plan.graph
-    order = [n for n in cells.topological_order(graph) if n != cells.INPUT]
+    ports = cells.input_nodes(graph)
+    order = [n for n in cells.topological_order(graph) if n not in ports]
     ops = [get_op(graph.nodes[n]["op"]).build(graph.nodes[n]["in_shape"][0], graph.nodes[n]["params"]) for n in order]
     owned = {name: _owns_fresh_output(module) for name, module in zip(order, ops)}
     for name, module in zip(order, ops):
@@ -23,13 +26,13 @@ def compile_cell(plan: CellPlan) -> nn.Module:
             _compute_in_place(module)
     if cells.is_chain(graph):
         return ops[0] if len(ops) == 1 else nn.Sequential(*ops)
-    index = {cells.INPUT: 0, **{name: i + 1 for i, name in enumerate(order)}}
+    index = {**{port: k for k, port in enumerate(ports)}, **{name: i + len(ports) for i, name in enumerate(order)}}
     sources = [[index[s] for s in graph.predecessors(n)] for n in order]
     merges = [MERGE_CODES[graph.nodes[n]["merge"]] for n in order]
     drop_path = [float(graph.nodes[n]["drop_path"]) for n in order]
     columns = [[_column(graph, s) for s in graph.predecessors(n)] for n in order]
     accumulate = [_accumulator(graph, n, owned) for n in order]
-    return DagCell(ops, sources, merges, drop_path, columns, accumulate)
+    return DagCell(ops, sources, merges, drop_path, columns, accumulate, num_inputs=len(ports))
 
 
 # Layers that return a new tensor (never their input, never a view) which their own backward does not
@@ -50,7 +53,7 @@ def _accumulator(graph: nx.DiGraph, name: str, owned: dict[str, bool]) -> int:
     if graph.in_degree(name) < 2 or graph.nodes[name]["merge"] != "add":
         return -1
     for position, source in enumerate(graph.predecessors(name)):
-        if source != cells.INPUT and graph.out_degree(source) == 1 and owned[source]:
+        if not cells.is_input(graph, source) and graph.out_degree(source) == 1 and owned[source]:
             return position
     return -1
 
@@ -58,12 +61,12 @@ def _accumulator(graph: nx.DiGraph, name: str, owned: dict[str, bool]) -> int:
 def _reads_a_private_value(graph: nx.DiGraph, name: str, owned: dict[str, bool]) -> bool:
     """Whether the node's input is a tensor no other node sees and autograd does not keep: a merge's
     output (merges never keep it), or the fresh output of the node's only source when this node is its
-    only reader (a BN output that a ReLU reads, as in torchvision and timm). Never the cell's input."""
+    only reader (a BN output that a ReLU reads, as in torchvision and timm). Never a cell input."""
     sources = list(graph.predecessors(name))
     if len(sources) > 1:
         return True
     source = sources[0]
-    return source != cells.INPUT and graph.out_degree(source) == 1 and owned[source]
+    return not cells.is_input(graph, source) and graph.out_degree(source) == 1 and owned[source]
 
 
 def _compute_in_place(module: nn.Module) -> None:
@@ -82,11 +85,13 @@ def _column(graph: nx.DiGraph, name: str) -> int:
 
 def compile_plan(plan: NetworkPlan) -> Network:
     stages = nn.Sequential(*(nn.Sequential(*(compile_cell(c) for c in stage)) for stage in plan.stages))
-    classifier = nn.Linear(plan.head.out_shape[0], plan.num_classes)
+    classifier = nn.Linear(plan.head.out_shape[0], plan.num_classes) if plan.classifier == "linear" else nn.Identity()
     nodes = [attrs for c in plan.cells() for _, attrs in c.graph.nodes(data=True)]
     global_drop = max((a.get("global_drop", 0.0) for a in nodes), default=0.0)
     columns = max((a["column"] + 1 for a in nodes if a.get("column") is not None), default=0)
-    network = Network(compile_cell(plan.stem), stages, compile_cell(plan.head), classifier, global_drop, columns)
+    wiring = None if plan.is_chain() else [list(c.sources) for stage in plan.stages for c in stage]
+    network = Network(compile_cell(plan.stem), stages, compile_cell(plan.head), classifier, global_drop, columns,
+                      wiring)
     _initialise(network)
     return network
 

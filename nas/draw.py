@@ -115,9 +115,10 @@ def _wrap(items: Sequence[str], width: int) -> list[str]:
 def node_lines(graph: nx.DiGraph, name: str) -> list[str]:
     """The text of a node in a cell drawing: merge (if several inputs), op label, extra parameters."""
     attrs = graph.nodes[name]
-    if name == cells.INPUT:
+    if cells.is_input(graph, name):
         shape = attrs.get("out_shape")
-        return ["input"] + (["x".join(str(s) for s in shape)] if shape else [])
+        label = "input" if cells.input_nodes(graph) == (cells.INPUT,) else f"input {name}"
+        return [label] + (["x".join(str(s) for s in shape)] if shape else [])
     main, extras = op_text(attrs["op"], attrs.get("params", {}))
     lines = []
     if graph.in_degree(name) > 1:
@@ -156,7 +157,8 @@ class CellGroup:
     widths: list[int] = field(default_factory=list)  # input channels of each occurrence
 
     def title(self) -> str:
-        shapes = f"{_shape(self.plan.in_shape)} -> {_shape(self.plan.out_shape)}"
+        ins = " + ".join(_shape(shape) for shape in self.plan.in_shapes or (self.plan.in_shape,))
+        shapes = f"{ins} -> {_shape(self.plan.out_shape)}"
         others = sorted(set(self.widths) - {self.widths[0]}) if self.widths else []
         also = f"; also at {', '.join(map(str, others))} input channels" if others else ""
         return f"{self.kind}  ({_places_text(self.places)})   {shapes}{also}"
@@ -374,7 +376,7 @@ def cell_panel(group: CellGroup) -> Panel:
         _draw_bus(ax, layout, sources, at, box_w, box_h, x0 + (right - left) * col_pitch + box_w / 2, lane_gap)
         for n in graph:
             x, y = at(layout.position[n])
-            if n == cells.INPUT:
+            if cells.is_input(graph, n):
                 _box(ax, x, y, box_w, box_h, "#eeeeee")
             else:
                 heavy = n == cells.OUTPUT
@@ -408,7 +410,7 @@ def _draw_bus(ax: Any, layout: CellLayout, sources: list[str], at: Any, box_w: f
 def _number_concat_inputs(ax: Any, graph: nx.DiGraph, layout: CellLayout, at: Any, box_h: float) -> None:
     """Small numbers on a concat node's incoming edges, in concat order (bus edges are in lane order)."""
     for n in graph:
-        if n == cells.INPUT or graph.nodes[n].get("merge") != "concat" or graph.in_degree(n) < 2:
+        if cells.is_input(graph, n) or graph.nodes[n].get("merge") != "concat" or graph.in_degree(n) < 2:
             continue
         for i, source in enumerate(graph.predecessors(n), start=1):
             route = layout.routes.get((source, n))
@@ -427,6 +429,9 @@ def _stage_lines(genome: Genome, plan: NetworkPlan, index: int) -> list[str]:
     out = stage.out if stage.out is not None else shape[0]
     explicit = " (cell graph)" if stage.cell in genome.cells else ""
     head = f"stage{index + 1}: {stage.cell}{explicit} x{stage.repeats}   out {out}   stride {stage.stride}"
+    if stage.reads != (1,):
+        ports = cells.input_nodes(plan.stages[index][0].graph)
+        head += "   reads " + ", ".join(f"{port}<-{k}" for port, k in zip(ports, stage.reads))
     lines = [head, f"-> {_shape(shape)}"]
     params = []
     for key, value in stage.params.items():
@@ -441,7 +446,7 @@ def _stage_lines(genome: Genome, plan: NetworkPlan, index: int) -> list[str]:
 def _chain_lines(label: str, plan: CellPlan) -> list[str]:
     graph = plan.graph
     ops = [op_text(graph.nodes[n]["op"], graph.nodes[n]["params"])[0] for n in cells.topological_order(graph)
-           if n != cells.INPUT]
+           if not cells.is_input(graph, n)]
     text = " -> ".join(ops) if cells.is_chain(graph) else f"graph of {len(ops)} nodes"
     return textwrap.wrap(f"{label}: {text}", width=60) + [f"-> {_shape(plan.out_shape)}"]
 
@@ -449,7 +454,8 @@ def _chain_lines(label: str, plan: CellPlan) -> list[str]:
 def overview_panel(genome: Genome, plan: NetworkPlan, params: int, flops: int) -> Panel:
     items = [["input", _shape(plan.input_shape)], _chain_lines("stem", plan.stem)]
     items += [_stage_lines(genome, plan, i) for i in range(len(genome.stages))]
-    items += [_chain_lines("head", plan.head), [f"classifier: linear {plan.num_classes}", f"-> {plan.num_classes}"]]
+    items += [_chain_lines("head", plan.head), [f"classifier: linear {plan.num_classes}" if plan.classifier == "linear"
+                                               else "classifier: none (the head's)", f"-> {plan.num_classes}"]]
     kinds = ["", "stem", *(stage.cell for stage in genome.stages), "head", ""]
     title = f"{genome.name}: {si(params)} params, {si(flops, 'FLOPs')}"
     box_w = max(text_width(t, bold=True) for lines in items for t in lines) + 2 * PAD + 0.2

@@ -1,5 +1,9 @@
 """Expansion: a genome's stages become concrete cell graphs, with every node's shapes inferred.
 
+Cells are wired by their stage's ``reads``: the stem's output is output 0, each stage cell's output
+the next; a cell port that reads ``k`` takes output ``max(0, n - k)`` where ``n`` outputs exist so far.
+Every `CellPlan` records the outputs it reads (``sources``) and its ports' shapes.
+
 Shape inference builds each node's op on PyTorch's ``meta`` device (no memory, no compute)
 and runs it on a meta tensor, so the shapes come from the very code that builds the network.
 """
@@ -18,7 +22,9 @@ import nas.ops  # noqa: F401  (registers the ops)
 from nas import cell as cells
 from nas.cells.registry import CellContext, get_template
 from nas.errors import GenomeError
-from nas.frozen import FrozenDict
+from nas.frozen import FrozenDict, thaw
+from nas.limits import MAX_NETWORK_SIZE
+from nas.rounding import round_channels
 from nas.ops.registry import get_op
 
 if TYPE_CHECKING:
@@ -34,8 +40,14 @@ class CellPlan:
 
     where: str  # "stem", "stages[2][0]", "head"
     graph: nx.DiGraph
-    in_shape: Shape
+    in_shape: Shape  # the first port's shape
     out_shape: Shape
+    in_shapes: tuple[Shape, ...] = ()  # every port's shape, in port order
+    sources: tuple[int, ...] = ()  # the cell outputs each port reads (0: the stem's); () for stem and head
+
+    @property
+    def ports(self) -> tuple[str, ...]:
+        return cells.input_nodes(self.graph)
 
 
 @dataclass(frozen=True)
@@ -45,9 +57,15 @@ class NetworkPlan:
     head: CellPlan
     num_classes: int
     input_shape: Shape
+    classifier: str = "linear"  # "linear": a Linear(head features, num_classes) after the head; "none": the head gives the logits
 
     def cells(self) -> list[CellPlan]:
         return [self.stem, *(c for stage in self.stages for c in stage), self.head]
+
+    def is_chain(self) -> bool:
+        """Whether every stage cell reads only the previous cell's output (the network is a plain chain)."""
+        stage_cells = [c for stage in self.stages for c in stage]
+        return all(c.sources == (k,) for k, c in enumerate(stage_cells))
 
 
 def merged_shape(merge: str, shapes: list[Shape], sources: list[str], where: str) -> Shape:
@@ -75,37 +93,114 @@ def merged_shape(merge: str, shapes: list[Shape], sources: list[str], where: str
     return tuple(result)
 
 
-def _substitute(params: Mapping[str, Any], values: Mapping[str, int | None], where: str) -> dict[str, Any]:
-    resolved = {}
-    for key, value in params.items():
-        if isinstance(value, str) and value.startswith("@"):
-            if value not in TOKENS:
-                raise GenomeError(where, f"unknown token {value!r} in parameter {key!r} (known: {', '.join(TOKENS)})")
-            if values[value] is None:
-                raise GenomeError(where, f"parameter {key!r} uses {value} but the stage has no 'out'")
-            value = values[value]
-        resolved[key] = value
-    return resolved
+# Arithmetic in parameter values: a one-key mapping {operator: [operands]}, operands being numbers,
+# tokens or further expressions. Plain data, evaluated here by hand (never `eval`).
+def _sum(args: list) -> Any:
+    return sum(args)
 
 
-def infer_cell(graph: nx.DiGraph, in_shape: Shape, where: str, tokens: Mapping[str, int | None] | None = None) -> CellPlan:
-    """Resolve every node's params (filling defaults) and infer its shapes; returns the concrete cell."""
-    concrete = nx.DiGraph()
-    concrete.add_node(cells.INPUT, out_shape=in_shape)
+def _product(args: list) -> Any:
+    result = 1
+    for value in args:
+        result *= value
+    return result
+
+
+def _round(args: list) -> int:
+    value, divisor = args
+    if not isinstance(divisor, int) or divisor < 1:
+        raise ValueError(f"the divisor must be an integer >= 1, got {divisor!r}")
+    return round_channels(value, divisor)
+
+
+# operator -> (number of operands: exact count, or -2 for "two or more"; function)
+OPERATORS: dict[str, tuple[int, Any]] = {
+    "add": (-2, _sum),                                 # a + b + ...
+    "sub": (2, lambda a: a[0] - a[1]),                 # a - b
+    "mul": (-2, _product),                             # a * b * ...
+    "div": (2, lambda a: a[0] // a[1]),                # floor division, as torchvision's `c // 4`
+    "max": (-2, max),
+    "min": (-2, min),
+    "int": (1, lambda a: int(a[0])),                   # towards zero, as Python's int(c * 0.25)
+    "round": (2, _round),                              # make_divisible(value, divisor) (nas.rounding.round_channels)
+}
+MAX_EXPRESSION_DEPTH = 16
+
+
+def is_expression(value: Any) -> bool:
+    """Whether a parameter value is an arithmetic expression: a one-key mapping naming an operator."""
+    return isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in OPERATORS
+
+
+def _evaluate(value: Any, values: Mapping[str, Any], key: str, where: str, depth: int = 0) -> Any:
+    """`value` with tokens replaced by their values and expressions computed."""
+    if isinstance(value, str) and value.startswith("@"):
+        if value not in values:
+            known = ", ".join(sorted(values))
+            raise GenomeError(where, f"unknown token {value!r} in parameter {key!r} (known: {known})")
+        if values[value] is None:
+            raise GenomeError(where, f"parameter {key!r} uses {value} but the stage has no 'out'")
+        return values[value]
+    if isinstance(value, Mapping):
+        if not is_expression(value):
+            raise GenomeError(where, f"parameter {key!r}: an expression is one of {', '.join(OPERATORS)} "
+                                     f"with a list of operands, got {dict(value)!r}")
+        if depth >= MAX_EXPRESSION_DEPTH:
+            raise GenomeError(where, f"parameter {key!r}: expression nested deeper than {MAX_EXPRESSION_DEPTH}")
+        (name, operands), = value.items()
+        arity, function = OPERATORS[name]
+        operands = list(operands) if isinstance(operands, (list, tuple)) else [operands]
+        if (arity > 0 and len(operands) != arity) or (arity < 0 and len(operands) < -arity):
+            wanted = f"{arity}" if arity > 0 else f"at least {-arity}"
+            raise GenomeError(where, f"parameter {key!r}: {name!r} takes {wanted} operands, got {len(operands)}")
+        args = [_evaluate(operand, values, key, where, depth + 1) for operand in operands]
+        bad = [a for a in args if isinstance(a, bool) or not isinstance(a, (int, float))]
+        if bad:
+            raise GenomeError(where, f"parameter {key!r}: {name!r} needs numbers, got {bad[0]!r}")
+        try:
+            return function(args)
+        except (ValueError, ArithmeticError) as error:
+            raise GenomeError(where, f"parameter {key!r}: {name} {args}: {_first_line(error)}") from None
+    if isinstance(value, (list, tuple)):
+        return tuple(_evaluate(v, values, key, where, depth + 1) for v in value)
+    return value
+
+
+def _substitute(params: Mapping[str, Any], values: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    """Params with tokens (``"@in"``, ``"@out"``, ``"@stride"``, and the stage's own ``@name`` params)
+    replaced and arithmetic expressions (``{mul: ["@out", 4]}``) computed."""
+    if not any(isinstance(value, (Mapping, tuple, list)) or (isinstance(value, str) and value.startswith("@"))
+               for value in params.values()):
+        return params  # no token, expression or list: nothing to resolve (most nodes)
+    return {key: _evaluate(value, values, key, where) for key, value in params.items()}
+
+
+def infer_cell(graph: nx.DiGraph, in_shape: Shape | tuple[Shape, ...], where: str,
+               tokens: Mapping[str, int | None] | None = None, reads: tuple[int, ...] = ()) -> CellPlan:
+    """Resolve every node's params (filling defaults) and infer its shapes; returns the concrete cell.
+
+    `in_shape` is the input's shape, or a tuple of shapes, one per port; `reads` the cell outputs the ports read."""
+    ports = cells.input_nodes(graph)
+    in_shapes = tuple(in_shape) if in_shape and isinstance(in_shape[0], tuple) else (tuple(in_shape),)
+    if len(in_shapes) != len(ports):
+        raise GenomeError(where, f"the cell has {len(ports)} inputs ({', '.join(ports)}) but gets {len(in_shapes)}")
+    concrete = cells.new_cell(ports)
+    for port, shape in zip(ports, in_shapes):
+        concrete.nodes[port]["out_shape"] = shape
     for name in cells.topological_order(graph):
-        if name == cells.INPUT:
+        if name in ports:
             continue
         attrs = graph.nodes[name]
         node_where = f"{where}.nodes.{name}"
         sources = list(graph.predecessors(name))
         shape = merged_shape(attrs["merge"], [concrete.nodes[s]["out_shape"] for s in sources], sources, node_where)
         spec = get_op(attrs["op"], node_where)
-        raw = attrs["params"] if tokens is None else _substitute(attrs["params"], tokens, node_where)
+        raw = _substitute(attrs["params"], tokens or {}, node_where)
         params = spec.resolve(raw, node_where)
         out_shape = _run_on_meta(spec, shape, params, node_where)
         concrete.add_node(name, **{**attrs, "params": params, "in_shape": shape, "out_shape": out_shape})
         concrete.add_edges_from((s, name) for s in sources)
-    return CellPlan(where, nx.freeze(concrete), in_shape, concrete.nodes[cells.OUTPUT]["out_shape"])
+    return CellPlan(where, nx.freeze(concrete), in_shapes[0], concrete.nodes[cells.OUTPUT]["out_shape"], in_shapes, reads)
 
 
 def _run_on_meta(spec: Any, shape: Shape, params: FrozenDict, where: str) -> Shape:
@@ -136,22 +231,63 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-def stage_cell(genome: "Genome", stage_index: int, repeat: int, c_in: int) -> tuple[nx.DiGraph, dict[str, int | None] | None]:
-    """The (abstract) graph of one cell of a stage, and the token values when it is an explicit cell."""
+def used_tokens(graph: nx.DiGraph) -> set[str]:
+    """Every token an explicit cell's node params name, also inside arithmetic and lists."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and value.startswith("@"):
+            found.add(value)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    for _, attrs in graph.nodes(data=True):
+        walk(attrs.get("params", {}))
+    return found
+
+
+def cell_tokens(params: Mapping[str, Any], c_in: int, out: int | None, stride: int, where: str) -> dict[str, Any]:
+    """The token values of one explicit cell: ``@in``, ``@out``, ``@stride`` and ``@name`` for each stage
+    param ``name`` (numbers, strings, booleans or lists: an explicit cell's own knobs, e.g. ``{pool: 32}``)."""
+    tokens: dict[str, Any] = {"@in": c_in, "@out": out, "@stride": stride}
+    for name, value in params.items():
+        if f"@{name}" in tokens:
+            raise GenomeError(f"{where}.{name}", f"an explicit cell's param cannot be named {name!r} (a built-in token)")
+        if isinstance(value, Mapping):
+            raise GenomeError(f"{where}.{name}", f"an explicit cell's param is a value, not a mapping, got {thaw(value)!r}")
+        tokens[f"@{name}"] = value
+    return tokens
+
+
+def stage_cell(genome: "Genome", stage_index: int, repeat: int, c_in: int | tuple[int, ...]
+               ) -> tuple[nx.DiGraph, dict[str, int | None] | None]:
+    """The (abstract) graph of one cell of a stage, and the token values when it is an explicit cell.
+
+    `c_in` is the input's channels, or a tuple of channels, one per port the stage reads."""
+    c_ins = tuple(c_in) if isinstance(c_in, tuple) else (c_in,)
+    c_in = c_ins[0]
     stage = genome.stages[stage_index]
     where = f"stages[{stage_index}]"
     stride = stage.stride if repeat == 0 else 1
+    stage_params = {**stage.params, **stage.first} if repeat == 0 else stage.params
     if stage.cell in genome.cells:
-        if stage.params:
-            raise GenomeError(f"{where}.params", f"explicit cell {stage.cell!r} takes no params; use @in/@out/@stride")
-        return genome.cells[stage.cell], {"@in": c_in, "@out": stage.out, "@stride": stride}
+        graph = genome.cells[stage.cell]
+        unused = sorted({f"@{name}" for name in stage_params} - used_tokens(graph))
+        if unused:
+            raise GenomeError(f"{where}.params", f"explicit cell {stage.cell!r} does not use {unused[0]} "
+                                                 f"(it uses: {', '.join(sorted(used_tokens(graph))) or 'no tokens'})")
+        return graph, cell_tokens(stage_params, c_in, stage.out, stride, f"{where}.params")
     spec = get_template(stage.cell, f"{where}.cell")
-    params = spec.resolve(stage.params, f"{where}.params")
-    context = CellContext(c_in=c_in, out=stage.out, stride=stride, index=repeat, params=params)
+    params = spec.resolve(stage_params, f"{where}.first" if repeat == 0 and stage.first else f"{where}.params")
+    context = CellContext(c_in=c_in, out=stage.out, stride=stride, index=repeat, params=params, c_ins=c_ins)
     try:
         graph = spec.factory(context)
-    except GenomeError:
-        raise
+    except GenomeError as error:  # a node the template built from the stage's params was refused: say where
+        raise GenomeError(f"{where}.params", f"cell {stage.cell!r}, its node {error.where}: {error.message}") from None
     except (ValueError, TypeError, KeyError) as error:
         raise GenomeError(f"{where}", f"cell {stage.cell!r}: {_first_line(error)}") from None
     cells.validate_structure(graph, f"{where}[{repeat}]")
@@ -170,19 +306,35 @@ def expand(genome: "Genome", num_classes: int | None = None, in_channels: int | 
     stem = infer_cell(genome.stem, input_shape, "stem")
     if len(stem.out_shape) != 3:
         raise GenomeError("stem", f"must output feature maps (C, H, W), got shape {stem.out_shape}")
-    shape = stem.out_shape
+    outputs = [stem.out_shape]  # every cell output so far: the stem's, then each stage cell's
     stages = []
+    size = 0  # nodes and edges expanded so far: the work is bounded (nas.limits) before each cell is inferred
     for s, stage in enumerate(genome.stages):
         planned = []
         for r in range(stage.repeats):
-            graph, tokens = stage_cell(genome, s, r, shape[0])
-            plan = infer_cell(graph, shape, f"stages[{s}][{r}]", tokens)
+            sources = tuple(max(0, len(outputs) - k) for k in stage.reads)
+            in_shapes = tuple(outputs[j] for j in sources)
+            graph, tokens = stage_cell(genome, s, r, tuple(shape[0] for shape in in_shapes))
+            ports = cells.input_nodes(graph)
+            if len(ports) != len(stage.reads):
+                raise GenomeError(f"stages[{s}].reads", f"cell {stage.cell!r} has {len(ports)} input(s) "
+                                  f"({', '.join(ports)}) but reads lists {len(stage.reads)}")
+            cell_size = len(graph) + graph.number_of_edges()
+            if size + cell_size * (stage.repeats - r) > MAX_NETWORK_SIZE:  # this stage's cells at this size: too many
+                raise GenomeError(f"stages[{s}]", f"the network would be too large (more than {MAX_NETWORK_SIZE:,} nodes and edges)")
+            size += cell_size
+            plan = infer_cell(graph, in_shapes, f"stages[{s}][{r}]", tokens, sources)
             if stage.out is not None and plan.out_shape[0] != stage.out:
                 raise GenomeError(f"stages[{s}][{r}]", f"cell outputs {plan.out_shape[0]} channels, stage says out={stage.out}")
             planned.append(plan)
-            shape = plan.out_shape
+            outputs.append(plan.out_shape)
         stages.append(tuple(planned))
-    head = infer_cell(genome.head, shape, "head")
+    classes = num_classes or genome.num_classes
+    shape = outputs[-1]
+    head = infer_cell(genome.head, shape, "head", {"@in": shape[0], "@classes": classes})
     if len(head.out_shape) != 1:
         raise GenomeError("head", f"must end in flat features (add global_avgpool or flatten), got shape {head.out_shape}")
-    return NetworkPlan(stem, tuple(stages), head, num_classes or genome.num_classes, input_shape)
+    if genome.classifier == "none" and head.out_shape != (classes,):
+        raise GenomeError("head", f"with 'classifier: none' the head gives the logits: it must output "
+                                  f"({classes},) (use out: \"@classes\"), got {head.out_shape}")
+    return NetworkPlan(stem, tuple(stages), head, classes, input_shape, genome.classifier)

@@ -1,7 +1,12 @@
-"""Immutable, hashable mirrors of plain JSON-like data (dicts, lists, scalars)."""
+"""Immutable, hashable mirrors of plain JSON-like data (dicts, lists, scalars).
+
+A `FrozenDict` keeps its items behind a read-only view and refuses attribute assignment, so
+neither its public interface nor its internals can be changed in place.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any
 
 
@@ -11,8 +16,14 @@ class FrozenDict(Mapping):
     __slots__ = ("_data", "_hash")
 
     def __init__(self, *args: Any, **kwargs: Any):
-        self._data = dict(*args, **kwargs)
-        self._hash: int | None = None
+        object.__setattr__(self, "_data", MappingProxyType(dict(*args, **kwargs)))
+        object.__setattr__(self, "_hash", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"FrozenDict is immutable; cannot set {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"FrozenDict is immutable; cannot delete {name!r}")
 
     def __getitem__(self, key: str) -> Any:
         return self._data[key]
@@ -25,11 +36,18 @@ class FrozenDict(Mapping):
 
     def __hash__(self) -> int:
         if self._hash is None:
-            self._hash = hash(tuple(sorted(self._data.items(), key=lambda kv: kv[0])))
+            object.__setattr__(self, "_hash", hash(tuple(sorted(self._data.items(), key=lambda kv: kv[0]))))
         return self._hash
 
     def __repr__(self) -> str:
-        return f"FrozenDict({self._data!r})"
+        return f"FrozenDict({dict(self._data)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickle and deepcopy rebuild from a plain dict
+        return FrozenDict, (dict(self._data),)
+
+    def copy(self) -> dict[str, Any]:
+        """A mutable shallow copy, as `dict.copy` (networkx copies node attributes with it)."""
+        return dict(self._data)
 
     def replace(self, **changes: Any) -> "FrozenDict":
         return FrozenDict({**self._data, **{k: freeze(v) for k, v in changes.items()}})

@@ -1,5 +1,4 @@
 """The runtime modules a genome compiles to: cells run their nodes in a fixed topological order."""
-from __future__ import annotations
 
 from typing import List, Optional
 
@@ -11,7 +10,8 @@ MERGE_CODES = {"add": ADD, "concat": CONCAT, "mean": MEAN, "multiply": MULTIPLY}
 
 
 class DagCell(nn.Module):
-    """Runs `ops[i]` on the merge of `sources[i]` for i = 0, 1, ...; value 0 is the cell's input.
+    """Runs `ops[i]` on the merge of `sources[i]` for i = 0, 1, ...; values 0 .. num_inputs - 1 are the
+    cell's inputs (one tensor for `forward`, one per port for `forward_ports`), op i writes value num_inputs + i.
 
     The last op's output is the cell's output. An add merge with `accumulate[i] >= 0` sums into that
     input in place (the compiler picks one only it reads and autograd does not keep). Mean merges may
@@ -26,8 +26,10 @@ class DagCell(nn.Module):
     ADD, CONCAT, MULTIPLY = ADD, CONCAT, MULTIPLY
 
     def __init__(self, ops: List[nn.Module], sources: List[List[int]], merges: List[int],
-                 drop_path: List[float], columns: List[List[int]], accumulate: Optional[List[int]] = None):
+                 drop_path: List[float], columns: List[List[int]], accumulate: Optional[List[int]] = None,
+                 num_inputs: int = 1):
         super().__init__()
+        self.num_inputs = num_inputs
         self.ops = nn.ModuleList(ops)
         self.sources = sources
         self.merges = merges
@@ -82,7 +84,11 @@ class DagCell(nn.Module):
         return survivors
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        values = [x]
+        return self.forward_ports([x])
+
+    def forward_ports(self, inputs: List[torch.Tensor]) -> torch.Tensor:
+        """The cell's output from its ports' inputs, in port order."""
+        values = list(inputs)
         for i, op in enumerate(self.ops):
             sources = self.sources[i]
             if len(sources) == 1:
@@ -94,10 +100,19 @@ class DagCell(nn.Module):
 
 
 class Network(nn.Module):
-    """stem -> stages -> head -> classifier, as compiled from a genome."""
+    """stem -> stages -> head -> classifier, as compiled from a genome.
+
+    A chain (every cell reads the previous one) runs its stages as one nn.Sequential. Otherwise
+    `wiring[k]` lists the cell outputs (0: the stem's, k: stage cell k - 1's) that stage cell k reads,
+    one per port; the forward pass keeps an output only until the last cell that reads it has run.
+    (TorchScript runs chains only: a scripted wired network raises when called.)
+    """
+
+    wiring: List[List[int]]
+    release: List[List[int]]
 
     def __init__(self, stem: nn.Module, stages: nn.Sequential, head: nn.Module, classifier: nn.Linear,
-                 global_drop: float = 0.0, columns: int = 0):
+                 global_drop: float = 0.0, columns: int = 0, wiring: Optional[List[List[int]]] = None):
         super().__init__()
         self.stem = stem
         self.stages = stages
@@ -105,6 +120,8 @@ class Network(nn.Module):
         self.classifier = classifier
         self.global_drop = global_drop  # probability that a training batch uses one global fractal column
         self.num_columns = columns
+        self.wiring = wiring if wiring is not None else []
+        self.release = _release_after(self.wiring)
 
     def _fractal_cells(self) -> List[DagCell]:
         return [m for m in self.modules() if isinstance(m, DagCell)]
@@ -118,9 +135,38 @@ class Network(nn.Module):
             cell.global_column = column
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self.wiring) > 0:
+            return self.head(self._wired(self.stem(x)))
         return self.head(self.stages(self.stem(x)))
+
+    @torch.jit.unused
+    def _wired(self, stem):  # unannotated: TorchScript reads the stub of an unused method as Tensor -> Tensor
+        """The last cell's output, running each cell on the outputs its ports read (see `wiring`)."""
+        outputs: List[Optional[torch.Tensor]] = [stem]
+        k = 0
+        for stage in self.stages:
+            for cell in stage:
+                inputs = [outputs[j] for j in self.wiring[k]]
+                outputs.append(cell.forward_ports(inputs) if len(inputs) > 1 else cell(inputs[0]))
+                for j in self.release[k]:
+                    outputs[j] = None
+                k += 1
+        return outputs[-1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.global_drop > 0.0 and not torch.jit.is_scripting():
             self._pick_global_column()
         return self.classifier(self.features(x))
+
+
+def _release_after(wiring: List[List[int]]) -> List[List[int]]:
+    """For each cell k, the outputs to drop once it has run: those no later cell reads. Output j is the
+    stem's (j = 0) or cell j - 1's; one that nobody reads goes as soon as it is made; the last feeds the head."""
+    last_reader = {}
+    for k, sources in enumerate(wiring):
+        for j in sources:
+            last_reader[j] = k
+    release: List[List[int]] = [[] for _ in wiring]
+    for j in range(len(wiring)):
+        release[last_reader.get(j, j - 1)].append(j)
+    return release

@@ -33,12 +33,13 @@ def _type_ok(value: Any, default: Any) -> bool:
 def resolve_params(what: str, defaults: Mapping[str, Any], params: Mapping[str, Any], where: str) -> FrozenDict:
     """Fill in `defaults` under `params`, rejecting unknown names, missing required ones and wrong types.
 
-    `what` names the owner in messages (e.g. ``op 'conv'``); `where` locates it in the genome.
+    `what` names the owner in messages (e.g. ``op 'conv'``); `where` locates it in the genome, and an
+    error about one parameter names it too (``stages[2].params.expansion``).
     """
     unknown = sorted(set(params) - set(defaults))
     if unknown:
         allowed = ", ".join(sorted(defaults)) or "none"
-        raise GenomeError(where, f"{what} has no parameter {unknown[0]!r} (allowed: {allowed})")
+        raise GenomeError(_field(where, unknown[0]), f"{what} has no parameter {unknown[0]!r} (allowed: {allowed})")
     resolved = {}
     for key, default in defaults.items():
         if key not in params:
@@ -49,6 +50,10 @@ def resolve_params(what: str, defaults: Mapping[str, Any], params: Mapping[str, 
         value = params[key]
         if not _type_ok(value, default):
             expected = type(default).__name__
-            raise GenomeError(where, f"parameter {key!r} of {what} must be {expected}, got {value!r}")
+            raise GenomeError(_field(where, key), f"parameter {key!r} of {what} must be {expected}, got {value!r}")
         resolved[key] = value
     return freeze(resolved)
+
+
+def _field(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key

@@ -26,19 +26,9 @@ from nas.cells.registry import TEMPLATES
 from nas.errors import GenomeError
 from nas.genome import Genome
 from nas.params import REQUIRED
+from nas.rounding import round_channels  # re-exported: the rule lives in a leaf module
 
 __all__ = ["EFFICIENTNET", "compound_coefficients", "efficientnet", "round_channels", "scale"]
-
-
-def round_channels(value: float, divisor: int = 8) -> int:
-    """`value` rounded to the nearest multiple of `divisor` (at least `divisor`), bumped up by one
-    `divisor` if that fell below 90% of `value` (the EfficientNet / MobileNet rule)."""
-    if divisor < 1:
-        raise ValueError(f"divisor must be >= 1, got {divisor}")
-    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
-    if rounded < 0.9 * value:
-        rounded += divisor
-    return rounded
 
 
 def scale(genome: Genome, width: float = 1.0, depth: float = 1.0, resolution: int | None = None, *,
@@ -87,11 +77,30 @@ def _map_cell(cell: Any, change: Any) -> Any:
         return change(cell)
     names = list(cell["nodes"])
     changed = change([cell["nodes"][n] for n in names])
-    return {"nodes": dict(zip(names, changed)), "edges": cell["edges"]}
+    return {**cell, "nodes": dict(zip(names, changed)), "edges": cell["edges"]}  # keeps the input ports
 
 
 def _widen_cell(cell: Any, widen: Any) -> Any:
     return _map_cell(cell, lambda nodes: _widen_nodes(nodes, widen))
+
+
+def _width_tokens(graph: Any) -> set[str]:
+    """The tokens that an explicit cell's nodes use in their ``out`` (directly or inside arithmetic)."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, str) and value.startswith("@"):
+            found.add(value)
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                walk(item)
+
+    for _, attrs in graph.nodes(data=True):
+        walk(attrs.get("params", {}).get("out"))
+    return found
 
 
 def _is_node_list(value: Any) -> bool:
@@ -103,7 +112,15 @@ def _scale_stage(stage: dict[str, Any], genome: Genome, widen: Any, depth: float
     if "out" in stage:
         stage["out"] = widen(stage["out"])
     if stage["cell"] in genome.cells or stage["cell"] not in TEMPLATES:
-        stage["repeats"] = math.ceil(stage.get("repeats", 1) * depth)
+        # a single cell that reads earlier cells (a reduction, or the cell after one that aligns its older input)
+        # is not repeated: a copy would read different inputs
+        if stage.get("repeats", 1) > 1 or stage.get("reads", [1]) == [1]:
+            stage["repeats"] = math.ceil(stage.get("repeats", 1) * depth)
+        if stage["cell"] in genome.cells:  # an explicit cell's params that count channels: those its nodes' `out` reads
+            widths = _width_tokens(genome.cells[stage["cell"]])
+            for part in ("params", "first"):
+                if part in stage:
+                    stage[part] = {k: widen(v) if f"@{k}" in widths else v for k, v in stage[part].items()}
         return stage
     spec = TEMPLATES.get(stage["cell"])
     params = dict(stage.get("params", {}))
@@ -114,6 +131,9 @@ def _scale_stage(stage: dict[str, Any], genome: Genome, widen: Any, depth: float
         value = params.get(key, spec.defaults[key])
         if value is not REQUIRED and widen(value) != value:
             params[key] = widen(value)
+    if "first" in stage:  # the first cell's own params: widths and node lists scale like the stage's
+        first = {k: _widen_nodes(v, widen) if _is_node_list(v) else v for k, v in stage["first"].items()}
+        stage["first"] = {k: widen(v) if k in spec.widths else v for k, v in first.items()}
     if spec.depth == "repeats":
         stage["repeats"] = math.ceil(stage.get("repeats", 1) * depth)
     elif spec.depth is not None:

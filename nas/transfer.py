@@ -22,15 +22,20 @@ class TransferError(NasError):
 
 
 def stateful_layers(model: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.Module]]:
-    """Modules holding parameters or persistent buffers of their own, in the order a forward pass first runs them."""
+    """Modules holding parameters or persistent buffers of their own, in the order a forward pass first runs them.
+
+    A module with weights of its own and children too (ConvNeXt's block and its layer scale) counts when
+    its forward ends, after its children: such weights are applied to what the children computed.
+    """
     names = {module: name for name, module in model.named_modules()}
     order: list[nn.Module] = []
 
-    def record(module: nn.Module, inputs: object) -> None:
+    def record(module: nn.Module, *args: object) -> None:
         if module not in order:
             order.append(module)
 
-    hooks = [m.register_forward_pre_hook(record) for m in model.modules() if _own_state(m)]
+    hooks = [m.register_forward_hook(record) if any(True for _ in m.children()) else m.register_forward_pre_hook(record)
+             for m in model.modules() if _own_state(m)]
     was_training = model.training
     try:
         model.eval()
@@ -94,7 +99,9 @@ def transfer_weights(reference: nn.Module, built: nn.Module,
 
 
 def _mismatch(src: nn.Module, dst: nn.Module) -> str:
-    if _kind(src) is not _kind(dst):
+    # Standard layers pair with their own kind only; other modules pair by their weights' names and shapes
+    # (torchvision's CNBlock holds `layer_scale` itself, where a genome has a LayerScale op).
+    if _kind(src) is not _kind(dst) and (_kind(src) in _CONFIG or _kind(dst) in _CONFIG):
         return f"layer kinds differ ({_kind(src).__name__} vs {_kind(dst).__name__})"
     src_state, dst_state = _own_state(src), _own_state(dst)
     if set(src_state) != set(dst_state):

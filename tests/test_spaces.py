@@ -2,6 +2,7 @@
 share a fingerprint; every family and motif is reachable; input sizes are respected; bad files fail clearly."""
 import json
 import random
+from pathlib import Path
 
 import networkx as nx
 import pytest
@@ -9,7 +10,7 @@ import torch
 
 import nas
 from nas import baselines
-from nas.cell import to_dict
+from nas.cell import input_nodes, to_dict
 from nas.cells import TEMPLATES
 from nas.errors import NasError
 from nas.genome import Genome
@@ -153,33 +154,42 @@ def test_fit_genome_clips_stage_reductions_for_tiny_inputs():
 
 def _blocks(kind, blocks):
     sample = {}
-    for i, (input_a, op_a, input_b, op_b, combine) in enumerate(blocks):
+    for i, (input_a, op_a, input_b, op_b) in enumerate(blocks):
         sample.update({f"{kind}.b{i}.input_a": input_a, f"{kind}.b{i}.op_a": op_a, f"{kind}.b{i}.input_b": input_b,
-                       f"{kind}.b{i}.op_b": op_b, f"{kind}.b{i}.combine": combine})
+                       f"{kind}.b{i}.op_b": op_b})
     return sample
 
 
-REDUCE = [("in", "conv_3x3", "in", "identity", "add"), ("in", "max_pool_3x3", "b0", "sep_conv_3x3", "add"),
-          ("b1", "conv_1x1", "in", "avg_pool_3x3", "mean"), ("b0", "se", "in", "conv_1x1", "concat")]
+REDUCE = [("prev_prev", "sep_conv_3x3", "prev", "skip_connect"), ("prev", "max_pool_3x3", "b0", "sep_conv_3x3"),
+          ("b1", "dil_conv_3x3", "prev_prev", "avg_pool_3x3"), ("b0", "se", "prev", "sep_conv_5x5"),
+          ("b2", "skip_connect", "b3", "max_pool_3x3")]
 
 
 def cell_sample(normal, reduce=REDUCE):
-    return {"channels": 8, "normal_cells": 1, **_blocks("normal", normal), **_blocks("reduce", reduce)}
+    return {"channels": 4, "normal_cells": 1, **_blocks("normal", normal), **_blocks("reduce", reduce)}
+
+
+ORIGINAL = [("prev_prev", "sep_conv_3x3", "prev", "max_pool_3x3"), ("prev", "skip_connect", "prev_prev", "avg_pool_3x3"),
+            ("b0", "sep_conv_5x5", "b1", "dil_conv_3x3"), ("prev", "sep_conv_3x3", "b2", "skip_connect"),
+            ("b3", "max_pool_3x3", "prev_prev", "sep_conv_3x3")]
 
 
 def test_isomorphic_cell_samples_share_a_fingerprint(spaces):
     space = spaces["cells"]
-    original = [("in", "conv_3x3", "in", "identity", "add"), ("in", "sep_conv_5x5", "in", "max_pool_3x3", "concat"),
-                ("b0", "conv_1x1", "b1", "avg_pool_3x3", "mean"), ("in", "se", "in", "dil_conv_3x3", "add")]
-    # blocks 0 and 1 swapped (both read only "in"), and the two sides of every block swapped
-    permuted = [("in", "max_pool_3x3", "in", "sep_conv_5x5", "concat"), ("in", "identity", "in", "conv_3x3", "add"),
-                ("b0", "avg_pool_3x3", "b1", "conv_1x1", "mean"), ("in", "dil_conv_3x3", "in", "se", "add")]
-    a, b = space.realize(cell_sample(original)), space.realize(cell_sample(permuted))
-    assert cell_sample(original) != cell_sample(permuted)
+    # blocks 0 and 1 swapped (both read only the cell inputs, and only block 2 reads them), and the two sides of
+    # every block swapped (a block adds them)
+    permuted = [("prev_prev", "avg_pool_3x3", "prev", "skip_connect"), ("prev", "max_pool_3x3", "prev_prev", "sep_conv_3x3"),
+                ("b0", "dil_conv_3x3", "b1", "sep_conv_5x5"), ("b2", "skip_connect", "prev", "sep_conv_3x3"),
+                ("prev_prev", "sep_conv_3x3", "b3", "max_pool_3x3")]
+    a, b = space.realize(cell_sample(ORIGINAL)), space.realize(cell_sample(permuted))
+    assert cell_sample(ORIGINAL) != cell_sample(permuted)
     assert a.fingerprint() == b.fingerprint() and a == b
     changed = list(permuted)
-    changed[2] = ("b0", "avg_pool_3x3", "b1", "conv_3x3", "mean")
+    changed[2] = ("b0", "dil_conv_3x3", "b1", "sep_conv_3x3")
     assert space.realize(cell_sample(changed)).fingerprint() != a.fingerprint()
+    rewired = list(permuted)  # block 4 reads the previous cell instead of the one before it
+    rewired[4] = ("prev", "sep_conv_3x3", "b3", "max_pool_3x3")
+    assert space.realize(cell_sample(rewired)).fingerprint() != a.fingerprint()
 
 
 def test_node_names_do_not_leak_into_the_fingerprint(spaces):
@@ -188,7 +198,7 @@ def test_node_names_do_not_leak_into_the_fingerprint(spaces):
     spec = genome.to_dict()
     for name, cell in spec["cells"].items():
         graph = genome.cells[name]
-        shuffled = [n for n in graph if n not in ("in", "out")]
+        shuffled = [n for n in graph if n not in ("out", *input_nodes(graph))]
         random.Random(0).shuffle(shuffled)
         mapping = {old: f"x{i}" for i, old in enumerate(shuffled)}
         renamed = nx.relabel_nodes(nx.DiGraph(graph), mapping)
@@ -198,45 +208,62 @@ def test_node_names_do_not_leak_into_the_fingerprint(spaces):
     assert other.fingerprint() == genome.fingerprint()
 
 
-def test_motifs_are_reachable_in_the_cell_space(spaces):
+def test_cells_read_the_two_previous_cells_and_concatenate_the_unread_blocks(spaces):
     space = spaces["cells"]
-    motifs = {
-        # parallel branches on the input, all concatenated by the cell output
-        "inception": [("in", "conv_1x1", "in", "conv_3x3", "add"), ("in", "sep_conv_5x5", "in", "conv_1x1", "add"),
-                      ("in", "max_pool_3x3", "in", "conv_1x1", "add"), ("in", "sep_conv_3x3", "in", "avg_pool_3x3", "add")],
-        # op(x) + x, chained
-        "residual": [("in", "conv_3x3", "in", "identity", "add"), ("b0", "conv_3x3", "b0", "identity", "add"),
-                     ("b1", "conv_3x3", "b1", "identity", "add"), ("b2", "conv_3x3", "b2", "identity", "add")],
-        # every block concatenates a new feature with what came before
-        "dense": [("in", "conv_3x3", "in", "identity", "concat"), ("b0", "conv_3x3", "b0", "identity", "concat"),
-                  ("b1", "conv_3x3", "b1", "identity", "concat"), ("b2", "conv_3x3", "b2", "identity", "concat")],
-        # mean-join of a deep path and a shallow one
-        "fractal": [("in", "conv_3x3", "in", "identity", "add"), ("b0", "conv_3x3", "in", "conv_3x3", "mean"),
-                    ("b1", "conv_3x3", "b1", "identity", "add"), ("b2", "conv_3x3", "b1", "conv_3x3", "mean")],
-    }
-    for motif, blocks in motifs.items():
-        genome = space.realize(cell_sample(blocks))
-        normal = genome.cells["normal"]
-        merges = {normal.nodes[n]["merge"] for n in normal if n not in ("in",) and normal.in_degree(n) > 1}
-        if motif == "inception":
-            assert normal.in_degree("out") == 4
-        if motif == "residual":
-            assert "add" in merges and normal.in_degree("out") == 1
-        if motif == "dense":
-            assert "concat" in merges
-        if motif == "fractal":
-            assert "mean" in merges
-    run_forward(space.realize(cell_sample(motifs["fractal"])))
+    genome = space.realize(cell_sample(ORIGINAL))
+    plan = nas.expand.expand(genome)
+    assert [c.sources for stage in plan.stages for c in stage] == [(0, 0), (0, 1), (1, 2), (2, 3), (3, 4)]
+    normal = genome.cells["normal4"]
+    assert input_nodes(normal) == ("prev_prev", "prev") and list(normal.predecessors("out")) == ["s6"]
+    assert plan.stages[0][0].out_shape == (4, 8, 8)  # one unread block of 4 channels
+    run_forward(genome)
 
 
-def test_reduction_cell_strides_only_ops_on_the_cell_input(spaces):
+def test_darts_v2_is_a_sample_whose_genome_is_the_baseline(tmp_path):
+    path = tmp_path / "darts.yaml"
+    path.write_text((Path(nas.__file__).parent.parent / "search_spaces" / "cells.yaml").read_text()
+                    .replace("blocks: 5", "blocks: 4").replace("concat: unread", "concat: all")
+                    .replace("channels: [4, 8]", "channels: [36]").replace("normal_cells: [1, 2]", "normal_cells: [6]"))
+    space = load_space(path, input_channels=3, input_size=32, num_classes=10)
+    v2 = {"normal": [("prev_prev", "sep_conv_3x3", "prev", "sep_conv_3x3"), ("prev_prev", "sep_conv_3x3", "prev", "sep_conv_3x3"),
+                     ("prev", "sep_conv_3x3", "prev_prev", "skip_connect"), ("prev_prev", "skip_connect", "b0", "dil_conv_3x3")],
+          "reduce": [("prev_prev", "max_pool_3x3", "prev", "max_pool_3x3"), ("b0", "skip_connect", "prev", "max_pool_3x3"),
+                     ("prev_prev", "max_pool_3x3", "b0", "skip_connect"), ("b0", "skip_connect", "prev", "max_pool_3x3")]}
+    sample = {**_blocks("normal", v2["normal"]), **_blocks("reduce", v2["reduce"])}
+    space.check_choices(sample)
+    genome = space.realize(sample)
+    assert genome == baselines.get("darts_v2") and genome.fingerprint() == baselines.get("darts_v2").fingerprint()
+
+
+def test_reduction_cell_strides_only_ops_on_the_cell_inputs(spaces):
     space = spaces["cells"]
-    reduce = space.cell(cell_sample(REDUCE), "reduce")
+    reduce = space.cell(cell_sample(ORIGINAL), "reduce")
     for node in reduce:
-        stride = reduce.nodes[node].get("params", {}).get("stride")
-        if stride == "@stride":
-            assert list(reduce.predecessors(node)) == ["pre"]
-    assert reduce.nodes["b1_b0"]["params"]["stride"] == 1  # sep_conv_3x3 reading b0
+        if reduce.nodes[node].get("params", {}).get("stride") == "@stride":
+            assert list(reduce.predecessors(node))[0] in ("pre0", "pre1")
+    assert reduce.nodes["s3_b0"]["params"]["stride"] == 1  # sep_conv_3x3 reading b0
+
+
+def test_a_cell_that_ignores_an_input_leaves_that_port_out(spaces):
+    space = spaces["cells"]
+    only_prev = [("prev", "sep_conv_3x3", "prev", "max_pool_3x3")] + [(f"b{i}", "skip_connect", "prev", "avg_pool_3x3")
+                                                                     for i in range(4)]
+    genome = space.realize(cell_sample(only_prev))
+    assert input_nodes(genome.cells["normal4"]) == ("prev",) and genome.stages[0].reads == (1,)
+    run_forward(genome)
+
+
+def test_grown_cells_keep_block_names(spaces):
+    space = spaces["cells"]
+    small = space.grown(2)
+    assert small.blocks == 2 and space.blocks == 5
+    assert {c.name for c in small.choices} < {c.name for c in space.choices}
+    sample = small.sample(random.Random(0))
+    extended = space.complete(sample, random.Random(1))
+    assert {k: extended[k] for k in sample} == sample
+    space.realize(extended)
+    with pytest.raises(SpaceError, match="positive integer"):
+        space.grown(0)
 
 
 def test_skip_connect_is_identity_or_a_factorized_reduce():
@@ -292,6 +319,17 @@ def test_space_files_are_checked_against_the_template_registry(tmp_path):
         load_space(write(tmp_path, "kind: cells\nblocks: 2\nnetwork: {channels: 8, normal_cells: 1}\nops: {}\n"))
 
 
+def test_a_cell_space_combines_blocks_by_adding(tmp_path):
+    path = write(tmp_path, """
+kind: cells
+network: {channels: 8, normal_cells: 1}
+combine: [add, concat]
+ops: {skip: {op: skip_connect, out: "@out", stride: "@stride"}}
+""")
+    with pytest.raises(SpaceError, match="combine"):
+        load_space(path)
+
+
 def test_a_custom_cell_space_with_fewer_blocks_and_ops(tmp_path):
     path = write(tmp_path, """
 kind: cells
@@ -303,9 +341,9 @@ ops:
   skip: {op: skip_connect, out: "@out", stride: "@stride"}
 """)
     space = load_space(path, input_channels=1, input_size=8)
-    # per cell: 2 blocks x (input_a, op_a, input_b, op_b, combine)
-    assert len(space.choices) == 2 * 2 * 5
-    assert space.size() == (1 * 2 * 1 * 2 * 1 * 2 * 2 * 2 * 2 * 1) ** 2
+    # per cell: 2 blocks x (input_a, op_a, input_b, op_b); block 0 reads prev_prev or prev, block 1 also b0
+    assert len(space.choices) == 2 * 2 * 4
+    assert space.size() == (2 * 2 * 2 * 2 * 3 * 2 * 3 * 2) ** 2
     run_forward(space.realize(space.sample(random.Random(0))))
 
 
@@ -328,3 +366,25 @@ def test_scaling_space_realizes_scaled_genomes(spaces):
     assert genome.stages[-1].out > base.stages[-1].out
     deeper = space.realize({"coefficients": [2.0, 1.0, 1.0], "phi": 1})
     assert [s.repeats for s in deeper.stages] == [2 * s.repeats for s in base.stages]
+
+
+def test_the_rl_controller_picks_inputs_and_ops_per_block_as_nasnets(spaces):
+    from nas.search.strategies import make_searcher
+
+    space = spaces["cells"]
+    names = [c.name for c in space.choices]
+    fixed = space.sample(random.Random(0))
+
+    def probabilities(searcher, name):  # after the fixed sample's earlier decisions
+        return searcher.probabilities({n: fixed[n] for n in names[:names.index(name)]}, name)
+
+    searcher = make_searcher("rl", space, seed=0, max_trials=8, options={"lr": 0.05})
+    for i in range(3):  # block i chooses among the two cell inputs and the i blocks before it
+        assert len(probabilities(searcher, f"normal.b{i}.input_a")) == 2 + i
+    target, op = "normal.b0.op_a", space.choices[names.index("normal.b0.op_a")].index("sep_conv_3x3")
+    before = probabilities(searcher, target)[op]
+    for k in range(8):
+        config = searcher.suggest(f"t{k}")
+        space.check_choices(config["sample"])
+        searcher.on_trial_complete(f"t{k}", {"val_accuracy": float(config["sample"][target] == "sep_conv_3x3")})
+    assert probabilities(searcher, target)[op] > before

@@ -36,6 +36,11 @@ class CellContext:
     stride: int  # stride of this cell (the stage's stride for its first cell, 1 after)
     index: int  # position of this cell in its stage (0 for the first)
     params: FrozenDict  # the stage's cell parameters, defaults filled in
+    c_ins: tuple[int, ...] = ()  # channels of each input port, in order (for cells with several inputs)
+
+    def __post_init__(self) -> None:
+        if not self.c_ins:
+            object.__setattr__(self, "c_ins", (self.c_in,))
 
     def need_out(self, template: str) -> int:
         if self.out is None:

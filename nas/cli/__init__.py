@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("compare", "retrain searched and hand-designed networks (same data, recipe, seeds); report with significance"),
     "train": ("train", "train or fine-tune one genome with a search trial's recipe; report its test accuracy"),
     "export": ("export", "export a genome (with its weights) as TorchScript, torch.export or ONNX"),
+    "ops": ("ops", "list every op a cell node can carry: parameters, types, defaults, meaning"),
+    "templates": ("templates", "list every cell template a stage can use: parameters, types, defaults, meaning"),
 }
 
 

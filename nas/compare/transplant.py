@@ -15,6 +15,9 @@ What replaces a skeleton unit (width W, stride s, r cells):
   - a searched network with explicit cells (the micro space: ``cells: {normal, reduce}``): the
     reduction cell (the explicit cell of the searched network's strided stages) as the unit's
     first cell when s > 1, then normal cells, r cells in all, all with W output channels;
+  - a searched network whose cells read the two previous cells (the DARTS form of `nas.darts`, which the
+    micro space realizes): its normal and reduction cells rebuilt at width W / k (k: the blocks a normal
+    cell concatenates), a reduction cell first where s = 2, each cell reading the two previous outputs;
   - a searched network of template stages (the macro and mobile spaces): the searched unit at the
     same relative depth (skeleton unit k of n takes searched unit floor((k + 1/2) m / n) of m), with
     its template and parameters, W output channels, stride s and r repeats. A template that decides
@@ -33,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nas import darts
 from nas.cells.registry import TEMPLATES
 from nas.errors import GenomeError
 from nas.expand import expand
@@ -139,6 +143,33 @@ def _template_stages(unit: Unit, width: int, stride: int, repeats: int, factor: 
     return [_stage_dict(main, out=width, stride=stride, repeats=repeats)]
 
 
+def _two_input_cells(searched: Genome) -> tuple[dict[str, Any], Any] | None:
+    """The cells (and ops) of a searched network in the DARTS form, None for any other network."""
+    if not searched.cells or all(stage.reads == (1,) for stage in searched.stages):
+        return None
+    try:
+        return darts.read_network(searched)
+    except GenomeError as error:
+        raise GenomeError("transplant", f"{searched.name}: cells that read earlier cells are transplanted in the "
+                                        f"DARTS form (nas.darts) only: {error}") from None
+
+
+def _two_input_layout(cells: dict[str, Any], skeleton_units: list[Unit], width: float,
+                      divisor: int) -> list[tuple[bool, int]]:
+    """(reduction, cell width) of each cell replacing the skeleton's units."""
+    per_cell = len(cells["normal"][1]) if "normal" in cells else len(cells["reduce"][1])
+    layout: list[tuple[bool, int]] = []
+    for unit in skeleton_units:
+        if unit.stride not in (1, 2) or (unit.stride == 2 and "reduce" not in cells):
+            raise GenomeError("transplant", f"cannot fill a stride-{unit.stride} unit with the searched cells")
+        channels = round_channels(unit.out * width / per_cell, divisor)
+        kinds = [unit.stride == 2] + [False] * (unit.repeats - 1)
+        if "normal" not in cells and not all(kinds):
+            raise GenomeError("transplant", "the searched network has no normal cell")
+        layout += [(reduction, channels) for reduction in kinds]
+    return layout
+
+
 def searched_unit_index(k: int, n: int, m: int) -> int:
     """Which of `m` searched units fills skeleton unit `k` of `n`: the one at the same relative depth."""
     return min(m - 1, math.floor((k + 0.5) * m / n))
@@ -149,6 +180,13 @@ def transplant_at(searched: Genome, skeleton: Genome, width: float = 1.0, *, div
     """`skeleton` with `searched`'s cells in place of its own, unit widths times `width` (no matching).
     `skeleton_units` may pass `units(skeleton)` when it is already known."""
     skeleton_units = skeleton_units or units(skeleton)
+    two_input = _two_input_cells(searched)
+    if two_input is not None:
+        stages, cells = darts.cell_stages(two_input[0], _two_input_layout(two_input[0], skeleton_units, width, divisor),
+                                          two_input[1])
+        spec = {**skeleton.to_dict(), "name": name or f"{searched.name}@{skeleton.name}", "stages": stages,
+                "cells": cells}
+        return Genome.from_dict(spec)
     explicit = bool(searched.cells)
     searched_units = [] if explicit else units(searched)
     stages: list[dict[str, Any]] = []
@@ -200,8 +238,13 @@ def _mapping(searched: Genome, skeleton_units: list[Unit]) -> list[str]:
     """Per skeleton unit, what replaced its cells: ``"basic x3, 32 ch, stride 2 <- reduce, normal x2"``."""
     lines = []
     searched_units = [] if searched.cells else units(searched)
+    two_input = _two_input_cells(searched) is not None
     for k, unit in enumerate(skeleton_units):
-        if searched.cells:
+        if two_input:
+            rest = unit.repeats - (unit.stride > 1)
+            used = ", ".join((["reduce"] if unit.stride > 1 else []) + ([f"normal x{rest}" if rest > 1 else "normal"]
+                                                                        if rest else []))
+        elif searched.cells:
             stages = _explicit_stages(searched, unit.out, unit.stride, unit.repeats)
             used = ", ".join(s["cell"] + (f" x{s['repeats']}" if s.get("repeats", 1) > 1 else "") for s in stages)
         else:

@@ -42,10 +42,18 @@ class OpSpec:
     factory: Factory
     defaults: Mapping[str, Any]
     doc: str
+    pairs: tuple[str, ...] = ()  # integer parameters that also take [height, width] (non-square kernels)
 
     def resolve(self, params: Mapping[str, Any], where: str) -> FrozenDict:
         """Check `params` against this op's parameters and fill in the defaults."""
-        return resolve_params(f"op {self.name!r}", self.defaults, params, where)
+        pairs = {key: params[key] for key in self.pairs if isinstance(params.get(key), (list, tuple))}
+        for key, value in pairs.items():
+            if len(value) != 2 or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
+                raise GenomeError(where, f"parameter {key!r} of op {self.name!r} must be an integer or "
+                                         f"[height, width] integers, got {list(value)!r}")
+        plain = {key: pairs[key][0] if key in pairs else value for key, value in params.items()}  # type-checked as one int
+        resolved = resolve_params(f"op {self.name!r}", self.defaults, plain, where)
+        return resolved.replace(**pairs) if pairs else resolved
 
     def build(self, c_in: int, params: Mapping[str, Any]) -> nn.Module:
         return self.factory(c_in, params)
@@ -62,11 +70,12 @@ def _op_entry(name: str, entry: Any) -> OpSpec:
 OPS: Registry[OpSpec] = Registry("op", GROUPS["ops"], _op_entry)
 
 
-def op(name: str, **defaults: Any) -> Callable[[Factory], Factory]:
-    """Register the decorated factory as op `name` with parameters `defaults`."""
+def op(name: str, *, pairs: tuple[str, ...] = (), **defaults: Any) -> Callable[[Factory], Factory]:
+    """Register the decorated factory as op `name` with parameters `defaults`; the integer parameters
+    named in `pairs` also accept ``[height, width]`` (e.g. ``kernel: [1, 7]``)."""
 
     def make(factory: Factory) -> OpSpec:
-        return OpSpec(name, factory, freeze(defaults), (factory.__doc__ or "").strip())
+        return OpSpec(name, factory, freeze(defaults), (factory.__doc__ or "").strip(), tuple(pairs))
 
     return OPS.decorator(name, make)
 

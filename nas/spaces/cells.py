@@ -1,18 +1,21 @@
-"""The NASNet-style micro space (Zoph et al. 2018): search a normal and a reduction cell, stack them.
+"""The NASNet/DARTS micro space (Zoph et al. 2018; Liu et al. 2019): search a normal and a reduction cell.
 
-A cell preprocesses its input with a 1x1 conv to the stage width (node ``pre``), then has B blocks.
-Block i picks two inputs among ``in`` (the preprocessed cell input) and blocks 0..i-1, applies an op
-to each and combines the two by add, mean or concat (concat is followed by a 1x1 conv back to the
-stage width, so every block outputs the stage width). The cell's output concatenates the blocks
-that no other block reads and projects them with a 1x1 conv to the stage width.
+Every cell reads the two previous cells' outputs (ports ``prev_prev`` and ``prev``; the first cells read
+the stem twice), each preprocessed to the cell width C (ReLU, 1x1 conv, BN; a factorized reduce for
+``prev_prev`` right after a reduction). Then B blocks: block i picks two inputs among the ports and
+blocks 0..i-1, applies an op to each (ops reading a port have stride 2 in the reduction cell) and adds
+the two. The cell concatenates the blocks no other block reads (``concat: unread``, as NASNet) or every
+block (``concat: all``, as DARTS), so its output has k * C channels.
 
-In the reduction cell, ops reading the cell input take the cell's stride (the ``@stride`` token);
-ops reading blocks always run at stride 1. The network: a small stem, then for each of `stages`
-stages `normal_cells` normal cells, with a reduction cell (doubling the width) between stages.
+The network is DARTS's CIFAR network (`nas.darts`): a 3x3 conv stem of ``stem_multiplier * channels``,
+then `stages` stages of `normal_cells` normal cells with a reduction cell (doubling C) between stages
+(a normal cell instead where the maps would get too small, see `nas.spaces.layout.clip_strides`);
+with 3 stages it is ``NetworkCIFAR(channels, layers=3 * normal_cells + 2)``. So every DARTS genotype whose
+ops the space lists is a sample: DARTS-V2's, with ``blocks: 4``, ``concat: all``, channels 36 and 6
+normal cells, realizes the genome of the ``darts_v2`` baseline.
 
-Inception-like (several ops on ``in``, all concatenated), residual-like (op(in) + identity(in)),
-dense-like (blocks concatenating earlier blocks) and fractal-like (mean of a deep and a shallow
-path) cells are all samples of this space.
+Ops are named node chains whose parameters may use ``"@out"`` (the cell width C) and ``"@stride"``
+(the op's stride: 2 for ops reading a port in the reduction cell, else 1).
 """
 from __future__ import annotations
 
@@ -22,15 +25,14 @@ from typing import Any
 
 import networkx as nx
 
-from nas.cell import INPUT, OUTPUT, add_node, new_cell, to_dict
+from nas.darts import PORTS, Pairs, cell_graph, network_dict
 from nas.genome import Genome
 from nas.spaces.base import Choice, SearchSpace, SpaceError
 from nas.spaces.fields import Fields
-from nas.spaces.layout import clip_strides, stem_layers
+from nas.spaces.layout import clip_strides
 
 CELL_KINDS = ("normal", "reduce")
-PRE = "pre"  # the node that preprocesses the cell input; samples call it "in"
-MERGES = ("add", "mean", "concat")
+CONCATS = ("unread", "all")
 
 
 def _layers(value: Any, where: str) -> list[dict[str, Any]]:
@@ -44,44 +46,49 @@ def _layers(value: Any, where: str) -> list[dict[str, Any]]:
     return [dict(layer) for layer in layers]
 
 
-def _at_stride_one(layer: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: (1 if value == "@stride" else value) for key, value in layer.items()}
+class _Op:
+    """An op of the space at width C and stride s: its layers with ``@out`` and ``@stride`` filled in."""
+
+    def __init__(self, layers: list[dict[str, Any]]):
+        self.layers = layers
+
+    def __call__(self, channels: int, stride: Any) -> list[dict[str, Any]]:
+        tokens = {"@out": channels, "@stride": stride}
+        return [{k: tokens.get(v, v) if isinstance(v, str) else v for k, v in layer.items()} for layer in self.layers]
 
 
 class CellSpace(SearchSpace):
     """Choices ``channels``/``normal_cells`` (when given several values) and, per cell kind and block i,
-    ``<kind>.b<i>.input_a``, ``op_a``, ``input_b``, ``op_b`` and ``combine``."""
+    ``<kind>.b<i>.input_a``, ``op_a``, ``input_b`` and ``op_b``."""
 
-    FIELDS = {"kind", "name", "description", "input", "num_classes", "blocks", "network", "ops", "combine",
-              "cell_input", "cell_output", "combine_ops"}
+    FIELDS = {"kind", "name", "description", "input", "num_classes", "blocks", "network", "ops", "concat", "combine"}
 
     def __init__(self, spec: Fields, *, input_channels: int, input_size: int, num_classes: int):
         spec.check_keys(self.FIELDS)
-        self.blocks = spec.get("blocks", int)
+        self.blocks = spec.get("blocks", int, 5)
         if self.blocks < 1:
             raise SpaceError(f"{spec.where}.blocks: must be >= 1")
         network = spec.sub("network")
-        network.check_keys({"channels", "normal_cells", "stages", "width_multiplier", "stem_max_size"})
+        network.check_keys({"channels", "normal_cells", "stages", "stem_multiplier"})
         self.channels = network.options("channels")
         self.normal_cells = network.options("normal_cells")
+        for key, values in (("channels", self.channels), ("normal_cells", self.normal_cells)):
+            if any(not isinstance(v, int) or isinstance(v, bool) or v < 1 for v in values):
+                raise SpaceError(f"{network.where}.{key}: options must be integers >= 1, got {list(values)}")
         self.stages = network.get("stages", int, 3)
         if self.stages < 1:
             raise SpaceError(f"{network.where}.stages: must be >= 1")
-        self.width_multiplier = network.get("width_multiplier", int, 2)
-        self.stem_max_size = network.get("stem_max_size", int, 32)
+        self.stem_multiplier = network.get("stem_multiplier", int, 3)
+        self.concat = spec.get("concat", str, "unread")
+        if self.concat not in CONCATS:
+            raise SpaceError(f"{spec.where}.concat: must be one of {', '.join(CONCATS)}, got {self.concat!r}")
+        if spec.options("combine", "add") != ("add",):
+            raise SpaceError(f"{spec.where}.combine: a block adds its two inputs, as in NASNet and DARTS; "
+                             "the only combine is [add]")
         ops = spec.sub("ops")
-        self.ops = {str(name): _layers(value, f"{ops.where}.{name}") for name, value in ops.data.items()}
+        self.ops = {str(name): _Op(_layers(value, f"{ops.where}.{name}")) for name, value in ops.data.items()}
         if not self.ops:
             raise SpaceError(f"{ops.where}: needs at least one op")
-        self.combines = spec.options("combine", list(MERGES))
-        bad = [m for m in self.combines if m not in MERGES]
-        if bad:
-            raise SpaceError(f"{spec.where}.combine: unknown combine {bad[0]!r} (known: {', '.join(MERGES)})")
-        self.cell_input = spec.get("cell_input", Mapping, {"op": "conv", "kernel": 1, "out": "@out"})
-        self.cell_output = spec.get("cell_output", Mapping, {"op": "conv", "kernel": 1, "out": "@out"})
-        self.combine_ops = {"add": {"op": "identity"}, "mean": {"op": "identity"},
-                            "concat": {"op": "conv", "kernel": 1, "out": "@out"},
-                            **spec.get("combine_ops", Mapping, {})}
         super().__init__(spec.get("name", str, "cells"), self._choices(), input_channels=input_channels,
                          input_size=input_size, num_classes=num_classes)
 
@@ -93,11 +100,10 @@ class CellSpace(SearchSpace):
             choices.append(Choice("normal_cells", self.normal_cells))
         for kind in self.kinds():
             for i in range(self.blocks):
-                inputs = (INPUT, *(f"b{j}" for j in range(i)))
+                inputs = (*PORTS, *(f"b{j}" for j in range(i)))
                 for side in ("a", "b"):
                     choices.append(Choice(f"{kind}.b{i}.input_{side}", inputs))
                     choices.append(Choice(f"{kind}.b{i}.op_{side}", tuple(self.ops)))
-                choices.append(Choice(f"{kind}.b{i}.combine", self.combines))
         return choices
 
     def grown(self, blocks: int) -> "CellSpace":
@@ -119,46 +125,28 @@ class CellSpace(SearchSpace):
         return CELL_KINDS if self.stages > 1 else CELL_KINDS[:1]
 
     # ----- realization -----
-    def cell(self, sample: Mapping[str, Any], kind: str) -> nx.DiGraph:
-        """The graph of the `kind` cell of `sample` (node names are internal; isomorphic cells hash alike)."""
-        graph = new_cell()
-        add_node(graph, PRE, [INPUT], **self.cell_input)
-        read: set[str] = set()
-        for i in range(self.blocks):
-            ends = []
-            for side in ("a", "b"):
-                source = sample[f"{kind}.b{i}.input_{side}"]
-                read.add(source)
-                layers = self.ops[sample[f"{kind}.b{i}.op_{side}"]]
-                if source != INPUT:
-                    layers = [_at_stride_one(layer) for layer in layers]
-                previous = PRE if source == INPUT else source
-                for k, layer in enumerate(layers):
-                    previous = add_node(graph, f"b{i}_{side}{k}", [previous], **layer)
-                ends.append(previous)
-            combine = sample[f"{kind}.b{i}.combine"]
-            add_node(graph, f"b{i}", ends, merge=combine, **self.combine_ops[combine])
-        unused = [f"b{i}" for i in range(self.blocks) if f"b{i}" not in read]
-        add_node(graph, OUTPUT, unused, merge="concat", **self.cell_output)
-        return graph
+    def genotype(self, sample: Mapping[str, Any], kind: str) -> tuple[Pairs, tuple[int, ...]]:
+        """The `kind` cell of `sample` as DARTS (op, input) pairs and the concatenated states."""
+        index = {port: k for k, port in enumerate(PORTS)} | {f"b{j}": j + 2 for j in range(self.blocks)}
+        pairs = tuple((sample[f"{kind}.b{i}.op_{side}"], index[sample[f"{kind}.b{i}.input_{side}"]])
+                      for i in range(self.blocks) for side in ("a", "b"))
+        read = {k for _, k in pairs}
+        states = range(2, 2 + self.blocks)
+        concat = tuple(states) if self.concat == "all" else tuple(s for s in states if s not in read)
+        return pairs, concat
+
+    def cell(self, sample: Mapping[str, Any], kind: str, channels: int | None = None) -> nx.DiGraph:
+        """The graph of the `kind` cell of `sample` at width `channels` (default: the sample's), not after a reduction."""
+        width = channels or sample.get("channels", self.channels[0])
+        return cell_graph(*self.genotype(sample, kind), width, kind == "reduce", False, self.ops)
 
     def build(self, sample: Mapping[str, Any]) -> Genome:
-        channels = sample.get("channels", self.channels[0])
         normal_cells = sample.get("normal_cells", self.normal_cells[0])
-        stem, size = stem_layers(channels, self.input_size, self.stem_max_size)
-        strides = clip_strides([2] * (self.stages - 1), size)
-        stages: list[dict[str, Any]] = []
-        for k in range(self.stages):
-            width = channels * self.width_multiplier**k
-            if k:
-                stages.append({"cell": "reduce", "out": width, "stride": strides[k - 1]})
-            stages.append({"cell": "normal", "out": width, "repeats": normal_cells})
-        return Genome.from_dict({
-            "name": self.genome_name(sample),
-            "input": {"channels": self.input_channels, "size": self.input_size},
-            "num_classes": self.num_classes,
-            "stem": stem,
-            "stages": stages,
-            "head": [{"op": "global_avgpool"}],
-            "cells": {kind: to_dict(self.cell(sample, kind)) for kind in self.kinds()},
-        })
+        reductions = [False] * normal_cells
+        for stride in clip_strides([2] * (self.stages - 1), self.input_size):
+            reductions += [stride > 1] + [False] * normal_cells  # where maps would vanish: a normal cell instead
+        return Genome.from_dict(network_dict(
+            {kind: self.genotype(sample, kind) for kind in self.kinds()}, reductions, self.genome_name(sample),
+            channels=sample.get("channels", self.channels[0]), num_classes=self.num_classes,
+            input_channels=self.input_channels, input_size=self.input_size, stem_multiplier=self.stem_multiplier,
+            ops=self.ops))

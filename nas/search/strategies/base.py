@@ -6,7 +6,8 @@ A strategy only implements its core, ask/tell over a seeded RNG:
   - `core_state()` / `set_core_state(state)`: the core's own state (population, weights, study, ...).
 
 The base turns proposals into trial configs ``{"genome", "sample", "fingerprint"}`` and dedupes by
-fingerprint: a genome already evaluated in this run is never suggested again; its recorded outcome is
+fingerprint, confirmed by genome equality (`_key`: a fingerprint hit counts only when the genomes are
+equal): a genome already evaluated in this run is never suggested again; its recorded outcome is
 told to the core instead (and counted in `duplicates_avoided`). A proposal of a genome that is still
 being evaluated waits, and is told the outcome when that trial completes. Failed trials (errors,
 missing or non-finite metric) are recorded as failures and never retried.
@@ -24,6 +25,7 @@ from typing import Any
 from ray.tune.search import Searcher
 
 from nas.errors import NasError
+from nas.genome import Genome
 from nas.spaces.base import SearchSpace
 
 FINISHED = Searcher.FINISHED
@@ -65,9 +67,12 @@ class SpaceSearcher(Searcher):
         self.max_trials = max_trials
         self.options = self.resolve_options(options or {})
         self.rng = random.Random(seed)
-        self.results: dict[str, dict[str, float] | None] = {}  # fingerprint -> outcome (None: failed)
-        self.pending: dict[str, tuple[Proposal, str]] = {}  # trial id -> (proposal, fingerprint)
-        self.waiting: dict[str, list[Proposal]] = {}  # fingerprint in flight -> duplicate proposals
+        # Genomes are keyed by fingerprint; should two different genomes share one, the second gets "#1", ...
+        self.results: dict[str, dict[str, float] | None] = {}  # key -> outcome (None: failed)
+        self.pending: dict[str, tuple[Proposal, str]] = {}  # trial id -> (proposal, key)
+        self.waiting: dict[str, list[Proposal]] = {}  # key in flight -> duplicate proposals
+        self.seen: dict[str, list[dict[str, Any]]] = {}  # fingerprint -> the distinct genomes (dict form) having it
+        self._seen_genomes: dict[str, list[Genome]] = {}  # the same genomes, built (a cache, not saved)
         self.suggested = 0
         self.duplicates_avoided = 0
         self.invalid_proposals = 0
@@ -120,8 +125,8 @@ class SpaceSearcher(Searcher):
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None | str:
         if trial_id in self.pending:
-            proposal, fingerprint = self.pending[trial_id]
-            return self._config(proposal, fingerprint)
+            proposal, key = self.pending[trial_id]
+            return self._config(proposal)
         if self.suggested >= self.max_trials:
             return FINISHED
         for _ in range(self.max_draws):
@@ -129,37 +134,51 @@ class SpaceSearcher(Searcher):
             if proposal is None or proposal == FINISHED:
                 return proposal
             try:
-                fingerprint = self.space.realize(proposal.sample).fingerprint()
+                key = self._key(self.space.realize(proposal.sample))
             except NasError:
                 self.invalid_proposals += 1
                 self.tell(proposal, None)
                 continue
-            if fingerprint in self.results:
+            if key in self.results:
                 self.duplicates_avoided += 1
-                self.tell(proposal, self.results[fingerprint])
+                self.tell(proposal, self.results[key])
                 continue
-            if any(fp == fingerprint for _, fp in self.pending.values()):
+            if any(fp == key for _, fp in self.pending.values()):
                 self.duplicates_avoided += 1
-                self.waiting.setdefault(fingerprint, []).append(proposal)
+                self.waiting.setdefault(key, []).append(proposal)
                 continue
-            self.pending[trial_id] = (proposal, fingerprint)
+            self.pending[trial_id] = (proposal, key)
             self.suggested += 1
-            return self._config(proposal, fingerprint)
+            return self._config(proposal)
         return None if self.pending else FINISHED
 
-    def _config(self, proposal: Proposal, fingerprint: str) -> dict[str, Any]:
+    def _key(self, genome: Genome) -> str:
+        """`genome`'s key in `results`, `pending` and `waiting`: its fingerprint, confirmed with `==` against
+        the genomes seen with that fingerprint; a different genome sharing it gets ``fingerprint#k``."""
+        fingerprint = genome.fingerprint()
+        known = self.seen.setdefault(fingerprint, [])
+        built = self._seen_genomes.setdefault(fingerprint, [])
+        built.extend(Genome.from_dict(spec) for spec in known[len(built):])  # after a restore
+        for k, other in enumerate(built):
+            if other == genome:
+                return fingerprint if k == 0 else f"{fingerprint}#{k}"
+        known.append(genome.to_dict())
+        built.append(genome)
+        return fingerprint if len(built) == 1 else f"{fingerprint}#{len(built) - 1}"
+
+    def _config(self, proposal: Proposal) -> dict[str, Any]:
         genome = self.space.realize(proposal.sample)
-        return {"genome": genome.to_dict(), "sample": copy.deepcopy(proposal.sample), "fingerprint": fingerprint}
+        return {"genome": genome.to_dict(), "sample": copy.deepcopy(proposal.sample), "fingerprint": genome.fingerprint()}
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         entry = self.pending.pop(trial_id, None)
         if entry is None:
             return  # not ours (or already completed)
-        proposal, fingerprint = entry
+        proposal, key = entry
         outcome = None if error else self.outcome(result)
-        self.results[fingerprint] = outcome
+        self.results[key] = outcome
         self.tell(proposal, outcome)
-        for waiter in self.waiting.pop(fingerprint, []):
+        for waiter in self.waiting.pop(key, []):
             self.tell(waiter, outcome)
 
     def outcome(self, result: Mapping[str, Any] | None) -> dict[str, float] | None:
@@ -189,6 +208,7 @@ class SpaceSearcher(Searcher):
             "results": self.results,
             "pending": self.pending,
             "waiting": self.waiting,
+            "seen": self.seen,
             "suggested": self.suggested,
             "duplicates_avoided": self.duplicates_avoided,
             "invalid_proposals": self.invalid_proposals,
@@ -205,6 +225,7 @@ class SpaceSearcher(Searcher):
         self.seed, self.max_trials, self.options = state["seed"], state["max_trials"], state["options"]
         self.rng.setstate(state["rng"])
         self.results, self.pending, self.waiting = state["results"], state["pending"], state["waiting"]
+        self.seen, self._seen_genomes = state.get("seen", {}), {}
         self.suggested = state["suggested"]
         self.duplicates_avoided = state["duplicates_avoided"]
         self.invalid_proposals = state["invalid_proposals"]
