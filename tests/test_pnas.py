@@ -26,7 +26,6 @@ input: {channels: 1, size: 8}
 num_classes: 10
 blocks: 3
 network: {channels: [8], normal_cells: [1], stages: 1}
-combine: [add, concat]
 ops:
   conv_3x3: {op: conv, kernel: 3, out: "@out", stride: "@stride"}
   max_pool_3x3: {op: maxpool, kernel: 3, stride: "@stride", padding: 1}
@@ -84,9 +83,9 @@ def test_pnas_walks_the_conditional_macro_space():
 # ----- growth on the cells space -----
 
 def test_grown_cells_keep_the_names_of_their_blocks(cells):
-    assert growth_blocks(cells) == cells.blocks == 4
+    assert growth_blocks(cells) == cells.blocks == 5
     names = [c.name for c in cells.choices]
-    for blocks in (1, 2, 3):
+    for blocks in (1, 2, 3, 4):
         small, big = cells.grown(blocks), cells.grown(blocks + 1)
         assert small.blocks == blocks and small.name == cells.name
         small_names = [c.name for c in small.choices]
@@ -96,8 +95,10 @@ def test_grown_cells_keep_the_names_of_their_blocks(cells):
         extended = big.complete(sample, random.Random(0))
         assert {k: extended[k] for k in sample} == sample  # a sample is a prefix of its expansions
         big.realize(extended)
-    assert [c.name for c in cells.grown(4).choices] == names
-    assert len(cells.choices) == 42  # grown() leaves the space itself alone
+    assert [c.name for c in cells.grown(5).choices] == names
+    # grown() leaves the space itself alone: channels and normal_cells (two values each), then per cell kind
+    # (normal, reduce: 3 stages) and block, input_a, op_a, input_b and op_b
+    assert len(cells.choices) == 2 + 2 * 5 * 4
     with pytest.raises(SpaceError, match="positive integer"):
         cells.grown(0)
 
@@ -108,31 +109,32 @@ def test_completions_enumerate_every_expansion(tmp_path):
     space = load_space(path)
     one = space.grown(1).sample(random.Random(0))
     expansions = completions(space.grown(2), one)
-    # block 1 of the one cell searched (one stage: no reduction cell): (2 inputs x 3 ops)^2 x 2 combines
-    assert len(expansions) == 72 == len({sample_key(s) for s in expansions})
+    # block 1 of the one cell searched (one stage: no reduction cell) reads prev_prev, prev or b0 on each
+    # side, through one of 3 ops, and adds the two: (3 inputs x 3 ops)^2
+    assert len(expansions) == (3 * 3) ** 2 == len({sample_key(s) for s in expansions})
     assert all({k: s[k] for k in one} == one for s in expansions)
 
 
 def test_cells_grow_one_block_per_step_from_the_trained_cells(cells):
-    searcher = make_searcher("pnas", cells, seed=0, max_trials=12, options={**FAST, "k": 3, "warmup": 3})
-    assert (searcher.blocks, searcher.k, searcher.warmup) == (4, 3, 3)
+    searcher = make_searcher("pnas", cells, seed=0, max_trials=15, options={**FAST, "k": 3, "warmup": 3})
+    assert (searcher.blocks, searcher.k, searcher.warmup) == (5, 3, 3)
     step1 = [searcher.suggest(f"a{i}") for i in range(3)]
     assert searcher.suggest("early") is None  # step 2 waits for all of step 1
     for i, config in enumerate(step1):
         searcher.on_trial_complete(f"a{i}", cell_score(config["sample"]))
-    configs = step1 + shared.drive(searcher, 9, start=10, in_flight=2, result=cell_score)
+    configs = step1 + shared.drive(searcher, 12, start=10, in_flight=2, result=cell_score)
     assert searcher.suggest("over budget") == FINISHED
-    assert [blocks_of(c["sample"]) for c in configs] == [1] * 3 + [2] * 3 + [3] * 3 + [4] * 3
-    for i in range(3, 12):  # each is an expansion of a cell trained at the step before
+    assert [blocks_of(c["sample"]) for c in configs] == [1] * 3 + [2] * 3 + [3] * 3 + [4] * 3 + [5] * 3
+    for i in range(3, 15):  # each is an expansion of a cell trained at the step before
         sample = configs[i]["sample"]
         parents = configs[3 * (i // 3 - 1): 3 * (i // 3)]
         assert any(all(sample[k] == v for k, v in p["sample"].items()) for p in parents)
         assert cells.grown(blocks_of(sample)).realize(sample).fingerprint() == configs[i]["fingerprint"]
         assert Genome.from_dict(configs[i]["genome"]).fingerprint() == configs[i]["fingerprint"]
-    assert len({c["fingerprint"] for c in configs}) == 12
-    assert [fit["step"] for fit in searcher.fits] == [2, 3, 4]
+    assert len({c["fingerprint"] for c in configs}) == 15
+    assert [fit["step"] for fit in searcher.fits] == [2, 3, 4, 5]
     assert all(fit["heldout_mae"] is not None for fit in searcher.fits)
-    assert searcher.prediction_error()["n"] == 9  # steps 2-4 were predicted, then compared with their results
+    assert searcher.prediction_error()["n"] == 12  # steps 2-5 were predicted, then compared with their results
 
 
 def test_the_budget_ends_the_search_mid_step(cells):
@@ -153,10 +155,11 @@ def test_after_the_last_block_the_search_goes_on_guided(tmp_path):
 
 
 def test_the_defaults_fill_the_budget_with_the_growth(cells):
+    # B = 5 blocks: warmup = 20 // 5 = 4 one-block cells, then k = (20 - 4) // (5 - 1) = 4 per step: 20 trials
     searcher = make_searcher("pnas", cells, seed=0, max_trials=20)
-    assert (searcher.warmup, searcher.k) == (5, 5)  # 5 one-block cells, then 5 per step: 20 trials
+    assert (searcher.warmup, searcher.k) == (4, 4)
     searcher = make_searcher("pnas", cells, seed=0, max_trials=20, options={"warmup": 8})
-    assert searcher.k == 4
+    assert searcher.k == (20 - 8) // (5 - 1) == 3
     guided = make_searcher("pnas", load_space("macro"), seed=0, max_trials=40)
     assert (guided.warmup, guided.k) == (10, 1)
 
