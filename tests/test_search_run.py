@@ -179,7 +179,7 @@ def test_failing_trials_fail_alone_with_their_reason_recorded(files, tmp_path, r
     assert trials[1]["error"] == "loss became NaN at epoch 1"
     assert trials[2]["error"].startswith("GenomeError: stem: missing")
     assert trials[3]["error"].startswith("genome too big:") and "max_params 50" in trials[3]["error"]
-    assert outcome.summary["counts"] == {"trials": 5, "completed": 2, "failed": 3, "unfinished": 0,
+    assert outcome.summary["counts"] == {"trials": 5, "completed": 2, "failed": 3, "interrupted": 0, "unfinished": 0,
                                          "duplicate_trials": 0}
     assert outcome.best["index"] in (0, 4)
     csv_text = (tmp_path / "run" / "trials.csv").read_text()

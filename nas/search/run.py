@@ -20,7 +20,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import math
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -37,6 +39,8 @@ from ray.tune.search import Searcher
 
 from nas.errors import NasError
 from nas.search import report
+from nas.search.folder import FolderError, own_folder
+from nas.search.interrupts import Interrupts
 from nas.search.repair import restore_named_checkpoints
 from nas.search.strategies import STRATEGIES, make_searcher
 from nas.spaces import load_space
@@ -58,6 +62,7 @@ TUNE_ENVIRONMENT = {
     "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
     "RAY_CHDIR_TO_TRIAL_DIR": "0",
     "RAY_AIR_NEW_OUTPUT": "0",
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",  # SIGINT and SIGTERM both go through nas.search.interrupts
 }
 
 
@@ -126,8 +131,14 @@ class SearchConfig:
             raise SearchError(f"trials must be a positive integer, got {self.trials!r}")
         if self.concurrent is not None and self.concurrent < 1:
             raise SearchError(f"concurrent must be a positive integer, got {self.concurrent}")
-        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
-            raise SearchError("cpus per trial must be > 0 and GPUs per trial >= 0")
+        if not (_finite(self.cpus_per_trial) and self.cpus_per_trial > 0 and _finite(self.gpus_per_trial)
+                and self.gpus_per_trial >= 0):
+            raise SearchError(f"cpus per trial must be > 0 and GPUs per trial >= 0, got {self.cpus_per_trial!r} "
+                              f"and {self.gpus_per_trial!r}")
+        if not (_finite(self.val_fraction) and 0 < self.val_fraction < 1):
+            raise SearchError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        if self.train_limit is not None and (not isinstance(self.train_limit, int) or self.train_limit < 1):
+            raise SearchError(f"train_limit must be a positive integer, got {self.train_limit!r}")
         if self.scheduler is not None and self.scheduler not in SCHEDULERS:
             raise SearchError(f"unknown scheduler {self.scheduler!r} (known: {', '.join(SCHEDULERS)})")
         self.settings = TrainSettings.from_dict({"seed": self.seed, **self.train})
@@ -138,10 +149,17 @@ class SearchConfig:
     @staticmethod
     def from_dict(spec: Mapping[str, Any]) -> "SearchConfig":
         known = {f.name for f in fields(SearchConfig)}
-        return SearchConfig(**{k: v for k, v in spec.items() if k in known})
+        try:
+            return SearchConfig(**{k: v for k, v in spec.items() if k in known})
+        except TypeError as error:  # a required field missing
+            raise SearchError(f"not a search configuration: {error}") from None
 
     def resources(self) -> dict[str, float]:
         return {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass
@@ -149,6 +167,7 @@ class SearchOutcome:
     folder: Path
     records: list[dict[str, Any]]
     summary: dict[str, Any]
+    interrupted: int | None = None  # the signal that stopped the search (SIGINT, SIGTERM), if one did
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -246,26 +265,62 @@ def _tuner(config: SearchConfig, folder: Path, data: DatasetSplits, searcher: Se
 def _restored_tuner(config: SearchConfig, folder: Path, data: DatasetSplits, retry_errored: bool,
                     verbose: bool) -> tune.Tuner:
     path = str((folder / TUNE_DIR).resolve())
-    if not tune.Tuner.can_restore(path):
-        raise SearchError(f"{folder}: no Ray Tune experiment to resume in {path}")
     restore_named_checkpoints(path, verbose)
     return tune.Tuner.restore(path, make_trainable(config, data), resume_unfinished=True,
                               restart_errored=retry_errored, param_space={"train": config.settings.to_dict()})
 
 
-def prepare_folder(folder: Path, config: SearchConfig | None, resume: bool) -> SearchConfig:
-    """The run's config: written to a new folder, or read back from the folder of the run to resume."""
+# ----- the run folder -----
+def read_config(folder: Path) -> SearchConfig:
+    """The saved config of the run in `folder` (search.json), or one line saying why there is none."""
     saved = folder / CONFIG_FILE
+    if not saved.is_file():
+        raise SearchError(f"{folder}: nothing to resume (no {CONFIG_FILE}); start the search without --resume")
+    try:
+        spec = json.loads(saved.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SearchError(f"{saved}: damaged, not valid JSON ({error}); the run cannot be resumed") from None
+    if not isinstance(spec, dict):
+        raise SearchError(f"{saved}: damaged, not a search configuration")
+    return SearchConfig.from_dict(spec)
+
+
+def started(folder: Path) -> bool:
+    """Did the search in `folder` get going (a Ray Tune experiment to restore, or recorded trials)?"""
+    return tune.Tuner.can_restore(str((folder / TUNE_DIR).resolve())) or (folder / report.TRIALS_JSON).exists()
+
+
+def check_records(folder: Path) -> None:
+    """A damaged trials.json stops a resume with one line (instead of being read half-way later)."""
+    try:
+        report.read_trials(folder)
+    except report.RecordsError as error:
+        raise SearchError(f"{error}; remove it to rebuild it from Ray Tune's experiment state") from None
+
+
+def begin(folder: Path, config: SearchConfig, resume: bool, existing: bool) -> bool:
+    """Under the folder's lock: write search.json for a new search; True when Ray Tune's experiment is to be
+    restored. A folder whose search never got going (its start failed or was interrupted) starts again."""
+    if resume and started(folder):
+        if not tune.Tuner.can_restore(str((folder / TUNE_DIR).resolve())):
+            raise SearchError(f"{folder}: no Ray Tune experiment to resume in {folder / TUNE_DIR}")
+        check_records(folder)
+        return True
+    if existing and not resume and started(folder):
+        raise SearchError(f"{folder} already holds a search; resume it with --resume or choose another --out")
+    shutil.rmtree(folder / TUNE_DIR, ignore_errors=True)  # ours: what a failed start left
+    report.replace_file(folder / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
+    return False
+
+
+def prepare_folder(folder: Path, config: SearchConfig | None, resume: bool) -> SearchConfig:
+    """The run's config, checked before anything is written: `config`, or for `resume` the saved one."""
     if resume:
-        if not saved.is_file():
-            raise SearchError(f"{folder}: nothing to resume (no {CONFIG_FILE}); start the search without --resume")
-        return SearchConfig.from_dict(json.loads(saved.read_text()))
+        if not folder.is_dir():
+            raise SearchError(f"{folder}: no such run folder to resume")
+        return read_config(folder)
     if config is None:
         raise SearchError("a new search needs a SearchConfig")
-    if saved.exists():
-        raise SearchError(f"{folder} already holds a search; resume it with --resume or choose another --out")
-    folder.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     return config
 
 
@@ -280,9 +335,32 @@ def saved_strategy(template: Searcher, folder: Path) -> Searcher | None:
     return searcher
 
 
+def record_interrupted(folder: Path) -> None:
+    """After an interrupt: trials.json from Ray Tune's last snapshot (taken as the loop stopped, before Tune
+    stopped the running trials and called them TERMINATED), its unfinished trials recorded as INTERRUPTED."""
+    from ray.tune import ExperimentAnalysis
+
+    trials = ExperimentAnalysis(str((folder / TUNE_DIR).resolve())).trials
+    report.write_trials(folder, [report.trial_record(i, trial, None if trial.status in report.FINISHED
+                                                     else report.INTERRUPTED) for i, trial in enumerate(trials)])
+
+
+def resume_command(folder: Path) -> str:
+    """The command that continues the search in `folder`."""
+    import shlex
+
+    return shlex.join(["nas", "search", "--resume", "--out", str(folder)])
+
+
 def run_search(config: SearchConfig | None, folder: str | Path, *, address: str | None = None, resume: bool = False,
                retry_errored: bool = False, verbose: bool = True, searcher: Searcher | None = None) -> SearchOutcome:
     """Run (or with `resume`, continue) a search; write and return its outcome.
+
+    Everything is checked (the config, the space, the strategy's options, the data set) before the run
+    folder is touched; the folder is then claimed (`nas.search.folder`: new, empty or a run of ours) and
+    locked for the length of the run. SIGINT or SIGTERM stop the search cleanly: the unfinished trials are
+    recorded as INTERRUPTED, the summary says so, and the outcome's `interrupted` is the signal;
+    `resume=True` continues it. A signal before any trial started raises `Interrupted`.
 
     `retry_errored` (with `resume`): failed trials start again from scratch instead of staying failed.
     `searcher`: a Ray Tune searcher to use instead of `config.strategy`'s (its suggestions must carry
@@ -291,24 +369,32 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
     folder = Path(folder)
     config = prepare_folder(folder, config, resume)
     timings: dict[str, float] = {}
-    clock = time.perf_counter()
-    with tune_session(address):
-        timings["ray_start_s"] = time.perf_counter() - clock
+    with Interrupts() as interrupts:
         clock = time.perf_counter()
         data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
                             train_limit=config.train_limit)
         timings["data_s"] = time.perf_counter() - clock
-        if verbose:
-            print(f"{data.describe()}; {config.strategy} over {config.space}, {config.trials} trials of "
-                  f"{config.settings.epochs} epochs -> {folder}", flush=True)
-        clock = time.perf_counter()
-        searcher = searcher if searcher is not None else make_strategy(config, data)
-        if resume:
-            tuner = _restored_tuner(config, folder, data, retry_errored, verbose)
-        else:
-            tuner = _tuner(config, folder, data, searcher, verbose)
-        tuner.fit()
-        timings["search_s"] = time.perf_counter() - clock
-        summary = report.finish(folder, config.to_dict(), data, saved_strategy(searcher, folder), timings)
-        records = report.read_trials(folder)
-    return SearchOutcome(folder, records, summary)
+        searcher = searcher if searcher is not None else make_strategy(config, data)  # checks space and options
+        with own_folder(folder, CONFIG_FILE, "search") as existing:
+            restore = begin(folder, config, resume, existing)
+            if verbose:
+                print(f"{data.describe()}; {config.strategy} over {config.space}, {config.trials} trials of "
+                      f"{config.settings.epochs} epochs -> {folder}" + (" (resuming)" if restore else ""), flush=True)
+            clock = time.perf_counter()
+            with tune_session(address):
+                interrupts.arm()  # again: ray.init installs its own SIGTERM handler
+                timings["ray_start_s"] = time.perf_counter() - clock
+                clock = time.perf_counter()
+                if restore:
+                    tuner = _restored_tuner(config, folder, data, retry_errored, verbose)
+                else:
+                    tuner = _tuner(config, folder, data, searcher, verbose)
+                with interrupts.tuning():
+                    tuner.fit()
+                timings["search_s"] = time.perf_counter() - clock
+                if interrupts.signal is not None:
+                    record_interrupted(folder)
+            summary = report.finish(folder, config.to_dict(), data, saved_strategy(searcher, folder), timings,
+                                    interrupted=interrupts.signal)
+            records = report.read_trials(folder)
+    return SearchOutcome(folder, records, summary, interrupts.signal)
