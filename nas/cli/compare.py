@@ -101,8 +101,15 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args)
     folder = Path(args.out) if args.out else Path("results") / (
         f"compare-{args.dataset or 'runs'}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    outcome = run_compare(config, folder, address=args.address, retry_errored=args.retry_errored,
-                          verbose=not args.quiet, command=command_line(config, folder))
+    from nas.compare.run import CompareInterrupted
+
+    try:
+        outcome = run_compare(config, folder, address=args.address, retry_errored=args.retry_errored,
+                              verbose=not args.quiet, command=command_line(config, folder))
+    except CompareInterrupted as stop:
+        print(f"{stop}; to continue, run the same command again:", flush=True)
+        print(command_line(config, folder), flush=True)
+        return 128 + stop.signum
     if not args.quiet:
         from nas.cli.common import table
         from nas.compare.report import MAIN_HEADERS, count, percent

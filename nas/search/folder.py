@@ -113,3 +113,15 @@ def own_folder(folder: Path, marker: str, what: str) -> Iterator[bool]:
     claim(folder, marker, what)
     with lock(folder, what):
         yield (folder / marker).is_file()
+
+
+def check_output_file(path: Path, force: bool = False) -> None:
+    """An output file a command is asked to write (``-o FILE``): refused in one line when it is a folder,
+    when a file stands where a folder of its path should be, or when it exists (unless `force`)."""
+    blocking = _blocking_file(path.parent) if path.parent != path else None
+    if blocking is not None:
+        raise FolderError(f"cannot write {path}: {blocking} is a file, not a folder")
+    if path.is_dir():
+        raise FolderError(f"cannot write {path}: it is a folder")
+    if path.exists() and not force:
+        raise FolderError(f"{path} exists; choose another file, or use --force to replace it")

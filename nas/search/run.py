@@ -230,8 +230,12 @@ def ensure_ray(address: str | None) -> bool:
 def make_strategy(config: SearchConfig, data: DatasetSplits) -> Searcher:
     space = load_space(config.space, input_channels=data.channels, input_size=data.size,
                        num_classes=data.num_classes)
-    return make_searcher(config.strategy, space, seed=config.seed, metric=METRIC, mode=MODE,
-                         max_trials=config.trials, options=config.options)
+    try:
+        return make_searcher(config.strategy, space, seed=config.seed, metric=METRIC, mode=MODE,
+                             max_trials=config.trials, options=config.options)
+    except (ValueError, TypeError, RuntimeError, ArithmeticError) as error:  # an option its checks let through
+        raise SearchError(f"strategy {config.strategy!r} cannot start with options {config.options}: "
+                          f"{type(error).__name__}: {error}".splitlines()[0]) from None
 
 
 def make_trainable(config: SearchConfig, data: DatasetSplits):
@@ -302,9 +306,9 @@ def begin(folder: Path, config: SearchConfig, resume: bool, existing: bool) -> b
     """Under the folder's lock: write search.json for a new search; True when Ray Tune's experiment is to be
     restored. A folder whose search never got going (its start failed or was interrupted) starts again."""
     if resume and started(folder):
+        check_records(folder)
         if not tune.Tuner.can_restore(str((folder / TUNE_DIR).resolve())):
             raise SearchError(f"{folder}: no Ray Tune experiment to resume in {folder / TUNE_DIR}")
-        check_records(folder)
         return True
     if existing and not resume and started(folder):
         raise SearchError(f"{folder} already holds a search; resume it with --resume or choose another --out")

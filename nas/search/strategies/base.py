@@ -44,6 +44,35 @@ class Proposal:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def check_option(strategy: str, key: str, value: Any, default: Any) -> None:
+    """An option's type and range, judged by its default (the strategy's own checks come after): a number
+    default takes a finite, non-negative number (an integer for an integer default); a text or list
+    default takes the same kind; a default of None (computed from the search) takes None, a list, or a
+    positive integer."""
+    def fail(expected: str) -> None:
+        raise StrategyError(f"strategy {strategy!r} option {key}: expected {expected}, got {value!r}")
+
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            fail("true or false")
+    elif isinstance(default, int):
+        if not (number and isinstance(value, int) and value >= 0):
+            fail("a whole number >= 0")
+    elif isinstance(default, float):
+        if not (number and math.isfinite(value) and value >= 0):
+            fail("a finite number >= 0")
+    elif isinstance(default, str):
+        if not isinstance(value, str):
+            fail("a name")
+    elif isinstance(default, list):
+        if not isinstance(value, list):
+            fail("a list, e.g. [1.0, 1.1]")
+    elif default is None and value is not None and not isinstance(value, list) and not (
+            number and isinstance(value, int) and value >= 1):
+        fail("a positive whole number (or a list, where the option takes one)")
+
+
 class SpaceSearcher(Searcher):
     """Base of all strategies. Subclasses set `name`, `OPTIONS` (option -> default) and the core methods."""
 
@@ -94,6 +123,8 @@ class SpaceSearcher(Searcher):
         if unknown:
             allowed = ", ".join(sorted(cls.OPTIONS)) or "none"
             raise StrategyError(f"strategy {cls.name!r} has no option {unknown[0]!r} (allowed: {allowed})")
+        for key, value in options.items():
+            check_option(cls.name, key, value, cls.OPTIONS[key])
         return {**cls.OPTIONS, **options}
 
     def score(self, outcome: Mapping[str, float] | None) -> float | None:
