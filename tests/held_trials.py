@@ -58,15 +58,18 @@ def train_genome(config, data):
 
 
 def install() -> None:
-    """Make `nas.search.run` build its trials from `train_genome` (in the driver, before the search)."""
+    """Make `nas search` and `nas compare` build their trials from `train_genome` (in the driver, first)."""
     from ray import tune
 
-    import nas.search.run as run
+    import nas.compare.run as compare
+    import nas.search.run as search
 
-    def make_trainable(config, data):
-        return tune.with_resources(tune.with_parameters(train_genome, data=data), config.resources())
+    def held(resources):
+        return lambda data: tune.with_resources(tune.with_parameters(train_genome, data=data), resources)
 
-    run.make_trainable = make_trainable
+    search.make_trainable = lambda config, data: held(config.resources())(data)
+    compare.make_trainable = lambda config, data: held({"cpu": config.cpus_per_trial,
+                                                        "gpu": config.gpus_per_trial})(data)
 
 
 # ----- in the test -----
@@ -97,6 +100,34 @@ def unfinished_with_checkpoint(tune_dir: Path) -> set[str]:
             if trial["status"] not in ("TERMINATED", "ERROR") and "checkpoint_0000" in metadata_json:
                 found.add(trial["trial_id"])
     return found
+
+
+def snapshot(tune_dir: Path) -> tuple[set[str], set[str]]:
+    """(finished, unfinished with a checkpoint) trial ids in Ray Tune's last experiment snapshot."""
+    done, held = set(), set()
+    for state_file in tune_dir.glob("experiment_state-*.json"):
+        try:
+            state = json.loads(state_file.read_text())
+        except (json.JSONDecodeError, OSError):
+            continue  # being replaced
+        for trial_json, metadata_json in state["trial_data"]:
+            trial = json.loads(trial_json)
+            if trial["status"] == "TERMINATED":
+                done.add(trial["trial_id"])
+            elif trial["status"] != "ERROR" and "checkpoint_0000" in metadata_json:
+                held.add(trial["trial_id"])
+    return done, held
+
+
+def wait_for_snapshot(process: subprocess.Popen, tune_dir: Path, gate: Path, timeout: float = 300) -> set[str]:
+    """Poll until Tune's snapshot shows one trial finished and another held mid-way; the held trials' ids."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        done, held = snapshot(tune_dir)
+        if done and held:
+            return held
+        time.sleep(0.1)
+    raise AssertionError(f"the run never held a trial (exit {process.poll()}): {output(gate)[1][-3000:]}")
 
 
 def finished(folder: Path) -> dict[str, dict]:

@@ -29,7 +29,7 @@ families:
     params: {kernel: [3, 5], expansion: [2.0, 3.0]}
 head: [{op: global_avgpool}]
 """
-TRIALS = 3
+TRIALS = 2
 
 
 @pytest.fixture(scope="module")
