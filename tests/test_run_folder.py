@@ -3,7 +3,6 @@
 No training here: every case is refused before Ray starts."""
 import json
 import os
-import signal
 import subprocess
 import sys
 from pathlib import Path

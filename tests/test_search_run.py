@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import held_trials
@@ -213,7 +212,7 @@ def test_duplicates_are_counted_and_an_exhausted_space_ends_the_search(files, tm
     assert trials_of(tmp_path / "run")["duplicates_avoided"] == outcome.summary["duplicates_avoided"]
     with pytest.raises(SearchError, match="already holds a search"):
         run_search(config, tmp_path / "run", verbose=False)
-    with pytest.raises(SearchError, match="nothing to resume"):
+    with pytest.raises(SearchError, match="no such run folder to resume"):
         run_search(None, tmp_path / "elsewhere", resume=True, verbose=False)
 
 

@@ -14,6 +14,11 @@ experiment: trial state, checkpoints, searcher state), and the outputs of `nas.s
 failed trials are kept as they are, unfinished ones continue from their last checkpoint, and the
 searcher's state is restored from its last snapshot (after `nas.search.repair` has put back any
 checkpoint that snapshot names but Ray Tune had already replaced with a newer one).
+
+Nothing is written before the whole configuration is checked (config, data set, space, strategy
+options); the run folder is then claimed and locked (`nas.search.folder`: new, empty or a run of
+ours; one driver at a time). SIGINT/SIGTERM stop the search cleanly (`nas.search.interrupts`):
+unfinished trials are recorded as INTERRUPTED and `resume=True` continues them.
 """
 from __future__ import annotations
 
@@ -39,7 +44,7 @@ from ray.tune.search import Searcher
 
 from nas.errors import NasError
 from nas.search import report
-from nas.search.folder import FolderError, own_folder
+from nas.search.folder import own_folder
 from nas.search.interrupts import Interrupts
 from nas.search.repair import restore_named_checkpoints
 from nas.search.strategies import STRATEGIES, make_searcher
