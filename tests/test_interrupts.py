@@ -3,6 +3,7 @@
 The search runs in a subprocess (`held_trials`): one trial finishes, the others hold mid-way once they
 have reported a checkpoint, so the signal always lands on the same state."""
 import json
+import os
 import signal
 from pathlib import Path
 
@@ -60,7 +61,10 @@ def test_a_signal_stops_the_search_cleanly_and_resume_finishes_exactly_the_asked
         assert main(search_args(space, out)) == 2
         errors = capsys.readouterr().err.splitlines()
         assert len(errors) == 2 and all("is in use by another search" in line for line in errors), errors
-        process.send_signal(signum)
+        if signum == signal.SIGINT:  # Ctrl-C in a terminal: the whole process group (Ray's processes block it)
+            os.killpg(process.pid, signum)
+        else:  # kill PID
+            process.send_signal(signum)
         code = process.wait(timeout=120)
     finally:
         held_trials.stop_group(process)

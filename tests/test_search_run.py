@@ -222,7 +222,7 @@ REPRO_TRIALS = 5
 
 def repro_args(files, out):
     return ["search", "--strategy", "evolution", "--space", str(files / "tiny.yaml"), "--trials", str(REPRO_TRIALS),
-            "--epochs", "3", "--train-limit", "500", "--concurrent", "1", "--seed", "7",
+            "--epochs", "2", "--train-limit", "300", "--concurrent", "1", "--seed", "7",
             "--option", "population=2", "--option", "sample_size=2", "--out", str(out), "--quiet"]
 
 
