@@ -20,7 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 GATE_ENV = "NAS_TEST_GATE"
-SCRIPT = ("import sys; import held_trials; held_trials.install(); from nas.cli import main; "
+SCRIPT = ("import signal, sys; import held_trials; held_trials.install(); from nas.cli import main; "
+          "signal.signal(signal.SIGINT, signal.default_int_handler); "  # as in a terminal, even under a background job
           "sys.exit(main(sys.argv[1:]))")
 
 

@@ -92,6 +92,14 @@ def test_a_signal_stops_the_search_cleanly_and_resume_finishes_exactly_the_asked
     assert json.loads((out / "summary.json").read_text())["interrupted"] is None
 
 
+@pytest.fixture
+def terminal_sigint():
+    """SIGINT handled as in a terminal (a test session run as a background job has it ignored)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def interrupt_ray_start(monkeypatch):
     """Deliver SIGINT to this process while Ray is starting (the search's handler is installed then)."""
     import nas.search.run as run
@@ -107,7 +115,7 @@ def interrupt_ray_start(monkeypatch):
 
 @pytest.mark.parametrize("again", ["resume", "restart"])
 def test_an_interrupt_while_ray_starts_leaves_a_folder_that_resume_and_a_restart_accept(
-        again, space, tmp_path, ray_session, monkeypatch, capsys):
+        again, space, tmp_path, ray_session, monkeypatch, capsys, terminal_sigint):
     out = tmp_path / "run"
     args = search_args(space, out, trials=1)
     with monkeypatch.context() as patch:
@@ -120,12 +128,14 @@ def test_an_interrupt_while_ray_starts_leaves_a_folder_that_resume_and_a_restart
     assert [t["status"] for t in trials_of(out)["trials"]] == ["TERMINATED"]
 
 
-def test_an_interrupt_raises_in_the_library_before_any_trial(space, tmp_path, ray_session, monkeypatch):
+def test_an_interrupt_raises_in_the_library_before_any_trial(space, tmp_path, ray_session, monkeypatch,
+                                                             terminal_sigint):
     from nas.search.run import SearchConfig, run_search
 
     interrupt_ray_start(monkeypatch)
+    handlers = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)]
     with pytest.raises(Interrupted) as stopped:
         run_search(SearchConfig(strategy="random", space=str(space), trials=1, train_limit=200), tmp_path / "run",
                    verbose=False)
     assert stopped.value.exit_code == 130
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers put back as they were
+    assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)] == handlers  # put back

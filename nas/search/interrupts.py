@@ -11,7 +11,8 @@ SIGUSR1, which ends the run loop after one last experiment snapshot, so `Tuner.r
 Tune's own SIGINT handler is kept out (``TUNE_DISABLE_SIGINT_HANDLER``) so that SIGINT and SIGTERM
 take the same path, and its "Resume experiment with: Tuner.restore(...)" hint is filtered out: the
 command prints its own resume command. A second signal raises `Interrupted` at once. Outside the
-main thread (where Python cannot install signal handlers) nothing is changed.
+main thread (where Python cannot install signal handlers) nothing is changed, and a signal the
+process ignores (``nohup``, a shell's background job) stays ignored.
 """
 from __future__ import annotations
 
@@ -75,7 +76,8 @@ class Interrupts:
         if threading.current_thread() is not threading.main_thread():
             return
         for signum in HANDLED:
-            signal.signal(signum, self._handle)
+            if self._saved.get(signum) is not signal.SIG_IGN:  # ignored on purpose (nohup, a background job): kept so
+                signal.signal(signum, self._handle)
 
     @contextlib.contextmanager
     def tuning(self) -> Iterator[None]:
