@@ -139,3 +139,14 @@ def test_an_interrupt_raises_in_the_library_before_any_trial(space, tmp_path, ra
                    verbose=False)
     assert stopped.value.exit_code == 130
     assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)] == handlers  # put back
+
+
+def test_a_comparison_interrupted_while_ray_starts_prints_the_command_that_resumes_it(
+        tmp_path, ray_session, monkeypatch, capsys, terminal_sigint):
+    out = tmp_path / "report"
+    argv = ["compare", "--no-default-baselines", "--baselines", "resnet20", "--epochs", "1", "--seeds", "1",
+            "--out", str(out)]
+    interrupt_ray_start(monkeypatch)
+    assert main(argv) == 130
+    assert capsys.readouterr().out.strip().splitlines()[-1] == " ".join(["nas", *argv])
+    assert json.loads((out / "compare.json").read_text())["baselines"] == ["resnet20"]  # a rerun resumes it

@@ -102,12 +102,14 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.out) if args.out else Path("results") / (
         f"compare-{args.dataset or 'runs'}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     from nas.compare.run import CompareInterrupted
+    from nas.search.interrupts import Interrupted
 
     try:
         outcome = run_compare(config, folder, address=args.address, retry_errored=args.retry_errored,
                               verbose=not args.quiet, command=command_line(config, folder))
-    except CompareInterrupted as stop:
-        print(f"{stop}; to continue, run the same command again:", flush=True)
+    except (CompareInterrupted, Interrupted) as stop:  # while training, or before (Ray starting)
+        print(f"{'interrupted' if isinstance(stop, Interrupted) else stop}; to continue, run the same command "
+              "again:", flush=True)
         print(command_line(config, folder), flush=True)
         return 128 + stop.signum
     if not args.quiet:
