@@ -35,6 +35,16 @@ def _first(path: Path) -> bool:
         return False
 
 
+def _stop_event():
+    """The event Ray Tune sets when it stops this trial (Ray's private session; None if it moved)."""
+    try:
+        from ray.train._internal.session import get_session
+
+        return getattr(get_session(), "stop_event", None)
+    except ImportError:
+        return None
+
+
 def train_genome(config, data):
     """`nas.train.trainable.train_genome`, holding as the module says (same name: `Tuner.restore` checks it)."""
     from ray import tune
@@ -48,7 +58,11 @@ def train_genome(config, data):
 
     def report_then_hold(metrics, *args, **kwargs):
         report(metrics, *args, **kwargs)
+        stopping = _stop_event()
         while not (gate / "release").exists():
+            if stopping is not None and stopping.is_set():  # Tune stops the trial (the driver was interrupted):
+                stopping.clear()  # end the training thread as Ray's own report does then, without training
+                sys.exit(0)  # further (else Tune waits 5 s for the actor)
             time.sleep(0.05)
 
     tune.report = report_then_hold  # nas.train.trainable calls tune.report through the module
