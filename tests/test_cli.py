@@ -272,7 +272,7 @@ def bad_files(tmp_path):
     (["build", "resnet50", "--input", "0x32x32"], "--input: expected CxHxW"),
     (["build", "resnet50", "--input", "threexbyx"], "--input: expected CxHxW"),
     (["build", "resnet50", "--classes", "0"], "--classes: must be a positive integer"),
-    (["scale", "resnet50", "--width", "-1"], "width must be a positive number"),
+    (["scale", "resnet50", "--width", "-1"], "--width: must be a finite positive number"),
     (["scale", "{malformed}", "--width", "2"], "malformed YAML"),
     (["draw", "resnet50", "-o", "{folder}/x.pdf"], "suffix must be one of .png, .svg"),
     (["draw", "nonesuch", "-o", "{folder}/x.png"], "unknown baseline"),

@@ -252,3 +252,41 @@ def test_compare_end_to_end_report_matches_the_trials(ray_session, tmp_path, cap
     capsys.readouterr()
     assert main([*argv[:-3], "--seeds", "3", "--out", str(out), "--quiet"]) == 2
     assert "holds a different comparison" in capsys.readouterr().err
+
+
+def test_an_interrupted_comparison_records_its_trials_and_the_same_command_resumes_it(ray_session, tmp_path, capsys):
+    """SIGINT while one trial has finished and the other is held mid-way (`held_trials`): exit 130, the
+    rerun command last, the unfinished trial INTERRUPTED, no report; the same command then finishes it."""
+    import signal
+
+    import held_trials
+
+    skeleton = tmp_path / "tiny_resnet.yaml"
+    Genome.from_dict(TINY_SKELETON).save(skeleton)
+    out, gate = tmp_path / "report", tmp_path / "gate"
+    argv = ["compare", "--no-default-baselines", "--baselines", str(skeleton), "--epochs", "2", "--seeds", "2",
+            "--latency-repeats", "2", "--out", str(out)]
+    process = held_trials.start_search(argv, gate)
+    try:
+        held = held_trials.wait_for_snapshot(process, out / "tune", gate)
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=120)
+    finally:
+        held_trials.stop_group(process)
+    stdout, stderr = held_trials.output(gate)
+    assert code == 130, stderr[-3000:]
+    assert stdout.strip().splitlines()[-1] == f"nas compare --no-default-baselines --baselines {skeleton} " \
+                                              f"--epochs 2 --seeds 2 --out {out}"
+    assert "Tuner.restore" not in stdout + stderr and "Traceback" not in stderr
+    statuses = sorted(t["status"] for t in json.loads((out / "trials.json").read_text())["trials"])
+    assert statuses == ["INTERRUPTED", "TERMINATED"] and len(held) == 1
+    assert not (out / "report.md").exists()
+    finished = {p: p.read_text() for p in (out / "tune").glob("*/result.json")
+                if json.loads(p.read_text().splitlines()[0])["trial_id"] not in held}
+    assert len(finished) == 1
+
+    assert main(argv + ["--quiet"]) == 0
+    trials = json.loads((out / "trials.json").read_text())["trials"]
+    assert [(t["seed"], t["status"]) for t in trials] == [(0, "TERMINATED"), (1, "TERMINATED")]
+    assert all(p.read_text() == text for p, text in finished.items())  # the finished trial was not trained again
+    assert (out / "report.md").is_file()

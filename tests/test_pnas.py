@@ -237,12 +237,14 @@ def test_an_exhausted_space_ends_the_search():
 
 # ----- options -----
 
-@pytest.mark.parametrize("options,message", [
-    ({"k": 0}, "'k' must be a positive integer, got 0"),
-    ({"candidates": "many"}, "'candidates' must be a positive integer"),
-    ({"ensemble": 2.5}, "'ensemble' must be a positive integer"),
-    ({"warmup": True}, "'warmup' must be a positive integer"),
-    ({"lr": -1}, "'lr' must be a positive number"),
+@pytest.mark.parametrize("options,message", [  # the shared type and range checks, then pnas's own
+    ({"k": 0}, "option k: expected a positive whole number, got 0"),
+    ({"candidates": "many"}, "option candidates: expected a whole number >= 0, got 'many'"),
+    ({"candidates": 0}, "'candidates' must be a positive integer, got 0"),
+    ({"ensemble": 2.5}, "option ensemble: expected a whole number >= 0"),
+    ({"warmup": True}, "option warmup: expected a positive whole number"),
+    ({"lr": -1}, "option lr: expected a finite number >= 0"),
+    ({"lr": 0}, "'lr' must be a positive number"),
     ({"beam": 3}, "has no option 'beam'"),
 ])
 def test_bad_options_are_reported(toy, options, message):

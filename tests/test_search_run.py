@@ -3,13 +3,14 @@ reproducibility, resume after SIGKILL, and a two-node Ray cluster. Tiny spaces, 
 import json
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
+import held_trials
 import pytest
 import torch
 from ray.tune.search import Searcher
@@ -179,7 +180,7 @@ def test_failing_trials_fail_alone_with_their_reason_recorded(files, tmp_path, r
     assert trials[1]["error"] == "loss became NaN at epoch 1"
     assert trials[2]["error"].startswith("GenomeError: stem: missing")
     assert trials[3]["error"].startswith("genome too big:") and "max_params 50" in trials[3]["error"]
-    assert outcome.summary["counts"] == {"trials": 5, "completed": 2, "failed": 3, "unfinished": 0,
+    assert outcome.summary["counts"] == {"trials": 5, "completed": 2, "failed": 3, "interrupted": 0, "unfinished": 0,
                                          "duplicate_trials": 0}
     assert outcome.best["index"] in (0, 4)
     csv_text = (tmp_path / "run" / "trials.csv").read_text()
@@ -211,7 +212,7 @@ def test_duplicates_are_counted_and_an_exhausted_space_ends_the_search(files, tm
     assert trials_of(tmp_path / "run")["duplicates_avoided"] == outcome.summary["duplicates_avoided"]
     with pytest.raises(SearchError, match="already holds a search"):
         run_search(config, tmp_path / "run", verbose=False)
-    with pytest.raises(SearchError, match="nothing to resume"):
+    with pytest.raises(SearchError, match="no such run folder to resume"):
         run_search(None, tmp_path / "elsewhere", resume=True, verbose=False)
 
 
@@ -221,7 +222,7 @@ REPRO_TRIALS = 5
 
 def repro_args(files, out):
     return ["search", "--strategy", "evolution", "--space", str(files / "tiny.yaml"), "--trials", str(REPRO_TRIALS),
-            "--epochs", "3", "--train-limit", "500", "--concurrent", "1", "--seed", "7",
+            "--epochs", "2", "--train-limit", "300", "--concurrent", "1", "--seed", "7",
             "--option", "population=2", "--option", "sample_size=2", "--out", str(out), "--quiet"]
 
 
@@ -241,58 +242,35 @@ def test_same_seed_same_architectures_in_the_same_order(files, reference_run, tm
     assert accuracies[0] == accuracies[1]  # training is seeded by the genome's fingerprint
 
 
-def _unfinished_with_checkpoint(tune_dir: Path) -> set[str]:
-    """Trials that Ray Tune's last experiment snapshot shows unfinished but checkpointed (mid-way)."""
-    found = set()
-    for state_file in tune_dir.glob("experiment_state-*.json"):
-        try:
-            state = json.loads(state_file.read_text())
-        except (json.JSONDecodeError, OSError):
-            continue  # being replaced
-        for trial_json, metadata_json in state["trial_data"]:
-            trial = json.loads(trial_json)
-            if trial["status"] not in ("TERMINATED", "ERROR") and "checkpoint_0000" in metadata_json:
-                found.add(trial["trial_id"])
-    return found
-
-
-def killed_mid_trial(files, out: Path) -> dict[str, dict]:
-    """Start the reproducible search in a process of its own and SIGKILL it (Ray processes included) once
-    one trial has finished and the next has a checkpoint in Tune's snapshot; the finished trials' records."""
-    command = [PYTHON, "-c", "import sys; from nas.cli import main; sys.exit(main(sys.argv[1:]))",
-               *repro_args(files, out)]
-    process = subprocess.Popen(command, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    completed_before: dict[str, dict] = {}
+@pytest.fixture(scope="module")
+def killed_run(files, tmp_path_factory):
+    """The reproducible search SIGKILLed (Ray processes included) in a state the test chose: one trial
+    finished, the next held after its first epoch's checkpoint, which Tune's snapshot names (`held_trials`).
+    Returns the run folder and the finished trials' records; `as_killed` puts the folder back as it was
+    (at the same path: Ray Tune's experiment state names its own folder)."""
+    root = tmp_path_factory.mktemp("killed")
+    out = root / "run"
+    process = held_trials.start_search(repro_args(files, out), root / "gate")
     try:
-        deadline = time.monotonic() + 240
-        # wait until one trial completed and the next has a checkpoint in the snapshot: then kill mid-trial
-        while time.monotonic() < deadline and process.poll() is None:
-            if (out / "trials.json").is_file():
-                trials = trials_of(out)["trials"]
-                done = {t["trial_id"]: t for t in trials if t["status"] == "TERMINATED"}
-                if done and _unfinished_with_checkpoint(out / "tune") - set(done):
-                    completed_before = done
-                    break
-            time.sleep(0.2)
-        assert process.poll() is None, process.stderr.read().decode()[-3000:]
-        assert completed_before, "no trial completed in time"
+        completed_before, held = held_trials.wait_for_held(process, out, root / "gate")
         os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
+        assert process.wait(timeout=30) == -signal.SIGKILL
     finally:
-        try:  # the killed driver's own Ray processes (same process group)
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.stderr.close()
-    assert process.returncode == -signal.SIGKILL
-    assert len(completed_before) < REPRO_TRIALS
-    return completed_before
+        held_trials.stop_group(process)
+    assert len(completed_before) == 1 and len(held) == 1
+    shutil.copytree(out, root / "as_killed", symlinks=True)
+    return out, completed_before
 
 
-def test_resume_after_sigkill_loses_and_repeats_nothing(files, reference_run, tmp_path, ray_session):
-    out = tmp_path / "run"
-    completed_before = killed_mid_trial(files, out)
+def as_killed(killed_run) -> Path:
+    out = killed_run[0]
+    shutil.rmtree(out)
+    shutil.copytree(out.parent / "as_killed", out, symlinks=True)
+    return out
+
+
+def test_resume_after_sigkill_loses_and_repeats_nothing(killed_run, reference_run, tmp_path, ray_session):
+    out, completed_before = as_killed(killed_run), killed_run[1]
     assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0
     final = trials_of(out)["trials"]
     assert len(final) == REPRO_TRIALS
@@ -304,7 +282,7 @@ def test_resume_after_sigkill_loses_and_repeats_nothing(files, reference_run, tm
         for key in ("val_accuracy", "train_time", "epoch_time", "fingerprint", "node_id"):
             assert after[key] == before[key], key
     interrupted = [t for t in final if t["trial_id"] not in completed_before and t["resumed_from"]]
-    assert interrupted and interrupted[0]["resumed_from"] in (1, 2)  # continued mid-way from its checkpoint
+    assert [t["resumed_from"] for t in interrupted] == [1]  # the held trial continued from its checkpoint
     # the strategy's state survived: the same architectures as the uninterrupted run, in the same order
     assert fingerprints(out) == fingerprints(reference_run)
 
@@ -341,29 +319,31 @@ def test_a_two_node_cluster_runs_trials_on_both_nodes(files, tmp_path):
     assert all(t["node_ip"] for t in trials)
 
 
-def test_resume_when_the_snapshot_names_a_checkpoint_a_newer_one_replaced(files, tmp_path, ray_session):
+def test_resume_when_the_snapshot_names_a_checkpoint_a_newer_one_replaced(killed_run, tmp_path, ray_session):
     """Killed after Tune deleted a trial's older checkpoint (a newer one had arrived) but before it wrote a
-    new snapshot: resume moves the newest whole checkpoint where the snapshot points and continues from it."""
+    new snapshot: resume moves the newest whole checkpoint where the snapshot points and continues from it.
+    The state is made from the killed run's (its held trial has exactly the checkpoint the snapshot names)."""
     from ray.tune import ExperimentAnalysis
 
-    out = tmp_path / "run"
-    killed_mid_trial(files, out)
+    out = as_killed(killed_run)
     trial = next(t for t in ExperimentAnalysis(str(out / "tune")).trials
                  if t.status not in ("TERMINATED", "ERROR") and t.checkpoint is not None)
     named = Path(trial.checkpoint.path)
-    index = max(int(p.name.split("_")[1]) for p in named.parent.glob("checkpoint_*"))
-    if named.is_dir():
-        newer = named.parent / f"checkpoint_{index + 1:06d}"
-        named.rename(newer)  # as if Tune had registered `newer` and deleted `named`
-    else:  # the kill landed in that very window: Tune had already replaced `named` by the newest one
-        newer = named.parent / f"checkpoint_{index:06d}"
-    cut_short = named.parent / f"checkpoint_{int(newer.name.split('_')[1]) + 1:06d}"  # a killed worker's half copy
+    assert sorted(p.name for p in named.parent.glob("checkpoint_*")) == [named.name] == ["checkpoint_000000"]
+    newer = named.parent / "checkpoint_000001"
+    named.rename(newer)  # as if Tune had registered `newer` and deleted `named`
+    cut_short = named.parent / "checkpoint_000009"  # a copy a killed worker left half-written (a number Tune
+    # will not reach in this run's remaining epochs)
     cut_short.mkdir()
     (cut_short / "state.pt").write_bytes((newer / "state.pt").read_bytes()[:100])
 
-    assert main(["search", "--resume", "--out", str(out)]) == 0
+    resumed = subprocess.run([PYTHON, "-c", "import sys; from nas.cli import main; sys.exit(main(sys.argv[1:]))",
+                              "search", "--resume", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "continues from checkpoint_000001 (the snapshot named checkpoint_000000" in resumed.stdout
     final = {t["trial_id"]: t for t in trials_of(out)["trials"]}
-    assert len(final) == REPRO_TRIALS
+    assert len(final) == REPRO_TRIALS, resumed.stdout
     assert all(t["status"] == "TERMINATED" for t in final.values()), [(t["status"], t["error"]) for t in final.values()]
-    assert final[trial.trial_id]["resumed_from"] >= 1  # continued from the moved checkpoint, not from scratch
+    assert final[trial.trial_id]["resumed_from"] == 1  # continued from the moved checkpoint, not from scratch
     assert not cut_short.exists()

@@ -95,12 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser(argv).parse_args(argv)
     try:
         return int(args.run(args) or 0)
-    except (NasError, FileNotFoundError, IsADirectoryError, PermissionError) as error:
+    except NasError as error:
         print(f"nas {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except OSError as error:  # the safety net for file errors the commands do not check first: one line, the path
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"nas {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt as error:  # nas.search.interrupts.Interrupted carries SIGTERM's code (143)
         print(f"nas {args.command}: interrupted", file=sys.stderr)
-        return 130
+        return int(getattr(error, "exit_code", 130))
 
 
 if __name__ == "__main__":

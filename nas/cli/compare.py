@@ -103,13 +103,20 @@ def command_line(config: CompareConfig, folder: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.compare.run import run_compare
+    from nas.compare.run import CompareInterrupted, run_compare
+    from nas.search.interrupts import Interrupted
 
     config = config_from_args(args)
     folder = Path(args.out) if args.out else Path("results") / (
         f"compare-{(args.dataset or 'runs').split(':')[0]}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
-    outcome = run_compare(config, folder, address=args.address, retry_errored=args.retry_errored,
-                          verbose=not args.quiet, command=command_line(config, folder), library_logs=args.verbose)
+    try:
+        outcome = run_compare(config, folder, address=args.address, retry_errored=args.retry_errored,
+                              verbose=not args.quiet, command=command_line(config, folder), library_logs=args.verbose)
+    except (CompareInterrupted, Interrupted) as stop:  # while training, or before (Ray starting)
+        print(f"{'interrupted' if isinstance(stop, Interrupted) else stop}; to continue, run the same command "
+              "again:", flush=True)
+        print(command_line(config, folder), flush=True)
+        return 128 + stop.signum
     if not args.quiet:
         from nas.cli.common import table
         from nas.compare.report import MAIN_HEADERS, count, percent

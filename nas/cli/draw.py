@@ -6,11 +6,13 @@ from pathlib import Path
 
 from nas.cli.common import add_input, add_source, load_source, parse_input
 from nas.errors import NasError
+from nas.search.folder import check_output_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_source(parser)
     parser.add_argument("-o", "--output", required=True, metavar="FILE", help="the figure: FILE.png or FILE.svg")
+    parser.add_argument("--force", action="store_true", help="replace the -o file if it exists")
     add_input(parser)
 
 
@@ -20,6 +22,7 @@ def run(args: argparse.Namespace) -> int:
     path = Path(args.output)
     if path.suffix.lower() not in FORMATS:
         raise NasError(f"-o {args.output}: the suffix must be one of {', '.join(FORMATS)}")
+    check_output_file(path, args.force)
     genome = load_source(args.source)
     channels, size = parse_input(args.input)
     draw(genome, path, in_channels=channels, input_size=size)

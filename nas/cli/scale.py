@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from nas.cli.common import add_source, load_source
+from nas.errors import NasError
 from nas.scaling import scale
+from nas.search.folder import check_output_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,9 +19,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="name of the scaled genome (default: SOURCE's name with the factors)")
     parser.add_argument("-o", "--output", default=None, metavar="FILE",
                         help="write the genome here (.yaml/.yml, or .json); default: YAML on stdout")
+    parser.add_argument("--force", action="store_true", help="replace the -o file if it exists")
 
 
 def run(args: argparse.Namespace) -> int:
+    for flag, value in (("--width", args.width), ("--depth", args.depth)):
+        if not (math.isfinite(value) and value > 0):
+            raise NasError(f"{flag}: must be a finite positive number, got {value}")
+    if args.output is not None:
+        check_output_file(Path(args.output), args.force)
     genome = scale(load_source(args.source), width=args.width, depth=args.depth, resolution=args.resolution,
                    name=args.name)
     if args.output is None:

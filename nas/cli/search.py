@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +162,8 @@ def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) ->
     console.print(table)
     counts = summary["counts"]
     line = f"{counts['completed']} completed, {counts['failed']} failed"
+    if counts.get("interrupted"):
+        line += f", {counts['interrupted']} interrupted (not ranked)"
     if summary.get("duplicates_avoided") is not None:
         line += f", {summary['duplicates_avoided']} duplicate proposals answered from earlier trials"
     console.print(line)
@@ -176,28 +180,92 @@ def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) ->
                       f"-> {pareto['file']}, {pareto['plot']}")
 
 
+# On --resume the saved search.json is the run: flags that define it must agree with it. Only these may
+# differ (how to run, not what): the cluster, output, display and logging, and --retry-errored.
+RESUME_FREE = ("resume", "out", "address", "quiet", "verbose", "help_options", "retry_errored")
+
+
+def resume_conflicts(args: argparse.Namespace, saved: SearchConfig, folder: Path | None = None) -> list[str]:
+    """The flags given with --resume that contradict the saved run. A flag left at its default is not
+    compared (the saved value stands); one given with the saved value is accepted. Raising --trials is
+    refused like any other change: a resumed search is the same search (start a new one for more)."""
+    probe = argparse.ArgumentParser(add_help=False)
+    add_arguments(probe)
+    defaults = vars(probe.parse_args([]))
+    given = sorted(name for name, value in vars(args).items()
+                   if name in defaults and name not in RESUME_FREE and value != defaults[name])
+    if not given:
+        return []
+    asked = config_from_args(argparse.Namespace(**{**vars(args), "strategy": args.strategy or saved.strategy}), folder)
+    flags = {action.dest: action.option_strings[-1] for action in probe._actions if action.option_strings}
+    mine, theirs = asked.settings.to_dict(), saved.settings.to_dict()  # the training recipe, defaults filled in
+    conflicts = []
+    for name in given:
+        field_name = "options" if name in ("option", "objectives") else name
+        if name == "storage":  # kept among the strategy's options (with the study's name)
+            now, then = args.storage, saved.options.get("storage")
+        elif name in mine:
+            now, then = mine[name], theirs[name]
+        elif field_name in asked.to_dict():
+            now, then = getattr(asked, field_name), getattr(saved, field_name)
+        else:
+            continue  # not part of the run's definition (display, logging)
+        if now != then:
+            conflicts.append(f"{flags.get(name, name)} {_shown(now)} (the run has {_shown(then)})")
+    return conflicts
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+
+
+def check_resume(args: argparse.Namespace, folder: Path) -> None:
+    from nas.search.run import read_config
+
+    if not folder.is_dir():
+        raise SearchError(f"{folder}: no such run folder to resume")
+    conflicts = resume_conflicts(args, read_config(folder), folder)
+    if conflicts:
+        raise SearchError(f"--resume continues the search saved in {folder / 'search.json'} as it was; these flags "
+                          f"contradict it: {'; '.join(conflicts)} (drop them, or start a new search with --out)")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.help_options:
         print(options_text(args.strategy))
         return 0
+    from nas.search.interrupts import Interrupted
+    from nas.search.run import resume_command, run_search
+
     if args.resume:
         if not args.out:
             raise SearchError("--resume needs --out (the run folder of the search to continue)")
+        check_resume(args, Path(args.out))
         config = None
     else:
         if not args.strategy:
             raise SearchError(f"--strategy is required ({', '.join(STRATEGIES)})")
-    from nas.search.run import run_search
-
     folder = Path(args.out) if args.out else default_folder(args.strategy)
     if not args.resume:
         config = config_from_args(args, folder)
         if config.options.get("storage"):
             refuse_existing_study(config.options["storage"], config.options["study_name"])
-    outcome = run_search(config, folder, address=args.address, resume=args.resume,
-                         retry_errored=args.retry_errored, verbose=not args.quiet,
-                         library_logs=args.verbose)
+    try:
+        outcome = run_search(config, folder, address=args.address, resume=args.resume,
+                             retry_errored=args.retry_errored, verbose=not args.quiet, library_logs=args.verbose)
+    except Interrupted as stop:
+        if (folder / "search.json").is_file():
+            print(f"interrupted ({stop}) before any trial ran; to continue:", file=sys.stderr)
+            print(resume_command(folder), flush=True)
+        else:
+            print(f"interrupted ({stop}) before anything was written; run the command again", file=sys.stderr)
+        return stop.exit_code
     if not args.quiet:
         print_leaderboard(outcome.records, outcome.summary)
+    if outcome.interrupted is not None:
+        print(f"interrupted ({outcome.summary['interrupted']}); unfinished trials are recorded as INTERRUPTED. "
+              f"run folder: {folder}; to continue:", flush=True)
+        print(resume_command(folder), flush=True)
+        return 128 + outcome.interrupted
     print(f"run folder: {folder}")
     return 0

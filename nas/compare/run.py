@@ -224,34 +224,96 @@ class CompareOutcome:
     report: Path
 
 
-def prepare_folder(folder: Path, config: CompareConfig) -> bool:
-    """Write compare.json to a new folder; True when the folder already holds this comparison (resume)."""
+GITIGNORE = f"# Ray Tune's experiment: trial state and checkpoints (large)\n{TUNE_DIR}/\n"
+
+
+def check_folder(folder: Path, config: CompareConfig) -> bool:
+    """True when `folder` holds this comparison already (a rerun resumes it); a different one is refused.
+    Reads only: nothing is written before the whole comparison is known to be valid."""
     saved = folder / CONFIG_FILE
-    spec = json.loads(json.dumps(config.to_dict()))
-    if saved.is_file():
+    if not saved.is_file():
+        return False
+    try:
         previous = json.loads(saved.read_text())
-        if previous != spec:
-            changed = sorted(k for k in set(previous) | set(spec) if previous.get(k) != spec.get(k))
-            raise PlanError(f"{folder} holds a different comparison (differs in {', '.join(changed)}); "
-                            "choose another --out")
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise PlanError(f"{saved}: damaged, not valid JSON ({error}); choose another --out") from None
+    spec = json.loads(json.dumps(config.to_dict()))
+    if previous != spec:
+        changed = sorted(k for k in set(previous) | set(spec) if not isinstance(previous, dict)
+                         or previous.get(k) != spec.get(k))
+        raise PlanError(f"{folder} holds a different comparison (differs in {', '.join(changed)}); "
+                        "choose another --out")
+    return True
+
+
+def write_new(path: Path, text: str) -> bool:
+    """Write `path` only if it does not exist (never replace a file of the user's); True if written."""
+    try:
+        with open(path, "x") as file:
+            file.write(text)
         return True
-    folder.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(spec, indent=2) + "\n")
-    (folder / ".gitignore").write_text(f"# Ray Tune's experiment: trial state and checkpoints (large)\n{TUNE_DIR}/\n")
-    return False
+    except FileExistsError:
+        return False
+
+
+def start_folder(folder: Path, config: CompareConfig) -> None:
+    """Under the folder's lock, a new comparison: compare.json, and a .gitignore for tune/ unless one is there."""
+    from nas.search.report import replace_file
+
+    replace_file(folder / CONFIG_FILE, json.dumps(json.loads(json.dumps(config.to_dict())), indent=2) + "\n")
+    write_new(folder / ".gitignore", GITIGNORE)
+
+
+def write_plan(folder: Path, models: Sequence[Model]) -> None:
+    (folder / GENOMES_DIR).mkdir(exist_ok=True)
+    for model in models:
+        model.genome.save(folder / GENOMES_DIR / f"{model.label}.yaml")
+    (folder / MODELS_FILE).write_text(json.dumps([m.to_dict() for m in models], indent=2) + "\n")
+
+
+def interrupted_records(folder: Path, models: Sequence[Model]) -> list[dict[str, Any]]:
+    """After an interrupt: one record per trial of Ray Tune's last snapshot, unfinished ones INTERRUPTED."""
+    from ray.tune import ExperimentAnalysis
+
+    from nas.search.report import FINISHED, INTERRUPTED
+
+    records = []
+    for trial in ExperimentAnalysis(str((folder / TUNE_DIR).resolve())).trials:
+        result, config = trial.last_result or {}, trial.config or {}
+        record = {name: result.get(name) for name in TRIAL_FIELDS}
+        status = trial.status if trial.status in FINISHED else INTERRUPTED
+        record.update(model=config.get("model"), seed=config.get("seed"), trial_id=trial.trial_id, status=status,
+                      error="")
+        records.append(record)
+    order = {m.label: i for i, m in enumerate(models)}
+    records.sort(key=lambda r: (order.get(r["model"], len(order)), r["seed"]))
+    return records
+
+
+class CompareInterrupted(PlanError):
+    """SIGINT/SIGTERM stopped the comparison; running the same command again resumes it."""
+
+    def __init__(self, signum: int, folder: Path):
+        super().__init__(f"interrupted; {folder}: unfinished trials are recorded as INTERRUPTED")
+        self.signum, self.folder = signum, folder
 
 
 def run_compare(config: CompareConfig, folder: str | Path, *, address: str | None = None,
                 retry_errored: bool = False, verbose: bool = True, command: str | None = None,
                 library_logs: bool = False) -> CompareOutcome:
     """Plan, train (or resume), measure and report a comparison in `folder`; `verbose`: progress
-    (`nas.search.progress`), `library_logs`: Ray's and the other libraries' own output too."""
-    from nas.compare.report import write_report
+    (`nas.search.progress`), `library_logs`: Ray's and the other libraries' own output too.
+
+    The runs, data set and models are read and checked before the folder is touched; the folder is then
+    claimed (new, empty, or this comparison's: `nas.search.folder`) and locked while the comparison runs.
+    SIGINT/SIGTERM stop it cleanly (`CompareInterrupted`, after recording the trials); rerunning resumes."""
+    from nas.search.folder import own_folder
+    from nas.search.interrupts import Interrupts
     from nas.search.run import tune_session
 
     started = time.perf_counter()
     folder = Path(folder)
-    resumed = prepare_folder(folder, config)
+    resumed = check_folder(folder, config)
     runs = [read_run(path) for path in config.runs]
     choice = choose_data(config, runs)
     if verbose:
@@ -259,22 +321,39 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
     data = load_dataset(choice.dataset, choice.data_dir, val_fraction=choice.val_fraction, seed=choice.split_seed)
     models = plan_models(runs, config.baselines, config.skeletons, data.input_shape, data.num_classes,
                          tolerance=config.tolerance)
-    (folder / GENOMES_DIR).mkdir(exist_ok=True)
-    for model in models:
-        model.genome.save(folder / GENOMES_DIR / f"{model.label}.yaml")
-    (folder / MODELS_FILE).write_text(json.dumps([m.to_dict() for m in models], indent=2) + "\n")
-    if verbose:
-        print(f"{data.describe()}; {len(models)} models x {config.seeds} seeds, "
-              f"{config.recipe(0).epochs} epochs each -> {folder}" + (" (resuming)" if resumed else ""), flush=True)
+    with Interrupts() as interrupts, own_folder(folder, CONFIG_FILE, "comparison") as existing:
+        if existing:
+            resumed = check_folder(folder, config)
+        else:
+            start_folder(folder, config)
+        write_plan(folder, models)
+        if verbose:
+            print(f"{data.describe()}; {len(models)} models x {config.seeds} seeds, "
+                  f"{config.recipe(0).epochs} epochs each -> {folder}" + (" (resuming)" if resumed else ""),
+                  flush=True)
+        view = TrialsView(len(models) * config.seeds, label=trial_name, enabled=verbose,
+                          metrics=(("test_accuracy", "test"), ("val_accuracy", "val")), best=None)
+        with libraries_quiet(not library_logs), view, tune_session(address):
+            interrupts.arm()
+            clock = time.perf_counter()
+            tuner = make_tuner(config, models, data, folder, retry_errored, verbose)
+            with interrupts.tuning():
+                results = tuner.fit()
+            training_s = time.perf_counter() - clock
+            if interrupts.signal is not None:
+                write_trials(folder, interrupted_records(folder, models))
+                raise CompareInterrupted(interrupts.signal, folder)
+            records = trial_records(results)
+        return finish_compare(folder, config, models, runs, data, choice, records, training_s, started, command,
+                              verbose)
 
-    view = TrialsView(len(models) * config.seeds, label=trial_name, enabled=verbose,
-                      metrics=(("test_accuracy", "test"), ("val_accuracy", "val")), best=None)
-    with libraries_quiet(not library_logs), view, tune_session(address):
-        clock = time.perf_counter()
-        tuner = make_tuner(config, models, data, folder, retry_errored, verbose)
-        results = tuner.fit()
-        training_s = time.perf_counter() - clock
-        records = trial_records(results)
+
+def finish_compare(folder: Path, config: CompareConfig, models: Sequence[Model], runs: Sequence[SearchRun],
+                   data: DatasetSplits, choice: DataChoice, records: list[dict[str, Any]], training_s: float,
+                   started: float, command: str | None, verbose: bool) -> CompareOutcome:
+    """Trials, latency, aggregates, summary and report of a comparison whose trials all ended."""
+    from nas.compare.report import write_report
+
     order = {m.label: i for i, m in enumerate(models)}
     records.sort(key=lambda r: (order.get(r["model"], len(order)), r["seed"]))
     write_trials(folder, records)
@@ -299,4 +378,4 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
     report = write_report(folder, config, models, runs, records, rows, summary)
     if verbose:
         print(f"report: {report}", flush=True)
-    return CompareOutcome(folder, models, records, rows, report)
+    return CompareOutcome(folder, list(models), records, rows, report)

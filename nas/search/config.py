@@ -5,6 +5,7 @@ Kept free of Ray and torch, so that the command line can show its defaults in `-
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
@@ -59,8 +60,14 @@ class SearchConfig:
             raise SearchError(f"trials must be a positive integer, got {self.trials!r}")
         if self.concurrent is not None and self.concurrent < 1:
             raise SearchError(f"concurrent must be a positive integer, got {self.concurrent}")
-        if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
-            raise SearchError("cpus per trial must be > 0 and GPUs per trial >= 0")
+        if not (_finite(self.cpus_per_trial) and self.cpus_per_trial > 0 and _finite(self.gpus_per_trial)
+                and self.gpus_per_trial >= 0):
+            raise SearchError(f"cpus per trial must be > 0 and GPUs per trial >= 0, got {self.cpus_per_trial!r} "
+                              f"and {self.gpus_per_trial!r}")
+        if not (_finite(self.val_fraction) and 0 < self.val_fraction < 1):
+            raise SearchError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+        if self.train_limit is not None and (not isinstance(self.train_limit, int) or self.train_limit < 1):
+            raise SearchError(f"train_limit must be a positive integer, got {self.train_limit!r}")
         if self.scheduler is not None and self.scheduler not in SCHEDULERS:
             raise SearchError(f"unknown scheduler {self.scheduler!r} (known: {', '.join(SCHEDULERS)})")
         self.settings = TrainSettings.from_dict({"seed": self.seed, **self.train})
@@ -71,10 +78,17 @@ class SearchConfig:
     @staticmethod
     def from_dict(spec: Mapping[str, Any]) -> "SearchConfig":
         known = {f.name for f in fields(SearchConfig)}
-        return SearchConfig(**{k: v for k, v in spec.items() if k in known})
+        try:
+            return SearchConfig(**{k: v for k, v in spec.items() if k in known})
+        except TypeError as error:  # a required field missing
+            raise SearchError(f"not a search configuration: {error}") from None
 
     def resources(self) -> dict[str, float]:
         return {"cpu": self.cpus_per_trial, "gpu": self.gpus_per_trial}
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def default_folder(strategy: str, root: str | Path = "results/runs") -> Path:

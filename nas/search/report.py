@@ -8,7 +8,8 @@ Files (all in the run folder):
   best_weights.pt           its trained weights (a state_dict of `nas.build(genome)`)
   best_so_far.png           best validation accuracy so far against trial index and against search cost
   summary.json              counts, best trial with its test accuracy, timings, duplicates avoided, the
-                            search's cost (CPU and GPU seconds in all, and up to the best trial)
+                            search's cost (CPU and GPU seconds in all, and up to the best trial), and
+                            "interrupted" (the signal's name when SIGINT/SIGTERM stopped the search, else null)
   pareto.csv / pareto.png   several objectives (optuna's NSGA-II): the trials no other trial beats on
                             every objective, and a plot of all trials with that set; "best" stays the
                             best validation accuracy (summary.json's "best_by")
@@ -30,10 +31,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from nas.errors import NasError
 from nas.train.failures import failure_reason
 from nas.units import si
 
 FINISHED = ("TERMINATED", "ERROR")
+INTERRUPTED = "INTERRUPTED"  # running or waiting when SIGINT/SIGTERM stopped the search; --resume continues it
 CONFIG_JSON, TRIALS_JSON, TRIALS_CSV, SUMMARY_JSON = "search.json", "trials.json", "trials.csv", "summary.json"
 BEST_GENOME, BEST_WEIGHTS, BEST_PLOT = "best_genome.yaml", "best_weights.pt", "best_so_far.png"
 PARETO_CSV, PARETO_PLOT = "pareto.csv", "pareto.png"
@@ -109,17 +112,26 @@ def counts(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         "trials": len(records),
         "completed": statuses.count("TERMINATED"),
         "failed": statuses.count("ERROR"),
+        "interrupted": statuses.count(INTERRUPTED),
         "unfinished": sum(s not in FINISHED for s in statuses),
         "duplicate_trials": sum(r.get("duplicate_of") is not None for r in records),
     }
 
 
 # ----- files -----
-def _replace(path: Path, text: str) -> None:
-    """Write atomically: readers (a progress poller) never see half a file."""
+class RecordsError(NasError):
+    """A run's trials.json cannot be read."""
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write atomically: readers (a progress poller) never see half a file, and a full disk leaves the old one."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def _cell(value: Any) -> Any:
@@ -141,18 +153,27 @@ def write_records(folder: Path, payload: Mapping[str, Any], records: Sequence[Ma
                   columns: Sequence[str]) -> None:
     """trials.json (`payload`) and trials.csv (`records`, one column per name in `columns`), each
     replaced atomically."""
-    _replace(folder / TRIALS_JSON, json.dumps(payload, indent=1, default=str) + "\n")
+    replace_file(folder / TRIALS_JSON, json.dumps(payload, indent=1, default=str) + "\n")
     table = io.StringIO()
     writer = csv.writer(table)
     writer.writerow(columns)
     for record in records:
         writer.writerow([_cell(record.get(column)) for column in columns])
-    _replace(folder / TRIALS_CSV, table.getvalue())
+    replace_file(folder / TRIALS_CSV, table.getvalue())
 
 
 def read_trials(folder: str | Path) -> list[dict[str, Any]]:
+    """The trial records of trials.json ([] when there is none); `RecordsError` when it is damaged."""
     path = Path(folder) / TRIALS_JSON
-    return json.loads(path.read_text())["trials"] if path.is_file() else []
+    if not path.is_file():
+        return []
+    try:
+        trials = json.loads(path.read_text())["trials"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as error:
+        raise RecordsError(f"{path}: damaged, not a record of trials ({type(error).__name__}: {error})") from None
+    if not isinstance(trials, list) or not all(isinstance(t, dict) for t in trials):
+        raise RecordsError(f"{path}: damaged, not a record of trials")
+    return trials
 
 
 # ----- ranking -----
@@ -361,7 +382,7 @@ def write_pareto(folder: Path, records: Sequence[Mapping[str, Any]], objectives:
         flops = record.get("flops")
         extra = {"trial": record["index"] + 1, "macs": flops // 2 if isinstance(flops, int) else ""}
         writer.writerow([extra[c] if c in extra else _cell(record.get(c)) for c in columns])
-    _replace(folder / PARETO_CSV, table.getvalue())
+    replace_file(folder / PARETO_CSV, table.getvalue())
     # the second objective across (usually a cost: params, flops), the first up (usually accuracy)
     plot_pareto(records, front, objectives[1::-1], directions[1::-1], folder / PARETO_PLOT, title)
     return {"objectives": list(objectives), "directions": list(directions), "trials": [r["index"] + 1 for r in front],
@@ -404,6 +425,12 @@ def plot_pareto(records: Sequence[Mapping[str, Any]], front: Sequence[Mapping[st
 
 
 # ----- the end of a search -----
+def signal_name(signum: int | None) -> str | None:
+    import signal
+
+    return signal.Signals(signum).name if signum is not None else None
+
+
 def test_accuracy(genome_spec: Mapping[str, Any], weights: Mapping[str, Any], data) -> float:
     """Accuracy of the genome with `weights` on the data set's test split (on this machine's CPU)."""
     import torch
@@ -447,8 +474,10 @@ def augment_policy(config: Mapping[str, Any], data) -> str:
     return augmentation(TrainSettings.from_dict(config.get("train")), data).describe()
 
 
-def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Mapping[str, float]) -> dict[str, Any]:
-    """Write the final trial record, the best genome, weights and plot, and summary.json; return the summary."""
+def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Mapping[str, float],
+           interrupted: int | None = None) -> dict[str, Any]:
+    """Write the final trial record, the best genome, weights and plot, and summary.json; return the summary.
+    `interrupted`: the signal that stopped the search (its unfinished trials are already recorded INTERRUPTED)."""
     records = read_trials(folder)
     extra = {}
     if searcher is not None:
@@ -456,7 +485,7 @@ def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Map
                  "invalid_proposals": getattr(searcher, "invalid_proposals", None)}
     write_trials(folder, records, extra)
     summary: dict[str, Any] = {"config": dict(config), "data": data.describe(), "augment": augment_policy(config, data),
-                               "counts": counts(records), **extra,
+                               "counts": counts(records), **extra, "interrupted": signal_name(interrupted),
                                "timings": {k: round(v, 3) for k, v in timings.items()}, "cost": cost_summary(records)}
     order = ranked(records)
     if order:
@@ -469,5 +498,5 @@ def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Map
     if several:
         summary["pareto"] = write_pareto(folder, records, *several,
                                          title=f"{config.get('strategy')} on {config.get('dataset')}")
-    _replace(folder / SUMMARY_JSON, json.dumps(summary, indent=2, default=str) + "\n")
+    replace_file(folder / SUMMARY_JSON, json.dumps(summary, indent=2, default=str) + "\n")
     return summary

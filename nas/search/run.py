@@ -14,6 +14,11 @@ experiment: trial state, checkpoints, searcher state), and the outputs of `nas.s
 failed trials are kept as they are, unfinished ones continue from their last checkpoint, and the
 searcher's state is restored from its last snapshot (after `nas.search.repair` has put back any
 checkpoint that snapshot names but Ray Tune had already replaced with a newer one).
+
+Nothing is written before the whole configuration is checked (config, data set, space, strategy
+options); the run folder is then claimed and locked (`nas.search.folder`: new, empty or a run of
+ours; one driver at a time). SIGINT/SIGTERM stop the search cleanly (`nas.search.interrupts`):
+unfinished trials are recorded as INTERRUPTED and `resume=True` continues them.
 """
 from __future__ import annotations
 
@@ -21,6 +26,7 @@ import contextlib
 import copy
 import json
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +42,8 @@ from nas.plugins import check_installed
 from nas.registry import loaded_plugins
 from nas.search import report
 from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder  # noqa: F401 (re-exported)
+from nas.search.folder import own_folder
+from nas.search.interrupts import Interrupts
 from nas.search.loggers import tune_loggers
 from nas.search.progress import ProgressCallback, TrialsView, announce, search_label
 from nas.search.repair import restore_named_checkpoints
@@ -59,6 +67,7 @@ TUNE_ENVIRONMENT = {
     "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
     "RAY_CHDIR_TO_TRIAL_DIR": "0",
     "RAY_AIR_NEW_OUTPUT": "0",
+    "TUNE_DISABLE_SIGINT_HANDLER": "1",  # SIGINT and SIGTERM both go through nas.search.interrupts
 }
 
 
@@ -94,6 +103,7 @@ class SearchOutcome:
     folder: Path
     records: list[dict[str, Any]]
     summary: dict[str, Any]
+    interrupted: int | None = None  # the signal that stopped the search (SIGINT, SIGTERM), if one did
 
     @property
     def best(self) -> dict[str, Any] | None:
@@ -152,8 +162,12 @@ def ensure_ray(address: str | None) -> bool:
 def make_strategy(config: SearchConfig, data: DatasetSplits) -> Searcher:
     space = load_space(config.space, input_channels=data.channels, input_size=data.size,
                        num_classes=data.num_classes)
-    return make_searcher(config.strategy, space, seed=config.seed, metric=METRIC, mode=MODE,
-                         max_trials=config.trials, options=config.options)
+    try:
+        return make_searcher(config.strategy, space, seed=config.seed, metric=METRIC, mode=MODE,
+                             max_trials=config.trials, options=config.options)
+    except (ValueError, TypeError, RuntimeError, ArithmeticError) as error:  # an option its checks let through
+        raise SearchError(f"strategy {config.strategy!r} cannot start with options {config.options}: "
+                          f"{type(error).__name__}: {error}".splitlines()[0]) from None
 
 
 def make_trainable(config: SearchConfig, data: DatasetSplits):
@@ -187,8 +201,6 @@ def _tuner(config: SearchConfig, folder: Path, data: DatasetSplits, searcher: Se
 def _restored_tuner(config: SearchConfig, folder: Path, data: DatasetSplits, retry_errored: bool,
                     verbose: bool) -> tune.Tuner:
     path = str((folder / TUNE_DIR).resolve())
-    if not tune.Tuner.can_restore(path):
-        raise SearchError(f"{folder}: no Ray Tune experiment to resume in {path}")
     restore_named_checkpoints(path, verbose)
     return tune.Tuner.restore(path, make_trainable(config, data), resume_unfinished=True,
                               restart_errored=retry_errored, param_space={"train": config.settings.to_dict()})
@@ -208,28 +220,59 @@ def with_searcher(config: SearchConfig, searcher: Searcher) -> SearchConfig:
     return config
 
 
-def record_plugins(folder: Path, config: SearchConfig) -> None:
-    """Add the plug-ins loaded so far (the strategy's, the space kind's, ops, ...) to search.json, so
-    that --resume can say which one is missing where it is not installed."""
-    config.plugins = loaded_plugins()
-    report._replace(folder / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
+# ----- the run folder -----
+def read_config(folder: Path) -> SearchConfig:
+    """The saved config of the run in `folder` (search.json), or one line saying why there is none (or which
+    of the plug-ins it used is not installed here)."""
+    saved = folder / CONFIG_FILE
+    if not saved.is_file():
+        raise SearchError(f"{folder}: nothing to resume (no {CONFIG_FILE}); start the search without --resume")
+    try:
+        spec = json.loads(saved.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SearchError(f"{saved}: damaged, not valid JSON ({error}); the run cannot be resumed") from None
+    if not isinstance(spec, dict):
+        raise SearchError(f"{saved}: damaged, not a search configuration")
+    check_installed(spec.get("plugins", []), str(saved))
+    return SearchConfig.from_dict(spec)
+
+
+def started(folder: Path) -> bool:
+    """Did the search in `folder` get going (a Ray Tune experiment to restore, or recorded trials)?"""
+    return tune.Tuner.can_restore(str((folder / TUNE_DIR).resolve())) or (folder / report.TRIALS_JSON).exists()
+
+
+def check_records(folder: Path) -> None:
+    """A damaged trials.json stops a resume with one line (instead of being read half-way later)."""
+    try:
+        report.read_trials(folder)
+    except report.RecordsError as error:
+        raise SearchError(f"{error}; remove it to rebuild it from Ray Tune's experiment state") from None
+
+
+def begin(folder: Path, config: SearchConfig, resume: bool, existing: bool) -> bool:
+    """Under the folder's lock: write search.json for a new search; True when Ray Tune's experiment is to be
+    restored. A folder whose search never got going (its start failed or was interrupted) starts again."""
+    if resume and started(folder):
+        check_records(folder)
+        if not tune.Tuner.can_restore(str((folder / TUNE_DIR).resolve())):
+            raise SearchError(f"{folder}: no Ray Tune experiment to resume in {folder / TUNE_DIR}")
+        return True
+    if existing and not resume and started(folder):
+        raise SearchError(f"{folder} already holds a search; resume it with --resume or choose another --out")
+    shutil.rmtree(folder / TUNE_DIR, ignore_errors=True)  # ours: what a failed start left
+    report.replace_file(folder / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
+    return False
 
 
 def prepare_folder(folder: Path, config: SearchConfig | None, resume: bool) -> SearchConfig:
-    """The run's config: written to a new folder, or read back from the folder of the run to resume."""
-    saved = folder / CONFIG_FILE
+    """The run's config, checked before anything is written: `config`, or for `resume` the saved one."""
     if resume:
-        if not saved.is_file():
-            raise SearchError(f"{folder}: nothing to resume (no {CONFIG_FILE}); start the search without --resume")
-        spec = json.loads(saved.read_text())
-        check_installed(spec.get("plugins", []), str(saved))
-        return SearchConfig.from_dict(spec)
+        if not folder.is_dir():
+            raise SearchError(f"{folder}: no such run folder to resume")
+        return read_config(folder)
     if config is None:
         raise SearchError("a new search needs a SearchConfig")
-    if saved.exists():
-        raise SearchError(f"{folder} already holds a search; resume it with --resume or choose another --out")
-    folder.mkdir(parents=True, exist_ok=True)
-    saved.write_text(json.dumps(config.to_dict(), indent=2) + "\n")
     return config
 
 
@@ -244,10 +287,33 @@ def saved_strategy(template: Searcher, folder: Path) -> Searcher | None:
     return searcher
 
 
+def record_interrupted(folder: Path) -> None:
+    """After an interrupt: trials.json from Ray Tune's last snapshot (taken as the loop stopped, before Tune
+    stopped the running trials and called them TERMINATED), its unfinished trials recorded as INTERRUPTED."""
+    from ray.tune import ExperimentAnalysis
+
+    trials = ExperimentAnalysis(str((folder / TUNE_DIR).resolve())).trials
+    report.write_trials(folder, [report.trial_record(i, trial, None if trial.status in report.FINISHED
+                                                     else report.INTERRUPTED) for i, trial in enumerate(trials)])
+
+
+def resume_command(folder: Path) -> str:
+    """The command that continues the search in `folder`."""
+    import shlex
+
+    return shlex.join(["nas", "search", "--resume", "--out", str(folder)])
+
+
 def run_search(config: SearchConfig | None, folder: str | Path, *, address: str | None = None, resume: bool = False,
                retry_errored: bool = False, verbose: bool = True, searcher: Searcher | None = None,
                library_logs: bool = False) -> SearchOutcome:
     """Run (or with `resume`, continue) a search; write and return its outcome.
+
+    Everything is checked (the config, the space, the strategy's options, the data set) before the run
+    folder is touched; the folder is then claimed (`nas.search.folder`: new, empty or a run of ours) and
+    locked for the length of the run. SIGINT or SIGTERM stop the search cleanly: the unfinished trials are
+    recorded as INTERRUPTED, the summary says so, and the outcome's `interrupted` is the signal;
+    `resume=True` continues it. A signal before any trial started raises `Interrupted`.
 
     `retry_errored` (with `resume`): failed trials start again from scratch instead of staying failed.
     `searcher`: a Ray Tune searcher to use instead of `config.strategy`'s (its suggestions must carry
@@ -256,39 +322,43 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
     folder = Path(folder)
     if searcher is not None and config is not None:
         config = with_searcher(config, searcher)
-    prepared = resume or config is None
-    if prepared:
-        config = prepare_folder(folder, config, resume)
+    config = prepare_folder(folder, config, resume)
     if resume and config.searcher is not None and searcher is None:
         raise SearchError(f"{folder}: this search ran the searcher {config.searcher} given from Python; resume it "
                           "from Python with the same searcher: nas.search(None, folder, resume=True, searcher=...)")
     timings: dict[str, float] = {}
-    clock = time.perf_counter()
-    # the data first: a bad data set is reported at once (not after Ray has started), and leaves no run folder
+    # the data first, then the space and the strategy's options: bad input is reported at once (not after
+    # Ray has started) and leaves no run folder
     view = TrialsView(config.trials, label=search_label, enabled=verbose)  # live progress (nas.search.progress)
-    with libraries_quiet(not library_logs), view:
+    with Interrupts() as interrupts, libraries_quiet(not library_logs), view:
         view.announce(f"loading {config.dataset}")
+        clock = time.perf_counter()
         data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
                             train_limit=config.train_limit)
         timings["data_s"] = time.perf_counter() - clock
-        if not prepared:
-            config = prepare_folder(folder, config, resume)
-        view.announce(data.describe())
-        view.announce(f"{config.strategy} over {config.space}: {config.trials} trials of {config.settings.epochs} "
-                      f"epochs -> {folder}")
-        clock = time.perf_counter()
-        with tune_session(address):
-            timings["ray_start_s"] = time.perf_counter() - clock
+        searcher = searcher if searcher is not None else make_strategy(config, data)  # checks space and options
+        if not resume:
+            config.plugins = loaded_plugins()  # the strategy's, the space kind's, ops...: --resume checks them
+        with own_folder(folder, CONFIG_FILE, "search") as existing:
+            restore = begin(folder, config, resume, existing)
+            view.announce(data.describe())
+            view.announce(f"{config.strategy} over {config.space}: {config.trials} trials of {config.settings.epochs} "
+                          f"epochs -> {folder}" + (" (resuming)" if restore else ""))
             clock = time.perf_counter()
-            searcher = searcher if searcher is not None else make_strategy(config, data)
-            if not resume:
-                record_plugins(folder, config)
-            if resume:
-                tuner = _restored_tuner(config, folder, data, retry_errored, verbose)
-            else:
-                tuner = _tuner(config, folder, data, searcher, verbose)
-            tuner.fit()
-            timings["search_s"] = time.perf_counter() - clock
-            summary = report.finish(folder, config.to_dict(), data, saved_strategy(searcher, folder), timings)
+            with tune_session(address):
+                interrupts.arm()  # again: ray.init installs its own SIGTERM handler
+                timings["ray_start_s"] = time.perf_counter() - clock
+                clock = time.perf_counter()
+                if restore:
+                    tuner = _restored_tuner(config, folder, data, retry_errored, verbose)
+                else:
+                    tuner = _tuner(config, folder, data, searcher, verbose)
+                with interrupts.tuning():
+                    tuner.fit()
+                timings["search_s"] = time.perf_counter() - clock
+                if interrupts.signal is not None:
+                    record_interrupted(folder)
+            summary = report.finish(folder, config.to_dict(), data, saved_strategy(searcher, folder), timings,
+                                    interrupted=interrupts.signal)
             records = report.read_trials(folder)
-    return SearchOutcome(folder, records, summary)
+    return SearchOutcome(folder, records, summary, interrupts.signal)

@@ -46,6 +46,41 @@ class Proposal:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def _kind_of(default: Any) -> str:
+    """The kind of an option judged by its default (for strategies that declare none in OPTION_HELP)."""
+    if default is None:
+        return "int or list"  # computed from the search unless given
+    for kind, types in (("bool", bool), ("int", int), ("float", float), ("str", str), ("list", list)):
+        if isinstance(default, types):
+            return kind
+    return "any"
+
+
+def check_option(strategy: str, key: str, value: Any, default: Any, kind: str | None = None) -> None:
+    """An option's type and range (the strategy's own checks come after), by its declared `kind` (OPTION_HELP:
+    "int", "float", "str", "list", "bool" or alternatives joined by " or "), else judged by its default: a
+    number takes a finite, non-negative number (an integer for "int"); text and lists the same kind; an
+    option whose default is None (computed from the search) takes None, or for "int" a positive integer."""
+    if value is None and default is None:
+        return
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    positive = default is None  # a given value replaces a computed one: at least 1
+    checks = {
+        "int": (lambda: number and isinstance(value, int) and value >= (1 if positive else 0),
+                "a positive whole number" if positive else "a whole number >= 0"),
+        "float": (lambda: number and math.isfinite(value) and value >= 0, "a finite number >= 0"),
+        "str": (lambda: isinstance(value, str), "a name"),
+        "list": (lambda: isinstance(value, list), "a list, e.g. [1.0, 1.1]"),
+        "bool": (lambda: isinstance(value, bool), "true or false"),
+    }
+    alternatives = [k.strip() for k in (kind or _kind_of(default)).split(" or ")]
+    known = [checks[k] for k in alternatives if k in checks]
+    if len(known) < len(alternatives) or any(ok() for ok, _ in known):  # a kind we cannot check: the strategy's
+        return
+    expected = " or ".join(description for _, description in known)
+    raise StrategyError(f"strategy {strategy!r} option {key}: expected {expected}, got {value!r}")
+
+
 class SpaceSearcher(Searcher):
     """Base of all strategies. Subclasses set `name`, `OPTIONS` (option -> default) and the core methods."""
 
@@ -101,6 +136,8 @@ class SpaceSearcher(Searcher):
         if unknown:
             allowed = ", ".join(sorted(cls.OPTIONS)) or "none"
             raise StrategyError(f"strategy {cls.name!r} has no option {unknown[0]!r} (allowed: {allowed})")
+        for key, value in options.items():
+            check_option(cls.name, key, value, cls.OPTIONS[key], cls.OPTION_HELP.get(key, (None,))[0])
         return {**cls.OPTIONS, **options}
 
     def score(self, outcome: Mapping[str, float] | None) -> float | None:

@@ -1,0 +1,178 @@
+"""A search in a subprocess whose state the tests choose, instead of racing for it.
+
+`start_search(argv, gate)` runs `nas ARGV` in a process (and process group) of its own, with the search's
+trainable wrapped: the first trial to start trains freely; every other trial, once it has reported its
+first epoch (with its checkpoint), waits until the file ``GATE/release`` exists (it never does while the
+test watches). So "one trial finished, another mid-way with a checkpoint" is a state the search reaches
+and then holds, whatever the machine's speed; `wait_for_held` polls the files until Ray Tune's experiment
+snapshot shows it. A resume in the test's own process uses the plain trainable (nothing holds then).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TESTS = Path(__file__).resolve().parent
+GATE_ENV = "NAS_TEST_GATE"
+SCRIPT = ("import signal, sys; import held_trials; held_trials.install(); from nas.cli import main; "
+          "signal.signal(signal.SIGINT, signal.default_int_handler); "  # as in a terminal, even under a background job
+          "sys.exit(main(sys.argv[1:]))")
+
+
+# ----- in the search's processes -----
+def _first(path: Path) -> bool:
+    """True for the one caller that creates `path` (atomic, across processes)."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        return True
+    except FileExistsError:
+        return False
+
+
+def _stop_event():
+    """The event Ray Tune sets when it stops this trial (Ray's private session; None if it moved)."""
+    try:
+        from ray.train._internal.session import get_session
+
+        return getattr(get_session(), "stop_event", None)
+    except ImportError:
+        return None
+
+
+def train_genome(config, data):
+    """`nas.train.trainable.train_genome`, holding as the module says (same name: `Tuner.restore` checks it)."""
+    from ray import tune
+
+    from nas.train import trainable
+
+    gate = Path(os.environ[GATE_ENV])
+    if _first(gate / "free"):
+        return trainable.train_genome(config, data)
+    report = tune.report
+
+    def report_then_hold(metrics, *args, **kwargs):
+        report(metrics, *args, **kwargs)
+        stopping = _stop_event()
+        while not (gate / "release").exists():
+            if stopping is not None and stopping.is_set():  # Tune stops the trial (the driver was interrupted):
+                stopping.clear()  # end the training thread as Ray's own report does then, without training
+                sys.exit(0)  # further (else Tune waits 5 s for the actor)
+            time.sleep(0.05)
+
+    tune.report = report_then_hold  # nas.train.trainable calls tune.report through the module
+    try:
+        return trainable.train_genome(config, data)
+    finally:
+        tune.report = report
+
+
+def install() -> None:
+    """Make `nas search` and `nas compare` build their trials from `train_genome` (in the driver, first)."""
+    from ray import tune
+
+    import nas.compare.run as compare
+    import nas.search.run as search
+
+    def held(resources):
+        return lambda data: tune.with_resources(tune.with_parameters(train_genome, data=data), resources)
+
+    search.make_trainable = lambda config, data: held(config.resources())(data)
+    compare.make_trainable = lambda config, data: held({"cpu": config.cpus_per_trial,
+                                                        "gpu": config.gpus_per_trial})(data)
+
+
+# ----- in the test -----
+def start_search(argv: list[str], gate: Path) -> subprocess.Popen:
+    gate.mkdir(parents=True, exist_ok=True)
+    environment = {**os.environ, GATE_ENV: str(gate),
+                   "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    with open(gate / "stdout", "w") as stdout, open(gate / "stderr", "w") as stderr:  # files: a pipe could fill up
+        return subprocess.Popen([sys.executable, "-c", SCRIPT, *argv], cwd=ROOT, env=environment,
+                                start_new_session=True, stdout=stdout, stderr=stderr)
+
+
+def output(gate: Path) -> tuple[str, str]:
+    """What the search printed: (stdout, stderr)."""
+    return (gate / "stdout").read_text(), (gate / "stderr").read_text()
+
+
+def unfinished_with_checkpoint(tune_dir: Path) -> set[str]:
+    """Trials that Ray Tune's last experiment snapshot shows unfinished but checkpointed (mid-way)."""
+    found = set()
+    for state_file in tune_dir.glob("experiment_state-*.json"):
+        try:
+            state = json.loads(state_file.read_text())
+        except (json.JSONDecodeError, OSError):
+            continue  # being replaced
+        for trial_json, metadata_json in state["trial_data"]:
+            trial = json.loads(trial_json)
+            if trial["status"] not in ("TERMINATED", "ERROR") and "checkpoint_0000" in metadata_json:
+                found.add(trial["trial_id"])
+    return found
+
+
+def snapshot(tune_dir: Path) -> tuple[set[str], set[str]]:
+    """(finished, unfinished with a checkpoint) trial ids in Ray Tune's last experiment snapshot."""
+    done, held = set(), set()
+    for state_file in tune_dir.glob("experiment_state-*.json"):
+        try:
+            state = json.loads(state_file.read_text())
+        except (json.JSONDecodeError, OSError):
+            continue  # being replaced
+        for trial_json, metadata_json in state["trial_data"]:
+            trial = json.loads(trial_json)
+            if trial["status"] == "TERMINATED":
+                done.add(trial["trial_id"])
+            elif trial["status"] != "ERROR" and "checkpoint_0000" in metadata_json:
+                held.add(trial["trial_id"])
+    return done, held
+
+
+def wait_for_snapshot(process: subprocess.Popen, tune_dir: Path, gate: Path, timeout: float = 300) -> set[str]:
+    """Poll until Tune's snapshot shows one trial finished and another held mid-way; the held trials' ids."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        done, held = snapshot(tune_dir)
+        if done and held:
+            return held
+        time.sleep(0.1)
+    raise AssertionError(f"the run never held a trial (exit {process.poll()}): {output(gate)[1][-3000:]}")
+
+
+def finished(folder: Path) -> dict[str, dict]:
+    path = folder / "trials.json"
+    if not path.is_file():
+        return {}
+    return {t["trial_id"]: t for t in json.loads(path.read_text())["trials"] if t["status"] == "TERMINATED"}
+
+
+def wait_for_held(process: subprocess.Popen, folder: Path, gate: Path,
+                  timeout: float = 300) -> tuple[dict[str, dict], set[str]]:
+    """Poll until one trial has finished and another is held mid-way in Tune's snapshot; return the
+    finished trials' records and the held trials' ids. (The deadline only guards against a hang.)"""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        done = finished(folder)
+        held = unfinished_with_checkpoint(folder / "tune") - set(done) if done else set()
+        if held:
+            return done, held
+        time.sleep(0.1)
+    raise AssertionError(f"the search never held a trial (exit {process.poll()}): {output(gate)[1][-3000:]}")
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGKILL whatever is left of the search's process group (its Ray processes) and reap the driver."""
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass

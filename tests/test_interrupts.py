@@ -1,0 +1,152 @@
+"""Ctrl-C (SIGINT) and SIGTERM stop a search cleanly; `--resume` then finishes exactly the asked trials.
+
+The search runs in a subprocess (`held_trials`): one trial finishes, the others hold mid-way once they
+have reported a checkpoint, so the signal always lands on the same state."""
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+import held_trials
+from nas.cli import main
+from nas.search.interrupts import Interrupted
+
+SPACE = """
+kind: stages
+name: tiny
+input: {channels: 1, size: 8}
+num_classes: 10
+stem: {out: 8, act: relu, max_size: 32}
+stages:
+  - {width: [8, 12], stride: 1}
+repeats: [1]
+families:
+  residual:
+    template: basic
+    params: {se: [0.0, 0.25]}
+  mbconv:
+    params: {kernel: [3, 5], expansion: [2.0, 3.0]}
+head: [{op: global_avgpool}]
+"""
+TRIALS = 2
+
+
+@pytest.fixture(scope="module")
+def space(tmp_path_factory):
+    path = tmp_path_factory.mktemp("space") / "tiny.yaml"
+    path.write_text(SPACE)
+    return path
+
+
+def search_args(space, out, trials=TRIALS):
+    return ["search", "--strategy", "random", "--space", str(space), "--trials", str(trials), "--concurrent", "2",
+            "--epochs", "2", "--train-limit", "200", "--seed", "3", "--out", str(out)]
+
+
+def trials_of(folder):
+    return json.loads((Path(folder) / "trials.json").read_text())
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_stops_the_search_cleanly_and_resume_finishes_exactly_the_asked_trials(
+        signum, space, tmp_path, ray_session, capsys):
+    out, gate = tmp_path / "run", tmp_path / "gate"
+    process = held_trials.start_search(search_args(space, out), gate)
+    try:
+        done, held = held_trials.wait_for_held(process, out, gate)
+        # while it runs, the folder is its own: a second driver is refused at once, and changes nothing
+        assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 2
+        assert main(search_args(space, out)) == 2
+        errors = capsys.readouterr().err.splitlines()
+        assert len(errors) == 2 and all("is in use by another search" in line for line in errors), errors
+        if signum == signal.SIGINT:  # Ctrl-C in a terminal: the whole process group (Ray's processes block it)
+            os.killpg(process.pid, signum)
+        else:  # kill PID
+            process.send_signal(signum)
+        code = process.wait(timeout=120)
+    finally:
+        held_trials.stop_group(process)
+    stdout, stderr = held_trials.output(gate)
+    assert code == 128 + signum, stderr[-3000:]
+    assert stdout.strip().splitlines()[-1] == f"nas search --resume --out {out}"
+    assert "Tuner.restore" not in stdout + stderr and "Traceback" not in stderr
+
+    record = trials_of(out)
+    statuses = {t["trial_id"]: t["status"] for t in record["trials"]}
+    assert {i for i, s in statuses.items() if s == "TERMINATED"} == set(done)
+    assert all(s == "INTERRUPTED" for i, s in statuses.items() if i not in done) and held <= set(statuses)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] == signal.Signals(signum).name
+    assert summary["counts"]["completed"] == len(done) and summary["counts"]["interrupted"] == len(statuses) - len(done)
+    assert summary["best"]["trial_id"] in done  # the leaderboard ranks finished trials only
+
+    assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0
+    final = {t["trial_id"]: t for t in trials_of(out)["trials"]}
+    assert len(final) == TRIALS and all(t["status"] == "TERMINATED" for t in final.values())
+    for trial_id, before in done.items():  # not run again
+        assert {k: final[trial_id][k] for k in ("reported_at", "train_time")} == \
+               {k: before[k] for k in ("reported_at", "train_time")}
+    assert all(final[trial_id]["resumed_from"] == 1 for trial_id in held)  # continued from their checkpoint
+    assert json.loads((out / "summary.json").read_text())["interrupted"] is None
+
+
+@pytest.fixture
+def terminal_sigint():
+    """SIGINT handled as in a terminal (a test session run as a background job has it ignored)."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def interrupt_ray_start(monkeypatch):
+    """Deliver SIGINT to this process while Ray is starting (the search's handler is installed then)."""
+    import nas.search.run as run
+
+    starting = run.ensure_ray
+
+    def ensure_ray(address):
+        signal.raise_signal(signal.SIGINT)
+        return starting(address)
+
+    monkeypatch.setattr(run, "ensure_ray", ensure_ray)
+
+
+@pytest.mark.parametrize("again", ["resume", "restart"])
+def test_an_interrupt_while_ray_starts_leaves_a_folder_that_resume_and_a_restart_accept(
+        again, space, tmp_path, ray_session, monkeypatch, capsys, terminal_sigint):
+    out = tmp_path / "run"
+    args = search_args(space, out, trials=1)
+    with monkeypatch.context() as patch:
+        interrupt_ray_start(patch)
+        assert main(args) == 130
+    printed = capsys.readouterr()
+    assert printed.out.strip().splitlines()[-1] == f"nas search --resume --out {out}"
+    assert (out / "search.json").is_file() and not (out / "trials.json").exists()
+    assert main(["search", "--resume", "--out", str(out), "--quiet"] if again == "resume" else args) == 0
+    assert [t["status"] for t in trials_of(out)["trials"]] == ["TERMINATED"]
+
+
+def test_an_interrupt_raises_in_the_library_before_any_trial(space, tmp_path, ray_session, monkeypatch,
+                                                             terminal_sigint):
+    from nas.search.run import SearchConfig, run_search
+
+    interrupt_ray_start(monkeypatch)
+    handlers = [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)]
+    with pytest.raises(Interrupted) as stopped:
+        run_search(SearchConfig(strategy="random", space=str(space), trials=1, train_limit=200), tmp_path / "run",
+                   verbose=False)
+    assert stopped.value.exit_code == 130
+    assert [signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)] == handlers  # put back
+
+
+def test_a_comparison_interrupted_while_ray_starts_prints_the_command_that_resumes_it(
+        tmp_path, ray_session, monkeypatch, capsys, terminal_sigint):
+    out = tmp_path / "report"
+    argv = ["compare", "--no-default-baselines", "--baselines", "resnet20", "--epochs", "1", "--seeds", "1",
+            "--out", str(out)]
+    interrupt_ray_start(monkeypatch)
+    assert main(argv) == 130
+    assert capsys.readouterr().out.strip().splitlines()[-1] == " ".join(["nas", *argv])
+    assert json.loads((out / "compare.json").read_text())["baselines"] == ["resnet20"]  # a rerun resumes it
