@@ -190,9 +190,10 @@ def test_failing_trials_fail_alone_with_their_reason_recorded(files, tmp_path, r
 def test_asha_stops_a_trial_that_lags_at_a_rung(files, tmp_path, ray_session):
     space = load_space(str(files / "tiny.yaml"), input_channels=1, input_size=8, num_classes=10)
     inner = make_searcher("random", space, seed=3, max_trials=2)
-    breaks = {1: {"train": {"lr": 1e-9}}}  # learns nothing: chance accuracy after its first epoch
+    breaks = {0: {"train": {"lr": 0.3}},  # learns fast: above chance after its first epoch
+              1: {"train": {"lr": 1e-9}}}  # learns nothing: chance accuracy after its first epoch
     config = SearchConfig(strategy="random", space=str(files / "tiny.yaml"), trials=2, concurrent=1,
-                          scheduler="asha", train_limit=300, train={"epochs": 4})
+                          scheduler="asha", train_limit=300, train={"epochs": 4, "augment": "none"})
     outcome = run_search(config, tmp_path / "run", searcher=Breaking(inner, breaks), verbose=False)
     first, lagging = outcome.records
     assert first["status"] == lagging["status"] == "TERMINATED"
