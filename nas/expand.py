@@ -231,23 +231,17 @@ def _first_line(error: Exception) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
+def tokens_in(value: Any) -> set[str]:
+    """Every token (``"@name"``) in a parameter value, also inside arithmetic and lists."""
+    if isinstance(value, str) and value.startswith("@"):
+        return {value}
+    items = value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else ()
+    return set().union(*(tokens_in(item) for item in items))
+
+
 def used_tokens(graph: nx.DiGraph) -> set[str]:
     """Every token an explicit cell's node params name, also inside arithmetic and lists."""
-    found: set[str] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str) and value.startswith("@"):
-            found.add(value)
-        elif isinstance(value, Mapping):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                walk(item)
-
-    for _, attrs in graph.nodes(data=True):
-        walk(attrs.get("params", {}))
-    return found
+    return set().union(*(tokens_in(attrs.get("params", {})) for _, attrs in graph.nodes(data=True)))
 
 
 def cell_tokens(params: Mapping[str, Any], c_in: int, out: int | None, stride: int, where: str) -> dict[str, Any]:

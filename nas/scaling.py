@@ -86,21 +86,9 @@ def _widen_cell(cell: Any, widen: Any) -> Any:
 
 def _width_tokens(graph: Any) -> set[str]:
     """The tokens that an explicit cell's nodes use in their ``out`` (directly or inside arithmetic)."""
-    found: set[str] = set()
+    from nas.expand import tokens_in  # on use: shape inference imports torch, and the CLI's --help imports this module
 
-    def walk(value: Any) -> None:
-        if isinstance(value, str) and value.startswith("@"):
-            found.add(value)
-        elif isinstance(value, Mapping):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, (list, tuple)):
-            for item in value:
-                walk(item)
-
-    for _, attrs in graph.nodes(data=True):
-        walk(attrs.get("params", {}).get("out"))
-    return found
+    return set().union(*(tokens_in(attrs.get("params", {}).get("out")) for _, attrs in graph.nodes(data=True)))
 
 
 def _is_node_list(value: Any) -> bool:

@@ -11,6 +11,7 @@ import pytest
 
 from nas.cli import main
 from nas.errors import NasError
+from tests.test_search_run import PAIR_SPACE
 from nas.search.folder import LOCK_FILE, FolderError, check_output_file, claim, lock, own_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,20 +94,7 @@ def test_an_output_file_is_checked_before_writing(tmp_path):
 @pytest.fixture(scope="module")
 def space(tmp_path_factory):
     path = tmp_path_factory.mktemp("space") / "pair.yaml"
-    path.write_text("""
-kind: stages
-name: pair
-input: {channels: 1, size: 8}
-num_classes: 10
-stem: {out: 8, act: relu, max_size: 32}
-stages:
-  - {width: [8, 12], stride: 1}
-repeats: [1]
-families:
-  residual:
-    template: basic
-head: [{op: global_avgpool}]
-""")
+    path.write_text(PAIR_SPACE)
     return path
 
 
