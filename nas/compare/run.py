@@ -41,7 +41,7 @@ CONFIG_FILE, MODELS_FILE, SUMMARY_FILE, LATENCY_FILE = ("compare.json", "models.
 TUNE_DIR, GENOMES_DIR = "tune", "genomes"
 DEFAULT_EPOCHS = 10
 TRIAL_FIELDS = ("model", "seed", "status", "test_accuracy", "val_accuracy", "train_loss", "epoch", "train_time",
-                "params", "flops", "trial_id", "error")
+                "cpu_s", "gpu_s", "params", "flops", "trial_id", "error")
 
 
 @dataclass
