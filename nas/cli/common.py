@@ -61,9 +61,9 @@ def add_recipe(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--label-smoothing", type=float, default=RECIPE_DEFAULTS["label_smoothing"], metavar="EPS",
                        help="label smoothing of the cross-entropy loss")
     group.add_argument("--augment", type=augment_argument, default=RECIPE_DEFAULTS["augment"], metavar="POLICY",
-                       help="training-data augmentation: auto (the data set's default: crop+flip for CIFAR and "
-                            "Fashion-MNIST, crop for MNIST, none for digits and your own data), none, or a comma "
-                            "list of crop[=PAD], flip, cutout[=SIDE]")
+                       help="training-data augmentation: auto (the data set's default: crop+flip for CIFAR, flip for "
+                            "Fashion-MNIST, none for MNIST, digits and your own data), none, or a comma list of "
+                            "crop[=PAD], flip, cutout[=SIDE]")
     group.add_argument("--precision", choices=PRECISIONS, default=RECIPE_DEFAULTS["precision"],
                        help="mixed precision on GPUs")
 

@@ -41,7 +41,7 @@ CONFIG_FILE, MODELS_FILE, SUMMARY_FILE, LATENCY_FILE = ("compare.json", "models.
 # and trials.json / trials.csv, written as a search writes its own (nas.search.report.write_records)
 TUNE_DIR, GENOMES_DIR = "tune", "genomes"
 TRIAL_FIELDS = ("model", "seed", "status", "test_accuracy", "val_accuracy", "train_loss", "epoch", "train_time",
-                "params", "flops", "trial_id", "error")
+                "cpu_s", "gpu_s", "params", "flops", "trial_id", "error")
 
 
 @dataclass(frozen=True)

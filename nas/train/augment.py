@@ -7,9 +7,12 @@ A policy is written as ``none`` or a comma list of ``crop[=PAD]`` (pad every sid
 cut a random window of the original size; default PAD: a side / 8, at least 1), ``flip`` (mirror left
 to right with probability 1/2) and ``cutout[=SIDE]`` (zero a random SIDE x SIDE square, which may
 reach over the border, DeVries & Taylor 2017; default SIDE: half a side). ``auto`` is the data set's
-own default (`DatasetSplits.augment`): crop and flip for natural images and clothes (CIFAR,
-Fashion-MNIST), crop only for digits (a mirrored 2 or 5 is no longer one; MNIST), none for
-scikit-learn's 8x8 digits and for the user's own data (whether a flip keeps its labels is unknown).
+own default (`DatasetSplits.augment`): crop and flip for CIFAR (the standard recipe of the CIFAR
+papers), flip only for Fashion-MNIST (a mirrored garment is the same garment; measured with a small
+ResNet on 10,000 images for 15 epochs, flips gained 0.8 pp validation accuracy while crops of 2-3
+pixels lost 1-3 pp: at search budgets the networks underfit), none for MNIST and the 8x8 digits (a
+mirrored 2 or 5 is no longer one; crops as on Fashion-MNIST) and for the user's own data (whether a
+flip keeps its labels is unknown). Longer final training may gain from ``--augment crop=2,flip``.
 
 It works on normalised inputs, so padding and cutout fill with the channel mean (zero), every sample
 of the batch at once with a few tensor operations (no per-image Python loop), and draws its random
