@@ -115,3 +115,19 @@ def test_hostile_json_fails_the_same_way():
         Genome.from_json('{"name": "x", "stem": ' + "[" * 100_000 + "]" * 100_000 + "}")
     with pytest.raises(GenomeError, match="stages\\[0\\].repeats: 1000000000000 is out of range"):
         Genome.from_json(Genome.from_yaml(BASE).to_json().replace('"cell": "basic"', '"cell": "basic", "repeats": 1000000000000'))
+
+
+def test_a_search_space_file_that_is_an_alias_bomb_fails_fast_and_small(tmp_path):
+    """A space file gets the genome files' bounds: the bomb ends in one short line, not gigabytes."""
+    from nas.spaces import load_space
+    from nas.spaces.base import SpaceError
+
+    levels = ["&l0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"&l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    path = tmp_path / "bomb.yaml"  # every key one a space file has, so only the bounds can refuse it
+    path.write_text(f"kind: stages\nname: [{', '.join(levels)}]\ninput: *l8\n")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(SpaceError, match="more than 200,000 values") as error:
+        load_space(path)
+    assert len(str(error.value)) < 300
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: no expansion in memory

@@ -272,3 +272,13 @@ def test_output_files_and_values_fail_in_one_line(tmp_path, capsys, argv, words)
     assert main([a.format(**names) for a in argv]) == 2
     assert words in one_error_line(capsys, argv[0])
     assert (tmp_path / "existing.yaml").read_text() == "mine\n" and (tmp_path / "file").read_text() == "x"
+
+
+def test_a_wrong_out_is_said_before_the_data_is_loaded(space, tmp_path, capsys):
+    """--out a file: refused before the data set is looked for (no download tried, no data folder made)."""
+    (tmp_path / "file").write_text("x")
+    data_dir = tmp_path / "data"
+    args = search(space, tmp_path / "file") + ["--dataset", "cifar10", "--data-dir", str(data_dir)]
+    assert main(args) == 2
+    assert "is a file" in one_error_line(capsys, "search")
+    assert not data_dir.exists() and (tmp_path / "file").read_text() == "x"

@@ -46,10 +46,7 @@ def _blocking_file(path: Path) -> Path | None:
 
 def create(folder: Path) -> bool:
     """Create `folder` (and its parents) with one atomic mkdir; True if created here, False if it existed."""
-    blocking = _blocking_file(folder)
-    if blocking is not None:
-        where = "is a file" if blocking == folder else f"is under {blocking}, which is a file"
-        raise FolderError(f"{folder} {where}, not a folder")
+    _refuse_a_file_in_the_way(folder)
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
         os.mkdir(folder)
@@ -74,12 +71,32 @@ def claim(folder: Path, marker: str, what: str) -> bool:
         return False
     if (folder / marker).is_file():
         return True
+    _refuse_the_users_folder(folder, what)
+    return False
+
+
+def check_claimable(folder: Path, marker: str, what: str) -> None:
+    """The refusals of `claim`, made without creating anything: for a command to call before slow work
+    (loading or downloading data), so that a wrong --out is reported first. `claim` checks again."""
+    _refuse_a_file_in_the_way(folder)
+    if folder.is_dir() and not (folder / marker).is_file():
+        _refuse_the_users_folder(folder, what)
+
+
+def _refuse_a_file_in_the_way(folder: Path) -> None:
+    blocking = _blocking_file(folder)
+    if blocking is not None:
+        where = "is a file" if blocking == folder else f"is under {blocking}, which is a file"
+        raise FolderError(f"{folder} {where}, not a folder")
+
+
+def _refuse_the_users_folder(folder: Path, what: str) -> None:
+    """A folder that is not empty and holds no run of ours belongs to the user: refused, untouched."""
     names = contents(folder)
     if names:
         shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
         raise FolderError(f"{folder} is not empty and holds no {what} ({shown}); choose a new or empty --out "
                           "folder (nothing there was changed)")
-    return False
 
 
 @contextlib.contextmanager

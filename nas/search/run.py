@@ -42,7 +42,7 @@ from nas.plugins import check_installed
 from nas.registry import loaded_plugins
 from nas.search import report
 from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder  # noqa: F401 (re-exported)
-from nas.search.folder import own_folder
+from nas.search.folder import check_claimable, own_folder
 from nas.search.interrupts import Interrupts
 from nas.search.loggers import tune_loggers
 from nas.search.progress import ProgressCallback, TrialsView, announce, search_label
@@ -326,6 +326,8 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
     if resume and config.searcher is not None and searcher is None:
         raise SearchError(f"{folder}: this search ran the searcher {config.searcher} given from Python; resume it "
                           "from Python with the same searcher: nas.search(None, folder, resume=True, searcher=...)")
+    if not resume:
+        check_claimable(folder, CONFIG_FILE, "search")  # a wrong --out is said before the data is loaded
     timings: dict[str, float] = {}
     # the data first, then the space and the strategy's options: bad input is reported at once (not after
     # Ray has started) and leaves no run folder

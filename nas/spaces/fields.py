@@ -14,7 +14,7 @@ class Fields:
 
     def __init__(self, data: Any, where: str):
         if not isinstance(data, Mapping):
-            raise SpaceError(f"{where}: must be a mapping, got {data!r}")
+            raise SpaceError(f"{where}: must be a mapping, got {_shown(data)}")
         self.data = data
         self.where = where
 
@@ -26,7 +26,7 @@ class Fields:
         value = self.data[key]
         if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _as_tuple(kind)):
             names = "/".join(k.__name__ for k in _as_tuple(kind))
-            raise SpaceError(f"{self.where}.{key}: must be {names}, got {value!r}")
+            raise SpaceError(f"{self.where}.{key}: must be {names}, got {_shown(value)}")
         return value
 
     def options(self, key: str, default: Any = MISSING) -> tuple[Any, ...]:
@@ -51,3 +51,9 @@ class Fields:
 
 def _as_tuple(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
+
+
+def _shown(value: Any, limit: int = 80) -> str:
+    """`value` as an error message shows it: its repr, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."

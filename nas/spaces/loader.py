@@ -15,6 +15,8 @@ from pathlib import Path
 
 import yaml
 
+from nas.errors import GenomeError
+from nas.limits import MAX_TEXT, check_data
 from nas.plugins import GROUPS
 from nas.registry import Registry
 from nas.resources import data_dir
@@ -64,10 +66,17 @@ def load_space(name_or_path: str | Path, *, input_channels: int | None = None, i
     else:
         path = space_path(name_or_path)
         label = path.name
+        text = path.read_text()
+        if len(text) > MAX_TEXT:
+            raise SpaceError(f"{path}: {len(text):,} characters; a search-space file may have at most {MAX_TEXT:,}")
         try:
-            data = yaml.safe_load(path.read_text())
+            data = yaml.safe_load(text)
         except yaml.YAMLError as error:
             raise SpaceError(f"{path}: malformed YAML: {error}") from None
+        try:  # the same bounds as genome files: an alias bomb or absurd nesting ends here, at once
+            check_data(data, label)
+        except GenomeError as error:
+            raise SpaceError(str(error).replace("the genome holds", "the file holds")) from None
     spec = Fields(data, label)
     kind = spec.get("kind", str)
     if kind not in KINDS:
