@@ -292,3 +292,18 @@ def test_the_console_command_reports_errors_without_a_traceback():
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr.strip().splitlines() == ["nas build: error: --input: expected CxHxW with positive integers, "
                                                "e.g. 3x224x224; got '3x'"]
+
+
+@pytest.mark.parametrize("command", [["ops", "--json"], ["templates", "--json"], ["baselines", "--json"]])
+def test_a_reader_that_went_away_ends_the_listing_quietly(command):
+    """`nas ops --json | head -c 10`: once the pipe's reader is gone, exit 0 with nothing on stderr."""
+    import os
+
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written: every write meets a broken pipe
+    try:
+        done = subprocess.run([sys.executable, "-m", "nas", *command], stdout=write, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (0, "")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
     except NasError as error:
         print(f"nas {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`nas ops --json | head`): stop quietly, as `head` expects
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so that the final flush cannot fail too
+        return 0
     except OSError as error:  # the safety net for file errors the commands do not check first: one line, the path
         where = f"{error.filename}: " if error.filename else ""
         print(f"nas {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
