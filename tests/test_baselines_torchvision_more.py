@@ -9,6 +9,7 @@ from torch import nn
 
 import nas
 from nas import baselines
+from nas.summary import count_params
 
 # Parameter counts of torchvision 0.29.1 at 1000 classes (inception_v3 without its auxiliary classifier).
 TORCHVISION = {
@@ -26,10 +27,6 @@ def torchvision_model(name: str) -> nn.Module:
     return getattr(torchvision.models, name)(**OPTIONS.get(name, {}))
 
 
-def count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
 @pytest.mark.parametrize("name", sorted(TORCHVISION))
 def test_parameter_count_equals_torchvision(name):
     if name in NOT_ON_META:
@@ -37,7 +34,7 @@ def test_parameter_count_equals_torchvision(name):
     else:
         with torch.device("meta"):
             reference = torchvision_model(name)
-    assert nas.summary(baselines.get(name)).params == count(reference) == TORCHVISION[name]
+    assert nas.summary(baselines.get(name)).params == count_params(reference) == TORCHVISION[name]
 
 
 def randomise(model: nn.Module, generator: torch.Generator) -> None:

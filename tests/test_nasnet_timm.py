@@ -6,28 +6,16 @@ which depends on the input size: the comparison runs at an odd size (35x35), whe
 import pytest
 import timm
 import torch
-from torch import nn
 
 import nas
 from nas import baselines
 from nas.ops.same import same_padding
 from nas.summary import count_params
+from tests.test_baselines_timm import randomize_batchnorm
 
 # name in nas -> (timm model, parameter count at 1000 classes)
 TIMM = {"nasnet_a_large": ("nasnetalarge", 88_753_150), "pnasnet_5_large": ("pnasnet5large", 86_057_668)}
 SIZE = 35
-
-
-def randomize_batchnorm(model: nn.Module, seed: int = 0) -> None:
-    generator = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, nn.BatchNorm2d):
-            n = module.num_features
-            with torch.no_grad():
-                module.running_mean.copy_(torch.randn(n, generator=generator) * 0.1)
-                module.running_var.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.weight.copy_(torch.rand(n, generator=generator) + 0.5)
-                module.bias.copy_(torch.randn(n, generator=generator) * 0.1)
 
 
 @pytest.mark.parametrize("name", sorted(TIMM))
