@@ -113,17 +113,20 @@ def cell_searched() -> Genome:
     })
 
 
-def fake_run(folder: Path, strategy: str, best: Genome, accuracies: list[float], best_file: bool = True) -> Path:
+def fake_run(folder: Path, strategy: str, best: Genome, accuracies: list[float], best_file: bool = True,
+             seed: int = 0, val_fraction: float = 0.1) -> Path:
     """A run folder as `nas search` writes it (its own config and trial writers), without the training."""
     from nas.search.report import write_trials
     from nas.search.run import CONFIG_FILE, SearchConfig
 
     folder.mkdir(parents=True)
-    config = SearchConfig(strategy=strategy, space="cells", dataset="digits", seed=0, trials=len(accuracies))
+    config = SearchConfig(strategy=strategy, space="cells", dataset="digits", seed=seed, trials=len(accuracies),
+                          val_fraction=val_fraction)
     (folder / CONFIG_FILE).write_text(json.dumps(config.to_dict()))
     top = accuracies.index(max(accuracies))
     records = [{"index": i, "trial_id": f"t{i}", "status": "TERMINATED", "fingerprint": f"f{i}", "val_accuracy": a,
-                "genome": best.to_dict() if i == top else None} for i, a in enumerate(accuracies)]
+                "cpu_s": 1.5, "gpu_s": 0.0, "genome": best.to_dict() if i == top else None}
+               for i, a in enumerate(accuracies)]
     write_trials(folder, records)
     if best_file:
         best.save(folder / "best_genome.yaml")
@@ -156,6 +159,36 @@ def test_plan_labels_are_unique_and_transplants_name_their_parts(tmp_path):
         plan_models([], ["lenet5"], [], (1, 8, 8), 10)
 
 
+def test_runs_split_with_different_seeds_are_compared_only_on_a_data_set_with_its_own_test_images(tmp_path):
+    from types import SimpleNamespace
+
+    from nas.compare.config import CompareConfig
+    from nas.compare.run import choose_data
+    from nas.train.datasets import load_dataset
+
+    runs = [read_run(fake_run(tmp_path / f"s{seed}", "random", stage_searched(), [0.5], seed=seed)) for seed in (2, 3)]
+    choice = choose_data(CompareConfig(runs=["s2", "s3"]), runs)
+    assert (choice.dataset, choice.split_seed, choice.run_seeds) == ("digits", 2, (2, 3))
+    assert "own test images" in choice.note
+    choice.check_test_split(SimpleNamespace(official_test=True))  # e.g. Fashion-MNIST's 10,000 test images
+    assert load_dataset("digits").official_test is False  # digits' test split is carved by the seed
+    with pytest.raises(PlanError, match=r"split digits differently \(seeds \[2, 3\]\) and it has no test images"):
+        choice.check_test_split(load_dataset("digits"))
+    assert choose_data(CompareConfig(runs=["s2", "s3"], split_seed=3), runs).split_seed == 3
+    # one seed: the runs' own splits, and no other seed
+    same = choose_data(CompareConfig(runs=["s2"]), runs[:1])
+    assert same.split_seed == 2 and same.run_seeds == (2,)
+    same.check_test_split(load_dataset("digits"))
+    with pytest.raises(PlanError, match="--split-seed 0 differs from the runs' seed 2"):
+        choose_data(CompareConfig(runs=["s2"], split_seed=0), runs[:1])
+    other_share = read_run(fake_run(tmp_path / "v", "random", stage_searched(), [0.5], val_fraction=0.2))
+    with pytest.raises(PlanError, match="different validation shares"):
+        choose_data(CompareConfig(runs=["s2", "v"]), [runs[0], other_share])
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(PlanError, match="train_limit must be a positive integer"):
+            CompareConfig(train_limit=bad)
+
+
 def ray_records(folder: Path) -> list[dict]:
     """Each trial's config and last report, read from Ray Tune's own per-trial files."""
     records = []
@@ -185,9 +218,12 @@ def test_compare_end_to_end_report_matches_the_trials(ray_session, tmp_path, cap
     Genome.from_dict(TINY_SKELETON).save(skeleton)
     out = tmp_path / "report"
     argv = ["compare", str(evolution), str(rl), "--no-default-baselines", "--baselines", "resnet20",
-            "--skeleton", str(skeleton), "--epochs", "1", "--seeds", "2", "--latency-repeats", "3", "--out", str(out),
-            "--quiet"]
+            "--skeleton", str(skeleton), "--epochs", "1", "--seeds", "2", "--train-limit", "300",
+            "--latency-repeats", "3", "--out", str(out), "--quiet"]
     assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert "train 300 / " in summary["data"]
+    assert "--train-limit 300" in summary["command"]
 
     models = json.loads((out / "models.json").read_text())
     assert [(m["label"], m["kind"]) for m in models] == [
@@ -233,6 +269,14 @@ def test_compare_end_to_end_report_matches_the_trials(ray_session, tmp_path, cap
                                                   abs=0.005 + 1e-9)
         assert verdict in ("not significant", f"**{a}** better", f"**{b}** better")
     assert re.search(r"\d+ differences in mean test accuracy were tested", markdown)
+    # the compute: the searches' trials as their records say (3 and 2 trials of 1.5 CPU seconds), and ours
+    cost = summary["cost"]
+    assert cost["searches"] == {"evolution": {"trials": 3, "cpu_s": 4.5, "gpu_s": 0.0},
+                                "rl": {"trials": 2, "cpu_s": 3.0, "gpu_s": 0.0}}
+    assert cost["training"]["trials"] == len(trials) and cost["training"]["cpu_s"] == pytest.approx(
+        sum(t["cpu_s"] for t in trials), abs=0.1)
+    assert cost["cpu_s"] == pytest.approx(7.5 + cost["training"]["cpu_s"], abs=0.1)
+    assert f"in all {cost['cpu_s'] / 3600:.2f} CPU-hours" in markdown
 
     # figures, and one HTML page with them embedded
     for name in ("accuracy_vs_params", "accuracy_vs_flops", "search_curves"):

@@ -31,6 +31,7 @@ class CompareConfig:
     data_dir: str | None = None
     split_seed: int | None = None  # None: the runs' seed on their data set, else 0
     val_fraction: float | None = None  # None: the runs' share, else 0.1
+    train_limit: int | None = None  # train every model on a stratified subset of this many images (None: all)
     seeds: int = 3
     train: dict[str, Any] = field(default_factory=lambda: {"epochs": DEFAULT_EPOCHS})  # TrainSettings fields
     cpus_per_trial: float = 1.0
@@ -47,6 +48,9 @@ class CompareConfig:
             raise PlanError("nothing to compare: give search run folders and/or baselines")
         if "seed" in self.train:
             raise PlanError("the training seed is set per trial (seeds 0..K-1); leave it out of the recipe")
+        if self.train_limit is not None and (not isinstance(self.train_limit, int) or isinstance(self.train_limit, bool)
+                                             or self.train_limit < 1):
+            raise PlanError(f"train_limit must be a positive integer, got {self.train_limit!r}")
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
             raise PlanError("cpus per trial must be > 0 and GPUs per trial >= 0")
         if not 0 < self.tolerance < 1:

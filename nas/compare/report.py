@@ -19,7 +19,7 @@ from nas.compare.plan import Model, SearchRun, comparison_pairs
 from nas.compare.stats import Comparison, compare_pairs, pareto_front
 
 REPORT_MD, REPORT_HTML, FIGURES = "report.md", "report.html", "figures"
-MAIN_HEADERS = ("model", "kind", "test acc. % (mean ± std)", "seeds", "val acc. %", "params", "FLOPs",
+MAIN_HEADERS = ("model", "kind", "test acc. % (mean ± std)", "seeds", "val acc. %", "params", "FLOPs (2 per MAC)",
                 "latency ms (batch 1)", "train time s", "Pareto")
 
 
@@ -193,6 +193,28 @@ def _models_section(models: Sequence[Model]) -> list[Block]:
     return [Heading(2, "Models"), Bullets(items)]
 
 
+def hours(seconds: float) -> str:
+    return f"{seconds / 3600:.2f}"
+
+
+def _cost_lines(cost: Mapping[str, Any] | None) -> list[str]:
+    """The compute spent, from the trials' own records (CPU seconds of their processes, GPU seconds)."""
+    if not cost:
+        return []
+    gpu = cost["gpu_s"] > 0
+    unit = "GPU" if gpu else "CPU"
+
+    def spent(part: Mapping[str, Any]) -> str:
+        return f"{hours(part['gpu_s' if gpu else 'cpu_s'])} {unit}-hours ({part['trials']} trials)"
+
+    searches = cost["searches"]
+    parts = [f"the searches {', '.join(f'`{label}` {spent(part)}' for label, part in searches.items())}"] \
+        if searches else []
+    parts.append(f"this comparison's training {spent(cost['training'])}")
+    return [f"Compute: {'; '.join(parts)}; in all {hours(cost['gpu_s' if gpu else 'cpu_s'])} {unit}-hours "
+            "(each trial's own process time, summed; trials that ran side by side each count in full)."]
+
+
 def _recipe_section(summary: Mapping[str, Any], config: Any) -> list[Block]:
     recipe = summary["recipe"]
     lines = [
@@ -209,6 +231,7 @@ def _recipe_section(summary: Mapping[str, Any], config: Any) -> list[Block]:
         f"Latency: median of {summary['latency']['repeats']} forward passes of one image, "
         f"{summary['latency']['threads']} torch thread(s), eval mode, on {summary['machine']}.",
         "FLOPs: torch.utils.flop_counter (2 per multiply-add), one image. Standard deviations use n - 1.",
+        *_cost_lines(summary.get("cost")),
         "Wall time of the command: " + "; ".join(
             (f"run {i} (resumed; trials already finished are not trained again): " if i > 1 else
              ("run 1: " if len(summary["sessions"]) > 1 else ""))

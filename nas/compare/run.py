@@ -51,11 +51,22 @@ class DataChoice:
     split_seed: int
     val_fraction: float
     note: str  # why these splits
+    run_seeds: tuple[int, ...] = ()  # the split seeds of the runs that searched this data set
+
+    def check_test_split(self, data: DatasetSplits) -> None:
+        """Runs made with different split seeds can share a test split only when the data set brings its
+        own test images (then each run's validation images are training images of another, never test)."""
+        if len(self.run_seeds) > 1 and not data.official_test:
+            raise PlanError(f"the runs split {self.dataset} differently (seeds {list(self.run_seeds)}) and it has no "
+                            "test images of its own: a test split shared by all of them does not exist; compare "
+                            "runs made with the same --seed")
 
 
 def choose_data(config: CompareConfig, runs: Sequence[SearchRun]) -> DataChoice:
     """The data set and its splits: the runs' own on the data set they searched (so their validation
-    images, which chose the genomes, never reach the test split); otherwise the given or default ones."""
+    images, which chose the genomes, never reach the test split); otherwise the given or default ones.
+    Runs with different split seeds are accepted here; `DataChoice.check_test_split` decides once the data
+    set is loaded (they need a data set with its own test images)."""
     searched = sorted({str(run.config.get("dataset")) for run in runs})
     dataset = config.dataset or (searched[0] if len(searched) == 1 else None) or "digits"
     if config.dataset is None and len(searched) > 1:
@@ -67,17 +78,24 @@ def choose_data(config: CompareConfig, runs: Sequence[SearchRun]) -> DataChoice:
                           "no run searched this data set: splits from the given (or default) seed")
     seeds = sorted({int(run.config.get("seed", 0)) for run in same})
     shares = sorted({float(run.config.get("val_fraction", 0.1)) for run in same})
-    if len(seeds) > 1 or len(shares) > 1:
-        raise PlanError(f"the runs split {dataset} differently (seeds {seeds}, validation shares {shares}): a test "
-                        "split shared by all of them does not exist; compare runs made with the same --seed")
-    if config.split_seed is not None and config.split_seed != seeds[0]:
+    if len(shares) > 1:
+        raise PlanError(f"the runs held out different validation shares of {dataset} ({shares}); compare runs "
+                        "made with the same --val-fraction")
+    if len(seeds) == 1 and config.split_seed is not None and config.split_seed != seeds[0]:
         raise PlanError(f"--split-seed {config.split_seed} differs from the runs' seed {seeds[0]}: their validation "
                         "images (which chose the genomes) would reach the test split")
     if config.val_fraction is not None and config.val_fraction != shares[0]:
         raise PlanError(f"--val-fraction {config.val_fraction} differs from the runs' {shares[0]}")
     data_dir = config.data_dir or next((run.config.get("data_dir") for run in same if run.config.get("data_dir")), None)
-    return DataChoice(dataset, data_dir, seeds[0], shares[0],
-                      f"the split seed ({seeds[0]}) and validation share ({shares[0]}) of the search runs")
+    if len(seeds) == 1:
+        return DataChoice(dataset, data_dir, seeds[0], shares[0],
+                          f"the split seed ({seeds[0]}) and validation share ({shares[0]}) of the search runs",
+                          tuple(seeds))
+    seed = config.split_seed if config.split_seed is not None else seeds[0]
+    return DataChoice(dataset, data_dir, seed, shares[0],
+                      f"the data set's own test images; the runs' validation share ({shares[0]}); split seed {seed} "
+                      f"(the runs used {', '.join(map(str, seeds))}: each run's validation images may be training "
+                      "images here, never test images)", tuple(seeds))
 
 
 # ----- Ray Tune -----
@@ -238,6 +256,8 @@ def check_folder(folder: Path, config: CompareConfig) -> bool:
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise PlanError(f"{saved}: damaged, not valid JSON ({error}); choose another --out") from None
     spec = json.loads(json.dumps(config.to_dict()))
+    if isinstance(previous, dict):  # fields added since that comparison started take their defaults
+        previous = {**json.loads(json.dumps(CompareConfig().to_dict())), **previous}
     if previous != spec:
         changed = sorted(k for k in set(previous) | set(spec) if not isinstance(previous, dict)
                          or previous.get(k) != spec.get(k))
@@ -318,7 +338,9 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
     choice = choose_data(config, runs)
     if verbose:
         print(f"loading {choice.dataset}", flush=True)
-    data = load_dataset(choice.dataset, choice.data_dir, val_fraction=choice.val_fraction, seed=choice.split_seed)
+    data = load_dataset(choice.dataset, choice.data_dir, val_fraction=choice.val_fraction, seed=choice.split_seed,
+                        train_limit=config.train_limit)
+    choice.check_test_split(data)
     models = plan_models(runs, config.baselines, config.skeletons, data.input_shape, data.num_classes,
                          tolerance=config.tolerance)
     with Interrupts() as interrupts, own_folder(folder, CONFIG_FILE, "comparison") as existing:
@@ -328,7 +350,8 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
             start_folder(folder, config)
         write_plan(folder, models)
         if verbose:
-            print(f"{data.describe()}; {len(models)} models x {config.seeds} seeds, "
+            print(data.describe(), flush=True)
+            print(f"{len(models)} models x {config.seeds} seeds, "
                   f"{config.recipe(0).epochs} epochs each -> {folder}" + (" (resuming)" if resumed else ""),
                   flush=True)
         view = TrialsView(len(models) * config.seeds, label=trial_name, enabled=verbose,
@@ -346,6 +369,19 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
             records = trial_records(results)
         return finish_compare(folder, config, models, runs, data, choice, records, training_s, started, command,
                               verbose)
+
+
+def comparison_cost(runs: Sequence[SearchRun], records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """CPU and GPU seconds the searches' trials and this comparison's trials spent (from their records)."""
+    def spent(trials: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+        return {"trials": len(trials), **{key: round(sum(float(t.get(key) or 0.0) for t in trials), 1)
+                                          for key in ("cpu_s", "gpu_s")}}
+
+    searches = {run.label: spent(run.records) for run in runs}
+    training = spent(records)
+    parts = [*searches.values(), training]
+    return {"searches": searches, "training": training,
+            **{key: round(sum(part[key] for part in parts), 1) for key in ("cpu_s", "gpu_s")}}
 
 
 def finish_compare(folder: Path, config: CompareConfig, models: Sequence[Model], runs: Sequence[SearchRun],
@@ -372,6 +408,7 @@ def finish_compare(folder: Path, config: CompareConfig, models: Sequence[Model],
         "seeds": list(range(config.seeds)), "machine": machine(), "cpus": os.cpu_count(),
         "latency": {"batch_size": 1, "threads": config.latency_threads, "repeats": config.latency_repeats},
         "sessions": previous.get("sessions", []) + [session],  # one per run of the command (resumes add one)
+        "cost": comparison_cost(runs, records),
         "models": rows,
     }
     (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")

@@ -84,6 +84,7 @@ class DatasetSplits:
     mean: tuple[float, ...]  # per channel, of x / scale over the training split
     std: tuple[float, ...]
     augment: str = "none"  # what `--augment auto` means here (nas.train.augment)
+    official_test: bool = True  # the data set's own test images (False: carved from its training images by seed)
 
     @property
     def channels(self) -> int:
@@ -324,6 +325,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, val_fraction:
         mean=mean,
         std=std,
         augment=raw.augment,
+        official_test=raw.test_x is not None,
     )
 
 
