@@ -132,12 +132,23 @@ def is_expression(value: Any) -> bool:
     return isinstance(value, Mapping) and len(value) == 1 and next(iter(value)) in OPERATORS
 
 
+def _text_number(value: Any) -> str:
+    """A hint when YAML read a number as text (YAML 1.1 wants a dot and a sign: 1e5 is text, 1.0e+5 a number)."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return " (text: YAML reads a number in this form as a string; write e.g. 1.0e+5 for 1e5)"
+    return ""
+
+
 def _evaluate(value: Any, values: Mapping[str, Any], key: str, where: str, depth: int = 0) -> Any:
     """`value` with tokens replaced by their values and expressions computed."""
     if isinstance(value, str) and value.startswith("@"):
         if value not in values:
-            known = ", ".join(sorted(values))
-            raise GenomeError(where, f"unknown token {value!r} in parameter {key!r} (known: {known})")
+            known = f"known: {', '.join(sorted(values))}" if values else "no tokens here: write a number"
+            raise GenomeError(where, f"unknown token {value!r} in parameter {key!r} ({known})")
         if values[value] is None:
             raise GenomeError(where, f"parameter {key!r} uses {value} but the stage has no 'out'")
         return values[value]
@@ -156,7 +167,7 @@ def _evaluate(value: Any, values: Mapping[str, Any], key: str, where: str, depth
         args = [_evaluate(operand, values, key, where, depth + 1) for operand in operands]
         bad = [a for a in args if isinstance(a, bool) or not isinstance(a, (int, float))]
         if bad:
-            raise GenomeError(where, f"parameter {key!r}: {name!r} needs numbers, got {bad[0]!r}")
+            raise GenomeError(where, f"parameter {key!r}: {name!r} needs numbers, got {bad[0]!r}{_text_number(bad[0])}")
         try:
             return function(args)
         except (ValueError, ArithmeticError) as error:

@@ -237,7 +237,8 @@ class Genome:
     def from_dict(spec: Any) -> "Genome":
         check_data(spec)  # plain, finite, bounded data before anything walks it
         if not isinstance(spec, Mapping):
-            raise GenomeError("", f"a genome is a mapping with {', '.join(GENOME_FIELDS)}; got {type(spec).__name__}")
+            raise GenomeError("", f"a genome is a mapping with {', '.join(GENOME_FIELDS)}; got "
+                                  f"{'nothing' if spec is None else 'a ' + type(spec).__name__}")
         unknown = sorted(set(spec) - set(GENOME_FIELDS))
         if unknown:
             raise GenomeError(unknown[0], f"unknown genome field (allowed: {', '.join(GENOME_FIELDS)})")
@@ -290,6 +291,8 @@ class Genome:
             raise GenomeError("", "malformed YAML: nested too deeply") from None
         except ValueError:  # an integer with more digits than Python converts
             raise GenomeError("", "malformed YAML: a number has too many digits") from None
+        if spec is None:
+            raise GenomeError("", "empty: no genome in it (a mapping with name, stem, stages, head, ...)")
         return Genome.from_dict(spec)
 
     def to_yaml(self) -> str:
@@ -315,6 +318,8 @@ class Genome:
     def load(path: str | Path) -> "Genome":
         """Read a genome from a .yaml/.yml or .json file."""
         path = Path(path)
+        if path.is_dir():
+            raise GenomeError("", f"{path}: is a folder, not a genome file")
         if not path.is_file():
             raise GenomeError("", f"no such genome file: {path}")
         if path.stat().st_size > 4 * MAX_TEXT:  # before reading: the text check below counts characters

@@ -108,6 +108,7 @@ def test_baselines_json_lists_every_baseline_with_its_summary(capsys, monkeypatc
     code, out, _ = run(capsys, "baselines", "--json")
     records = json.loads(out)
     assert code == 0 and [r["name"] for r in records] == subset
+    assert out == json.dumps(records, indent=2) + "\n"  # written record by record, the same text as one dump
     for record in records:
         cost = nas.summary(baselines.get(record["name"]))
         assert (record["params"], record["flops"]) == (cost.params, cost.flops)
@@ -257,7 +258,15 @@ def bad_files(tmp_path):
     text.write_text("hello")
     binary = tmp_path / "binary.yaml"
     binary.write_bytes(b"\xff\xfe\x00\x81")
-    return {"malformed": malformed, "cyclic": cyclic, "text": text, "binary": binary, "folder": tmp_path}
+    (tmp_path / "folder.yaml").mkdir()
+    (tmp_path / "empty.yaml").write_text("")
+    number_as_text = tmp_path / "number_as_text.yaml"  # YAML 1.1 reads 1.0e308 (no sign) as a string
+    number_as_text.write_text(yaml.safe_dump({**TINY, "stem": [{"op": "conv", "out": {"mul": [8, "X"]}, "kernel": 3}]})
+                              .replace("X", "1.0e308"))
+    token_in_stem = tmp_path / "token_in_stem.yaml"
+    token_in_stem.write_text(yaml.safe_dump({**TINY, "stem": [{"op": "conv", "out": {"mul": ["@out", 2]}, "kernel": 3}]}))
+    return {"malformed": malformed, "cyclic": cyclic, "text": text, "binary": binary, "folder": tmp_path,
+            "number_as_text": number_as_text, "token_in_stem": token_in_stem}
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -266,6 +275,10 @@ def bad_files(tmp_path):
     (["build", "{cyclic}"], "cells.mine: cell has a cycle"),
     (["build", "nonesuch"], "unknown baseline 'nonesuch'"),
     (["build", "{folder}"], "is a folder"),
+    (["build", "{folder}/folder.yaml"], "folder.yaml: is a folder, not a genome file"),
+    (["build", "{folder}/empty.yaml"], "empty.yaml: empty: no genome in it"),
+    (["build", "{number_as_text}"], "got '1.0e308' (text: YAML reads a number in this form as a string"),
+    (["build", "{token_in_stem}"], "unknown token '@out' in parameter 'out' (no tokens here: write a number)"),
     (["build", "{text}"], "not a genome file"),
     (["build", "{binary}"], "not a text file"),
     (["build", "resnet50", "--input", "3x32"], "--input: expected CxHxW"),

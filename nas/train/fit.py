@@ -58,6 +58,20 @@ class TrainResult:
                 "settings": self.settings.to_dict(), "history": self.history, "reinitialised": self.reinitialised}
 
 
+def why_not_weights(path: Path) -> str:
+    """Why torch.load(weights_only=True) refused `path`, in words (not PyTorch's advice to unpickle it)."""
+    with open(path, "rb") as file:
+        head = file.read(4)
+    if not head:
+        reason = "an empty file, not a weights file"
+    elif head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":  # torch.save's zip, or a legacy pickle
+        reason = ("not a state_dict of tensors, or damaged (weights are read with weights_only=True: "
+                      "nas never runs code stored in a weights file)")
+    else:
+        reason = "not a weights file (not written by torch.save; expected e.g. a run's best_weights.pt)"
+    return reason
+
+
 def read_weights(weights: str | Path | Mapping[str, torch.Tensor]) -> Mapping[str, torch.Tensor]:
     """A state_dict, or one read from a file (a ``best_weights.pt`` / ``weights.pt``)."""
     if isinstance(weights, Mapping):
@@ -67,9 +81,8 @@ def read_weights(weights: str | Path | Mapping[str, torch.Tensor]) -> Mapping[st
         raise TrainError(f"{path}: no such weights file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # not a torch file, truncated, pickled objects
-        message = " ".join(str(error).split())[:200]
-        raise TrainError(f"{path}: not a weights file ({type(error).__name__}: {message})") from None
+    except Exception:  # not a torch file, truncated, pickled objects
+        raise TrainError(f"{path}: {why_not_weights(path)}") from None
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise TrainError(f"{path}: not a state_dict (a mapping of tensor names to tensors)")
     return state

@@ -68,7 +68,17 @@ def load_npz(path: Path) -> RawData:
             raise DatasetError(f"{name}: {part} has {len(x)} images but {label} has {len(y)} labels")
     if len(train_y) == 0:
         raise DatasetError(f"{name}: x and y hold no images")
-    classes = int(train_y.max()) + 1  # negative labels: refused by RawData
+    for key, y in (("y", train_y), ("y_test", test_y)):
+        if y is not None and len(y) and y.min() < 0:
+            raise DatasetError(f"{name}: {key} has negative label {int(y.min())} (labels are class numbers 0..K-1)")
+    classes = int(train_y.max()) + 1
+    unused = np.flatnonzero(np.bincount(train_y, minlength=classes) == 0)
+    if len(unused):
+        shown = ", ".join(map(str, unused[:5])) + (", ..." if len(unused) > 5 else "")
+        raise DatasetError(f"{name}: y uses labels up to {classes - 1}, but no image has label {shown}: labels must "
+                           "be 0..K-1 with every class present (np.unique(y, return_inverse=True)[1] renumbers them)")
+    if classes < 2:
+        raise DatasetError(f"{name}: y has one class only (label 0); a classifier needs at least 2")
     if test_y is not None and test_y.max() >= classes:
         raise DatasetError(f"{name}: y_test has label {int(test_y.max())}, but the labels in y go up to {classes - 1}")
     return RawData(name, train_x, train_y, test_x, test_y, classes)
