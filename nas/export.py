@@ -23,6 +23,7 @@ from torch import nn
 from nas.compiler import build
 from nas.errors import NasError
 from nas.genome import Genome
+from nas.search.folder import check_output_file
 
 EXAMPLE_BATCH = 2
 
@@ -94,15 +95,11 @@ def export(genome: Genome, path: str | Path, format: str, *,
     if format not in FORMATS:
         raise ExportError(f"unknown format {format!r} (known: {', '.join(FORMATS)})")
     path = Path(path)
-    if path.is_dir():
-        raise ExportError(f"-o {path}: is a folder; give a file name")
-    if path.exists() and not force:
-        raise ExportError(f"-o {path}: exists already; use --force to replace it")
-    if not path.parent.is_dir():
-        raise ExportError(f"-o {path}: no such folder {path.parent}")
+    check_output_file(path, force)  # a folder, a file where a folder should be, an existing file: one line
     model = built_model(genome, weights)
     writer, _ = FORMATS[format]
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)  # as `nas scale` and `nas draw` do
         handle, temporary = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix or ".part", dir=path.parent)
     except OSError as error:
         raise ExportError(f"-o {path}: cannot write in {path.parent} ({error.strerror or error})") from None

@@ -69,22 +69,31 @@ def test_an_existing_file_is_kept_unless_forced(trained, capsys):
     mine.write_text("the user's file")
     assert main(["export", str(folder / "tiny.yaml"), "--format", "torchscript", "-o", str(mine)]) == 2
     error = capsys.readouterr().err.strip()
-    assert error.count("\n") == 0 and "exists already" in error and "--force" in error
+    assert error.count("\n") == 0 and "exists; choose another file" in error and "--force" in error
     assert mine.read_text() == "the user's file"
     assert main(["export", str(folder / "tiny.yaml"), "--format", "torchscript", "-o", str(mine), "--force"]) == 0
     assert load_exported(mine, "torchscript") is not None
     assert sorted(p.name for p in folder.iterdir()) == ["mine.pt", "tiny.yaml", "weights.pt"]  # no temporary left
 
 
-@pytest.mark.parametrize("case", ["folder", "missing_parent", "wrong_weights", "not_weights"])
+@pytest.mark.parametrize("case", ["folder", "parent_is_a_file", "wrong_weights", "not_weights"])
+def test_a_missing_folder_of_the_output_is_created_as_scale_and_draw_do(trained):
+    genome, folder = trained
+    out = folder / "exports" / "onnx-later" / "m.pt"
+    assert main(["export", str(folder / "tiny.yaml"), "--format", "torchscript", "-o", str(out)]) == 0
+    assert load_exported(out, "torchscript") is not None
+    assert sorted(p.name for p in out.parent.iterdir()) == ["m.pt"]
+
+
+@pytest.mark.parametrize("case", ["folder", "parent_is_a_file", "wrong_weights", "not_weights"])
 def test_bad_destinations_and_weights_are_one_line(case, trained, capsys):
     genome, folder = trained
     out = folder / "m.pt"
     weights = folder / "weights.pt"
     if case == "folder":
         out = folder
-    elif case == "missing_parent":
-        out = folder / "nowhere" / "m.pt"
+    elif case == "parent_is_a_file":
+        out = folder / "weights.pt" / "m.pt"
     elif case == "wrong_weights":
         other = Genome.from_dict({**genome.to_dict(), "num_classes": 3})
         torch.save(built_model(other).state_dict(), folder / "other.pt")
