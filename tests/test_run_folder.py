@@ -132,6 +132,19 @@ def test_a_mistyped_search_leaves_no_folder_and_the_corrected_one_is_accepted(sp
     assert not out.exists()
 
 
+@pytest.mark.parametrize("extra, words", [
+    (["--option", "population=abc"], "option population: expected a positive whole number"),
+    (["--space", "{missing}"], "missing.yaml"),
+])
+def test_a_mistyped_option_or_space_is_said_before_the_data_is_loaded(space, tmp_path, capsys, extra, words):
+    """CIFAR-10 is not in the data folder: the mistake is said first (no download tried, no data folder made)."""
+    data_dir = tmp_path / "data"
+    extra = [e.format(missing=tmp_path / "missing.yaml") for e in extra]
+    assert main(search(space, tmp_path / "run", *extra, "--dataset", "cifar10", "--data-dir", str(data_dir))) == 2
+    assert words in one_error_line(capsys, "search")
+    assert not data_dir.exists() and not (tmp_path / "run").exists()
+
+
 def test_rl_options_out_of_range_are_refused(space, tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["search", "--strategy", "rl", "--space", str(space), "--option", "hidden=-5", "--out", str(out)]

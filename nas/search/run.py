@@ -47,7 +47,7 @@ from nas.search.interrupts import Interrupts
 from nas.search.loggers import tune_loggers
 from nas.search.progress import ProgressCallback, TrialsView, announce, search_label
 from nas.search.repair import restore_named_checkpoints
-from nas.search.strategies import make_searcher
+from nas.search.strategies import make_searcher, strategy_class
 from nas.search.verbosity import libraries_quiet, ray_init_options
 from nas.spaces import load_space
 from nas.train.datasets import DatasetSplits, load_dataset
@@ -157,6 +157,12 @@ def ensure_ray(address: str | None) -> bool:
     else:
         ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, **ray_init_options())
     return True
+
+
+def check_strategy_and_space(config: SearchConfig) -> None:
+    """The strategy's options (names, types, ranges) and the space file as written, without the data."""
+    strategy_class(config.strategy).resolve_options(config.options)
+    load_space(config.space)
 
 
 def make_strategy(config: SearchConfig, data: DatasetSplits) -> Searcher:
@@ -328,9 +334,11 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                           "from Python with the same searcher: nas.search(None, folder, resume=True, searcher=...)")
     if not resume:
         check_claimable(folder, CONFIG_FILE, "search")  # a wrong --out is said before the data is loaded
+    if searcher is None:
+        check_strategy_and_space(config)  # a mistyped option or space file is said before the data is loaded
     timings: dict[str, float] = {}
-    # the data first, then the space and the strategy's options: bad input is reported at once (not after
-    # Ray has started) and leaves no run folder
+    # the data, then the space fitted to it and the strategy: bad input is reported at once (not after Ray
+    # has started) and leaves no run folder
     view = TrialsView(config.trials, label=search_label, enabled=verbose)  # live progress (nas.search.progress)
     with Interrupts() as interrupts, libraries_quiet(not library_logs), view:
         view.announce(f"loading {config.dataset}")
