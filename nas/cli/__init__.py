@@ -91,9 +91,20 @@ def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return top
 
 
+def given_options(argv: Sequence[str], command: str) -> frozenset[str]:
+    """The options of `command` written on the command line `argv` (a value equal to the default included),
+    as their argparse dests: `argv` parsed again with every default of the subcommand suppressed."""
+    top = parser(argv)
+    commands = next(a for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    for action in commands.choices[command]._actions:
+        action.default = argparse.SUPPRESS
+    return frozenset(vars(top.parse_args(argv))) - {"command", "run"}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser(argv).parse_args(argv)
+    args.given = given_options(argv, args.command)  # what the user wrote, e.g. to check it against a saved run
     try:
         return int(args.run(args) or 0)
     except NasError as error:

@@ -186,14 +186,17 @@ RESUME_FREE = ("resume", "out", "address", "quiet", "verbose", "help_options", "
 
 
 def resume_conflicts(args: argparse.Namespace, saved: SearchConfig, folder: Path | None = None) -> list[str]:
-    """The flags given with --resume that contradict the saved run. A flag left at its default is not
-    compared (the saved value stands); one given with the saved value is accepted. Raising --trials is
+    """The flags given with --resume that contradict the saved run. A flag not written is not compared
+    (the saved value stands), one written with the run's value is accepted, and one written with its
+    default is compared like any other (`--epochs 3` on a run of 5 epochs is refused). Raising --trials is
     refused like any other change: a resumed search is the same search (start a new one for more)."""
     probe = argparse.ArgumentParser(add_help=False)
     add_arguments(probe)
     defaults = vars(probe.parse_args([]))
-    given = sorted(name for name, value in vars(args).items()
-                   if name in defaults and name not in RESUME_FREE and value != defaults[name])
+    written = getattr(args, "given", None)  # from nas.cli.main: the flags on the command line
+    if written is None:  # a Namespace made in Python: the flags that differ from their defaults
+        written = {name for name, value in vars(args).items() if name in defaults and value != defaults[name]}
+    given = sorted(name for name in written if name in defaults and name not in RESUME_FREE)
     if not given:
         return []
     asked = config_from_args(argparse.Namespace(**{**vars(args), "strategy": args.strategy or saved.strategy}), folder)
