@@ -76,7 +76,6 @@ def test_an_existing_file_is_kept_unless_forced(trained, capsys):
     assert sorted(p.name for p in folder.iterdir()) == ["mine.pt", "tiny.yaml", "weights.pt"]  # no temporary left
 
 
-@pytest.mark.parametrize("case", ["folder", "parent_is_a_file", "wrong_weights", "not_weights"])
 def test_a_missing_folder_of_the_output_is_created_as_scale_and_draw_do(trained):
     genome, folder = trained
     out = folder / "exports" / "onnx-later" / "m.pt"

@@ -182,7 +182,7 @@ def saved_run(space, tmp_path):
     (["--space", "cells"], "--space cells (the run has "),
     (["--epochs", "4"], "--epochs 4 (the run has 1)"),
     (["--epochs", "3"], "--epochs 3 (the run has 1)"),  # the default, written: compared like any value
-    (["--seed", "0", "--epochs", "3"], "--epochs 3 (the run has 1)"),
+    (["--seed", "0", "--epochs", "3"], "flags contradict it: --epochs 3 (the run has 1) (drop"),  # --seed 0 agrees
     (["--option", "population=3"], "--option {\"population\": 3} (the run has {})"),
 ])
 def test_resume_refuses_flags_that_contradict_the_saved_run(saved_run, capsys, flags, words):
