@@ -128,6 +128,22 @@ def test_an_interrupt_while_ray_starts_leaves_a_folder_that_resume_and_a_restart
     assert [t["status"] for t in trials_of(out)["trials"]] == ["TERMINATED"]
 
 
+def test_sigterm_met_by_rays_own_handler_while_it_starts_exits_143_with_the_resume_command(
+        space, tmp_path, monkeypatch, capsys):
+    """ray.init installs a SIGTERM handler that calls sys.exit(15); a SIGTERM then is an interrupt like any."""
+    import ray
+
+    def init_meets_sigterm(*args, **kwargs):
+        raise SystemExit(signal.SIGTERM)
+
+    monkeypatch.setattr(ray, "init", init_meets_sigterm)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    out = tmp_path / "run"
+    assert main(search_args(space, out, trials=1)) == 143
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"nas search --resume --out {out}"
+    assert (out / "search.json").is_file() and not (out / "trials.json").exists()
+
+
 def test_an_interrupt_raises_in_the_library_before_any_trial(space, tmp_path, ray_session, monkeypatch,
                                                              terminal_sigint):
     from nas.search.run import SearchConfig, run_search

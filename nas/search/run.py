@@ -27,6 +27,7 @@ import copy
 import json
 import os
 import shutil
+import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -43,7 +44,7 @@ from nas.registry import loaded_plugins
 from nas.search import report
 from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder  # noqa: F401 (re-exported)
 from nas.search.folder import check_claimable, own_folder
-from nas.search.interrupts import Interrupts
+from nas.search.interrupts import Interrupted, Interrupts
 from nas.search.loggers import tune_loggers
 from nas.search.progress import ProgressCallback, TrialsView, announce, search_label
 from nas.search.repair import restore_named_checkpoints
@@ -90,7 +91,14 @@ def tune_session(address: str | None) -> Iterator[None]:
     locally, `ensure_ray`); a Ray started here is shut down at the end."""
     with tune_environment():
         announce(f"starting Ray ({'connecting to ' + address if address else 'local'})")
-        started_here = ensure_ray(address)
+        try:
+            started_here = ensure_ray(address)
+        except SystemExit as stop:  # a signal met the handler ray.init installs while it starts: sys.exit(signum)
+            if stop.code not in (signal.SIGTERM, signal.SIGINT):
+                raise
+            if ray.is_initialized():
+                ray.shutdown()
+            raise Interrupted(int(stop.code)) from None
         try:
             yield
         finally:
