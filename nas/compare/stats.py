@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -69,7 +70,9 @@ def welch(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, str]:
         if statistics.fmean(a) == statistics.fmean(b):
             return 0.0, 1.0, ""
         return math.nan, math.nan, "no spread in either sample"
-    result = scipy_stats.ttest_ind(a, b, equal_var=False)
+    with warnings.catch_warnings():  # one constant sample: scipy warns of "precision loss"; its variance is 0
+        warnings.simplefilter("ignore", RuntimeWarning)
+        result = scipy_stats.ttest_ind(a, b, equal_var=False)
     return float(result.statistic), float(result.pvalue), ""
 
 
