@@ -59,6 +59,19 @@ def test_one_line_per_finished_trial_with_best_so_far_and_no_line_twice():
     assert active_view() is None
 
 
+def test_a_long_label_gives_way_so_that_the_line_fits_80_columns():
+    out = io.StringIO()
+    trials = [Trial(1), Trial(2)]
+    metrics = (("test_accuracy", "test"), ("val_accuracy", "val"))
+    with TrialsView(30, label=lambda t: "optuna-seed3@resnet20-seed0-with-a-much-longer-name", live=False, file=out,
+                    metrics=metrics, best=None) as view:
+        trials[0].last_result = {"test_accuracy": 0.85, "val_accuracy": 0.86, "epoch": 6, "train_time": 836.3}
+        view.finished(trials, trials[0], "TERMINATED")
+    (line,) = lines_of(out)
+    assert len(line) == 80 and line.startswith("[ 1/30] ...") and "...with-a-much-longer-name  test 0.8500" in line
+    assert "val 0.8600  6 ep  836.3s  ETA " in line
+
+
 def test_a_resumed_run_counts_trials_finished_before_without_a_line():
     out = io.StringIO()
     trials = [Trial(1, "TERMINATED", {"val_accuracy": 0.9}), Trial(2)]

@@ -198,13 +198,18 @@ class TrialsView:
         parts.append(f"elapsed {duration(time.monotonic() - self._started)}")
         if finished < self.total:
             parts.append(f"ETA {duration(self.eta(trials))}")
-        return "  ".join(parts)
+        text = "  ".join(parts)
+        if len(text) > WIDTH:  # a long label (e.g. a transplant's) gives way, its end kept: "...d2@resnet20-seed0"
+            room = max(8, len(label) - (len(text) - WIDTH))
+            text = "  ".join([f"{counter} ...{label[-(room - 3):]}", *parts[1:]])
+        return text
 
     def line(self, trials: Sequence[Any], trial, status: str) -> str:
         """One finished trial: ``[ 3/16] trial 3  val 0.9123  3 ep  12.3s  best 0.9412``."""
         finished, _ = self.done(trials)
         width = len(str(self.total))
-        head = f"[{finished:>{width}}/{self.total}] {self.label(trial)}"
+        counter, label = f"[{finished:>{width}}/{self.total}]", self.label(trial)
+        head = f"{counter} {label}"
         if status == "ERROR":
             text = f"{head}  FAILED: {_error(trial)}"  # the whole reason is in trials.csv
             return text if len(text) <= WIDTH else text[:WIDTH - 3] + "..."
@@ -222,7 +227,11 @@ class TrialsView:
             parts.append(f"best {self.best[0]:.4f}")
         if finished < self.total:
             parts.append(f"ETA {duration(self.eta(trials))}")
-        return "  ".join(parts)
+        text = "  ".join(parts)
+        if len(text) > WIDTH:  # a long label (e.g. a transplant's) gives way, its end kept: "...d2@resnet20-seed0"
+            room = max(8, len(label) - (len(text) - WIDTH))
+            text = "  ".join([f"{counter} ...{label[-(room - 3):]}", *parts[1:]])
+        return text
 
     def _render(self, trials: Sequence[Any]):
         from rich.console import Group
