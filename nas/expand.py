@@ -134,7 +134,7 @@ def is_expression(value: Any) -> bool:
 
 def _text_number(value: Any) -> str:
     """A hint when YAML read a number as text (YAML 1.1 wants a dot and a sign: 1e5 is text, 1.0e+5 a number)."""
-    if isinstance(value, str):
+    if isinstance(value, str) and any(c.isdigit() for c in value):
         try:
             float(value)
         except ValueError:
