@@ -28,6 +28,7 @@ from ray import tune
 from nas.compare.config import DEFAULT_EPOCHS, CompareConfig  # noqa: F401 (re-exported)
 from nas.compare.latency import Latency, machine, measure_latency
 from nas.compare.plan import Model, PlanError, SearchRun, plan_models, read_run
+from nas.search.folder import LOCK_FILE
 from nas.search.loggers import tune_loggers
 from nas.search.progress import ProgressCallback, TrialsView
 from nas.search.repair import restore_named_checkpoints
@@ -242,7 +243,8 @@ class CompareOutcome:
     report: Path
 
 
-GITIGNORE = f"# Ray Tune's experiment: trial state and checkpoints (large)\n{TUNE_DIR}/\n"
+GITIGNORE = (f"# Ray Tune's experiment: trial state and checkpoints (large)\n{TUNE_DIR}/\n"
+             f"# the lock a running comparison holds (nas.search.folder)\n{LOCK_FILE}\n")
 
 
 def check_folder(folder: Path, config: CompareConfig) -> bool:
