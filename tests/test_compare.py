@@ -211,6 +211,7 @@ def table_rows(markdown: str, header: str) -> list[list[str]]:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.filterwarnings("ignore:Precision loss occurred:RuntimeWarning")  # scipy, on a constant sample
 def test_compare_end_to_end_report_matches_the_trials(ray_session, tmp_path, capsys):
     evolution = fake_run(tmp_path / "runs" / "evolution", "evolution", stage_searched(), [0.4, 0.7, 0.6])
     rl = fake_run(tmp_path / "runs" / "rl", "rl", cell_searched(), [0.5, 0.45])
