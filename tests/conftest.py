@@ -9,7 +9,9 @@ def ray_session():
 
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        # "local": a new instance even while another test's cluster (test_search_run) has left its address
+        # in Ray's temp folder, where a plain ray.init() would look for one to join
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     if started:
         ray.shutdown()

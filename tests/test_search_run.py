@@ -348,3 +348,22 @@ def test_resume_when_the_snapshot_names_a_checkpoint_a_newer_one_replaced(killed
     assert all(t["status"] == "TERMINATED" for t in final.values()), [(t["status"], t["error"]) for t in final.values()]
     assert final[trial.trial_id]["resumed_from"] == 1  # continued from the moved checkpoint, not from scratch
     assert not cut_short.exists()
+
+
+def test_without_address_a_search_starts_its_own_ray_unless_ray_address_names_one(monkeypatch):
+    """A plain ray.init() joins whatever cluster `ray start` (or ray.cluster_utils) last left in Ray's temp
+    folder, and then refuses num_cpus; a search without --address starts its own ("local") instead.
+    Ray's own RAY_ADDRESS variable, set by the user, is honoured like --address."""
+    import ray
+
+    from nas.search.run import ensure_ray, ray_address
+
+    calls = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert ray_address(None) is None and ensure_ray(ray_address(None))
+    assert calls[-1]["address"] == "local" and calls[-1]["num_cpus"] == os.cpu_count()
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")
+    assert ensure_ray(ray_address(None)) and calls[-1]["address"] == "10.0.0.5:6379" and "num_cpus" not in calls[-1]
+    assert ray_address("auto") == "auto"  # --address wins

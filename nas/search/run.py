@@ -89,6 +89,7 @@ def tune_environment() -> Iterator[None]:
 def tune_session(address: str | None) -> Iterator[None]:
     """Ray Tune ready for a run: `tune_environment`, and Ray connected to `address` (or started
     locally, `ensure_ray`); a Ray started here is shut down at the end."""
+    address = ray_address(address)
     with tune_environment():
         announce(f"starting Ray ({'connecting to ' + address if address else 'local'})")
         try:
@@ -156,14 +157,21 @@ def _trial_name(trial) -> str:
 
 
 # ----- the run -----
+def ray_address(address: str | None) -> str | None:
+    """The cluster to connect to: `address` (--address), else Ray's own RAY_ADDRESS variable; None: start a
+    Ray of our own (never join a cluster merely because `ray start` left its address in Ray's temp folder)."""
+    return address or os.environ.get("RAY_ADDRESS") or None
+
+
 def ensure_ray(address: str | None) -> bool:
     """Connect to `address` (a cluster), or start a local Ray with this machine's CPUs; True if started here."""
     if ray.is_initialized():
         return False
     if address:
         ray.init(address=address, log_to_driver=False, **ray_init_options())
-    else:
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False, **ray_init_options())
+    else:  # "local": a new instance, whatever other Ray clusters run on this machine
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+                 **ray_init_options())
     return True
 
 
