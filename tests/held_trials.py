@@ -90,7 +90,8 @@ def install() -> None:
 # ----- in the test -----
 def start_search(argv: list[str], gate: Path) -> subprocess.Popen:
     gate.mkdir(parents=True, exist_ok=True)
-    environment = {**os.environ, GATE_ENV: str(gate),
+    # TUNE_GLOBAL_CHECKPOINT_S: Tune writes its experiment snapshot (what the tests wait for) every second
+    environment = {**os.environ, GATE_ENV: str(gate), "TUNE_GLOBAL_CHECKPOINT_S": "1",
                    "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS), os.environ.get("PYTHONPATH", "")])}
     with open(gate / "stdout", "w") as stdout, open(gate / "stderr", "w") as stderr:  # files: a pipe could fill up
         return subprocess.Popen([sys.executable, "-c", SCRIPT, *argv], cwd=ROOT, env=environment,
