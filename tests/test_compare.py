@@ -301,7 +301,7 @@ def test_compare_end_to_end_report_matches_the_trials(ray_session, tmp_path, cap
 
 def test_an_interrupted_comparison_records_its_trials_and_the_same_command_resumes_it(ray_session, tmp_path, capsys):
     """SIGINT while one trial has finished and the other is held mid-way (`held_trials`): exit 130, the
-    rerun command last, the unfinished trial INTERRUPTED, no report; the same command then finishes it."""
+    rerun command last, the unfinished trial INTERRUPTED, a partial report; the same command then finishes it."""
     import signal
 
     import held_trials
@@ -325,7 +325,12 @@ def test_an_interrupted_comparison_records_its_trials_and_the_same_command_resum
     assert "Tuner.restore" not in stdout + stderr and "Traceback" not in stderr
     statuses = sorted(t["status"] for t in json.loads((out / "trials.json").read_text())["trials"])
     assert statuses == ["INTERRUPTED", "TERMINATED"] and len(held) == 1
-    assert not (out / "report.md").exists()
+    # a partial report of the finished trial, saying so; the interrupted one is not listed as failed
+    partial = (out / "report.md").read_text()
+    assert "**Partial: the comparison was interrupted (SIGINT) with 1 of 2 trials finished;" in partial
+    assert "failed" not in partial.split("## Which differences")[0]
+    assert json.loads((out / "summary.json").read_text())["interrupted"] == "SIGINT"
+    assert table_rows(partial, "model | kind")[0][3] == "1"  # one seed behind the figures
     finished = {p: p.read_text() for p in (out / "tune").glob("*/result.json")
                 if json.loads(p.read_text().splitlines()[0])["trial_id"] not in held}
     assert len(finished) == 1
@@ -334,4 +339,6 @@ def test_an_interrupted_comparison_records_its_trials_and_the_same_command_resum
     trials = json.loads((out / "trials.json").read_text())["trials"]
     assert [(t["seed"], t["status"]) for t in trials] == [(0, "TERMINATED"), (1, "TERMINATED")]
     assert all(p.read_text() == text for p, text in finished.items())  # the finished trial was not trained again
-    assert (out / "report.md").is_file()
+    complete = (out / "report.md").read_text()
+    assert "Partial" not in complete and table_rows(complete, "model | kind")[0][3] == "2"
+    assert json.loads((out / "summary.json").read_text())["interrupted"] is None

@@ -17,6 +17,7 @@ from nas.compare.document import (Block, Bullets, Code, Figure, Heading, Image, 
 from nas.compare.figures import draw_cells, plot_search_curves, plot_tradeoff
 from nas.compare.plan import Model, SearchRun, comparison_pairs
 from nas.compare.stats import Comparison, compare_pairs, pareto_front
+from nas.search.report import INTERRUPTED
 
 REPORT_MD, REPORT_HTML, FIGURES = "report.md", "report.html", "figures"
 MAIN_HEADERS = ("model", "kind", "test acc. % (mean ± std)", "seeds", "val acc. %", "params", "FLOPs (2 per MAC)",
@@ -244,6 +245,16 @@ def _recipe_section(summary: Mapping[str, Any], config: Any) -> list[Block]:
     return blocks
 
 
+def _interrupted(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> list[Block]:
+    if not summary.get("interrupted"):
+        return []
+    finished = sum(r["status"] == "TERMINATED" for r in records)
+    return [Paragraph(f"**Partial: the comparison was interrupted ({summary['interrupted']}) with {finished} of "
+                      f"{len(summary['seeds']) * len(summary['models'])} trials finished; every figure below uses "
+                      "those only. Run the same command again to finish it (finished trials are not trained "
+                      "again).**")]
+
+
 # ----- the report -----
 def write_report(folder: Path, config: Any, models: Sequence[Model], runs: Sequence[SearchRun],
                  records: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]],
@@ -284,6 +295,7 @@ def write_report(folder: Path, config: Any, models: Sequence[Model], runs: Seque
                   f"{', '.join(map(str, summary['seeds']))}) with the same recipe on the same data; test accuracy is "
                   "the mean ± sample standard deviation over those seeds. Pareto: on the front of mean test accuracy "
                   "against parameters and/or FLOPs."),
+        *_interrupted(summary, records),
         _main_table(rows, fronts),
     ]
     answer = headline(models, by_label, test_of)
@@ -296,7 +308,7 @@ def write_report(folder: Path, config: Any, models: Sequence[Model], runs: Seque
         Image(f"{FIGURES}/accuracy_vs_flops.png", "test accuracy against FLOPs"),
     ]
     failures = [f"`{r['model']}` seed {r['seed']}: {r['error'] or 'unknown error'}" for r in records
-                if r["status"] != "TERMINATED"]
+                if r["status"] not in ("TERMINATED", INTERRUPTED)]
     if failures:
         blocks += [Paragraph(f"{len(failures)} trial(s) failed; their models' statistics use the remaining seeds:"),
                    Bullets(failures)]

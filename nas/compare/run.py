@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -192,10 +193,11 @@ def aggregate(models: Sequence[Model], records: Sequence[Mapping[str, Any]],
     for model in models:
         done = sorted((r for r in records if r["model"] == model.label and r["status"] == "TERMINATED"),
                       key=lambda r: r["seed"])
-        failed = [r for r in records if r["model"] == model.label and r["status"] != "TERMINATED"]
+        failed = [r for r in records if r["model"] == model.label and r["status"] not in ("TERMINATED", "INTERRUPTED")]
         test, val, seconds = (spread([r[k] for r in done]) for k in ("test_accuracy", "val_accuracy", "train_time"))
-        params = next((r["params"] for r in done + failed if r.get("params") is not None), None)
-        flops = next((r["flops"] for r in done + failed if r.get("flops") is not None), None)
+        own = [r for r in records if r["model"] == model.label]  # an interrupted or failed trial may know them
+        params = next((r["params"] for r in own if r.get("params") is not None), None)
+        flops = next((r["flops"] for r in own if r.get("flops") is not None), None)
         latency = latencies.get(model.label)
         rows.append({
             "model": model.label, "kind": model.kind, "source": model.source,
@@ -365,12 +367,16 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
             with interrupts.tuning():
                 results = tuner.fit()
             training_s = time.perf_counter() - clock
-            if interrupts.signal is not None:
-                write_trials(folder, interrupted_records(folder, models))
-                raise CompareInterrupted(interrupts.signal, folder)
-            records = trial_records(results)
-        return finish_compare(folder, config, models, runs, data, choice, records, training_s, started, command,
-                              verbose)
+            stopped = interrupts.signal
+            records = interrupted_records(folder, models) if stopped is not None else trial_records(results)
+        if stopped is None:
+            return finish_compare(folder, config, models, runs, data, choice, records, training_s, started, command,
+                                  verbose)
+        write_trials(folder, records)
+        if any(r["status"] == "TERMINATED" for r in records):  # a partial report of the finished trials
+            finish_compare(folder, config, models, runs, data, choice, records, training_s, started, command,
+                           verbose, interrupted=signal.Signals(stopped).name)
+        raise CompareInterrupted(stopped, folder)
 
 
 def comparison_cost(runs: Sequence[SearchRun], records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -388,8 +394,10 @@ def comparison_cost(runs: Sequence[SearchRun], records: Sequence[Mapping[str, An
 
 def finish_compare(folder: Path, config: CompareConfig, models: Sequence[Model], runs: Sequence[SearchRun],
                    data: DatasetSplits, choice: DataChoice, records: list[dict[str, Any]], training_s: float,
-                   started: float, command: str | None, verbose: bool) -> CompareOutcome:
-    """Trials, latency, aggregates, summary and report of a comparison whose trials all ended."""
+                   started: float, command: str | None, verbose: bool,
+                   interrupted: str | None = None) -> CompareOutcome:
+    """Trials, latency, aggregates, summary and report of a comparison whose trials all ended (or, with
+    `interrupted`, the signal's name: of the trials that finished before it, marked as partial)."""
     from nas.compare.report import write_report
 
     order = {m.label: i for i, m in enumerate(models)}
@@ -411,6 +419,7 @@ def finish_compare(folder: Path, config: CompareConfig, models: Sequence[Model],
         "latency": {"batch_size": 1, "threads": config.latency_threads, "repeats": config.latency_repeats},
         "sessions": previous.get("sessions", []) + [session],  # one per run of the command (resumes add one)
         "cost": comparison_cost(runs, records),
+        "interrupted": interrupted,  # a signal's name: a partial report; running the command again finishes it
         "models": rows,
     }
     (folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str) + "\n")
