@@ -96,6 +96,14 @@ def test_the_live_view_shows_running_trials_done_total_best_and_fits_80_columns(
     assert max(len(line) for line in text.splitlines()) <= 80
 
 
+def test_the_live_view_headline_takes_a_long_best_label():
+    trials = [Trial(1, "TERMINATED", {"val_accuracy": 0.75}), Trial(2, result={"epoch": 1, "val_accuracy": 0.3})]
+    long = "optuna-seed3@resnet20-seed0-with-a-much-longer-name-than-most"
+    view = TrialsView(30, label=lambda t: long, live=False, file=io.StringIO())
+    view.update(trials)
+    assert view.headline(trials).startswith(f"1/30 done  best 0.7500 ({long})  elapsed ")
+
+
 def test_the_callback_forwards_to_the_active_view_only():
     out = io.StringIO()
     callback, trial = ProgressCallback(), Trial(1, result={"val_accuracy": 0.5})

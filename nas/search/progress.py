@@ -198,11 +198,7 @@ class TrialsView:
         parts.append(f"elapsed {duration(time.monotonic() - self._started)}")
         if finished < self.total:
             parts.append(f"ETA {duration(self.eta(trials))}")
-        text = "  ".join(parts)
-        if len(text) > WIDTH:  # a long label (e.g. a transplant's) gives way, its end kept: "...d2@resnet20-seed0"
-            room = max(8, len(label) - (len(text) - WIDTH))
-            text = "  ".join([f"{counter} ...{label[-(room - 3):]}", *parts[1:]])
-        return text
+        return "  ".join(parts)
 
     def line(self, trials: Sequence[Any], trial, status: str) -> str:
         """One finished trial: ``[ 3/16] trial 3  val 0.9123  3 ep  12.3s  best 0.9412``."""
