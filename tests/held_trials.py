@@ -105,17 +105,7 @@ def output(gate: Path) -> tuple[str, str]:
 
 def unfinished_with_checkpoint(tune_dir: Path) -> set[str]:
     """Trials that Ray Tune's last experiment snapshot shows unfinished but checkpointed (mid-way)."""
-    found = set()
-    for state_file in tune_dir.glob("experiment_state-*.json"):
-        try:
-            state = json.loads(state_file.read_text())
-        except (json.JSONDecodeError, OSError):
-            continue  # being replaced
-        for trial_json, metadata_json in state["trial_data"]:
-            trial = json.loads(trial_json)
-            if trial["status"] not in ("TERMINATED", "ERROR") and "checkpoint_0000" in metadata_json:
-                found.add(trial["trial_id"])
-    return found
+    return snapshot(tune_dir)[1]
 
 
 def snapshot(tune_dir: Path) -> tuple[set[str], set[str]]:
