@@ -104,7 +104,7 @@ def given_options(argv: Sequence[str], command: str) -> frozenset[str]:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser(argv).parse_args(argv)
-    args.given = given_options(argv, args.command)  # what the user wrote, e.g. to check it against a saved run
+    args.argv = argv  # what the user wrote (`given_options`), e.g. to check it against a saved run
     try:
         return int(args.run(args) or 0)
     except NasError as error:

@@ -193,8 +193,11 @@ def resume_conflicts(args: argparse.Namespace, saved: SearchConfig, folder: Path
     probe = argparse.ArgumentParser(add_help=False)
     add_arguments(probe)
     defaults = vars(probe.parse_args([]))
-    written = getattr(args, "given", None)  # from nas.cli.main: the flags on the command line
-    if written is None:  # a Namespace made in Python: the flags that differ from their defaults
+    if getattr(args, "argv", None) is not None:  # from nas.cli.main: the flags on the command line
+        from nas.cli import given_options
+
+        written = given_options(args.argv, "search")
+    else:  # a Namespace made in Python: the flags that differ from their defaults
         written = {name for name, value in vars(args).items() if name in defaults and value != defaults[name]}
     given = sorted(name for name in written if name in defaults and name not in RESUME_FREE)
     if not given:
