@@ -29,7 +29,7 @@ from ray import tune
 from nas.compare.config import DEFAULT_EPOCHS, CompareConfig  # noqa: F401 (re-exported)
 from nas.compare.latency import Latency, machine, measure_latency
 from nas.compare.plan import Model, PlanError, SearchRun, plan_models, read_run
-from nas.search.folder import LOCK_FILE
+from nas.search.folder import LOCK_FILE, own_folder
 from nas.search.loggers import tune_loggers
 from nas.search.progress import ProgressCallback, TrialsView
 from nas.search.repair import restore_named_checkpoints
@@ -331,7 +331,6 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
     The runs, data set and models are read and checked before the folder is touched; the folder is then
     claimed (new, empty, or this comparison's: `nas.search.folder`) and locked while the comparison runs.
     SIGINT/SIGTERM stop it cleanly (`CompareInterrupted`, after recording the trials); rerunning resumes."""
-    from nas.search.folder import own_folder
     from nas.search.interrupts import Interrupts
     from nas.search.run import tune_session
 
