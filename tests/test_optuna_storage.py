@@ -2,6 +2,8 @@
 that optuna.load_study (and so optuna-dashboard) opens, that a restored searcher loads from the
 storage without counting a trial twice, and that `nas search --storage` names after the run folder."""
 
+import re
+
 import optuna
 import pytest
 
@@ -41,7 +43,8 @@ def test_the_study_is_named_and_kept_in_the_storage(url):
     for i in range(3):
         complete(first, f"t{i}", first.suggest(f"t{i}"))
     # every proposal is an Optuna trial (one that repeats a genome is told its recorded result)
-    assert counts(url) == {"COMPLETE": first.asked} and first.asked >= 3
+    asked = len(first.study.trials)
+    assert counts(url) == {"COMPLETE": asked} and asked >= 3
     assert optuna.study.get_all_study_names(url) == ["run-a"]
 
 
@@ -52,7 +55,7 @@ def test_a_restored_searcher_loads_the_study_and_counts_no_trial_twice(url, tmp_
     first.save(str(tmp_path / "state.pkl"))  # Tune's snapshot: t1 and t2 still running
     complete(first, "t1", configs["t1"])  # t1 ends after the snapshot, then the driver is killed
     first.suggest("t3")  # asked after the snapshot: no restored trial will finish it
-    total = first.asked
+    total = len(first.study.trials)
     assert counts(url) == {"COMPLETE": total - 2, "RUNNING": 2}
 
     resumed = searcher(url, seed=99)
@@ -77,3 +80,24 @@ def test_storage_is_only_for_the_optuna_strategy(tmp_path, url, capsys):
     code = main(["search", "--strategy", "random", "--storage", url, "--out", str(tmp_path / "run")])
     assert code == 2 and "--storage" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_told_trials_carry_the_fingerprint_and_cost_as_user_attributes(url):
+    first = searcher(url)
+    config = first.suggest("t0")
+    complete(first, "t0", config)
+    trial = optuna.load_study(study_name="run-a", storage=url).trials[0]
+    assert trial.user_attrs["fingerprint"] == config["fingerprint"]
+    assert trial.user_attrs["params"] == cost(config["sample"])
+
+
+def test_the_strategy_imports_no_private_optuna_or_ray_names():
+    """Saved and restored through Optuna's public API only (a private attribute broke on a minor release)."""
+    from pathlib import Path
+
+    import nas.search.strategies.optuna_search as module
+
+    source = Path(module.__file__).read_text()
+    assert "ray" not in {line.split()[1].split(".")[0] for line in source.splitlines()
+                         if line.startswith(("import ", "from "))}
+    assert not re.findall(r"(?<!self)\._[a-z]", source)  # no private attribute but the strategy's own

@@ -172,6 +172,7 @@ class SpaceSearcher(Searcher):
                 return proposal
             try:
                 key = self._key(self.space.realize(proposal.sample))
+                proposal.meta.setdefault("fingerprint", key.split("#")[0])
             except NasError:
                 self.invalid_proposals += 1
                 self.tell(proposal, None)
