@@ -6,6 +6,8 @@ first epoch (with its checkpoint), waits until the file ``GATE/release`` exists 
 test watches). So "one trial finished, another mid-way with a checkpoint" is a state the search reaches
 and then holds, whatever the machine's speed; `wait_for_held` polls the files until Ray Tune's experiment
 snapshot shows it. A resume in the test's own process uses the plain trainable (nothing holds then).
+With `die=True` the second trial's worker process kills itself (SIGKILL) after its first report instead:
+Ray Tune sees a worker die mid-trial, as when a node is lost or the kernel's OOM killer strikes.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 GATE_ENV = "NAS_TEST_GATE"
+DIE_ENV = "NAS_TEST_DIE"  # set: instead of holding, the second trial's worker process is killed (SIGKILL)
 SCRIPT = ("import signal, sys; import held_trials; held_trials.install(); from nas.cli import main; "
           "signal.signal(signal.SIGINT, signal.default_int_handler); "  # as in a terminal, even under a background job
           "sys.exit(main(sys.argv[1:]))")
@@ -55,6 +58,19 @@ def train_genome(config, data):
     if _first(gate / "free"):
         return trainable.train_genome(config, data)
     report = tune.report
+    if os.environ.get(DIE_ENV):  # the second trial's worker dies after its first report; later trials train freely
+        if not _first(gate / "died"):
+            return trainable.train_genome(config, data)
+
+        def report_then_die(metrics, *args, **kwargs):
+            report(metrics, *args, **kwargs)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        tune.report = report_then_die
+        try:
+            return trainable.train_genome(config, data)
+        finally:
+            tune.report = report
 
     def report_then_hold(metrics, *args, **kwargs):
         report(metrics, *args, **kwargs)
@@ -88,10 +104,11 @@ def install() -> None:
 
 
 # ----- in the test -----
-def start_search(argv: list[str], gate: Path) -> subprocess.Popen:
+def start_search(argv: list[str], gate: Path, die: bool = False) -> subprocess.Popen:
+    """`nas ARGV` in a process group of its own, its trials held (or with `die`, the second one killed)."""
     gate.mkdir(parents=True, exist_ok=True)
     # TUNE_GLOBAL_CHECKPOINT_S: Tune writes its experiment snapshot (what the tests wait for) every second
-    environment = {**os.environ, GATE_ENV: str(gate), "TUNE_GLOBAL_CHECKPOINT_S": "1",
+    environment = {**os.environ, GATE_ENV: str(gate), "TUNE_GLOBAL_CHECKPOINT_S": "1", **({DIE_ENV: "1"} if die else {}),
                    "PYTHONPATH": os.pathsep.join([str(ROOT), str(TESTS), os.environ.get("PYTHONPATH", "")])}
     with open(gate / "stdout", "w") as stdout, open(gate / "stderr", "w") as stderr:  # files: a pipe could fill up
         return subprocess.Popen([sys.executable, "-c", SCRIPT, *argv], cwd=ROOT, env=environment,

@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ray.add_argument("--gpus-per-trial", type=float, default=DEFAULTS.gpus_per_trial, metavar="G",
                      help="GPUs per trial; fractions share a GPU, e.g. 0.25")
     ray.add_argument("--address", metavar="ADDR", help="connect to a Ray cluster (e.g. auto or HOST:6379)")
+    ray.add_argument("--max-failures", type=int, default=DEFAULTS.max_failures, metavar="N",
+                     help="retry a failed trial up to N times from its last checkpoint (a worker or node lost, "
+                          "a full disk); every failure, a NaN loss included, is retried")
 
     run = parser.add_argument_group("run folder")
     run.add_argument("--out", metavar="DIR", help="run folder (default results/runs/<strategy>-<timestamp>)")
@@ -142,7 +145,7 @@ def config_from_args(args: argparse.Namespace, folder: Path | None = None) -> Se
              "max_flops": args.max_flops, "checkpoint_every": args.checkpoint_every}
     return SearchConfig(strategy=args.strategy, space=args.space, dataset=args.dataset, data_dir=args.data_dir,
                         val_fraction=args.val_fraction, train_limit=args.train_limit, trials=args.trials,
-                        concurrent=args.concurrent, cpus_per_trial=args.cpus_per_trial,
+                        concurrent=args.concurrent, max_failures=args.max_failures, cpus_per_trial=args.cpus_per_trial,
                         gpus_per_trial=args.gpus_per_trial, scheduler=args.scheduler, seed=args.seed,
                         options=options, train=train)
 
@@ -157,9 +160,11 @@ def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) ->
     table = Table(title="leaderboard (validation accuracy)", title_justify="left")
     for i, column in enumerate(LEADERBOARD_COLUMNS):
         table.add_column(column, justify="left" if column in ("fingerprint", "node") else "right")
-    for row in leaderboard(records):
+    rows = leaderboard(records)
+    for row in rows:
         table.add_row(*row)
-    console.print(table)
+    if rows:  # (no completed trial: no empty table)
+        console.print(table)
     counts = summary["counts"]
     line = f"{counts['completed']} completed, {counts['failed']} failed"
     if counts.get("interrupted"):
@@ -167,6 +172,10 @@ def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) ->
     if summary.get("duplicates_avoided") is not None:
         line += f", {summary['duplicates_avoided']} duplicate proposals answered from earlier trials"
     console.print(line)
+    for failure in summary.get("failures") or []:
+        retried = f"failed {failure['failures']}x, retried, finished" if failure["status"] != "ERROR" else "failed"
+        console.print(f"  trial {failure['trial']} {retried}: {failure['error'] or 'no reason recorded'}",
+                      overflow="ellipsis", no_wrap=True)
     best = summary.get("best")
     if best:
         test = best.get("test_accuracy")

@@ -34,7 +34,7 @@ from nas.search.loggers import tune_loggers
 from nas.search.progress import ProgressCallback, TrialsView
 from nas.search.repair import restore_named_checkpoints
 from nas.search.report import write_records
-from nas.search.verbosity import libraries_quiet
+from nas.search.verbosity import libraries_quiet, ray_listener_muted
 from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.failures import failure_reason
 from nas.train.settings import TrainSettings
@@ -359,7 +359,7 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
                   flush=True)
         view = TrialsView(len(models) * config.seeds, label=trial_name, enabled=verbose,
                           metrics=(("test_accuracy", "test"), ("val_accuracy", "val")), best=None)
-        with libraries_quiet(not library_logs), view, tune_session(address):
+        with libraries_quiet(not library_logs), view, ray_listener_muted(not library_logs), tune_session(address):
             interrupts.arm()
             clock = time.perf_counter()
             tuner = make_tuner(config, models, data, folder, retry_errored, verbose)

@@ -50,6 +50,7 @@ class SearchConfig:
     options: dict[str, Any] = field(default_factory=dict)  # strategy options
     train: dict[str, Any] = field(default_factory=dict)  # TrainSettings fields (others: defaults)
     reuse_actors: bool = True
+    max_failures: int = 0  # times a failed trial is retried from its last checkpoint (Tune's FailureConfig)
     searcher: str | None = None  # "module:class" of a searcher given from Python (then `strategy` is its name)
     plugins: list[dict[str, Any]] = field(default_factory=list)  # plug-ins the run uses (nas.plugins.Origin)
 
@@ -60,6 +61,8 @@ class SearchConfig:
             raise SearchError(f"trials must be a positive integer, got {self.trials!r}")
         if self.concurrent is not None and self.concurrent < 1:
             raise SearchError(f"concurrent must be a positive integer, got {self.concurrent}")
+        if not isinstance(self.max_failures, int) or self.max_failures < 0:
+            raise SearchError(f"max_failures must be a whole number >= 0, got {self.max_failures!r}")
         if not (_finite(self.cpus_per_trial) and self.cpus_per_trial > 0 and _finite(self.gpus_per_trial)
                 and self.gpus_per_trial >= 0):
             raise SearchError(f"cpus per trial must be > 0 and GPUs per trial >= 0, got {self.cpus_per_trial!r} "

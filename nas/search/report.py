@@ -44,12 +44,16 @@ BEST_BY = "val_accuracy"  # the objective that picks "best" (the leaderboard's o
 METRICS = ("val_accuracy", "train_loss", "params", "flops", "epoch", "epoch_time", "build_time", "train_time",
            "resumed_from", "started_at", "reported_at", "node_ip", "node_id", "device", "precision", "pid",
            "cpu_s", "gpu_s", "augment")
-CSV_COLUMNS = ("index", "trial_id", "status", "fingerprint", "genome_name", "duplicate_of", *METRICS, "error", "sample")
+CSV_COLUMNS = ("index", "trial_id", "status", "fingerprint", "genome_name", "duplicate_of", *METRICS, "error", "failures",
+               "sample")
 
 
 # ----- one trial -----
 def _error(trial) -> str:
-    for read in (trial.get_pickled_error, trial.get_error):
+    """Why `trial` failed, in one line. Tune writes the error next to the driver first (`error_file`,
+    `pickled_error_file`) and copies it to the run's storage later, while `get_error` reads the storage:
+    right after a failure (the live line, trials.json) only the driver's copy has it."""
+    for read in (trial.get_pickled_error, trial.get_error, lambda: _driver_copy(trial)):
         try:
             error = read()
         except Exception:  # an error that cannot be unpickled here: fall back to the text
@@ -57,6 +61,32 @@ def _error(trial) -> str:
         if error:
             return failure_reason(error)
     return ""
+
+
+def _driver_copy(trial) -> BaseException | str | None:
+    """The trial's error as the driver wrote it (pickled if it could be, else as text); None if none."""
+    pickled, text = getattr(trial, "pickled_error_file", None), getattr(trial, "error_file", None)
+    if pickled and os.path.isfile(pickled):
+        import cloudpickle  # Ray's own dependency, which wrote the file
+
+        with open(pickled, "rb") as file:
+            return cloudpickle.load(file)
+    if text and os.path.isfile(text):
+        return Path(text).read_text(errors="replace")
+    return None
+
+
+def failures_of(trial) -> tuple[int, str]:
+    """(how many times the trial failed, the last reason), from the failure log Tune keeps for it
+    (error.txt: "Failure # N (occurred at ...)" and the error, once per failure, a retried one too)."""
+    paths = [Path(trial.path) / "error.txt" if getattr(trial, "path", None) else None,
+             getattr(trial, "error_file", None)]
+    for path in paths:
+        if path and os.path.isfile(path):
+            text = Path(path).read_text(errors="replace")
+            count = sum(line.startswith("Failure # ") for line in text.splitlines())
+            return count, failure_reason(text.split("Failure # ")[-1].split("\n", 1)[-1]) if count else ""
+    return 0, ""
 
 
 def _checkpoint_path(trial) -> str | None:
@@ -87,6 +117,9 @@ def trial_record(index: int, trial, status: str | None = None) -> dict[str, Any]
     }
     record.update({name: result.get(name) for name in METRICS})
     record["error"] = _error(trial) if status == "ERROR" else ""
+    record["failures"], record["last_failure"] = failures_of(trial)
+    if status == "ERROR" and not record["error"]:
+        record["error"] = record["last_failure"]
     record["checkpoint"] = _checkpoint_path(trial)
     record["genome"] = config.get("genome")
     return record
@@ -116,6 +149,14 @@ def counts(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
         "unfinished": sum(s not in FINISHED for s in statuses),
         "duplicate_trials": sum(r.get("duplicate_of") is not None for r in records),
     }
+
+
+def failure_list(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The trials that failed at least once (retried or not): trial number, status, failures and the reason."""
+    return [{"trial": r["index"] + 1, "trial_id": r["trial_id"], "status": r["status"],
+             "failures": max(int(r.get("failures") or 0), r["status"] == "ERROR"),
+             "error": r.get("error") or r.get("last_failure") or ""}
+            for r in sorted(records, key=lambda r: r["index"]) if r["status"] == "ERROR" or r.get("failures")]
 
 
 # ----- files -----
@@ -311,17 +352,6 @@ def save_accuracy_plot(figure, axes, path: Path, xlabel: str, ylabel: str, title
 
 
 # ----- text -----
-def progress_line(record: Mapping[str, Any], done: int, total: int) -> str:
-    width = len(str(total))
-    head = f"[{done:>{width}}/{total}] trial {record['index'] + 1:>{width}} {record['trial_id']}"
-    if record["status"] == "ERROR":
-        return f"{head}  FAILED  {record.get('error') or 'unknown error'}"
-    accuracy = _accuracy(record)
-    return (f"{head}  val {accuracy if accuracy is None else f'{accuracy:.4f}'}  params {si(record.get('params'))}"
-            f"  FLOPs {si(record.get('flops'))}  {record.get('epoch')} ep  {record.get('train_time') or 0:.1f}s"
-            f"  {(record.get('fingerprint') or '')[:10]}")
-
-
 LEADERBOARD_COLUMNS = ("rank", "trial", "val acc", "params", "FLOPs", "epochs", "time (s)", "fingerprint", "node")
 
 
@@ -487,6 +517,7 @@ def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Map
     summary: dict[str, Any] = {"config": dict(config), "data": data.describe(), "augment": augment_policy(config, data),
                                "counts": counts(records), **extra, "interrupted": signal_name(interrupted),
                                "timings": {k: round(v, 3) for k, v in timings.items()}, "cost": cost_summary(records)}
+    summary["failures"] = failure_list(records)
     order = ranked(records)
     if order:
         best = dict(order[0])

@@ -49,7 +49,7 @@ from nas.search.loggers import tune_loggers
 from nas.search.progress import ProgressCallback, TrialsView, announce, search_label
 from nas.search.repair import restore_named_checkpoints
 from nas.search.strategies import make_searcher, strategy_class
-from nas.search.verbosity import libraries_quiet, ray_init_options
+from nas.search.verbosity import libraries_quiet, ray_init_options, ray_listener_muted
 from nas.spaces import load_space
 from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.trainable import tune_trainable
@@ -119,34 +119,39 @@ class SearchOutcome:
         return self.summary.get("best")
 
 
-# ----- progress and the live record of trials -----
+# ----- the live record of trials -----
+_RECORDING: dict[str, Path | None] = {"folder": None}
+
+
+@contextlib.contextmanager
+def recording_into(folder: Path) -> Iterator[None]:
+    """`RunRecorder`s in this process write into `folder` for the length of the block."""
+    previous, _RECORDING["folder"] = _RECORDING["folder"], folder
+    try:
+        yield
+    finally:
+        _RECORDING["folder"] = previous
+
+
 class RunRecorder(Callback):
-    """Keeps trials.csv/json current and prints one line per finished trial (driver side)."""
+    """Keeps trials.csv/json current in the run folder of the search running in this process
+    (`recording_into`). Ray Tune saves its callbacks with the experiment, so the recorder holds no path of
+    its own: a run folder copied or moved elsewhere and resumed writes into itself, never into the
+    original (whose path a saved recorder of an older version still carries; it is ignored)."""
 
-    def __init__(self, folder: str, total: int, verbose: bool = True):
-        self.folder = folder
-        self.total = total
-        self.verbose = verbose
-
-    def _write(self, trials, current=None, status: str | None = None) -> list[dict[str, Any]]:
+    def _write(self, trials, current=None, status: str | None = None) -> None:
+        folder = _RECORDING["folder"]
+        if folder is None:
+            return
         records = [report.trial_record(i, trial, status if trial is current else None)
                    for i, trial in enumerate(trials)]
-        report.write_trials(Path(self.folder), records)
-        return records
-
-    def _finished(self, trials, trial, status: str) -> None:
-        # Tune calls back before it sets the trial's final status: pass it on
-        records = self._write(trials, trial, status)
-        if self.verbose:
-            done = sum(r["status"] in report.FINISHED for r in records)
-            record = next(r for r in records if r["trial_id"] == trial.trial_id)
-            print(report.progress_line(record, done, self.total), flush=True)
+        report.write_trials(folder, records)
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self._finished(trials, trial, "TERMINATED")
+        self._write(trials, trial, "TERMINATED")  # Tune calls back before it sets the final status
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self._finished(trials, trial, "ERROR")
+        self._write(trials, trial, "ERROR")
 
     def on_experiment_end(self, trials, **info) -> None:
         self._write(trials)
@@ -211,9 +216,9 @@ def _tuner(config: SearchConfig, folder: Path, data: DatasetSplits, searcher: Se
     run_config = tune.RunConfig(
         name=TUNE_DIR,
         storage_path=str(folder.resolve()),
-        failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
+        failure_config=tune.FailureConfig(max_failures=config.max_failures, fail_fast=False),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        callbacks=[*tune_loggers(), RunRecorder(str(folder.resolve()), config.trials, False), ProgressCallback()],
+        callbacks=[*tune_loggers(), RunRecorder(), ProgressCallback()],
         verbose=0,
     )
     return tune.Tuner(make_trainable(config, data), param_space=param_space, tune_config=tune_config,
@@ -356,7 +361,7 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
     # the data, then the space fitted to it and the strategy: bad input is reported at once (not after Ray
     # has started) and leaves no run folder
     view = TrialsView(config.trials, label=search_label, enabled=verbose)  # live progress (nas.search.progress)
-    with Interrupts() as interrupts, libraries_quiet(not library_logs), view:
+    with Interrupts() as interrupts, libraries_quiet(not library_logs), view, ray_listener_muted(not library_logs):
         view.announce(f"loading {config.dataset}")
         clock = time.perf_counter()
         data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
@@ -379,7 +384,7 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                     tuner = _restored_tuner(config, folder, data, retry_errored, verbose)
                 else:
                     tuner = _tuner(config, folder, data, searcher, verbose)
-                with interrupts.tuning():
+                with interrupts.tuning(), recording_into(folder):
                     tuner.fit()
                 timings["search_s"] = time.perf_counter() - clock
                 if interrupts.signal is not None:

@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from typing import Any
 
 LOGGERS = ("ray", "ray.tune", "ray.train", "ray.air", "ray.data", "matplotlib", "tensorboardX", "filelock")
+# Ray's messages that repeat what the run's own output says: the failed trials (the live lines and the
+# summary name them, with their reasons)
+REPEATED = {"ray.tune.tune": ("Trials did not complete",)}
+RAY_ERROR_LISTENER = "ray_listen_error_messages"  # the driver thread that prints "(raylet) A worker died ..."
 QUIET_MODULES = r"(ray|optuna|matplotlib|tensorboardX|pyarrow)(\.|$)"
 _STATE = {"quiet": False}
 
@@ -45,7 +51,8 @@ def libraries_quiet(quiet: bool = True) -> Iterator[None]:
                 warnings.filterwarnings("ignore", category=category)
             for name in LOGGERS:
                 logging.getLogger(name).setLevel(logging.ERROR)
-            yield
+            with _without_repeats():
+                yield
     finally:
         _STATE["quiet"] = previous
         for name, level in levels.items():
@@ -62,3 +69,56 @@ def _set_optuna_verbosity(level: int | None = None) -> int | None:
     previous = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(logging.ERROR if level is None else level)
     return previous
+
+
+class _DropRepeats(logging.Filter):
+    def __init__(self, starts: tuple[str, ...]):
+        super().__init__()
+        self.starts = starts
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.starts)
+
+
+@contextlib.contextmanager
+def _without_repeats() -> Iterator[None]:
+    filters = {name: _DropRepeats(starts) for name, starts in REPEATED.items()}
+    for name, dropped in filters.items():
+        logging.getLogger(name).addFilter(dropped)
+    try:
+        yield
+    finally:
+        for name, dropped in filters.items():
+            logging.getLogger(name).removeFilter(dropped)
+
+
+class _MutedThread:
+    """A text stream that drops what one thread writes and passes on the rest."""
+
+    def __init__(self, stream, thread_name: str):
+        self._stream, self._thread_name = stream, thread_name
+
+    def write(self, text: str) -> int:
+        if threading.current_thread().name == self._thread_name:
+            return len(text)
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def ray_listener_muted(quiet: bool = True) -> Iterator[None]:
+    """Within (when `quiet`): what Ray's error listener prints to the driver's stdout and stderr ("(raylet)
+    A worker died or was killed ...", many lines per death) is dropped; the trial's failure and its reason
+    are recorded and shown by the run itself. Enter it inside any display that redirects stdout (rich's
+    Live), so that the listener's writes meet it first."""
+    if not quiet:
+        yield
+        return
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _MutedThread(sys.stdout, RAY_ERROR_LISTENER), _MutedThread(sys.stderr, RAY_ERROR_LISTENER)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = saved
