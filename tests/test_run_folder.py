@@ -228,7 +228,11 @@ def test_damaged_records_are_one_line(saved_run, capsys):
     assert "no such run folder to resume" in one_error_line(capsys, "search")
 
 
-def test_a_search_on_a_folder_in_use_is_refused(saved_run, space, capsys):
+def test_a_search_on_a_folder_in_use_is_refused(saved_run, space, capsys, monkeypatch):
+    def load_dataset(*args, **kwargs):
+        raise AssertionError("the data set was loaded before the folder's lock was checked")
+
+    monkeypatch.setattr("nas.search.run.load_dataset", load_dataset)  # the lock is checked first, at once
     with lock(saved_run, "search"):
         before = tree(saved_run)
         assert main(["search", "--resume", "--out", str(saved_run)]) == 2

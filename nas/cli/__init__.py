@@ -14,6 +14,8 @@ import textwrap
 from collections.abc import Sequence
 
 from nas import __version__
+from nas.cli.failure import EXIT_CODE as FAILURE_EXIT_CODE
+from nas.cli.failure import internal_error_line
 from nas.errors import NasError
 
 # subcommand -> (module under nas.cli, one-line help)
@@ -120,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as error:  # nas.search.interrupts.Interrupted carries SIGTERM's code (143)
         print(f"nas {args.command}: interrupted", file=sys.stderr)
         return int(getattr(error, "exit_code", 130))
+    except Exception as error:  # noqa: BLE001 - not bad input: one line and a log file, never a traceback
+        print(internal_error_line(args.command, argv, error), file=sys.stderr)
+        return FAILURE_EXIT_CODE
 
 
 if __name__ == "__main__":

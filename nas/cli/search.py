@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 from pathlib import Path
@@ -16,10 +17,13 @@ from typing import Any
 import yaml
 
 from nas.cli.common import add_recipe, dataset_argument, dataset_help, recipe_from_args
+from nas.cli.failure import EXIT_CODE as FAILURE_EXIT_CODE
+from nas.cli.failure import internal_error_line
 from nas.errors import NasError
 from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder
 from nas.search.strategies import STRATEGIES
 from nas.train.settings import TrainSettings
+from nas.units import si
 
 DEFAULTS = SearchConfig(strategy="random")
 
@@ -181,7 +185,9 @@ def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) ->
         test = best.get("test_accuracy")
         console.print(f"best: trial {best['index'] + 1}, val {best['val_accuracy']:.4f}"
                       + (f", test {test:.4f}" if test is not None else "")
-                      + f" -> {best.get('genome_file')}, {best.get('weights_file')}")
+                      + f" -> {best.get('genome_file')}"
+                      + (f", {best['weights_file']}" if best.get("weights_file") else "")
+                      + (f" (no weights: {best['weights_missing']})" if best.get("weights_missing") else ""))
     pareto = summary.get("pareto")
     if pareto:
         console.print(f"best is by {summary.get('best_by', 'val_accuracy')}; Pareto set over "
@@ -245,6 +251,45 @@ def check_resume(args: argparse.Namespace, folder: Path) -> None:
                           f"contradict it: {'; '.join(conflicts)} (drop them, or start a new search with --out)")
 
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def os_error_in(error: BaseException) -> OSError | None:
+    """The OSError that caused `error`, however deep Ray Tune wrapped it; None if none did."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def failed(folder: Path, argv: list[str], error: Exception) -> int:
+    """A search stopped by something other than bad input or a signal: one line on stderr (a full disk says
+    which file and how much room a trial takes; anything else is an internal error with its log file), then
+    the command that continues the run, when its folder holds one."""
+    from nas.search.report import trial_footprint
+    from nas.search.run import resume_command
+
+    cause = os_error_in(error)
+    if cause is not None and cause.errno in DISK_FULL:
+        size = trial_footprint(folder)
+        print(f"nas search: error: {cause.filename or folder}: {cause.strerror or 'no space left on device'}"
+              + (f" (a trial takes about {si(size)}B in the run folder)" if size else ""), file=sys.stderr)
+        code = 2
+    elif cause is not None and cause.filename:
+        print(f"nas search: error: {cause.filename}: {cause.strerror or cause}", file=sys.stderr)
+        code = 2
+    else:
+        print(internal_error_line("search", argv, error), file=sys.stderr)
+        code = FAILURE_EXIT_CODE
+    if (folder / "search.json").is_file():
+        print(f"the run folder {folder} keeps what was done; to continue:", file=sys.stderr)
+        print(resume_command(folder), flush=True)
+    return code
+
+
 def run(args: argparse.Namespace) -> int:
     if args.help_options:
         print(options_text(args.strategy))
@@ -268,6 +313,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         outcome = run_search(config, folder, address=args.address, resume=args.resume,
                              retry_errored=args.retry_errored, verbose=not args.quiet, library_logs=args.verbose)
+    except NasError:
+        raise
+    except Exception as error:  # noqa: BLE001 - a full disk, a fault of ours: one line, and how to go on
+        return failed(folder, args.argv, error)
     except Interrupted as stop:
         if (folder / "search.json").is_file():
             print(f"interrupted ({stop}) before any trial ran; to continue:", file=sys.stderr)

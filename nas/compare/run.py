@@ -29,7 +29,7 @@ from ray import tune
 from nas.compare.config import DEFAULT_EPOCHS, CompareConfig  # noqa: F401 (re-exported)
 from nas.compare.latency import Latency, machine, measure_latency
 from nas.compare.plan import Model, PlanError, SearchRun, plan_models, read_run
-from nas.search.folder import LOCK_FILE, own_folder
+from nas.search.folder import LOCK_FILE, check_not_in_use, own_folder
 from nas.search.loggers import tune_loggers
 from nas.search.progress import ProgressCallback, TrialsView
 from nas.search.repair import restore_named_checkpoints
@@ -337,6 +337,7 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
     started = time.perf_counter()
     folder = Path(folder)
     resumed = check_folder(folder, config)
+    check_not_in_use(folder, "comparison")  # before the data is loaded
     runs = [read_run(path) for path in config.runs]
     choice = choose_data(config, runs)
     if verbose:

@@ -99,6 +99,31 @@ def _refuse_the_users_folder(folder: Path, what: str) -> None:
                           "folder (nothing there was changed)")
 
 
+def check_not_in_use(folder: Path, what: str) -> None:
+    """Refuse at once (before slow work such as loading the data) a folder whose lock another driver holds;
+    creates nothing. `lock` checks again when the run takes the folder."""
+    try:
+        descriptor = os.open(folder / LOCK_FILE, os.O_RDWR)
+    except OSError:
+        return  # no lock file (or not ours to open): nothing holds the folder, or `lock` will say why
+    try:
+        _take(descriptor, folder, what)
+    finally:
+        os.close(descriptor)  # releases it again
+
+
+def _take(descriptor: int, folder: Path, what: str) -> None:
+    """Take the exclusive lock on the open lock file, or say who holds it."""
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as error:
+        if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise
+        holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
+        raise FolderError(f"{folder} is in use by another {what}" + (f" (process {holder})" if holder else "")
+                          + "; wait for it to end or stop it first") from None
+
+
 @contextlib.contextmanager
 def lock(folder: Path, what: str) -> Iterator[None]:
     """Hold the folder's lock (exclusive, non-blocking) for the length of the block."""
@@ -108,14 +133,7 @@ def lock(folder: Path, what: str) -> Iterator[None]:
     except OSError as error:
         raise FolderError(f"cannot write to the folder {describe_os_error(error, folder)}") from None
     try:
-        try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise
-            holder = os.pread(descriptor, 32, 0).decode(errors="replace").strip()
-            raise FolderError(f"{folder} is in use by another {what}" + (f" (process {holder})" if holder else "")
-                              + "; wait for it to end or stop it first") from None
+        _take(descriptor, folder, what)
         os.ftruncate(descriptor, 0)
         os.pwrite(descriptor, f"{os.getpid()}\n".encode(), 0)
         yield

@@ -71,6 +71,13 @@ class Interrupts:
             return
         raise Interrupted(signum)
 
+    def stop_tuning(self) -> None:
+        """End Ray Tune's loop as a first signal does (after one last experiment snapshot), without a signal:
+        for a fault the run cannot go on with (the records cannot be written)."""
+        stop_tune = signal.getsignal(TUNE_STOP_SIGNAL)
+        if self._tuning and callable(stop_tune):
+            stop_tune(TUNE_STOP_SIGNAL, None)
+
     def arm(self) -> None:
         """(Re)install the handlers; call again after anything that installs its own (`ray.init` sets one for SIGTERM)."""
         if threading.current_thread() is not threading.main_thread():

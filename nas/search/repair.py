@@ -8,13 +8,17 @@ The newer checkpoint is still in the trial's folder, whole (a trial reports a ch
 is written). `restore_named_checkpoints` moves the newest readable one to the path the snapshot names
 (the trainable reads its epoch from the checkpoint itself, so it continues from there) and removes the
 trial's other checkpoint folders, so that Tune's own numbering goes on without clashes.
+
+A named checkpoint that exists but cannot be read (truncated, damaged) is reported, file by name; the
+trainable then starts that trial again from scratch (`nas.train.trainable`): one trial's progress is
+lost, never the trial.
 """
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
 
-from nas.train.checkpointing import is_readable
+from nas.train.checkpointing import STATE_FILE, is_readable, unreadable_reason
 
 UNFINISHED = ("PENDING", "RUNNING", "PAUSED")
 
@@ -30,6 +34,11 @@ def restore_named_checkpoints(tune_dir: str | Path, verbose: bool = False) -> li
             continue
         named = Path(checkpoint.path)
         if named.exists():
+            if not is_readable(named):  # cut short or damaged: the trainable starts the trial again from scratch
+                repaired.append(f"trial {trial.trial_id}: its checkpoint {named / STATE_FILE} is damaged "
+                                f"({unreadable_reason(named)}); the trial starts again from scratch")
+                if verbose:
+                    print(repaired[-1], flush=True)
             continue
         newer = sorted((p for p in Path(trial.path).glob("checkpoint_*") if p.name > named.name), reverse=True)
         usable = next((p for p in newer if is_readable(p)), None)

@@ -170,9 +170,20 @@ def replace_file(path: Path, text: str) -> None:
     try:
         temporary.write_text(text)
         os.replace(temporary, path)
+    except OSError as error:  # named after the file meant (not the temporary one): "trials.json: No space left"
+        temporary.unlink(missing_ok=True)
+        raise OSError(error.errno, error.strerror or str(error), str(path)) from error
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
+
+
+def trial_footprint(folder: str | Path) -> int | None:
+    """Bytes the largest trial takes in the run folder (its kept checkpoint, results and logs); None
+    before any trial wrote there."""
+    sizes = [sum(f.stat().st_size for f in trial.rglob("*") if f.is_file())
+             for trial in (Path(folder) / "tune").glob("trial_*") if trial.is_dir()]
+    return max(sizes) if sizes and max(sizes) > 0 else None
 
 
 def _cell(value: Any) -> Any:
@@ -482,14 +493,18 @@ def write_best(folder: Path, best: dict[str, Any], data) -> dict[str, Any]:
     import torch
 
     from nas.genome import Genome
-    from nas.train.checkpointing import load_weights
+    from nas.train.checkpointing import STATE_FILE, load_weights, unreadable_reason
 
     written: dict[str, Any] = {}
     genome = Genome.from_dict(best["genome"])
     genome.save(folder / BEST_GENOME)
     written["genome_file"] = BEST_GENOME
-    if best.get("checkpoint") and Path(best["checkpoint"]).is_dir():
-        weights = load_weights(best["checkpoint"])
+    checkpoint = best.get("checkpoint")
+    damage = unreadable_reason(checkpoint) if checkpoint and Path(checkpoint).is_dir() else None
+    if damage:
+        written["weights_missing"] = f"{Path(checkpoint) / STATE_FILE}: {damage}"
+    elif checkpoint and Path(checkpoint).is_dir():
+        weights = load_weights(checkpoint)
         torch.save(weights, folder / BEST_WEIGHTS)
         written["weights_file"] = BEST_WEIGHTS
         written["test_accuracy"] = test_accuracy(best["genome"], weights, data)

@@ -29,7 +29,7 @@ import os
 import shutil
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,13 +37,13 @@ from typing import Any
 import ray
 from ray import tune
 from ray.tune import Callback
-from ray.tune.search import Searcher
+from ray.tune.search import ConcurrencyLimiter, SearchGenerator, Searcher
 
 from nas.plugins import check_installed
 from nas.registry import loaded_plugins
 from nas.search import report
 from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder  # noqa: F401 (re-exported)
-from nas.search.folder import check_claimable, own_folder
+from nas.search.folder import check_claimable, check_not_in_use, own_folder
 from nas.search.interrupts import Interrupted, Interrupts
 from nas.search.loggers import tune_loggers
 from nas.search.progress import ProgressCallback, TrialsView, announce, search_label
@@ -120,32 +120,49 @@ class SearchOutcome:
 
 
 # ----- the live record of trials -----
-_RECORDING: dict[str, Path | None] = {"folder": None}
+@dataclass
+class Recording:
+    """The run folder the search running in this process records into; `stop` ends Tune's loop cleanly (as
+    a first Ctrl-C does); `fault`: the first error writing the records (a full disk), raised after the loop."""
+
+    folder: Path
+    stop: Callable[[], None]
+    fault: Exception | None = None
+
+
+_RECORDING: dict[str, Recording | None] = {"now": None}
 
 
 @contextlib.contextmanager
-def recording_into(folder: Path) -> Iterator[None]:
-    """`RunRecorder`s in this process write into `folder` for the length of the block."""
-    previous, _RECORDING["folder"] = _RECORDING["folder"], folder
+def recording_into(folder: Path, stop: Callable[[], None]) -> Iterator[Recording]:
+    """`RunRecorder`s (and a restored `RelocatableSearchGenerator`) in this process use `folder` within."""
+    previous = _RECORDING["now"]
+    _RECORDING["now"] = recording = Recording(folder, stop)
     try:
-        yield
+        yield recording
     finally:
-        _RECORDING["folder"] = previous
+        _RECORDING["now"] = previous
 
 
 class RunRecorder(Callback):
     """Keeps trials.csv/json current in the run folder of the search running in this process
     (`recording_into`). Ray Tune saves its callbacks with the experiment, so the recorder holds no path of
     its own: a run folder copied or moved elsewhere and resumed writes into itself, never into the
-    original (whose path a saved recorder of an older version still carries; it is ignored)."""
+    original (whose path a saved recorder of an older version still carries; it is ignored). A write that
+    fails (a full disk) stops the search cleanly, its unfinished trials resumable, and is raised after it
+    (Tune would only log an error raised here and go on with records no longer kept)."""
 
     def _write(self, trials, current=None, status: str | None = None) -> None:
-        folder = _RECORDING["folder"]
-        if folder is None:
+        recording = _RECORDING["now"]
+        if recording is None or recording.fault is not None:
             return
-        records = [report.trial_record(i, trial, status if trial is current else None)
-                   for i, trial in enumerate(trials)]
-        report.write_trials(folder, records)
+        try:
+            records = [report.trial_record(i, trial, status if trial is current else None)
+                       for i, trial in enumerate(trials)]
+            report.write_trials(recording.folder, records)
+        except Exception as error:  # noqa: BLE001 - raised again by run_search once Tune has stopped
+            recording.fault = error
+            recording.stop()
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         self._write(trials, trial, "TERMINATED")  # Tune calls back before it sets the final status
@@ -155,6 +172,40 @@ class RunRecorder(Callback):
 
     def on_experiment_end(self, trials, **info) -> None:
         self._write(trials)
+
+
+class RelocatableSearchGenerator(SearchGenerator):
+    """Ray Tune's `SearchGenerator`, restored into the run folder being resumed.
+
+    Tune saves the generator's state with the experiment it was given, whose storage names the run folder
+    as it was then, and creates every new trial from it. Restoring a run folder that was copied or moved
+    elsewhere, Tune re-points the trials it restores to the new place, not the generator: new trials wrote
+    their checkpoints into the original folder. This generator re-points its experiment to the folder
+    being run (`recording_into`) when its state is restored, as Tune does for the trials."""
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state({**state, "experiment": relocated(state["experiment"])})
+
+
+def relocated(experiment):
+    """`experiment` (a saved `ray.tune.Experiment`) with its storage re-pointed to the run folder being run."""
+    recording, storage = _RECORDING["now"], experiment.spec.get("storage")
+    if recording is None or storage is None:
+        return experiment
+    folder = recording.folder
+    storage = copy.copy(storage)
+    storage.storage_fs_path = folder.resolve().as_posix()
+    storage.experiment_dir_name = TUNE_DIR
+    experiment = copy.copy(experiment)
+    experiment.spec = {**experiment.spec, "storage": storage}
+    return experiment
+
+
+def search_algorithm(searcher: Searcher, concurrent: int | None) -> RelocatableSearchGenerator:
+    """`searcher` as Tune would wrap it (a `ConcurrencyLimiter` for `concurrent`, whose live set is saved
+    with the searcher, inside a generator), the generator a `RelocatableSearchGenerator`."""
+    return RelocatableSearchGenerator(ConcurrencyLimiter(searcher, max_concurrent=concurrent) if concurrent
+                                      else searcher)
 
 
 def _trial_name(trial) -> str:
@@ -205,10 +256,9 @@ def _tuner(config: SearchConfig, folder: Path, data: DatasetSplits, searcher: Se
     param_space = {"train": config.settings.to_dict()}
     tune_config = tune.TuneConfig(
         metric=METRIC, mode=MODE,
-        search_alg=searcher,
+        search_alg=search_algorithm(searcher, config.concurrent),
         scheduler=SCHEDULERS[config.scheduler](config) if config.scheduler else None,
         num_samples=config.trials,
-        max_concurrent_trials=config.concurrent,  # Tune's ConcurrencyLimiter (its live set is saved with the searcher)
         reuse_actors=config.reuse_actors,
         trial_name_creator=_trial_name,
         trial_dirname_creator=_trial_name,
@@ -355,6 +405,7 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                           "from Python with the same searcher: nas.search(None, folder, resume=True, searcher=...)")
     if not resume:
         check_claimable(folder, CONFIG_FILE, "search")  # a wrong --out is said before the data is loaded
+    check_not_in_use(folder, "search")  # and a folder another driver runs in
     if searcher is None:
         check_strategy_and_space(config)  # a mistyped option or space file is said before the data is loaded
     timings: dict[str, float] = {}
@@ -384,8 +435,10 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                     tuner = _restored_tuner(config, folder, data, retry_errored, verbose)
                 else:
                     tuner = _tuner(config, folder, data, searcher, verbose)
-                with interrupts.tuning(), recording_into(folder):
+                with interrupts.tuning(), recording_into(folder, interrupts.stop_tuning) as recording:
                     tuner.fit()
+                if recording.fault is not None:
+                    raise recording.fault
                 timings["search_s"] = time.perf_counter() - clock
                 if interrupts.signal is not None:
                     record_interrupted(folder)

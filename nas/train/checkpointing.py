@@ -6,6 +6,7 @@ batch-order generator's), so a resumed trial continues exactly where it stopped.
 """
 from __future__ import annotations
 
+import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,10 @@ class TrainingState:
     generator: torch.Generator
 
     def save(self, directory: str | Path, epoch: int, metrics: dict[str, Any]) -> Path:
+        """Write state.pt under a temporary name, then rename it: a process stopped mid-write (killed, out
+        of disk space) never leaves a partial file under the checkpoint's name."""
         path = Path(directory) / STATE_FILE
+        partial = path.with_name(f".{STATE_FILE}.partial")
         torch.save({
             "epoch": epoch,
             "metrics": metrics,
@@ -36,7 +40,8 @@ class TrainingState:
             "scaler": self.scaler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "batch_rng": self.generator.get_state(),
-        }, path)
+        }, partial)
+        os.replace(partial, path)
         return path
 
     def load(self, directory: str | Path) -> tuple[int, dict[str, Any]]:
@@ -56,10 +61,26 @@ def load_weights(directory: str | Path) -> dict[str, torch.Tensor]:
     return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)["model"]
 
 
-def is_readable(directory: str | Path) -> bool:
-    """Whether `directory` holds a whole checkpoint (a copy cut short by a killed process does not load)."""
+UNREADABLE = (OSError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError, ValueError)
+
+
+def unreadable_reason(directory: str | Path) -> str | None:
+    """Why `directory` holds no whole checkpoint (a copy cut short by a killed process, a full disk, a
+    damaged file), in a few words; None when it loads."""
+    path = Path(directory) / STATE_FILE
     try:
-        torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError):
-        return False
-    return True
+        if path.is_file() and path.stat().st_size == 0:
+            return "an empty file"
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
+            return "not a training state"
+    except FileNotFoundError:
+        return f"no {STATE_FILE}"
+    except UNREADABLE as error:
+        return " ".join(f"{type(error).__name__}: {error}".split())[:120]
+    return None
+
+
+def is_readable(directory: str | Path) -> bool:
+    """Whether `directory` holds a whole checkpoint."""
+    return unreadable_reason(directory) is None

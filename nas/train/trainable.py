@@ -29,7 +29,7 @@ from ray import tune
 from nas.compiler import build
 from nas.genome import Genome
 from nas.summary import summary
-from nas.train.checkpointing import TrainingState
+from nas.train.checkpointing import TrainingState, is_readable
 from nas.train.datasets import DatasetSplits
 from nas.train.failures import TrialFailure, is_out_of_memory
 from nas.train.loop import (Precision, augmentation, evaluate, make_optimizer, make_scheduler, steps_per_epoch,
@@ -115,9 +115,11 @@ def train_genome(config: dict[str, Any], data: DatasetSplits) -> None:
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
-            done, last = state.load(directory)
-        spent = float(last.get("train_time", 0.0))
-        clock.carry(last)
+            if is_readable(directory):  # else damaged (the driver says so): the trial starts again from scratch
+                done, last = state.load(directory)
+        if last is not None:
+            spent = float(last.get("train_time", 0.0))
+            clock.carry(last)
     build_time = time.perf_counter() - started
     spent += build_time
     if done >= settings.epochs:
