@@ -74,7 +74,7 @@ def _onnx(model: nn.Module, x: torch.Tensor, path: Path) -> None:
     try:
         import onnx  # noqa: F401  (the exporter writes through it)
     except ImportError:
-        raise ExportError("--format onnx needs the onnx package: pip install 'nas[onnx]'") from None
+        raise ExportError("--format onnx needs the onnx package: from the checkout, pip install -e '.[onnx]'") from None
     with torch.no_grad(), warnings.catch_warnings():
         # the TorchScript-based exporter needs only `onnx` (the torch.export-based one also needs onnxscript)
         warnings.simplefilter("ignore", DeprecationWarning)

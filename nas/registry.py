@@ -11,6 +11,7 @@ from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from nas.errors import RegistryError
+from nas.suggest import did_you_mean
 
 T = TypeVar("T")
 _REGISTRIES: list["Registry"] = []  # every registry, for `loaded_plugins`
@@ -84,7 +85,8 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         if not self._resolve(name):
             known = ", ".join(self.names())
-            raise RegistryError(f"unknown {self.kind} {name!r} (known: {known})") from None
+            raise RegistryError(f"unknown {self.kind} {name!r} (known: {known})"
+                                + did_you_mean(name, self.names())) from None
         return self._entries[name]
 
     def __contains__(self, name: object) -> bool:

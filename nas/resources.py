@@ -12,3 +12,8 @@ def data_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"cannot find the {name!r} folder of nas (looked in {_PACKAGE / '_data'} and {_PACKAGE.parent})")
+
+
+def space_names() -> list[str]:
+    """The shipped search spaces (files in ``search_spaces/``)."""
+    return sorted(path.stem for path in data_dir("search_spaces").glob("*.yaml"))

@@ -97,3 +97,27 @@ def test_every_option_of_our_strategies_is_described():
         cls = strategy_class(name)
         if cls.__module__.startswith("nas.search.strategies."):  # ours (a plug-in may describe less)
             assert set(cls.OPTION_HELP) == set(cls.OPTIONS), name
+
+
+def test_mistakes_are_one_line_with_a_did_you_mean(capsys):
+    """argparse's reason in one line (not after its usage block), with the closest known name."""
+    for argv, words in [(["serch"], "did you mean 'search'?"),
+                        (["search", "--strategy", "evolutoin"], "did you mean 'evolution'?"),
+                        (["search", "--strategy", "random", "--dataset", "fashion_mnst"], "did you mean 'fashion_mnist'?"),
+                        (["search", "--epochs", "x"], "invalid int value: 'x'")]:
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and words in err and "usage:" not in err, err
+
+
+def test_the_help_names_every_strategy_and_space(capsys):
+    from nas.resources import space_names
+    from nas.search.strategies import STRATEGIES
+
+    assert all(name in COMMANDS["search"][1] for name in STRATEGIES)
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(f"{name}," in text or f"{name} or" in text for name in space_names())

@@ -39,7 +39,7 @@ def trained(tmp_path):
 
 FORMATS = ["torchscript", "exported",
            pytest.param("onnx", marks=pytest.mark.skipif(not HAS_ONNX, reason="onnx/onnxruntime not installed "
-                                                          "(optional extra: pip install 'nas[onnx]')"))]
+                                                          "(optional extra: pip install -e '.[onnx]' from the checkout)"))]
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

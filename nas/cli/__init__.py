@@ -9,14 +9,17 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import re
 import sys
 import textwrap
 from collections.abc import Sequence
+from typing import NoReturn
 
 from nas import __version__
 from nas.cli.failure import EXIT_CODE as FAILURE_EXIT_CODE
 from nas.cli.failure import internal_error_line
 from nas.errors import NasError
+from nas.suggest import did_you_mean
 
 # subcommand -> (module under nas.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -24,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("build", "build a genome; print its parameters, FLOPs, MACs and per-stage output shapes"),
     "scale": ("scale", "scale a genome's width, depth and input resolution; write the new genome"),
     "draw": ("draw", "draw a genome: network overview and each distinct cell graph (PNG or SVG)"),
-    "search": ("search", "search architectures on Ray Tune (random, evolution, rl, scaling, optuna); resumable"),
+    "search": ("search", "search architectures on Ray Tune (random, evolution, rl, scaling, optuna, pnas); resumable"),
     "compare": ("compare", "retrain searched and hand-designed networks (same data, recipe, seeds); report with significance"),
     "train": ("train", "train or fine-tune one genome with a search trial's recipe; report its test accuracy"),
     "export": ("export", "export a genome (with its weights) as TorchScript, torch.export or ONNX"),
@@ -71,6 +74,17 @@ def describe(doc: str) -> str:
     return "\n".join(lines).rstrip()
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line (the reason, a "did you mean" for a mistyped choice and
+    where the usage is) instead of the whole usage block followed by the reason."""
+
+    def error(self, message: str) -> NoReturn:
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:
+            message += did_you_mean(choice.group(1), re.findall(r"'?([^', ]+)'?", choice.group(2)))
+        self.exit(2, f"{self.prog}: error: {message} ({self.prog} --help shows the usage)\n")
+
+
 def _chosen(argv: Sequence[str]) -> str | None:
     """The subcommand named in `argv` (the first word that is one), None if none is."""
     return next((word for word in argv if word in COMMANDS), None)
@@ -78,8 +92,8 @@ def _chosen(argv: Sequence[str]) -> str | None:
 
 def parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; only the subcommand named in `argv` gets its options (all of them when `argv` is None)."""
-    top = argparse.ArgumentParser(prog="nas", description="Neural architecture search over graph genomes.",
-                                  formatter_class=HelpFormatter)
+    top = ArgumentParser(prog="nas", description="Neural architecture search over graph genomes.",
+                         formatter_class=HelpFormatter)
     top.add_argument("--version", action="version", version=f"nas {__version__}")
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     chosen = _chosen(argv) if argv is not None else None

@@ -3,7 +3,7 @@
     nas export results/runs/evo/best_genome.yaml --weights results/runs/evo/best_weights.pt \\
         --format torchscript -o model.pt                  # torch.jit.load("model.pt")
     nas export resnet20 --format exported -o resnet20.pt2 # torch.export.load(...).module()
-    nas export best_genome.yaml --format onnx -o model.onnx  # pip install 'nas[onnx]'
+    nas export best_genome.yaml --format onnx -o model.onnx  # from the checkout: pip install -e '.[onnx]'
 
 An existing FILE is replaced only with --force.
 """

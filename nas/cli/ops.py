@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nas.errors import NasError
+from nas.suggest import did_you_mean
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +47,7 @@ def select(registry: Iterable[str], names: list[str], kind: str) -> list[str]:
     known = list(registry)
     for name in names:
         if name not in known:
-            raise NasError(f"unknown {kind} {name!r} (known: {', '.join(known)})")
+            raise NasError(f"unknown {kind} {name!r} (known: {', '.join(known)})" + did_you_mean(name, known))
     return list(dict.fromkeys(names)) or known
 
 

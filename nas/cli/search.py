@@ -22,6 +22,7 @@ from nas.cli.failure import internal_error_line
 from nas.errors import NasError
 from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder
 from nas.search.strategies import STRATEGIES
+from nas.resources import space_names
 from nas.train.settings import TrainSettings
 from nas.units import si
 
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     search = parser.add_argument_group("search")
     search.add_argument("--strategy", choices=list(STRATEGIES), help="search strategy (required unless --resume)")
     search.add_argument("--space", default=DEFAULTS.space, metavar="FILE|NAME",
-                        help=f"search space: cells, macro, mobile or a YAML file (default {DEFAULTS.space})")
+                        help=f"search space: {', '.join(space_names())} or a YAML file (default {DEFAULTS.space})")
     search.add_argument("--trials", type=int, default=DEFAULTS.trials, metavar="N",
                         help=f"architectures to train (default {DEFAULTS.trials})")
     search.add_argument("--seed", type=int, default=DEFAULTS.seed, metavar="S", help="seed of the strategy and training")
@@ -317,9 +318,9 @@ def run(args: argparse.Namespace) -> int:
         raise
     except Exception as error:  # noqa: BLE001 - a full disk, a fault of ours: one line, and how to go on
         return failed(folder, args.argv, error)
-    except Interrupted as stop:
+    except Interrupted as stop:  # before Tune ran, or a second signal: at once, whatever was running
         if (folder / "search.json").is_file():
-            print(f"interrupted ({stop}) before any trial ran; to continue:", file=sys.stderr)
+            print(f"interrupted ({stop}); the run folder {folder} keeps what was done; to continue:", file=sys.stderr)
             print(resume_command(folder), flush=True)
         else:
             print(f"interrupted ({stop}) before anything was written; run the command again", file=sys.stderr)

@@ -30,6 +30,7 @@ from nas.errors import GenomeError
 from nas.genome import Genome
 from nas.search.report import BEST_GENOME, CONFIG_JSON, TRIALS_JSON  # a search run folder's files
 from nas.spaces.layout import fit_genome
+from nas.suggest import did_you_mean
 
 
 
@@ -118,7 +119,8 @@ def resolve_baseline(source: str) -> tuple[str, Genome]:
     if path.suffix.lower() in (".yaml", ".yml", ".json"):
         return slug(path.stem), Genome.load(path)
     if source not in baselines.names():
-        raise PlanError(f"unknown baseline {source!r} (see `nas baselines`; or give a genome file)")
+        raise PlanError(f"unknown baseline {source!r} (see `nas baselines`; or give a genome file)"
+                        + did_you_mean(source, baselines.names()))
     return source, baselines.get(source)
 
 

@@ -28,6 +28,7 @@ from nas.frozen import FrozenDict, freeze
 from nas.params import REQUIRED, resolve_params
 from nas.plugins import GROUPS
 from nas.registry import Registry
+from nas.suggest import did_you_mean
 
 __all__ = ["OPS", "OpSpec", "REQUIRED", "get_op", "op"]
 
@@ -83,5 +84,5 @@ def op(name: str, *, pairs: tuple[str, ...] = (), **defaults: Any) -> Callable[[
 def get_op(name: str, where: str = "") -> OpSpec:
     if name not in OPS:
         known = ", ".join(OPS.names())
-        raise GenomeError(where, f"unknown op {name!r} (known: {known})")
+        raise GenomeError(where, f"unknown op {name!r} (known: {known})" + did_you_mean(name, OPS.names()))
     return OPS.get(name)

@@ -15,6 +15,7 @@ from typing import Any
 from nas.errors import NasError
 from nas.search.strategies import STRATEGIES
 from nas.train.settings import TrainSettings
+from nas.suggest import did_you_mean
 
 
 class SearchError(NasError):
@@ -56,7 +57,8 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         if self.searcher is None and self.strategy not in STRATEGIES:
-            raise SearchError(f"unknown strategy {self.strategy!r} (known: {', '.join(STRATEGIES)})")
+            raise SearchError(f"unknown strategy {self.strategy!r} (known: {', '.join(STRATEGIES)})"
+                              + did_you_mean(self.strategy, STRATEGIES))
         if not isinstance(self.trials, int) or self.trials < 1:
             raise SearchError(f"trials must be a positive integer, got {self.trials!r}")
         if self.concurrent is not None and self.concurrent < 1:
@@ -72,7 +74,8 @@ class SearchConfig:
         if self.train_limit is not None and (not isinstance(self.train_limit, int) or self.train_limit < 1):
             raise SearchError(f"train_limit must be a positive integer, got {self.train_limit!r}")
         if self.scheduler is not None and self.scheduler not in SCHEDULERS:
-            raise SearchError(f"unknown scheduler {self.scheduler!r} (known: {', '.join(SCHEDULERS)})")
+            raise SearchError(f"unknown scheduler {self.scheduler!r} (known: {', '.join(SCHEDULERS)})"
+                              + did_you_mean(self.scheduler, SCHEDULERS))
         self.settings = TrainSettings.from_dict({"seed": self.seed, **self.train})
 
     def to_dict(self) -> dict[str, Any]:

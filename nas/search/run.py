@@ -46,7 +46,7 @@ from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_fol
 from nas.search.folder import check_claimable, check_not_in_use, own_folder
 from nas.search.interrupts import Interrupted, Interrupts
 from nas.search.loggers import tune_loggers
-from nas.search.progress import ProgressCallback, TrialsView, announce, search_label
+from nas.search.progress import WIDTH, ProgressCallback, TrialsView, announce, search_label
 from nas.search.repair import restore_named_checkpoints
 from nas.search.strategies import make_searcher, strategy_class
 from nas.search.verbosity import libraries_quiet, ray_init_options, ray_listener_muted
@@ -206,6 +206,10 @@ def search_algorithm(searcher: Searcher, concurrent: int | None) -> RelocatableS
     with the searcher, inside a generator), the generator a `RelocatableSearchGenerator`."""
     return RelocatableSearchGenerator(ConcurrencyLimiter(searcher, max_concurrent=concurrent) if concurrent
                                       else searcher)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _trial_name(trial) -> str:
@@ -424,8 +428,11 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
         with own_folder(folder, CONFIG_FILE, "search") as existing:
             restore = begin(folder, config, resume, existing)
             view.announce(data.describe())
-            view.announce(f"{config.strategy} over {config.space}: {config.trials} trials of {config.settings.epochs} "
-                          f"epochs -> {folder}" + (" (resuming)" if restore else ""))
+            plan = (f"{config.strategy} over {config.space}: {plural(config.trials, 'trial')} of "
+                    f"{plural(config.settings.epochs, 'epoch')}")
+            where = f"-> {folder}" + (" (resuming)" if restore else "")
+            for line in ([f"{plan} {where}"] if len(plan) + len(where) < WIDTH else [plan, where]):  # fits 80 columns
+                view.announce(line)
             clock = time.perf_counter()
             with tune_session(address):
                 interrupts.arm()  # again: ray.init installs its own SIGTERM handler

@@ -19,11 +19,12 @@ from nas.errors import GenomeError
 from nas.limits import MAX_TEXT, check_data
 from nas.plugins import GROUPS
 from nas.registry import Registry
-from nas.resources import data_dir
+from nas.resources import data_dir, space_names
 from nas.spaces.base import SearchSpace, SpaceError
 from nas.spaces.cells import CellSpace
 from nas.spaces.fields import Fields
 from nas.spaces.stages import StageSpace
+from nas.suggest import did_you_mean
 
 
 
@@ -38,11 +39,6 @@ KINDS.add("cells", CellSpace)
 KINDS.add("stages", StageSpace)
 
 
-def space_names() -> list[str]:
-    """The shipped spaces (files in ``search_spaces/``)."""
-    return sorted(path.stem for path in data_dir("search_spaces").glob("*.yaml"))
-
-
 def space_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml"):
@@ -52,7 +48,8 @@ def space_path(name_or_path: str | Path) -> Path:
     shipped = data_dir("search_spaces") / f"{name_or_path}.yaml"
     if not shipped.is_file():
         raise SpaceError(f"unknown search space {str(name_or_path)!r} (known: {', '.join(space_names())}; "
-                         "a search-space kind: " + ", ".join(KINDS) + "; or give a path to a .yaml file)")
+                         "a search-space kind: " + ", ".join(KINDS) + "; or give a path to a .yaml file)"
+                         + did_you_mean(name_or_path, [*space_names(), *KINDS]))
     return shipped
 
 

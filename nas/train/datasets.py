@@ -40,6 +40,7 @@ from nas.registry import Registry
 from nas.train.idx import IdxError, read_idx
 from nas.train.raw import DatasetError, RawData
 from nas.train.user_data import load_folder, load_npz
+from nas.suggest import did_you_mean
 
 DATA_DIR_ENV = "NAS_DATA_DIR"
 
@@ -254,7 +255,8 @@ def check_dataset_name(name: str) -> str:
         return name
     if name not in DATASETS:
         kinds = ", ".join(f"{k}:PATH" for k in KINDS)
-        raise DatasetError(f"unknown data set {name!r} (known: {', '.join(DATASETS)}; or {kinds})")
+        raise DatasetError(f"unknown data set {name!r} (known: {', '.join(DATASETS)}; or {kinds})"
+                           + did_you_mean(name, DATASETS))
     return name
 
 

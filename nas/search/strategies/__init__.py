@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas.plugins import GROUPS
 from nas.registry import Registry
+from nas.suggest import did_you_mean
 
 if TYPE_CHECKING:
     from nas.search.strategies.base import SpaceSearcher
@@ -57,7 +58,8 @@ def strategy_class(strategy: str) -> type[SpaceSearcher]:
     from nas.search.strategies.base import StrategyError
 
     if strategy not in STRATEGIES:
-        raise StrategyError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+        raise StrategyError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})"
+                            + did_you_mean(strategy, STRATEGIES))
     entry = STRATEGIES.get(strategy)
     if isinstance(entry, tuple):
         module, name = entry
