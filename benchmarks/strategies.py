@@ -8,8 +8,9 @@ It writes to `--out`:
 
     anytime.png    best-so-far validation accuracy against trials: mean over seeds, band = min..max
     anytime_cost.png   the same against search cost (CPU seconds of the trials, or GPU seconds on GPUs;
-                   trials added in proposal order, as in each run's summary.json): mean over the seeds
-                   that have a value at that cost, band = min..max
+                   trials added in proposal order, as in each run's summary.json)
+                   Both show a point only where every seed has a value (each seed's best carried past its
+                   end), so the mean is over the same runs all along and, like each run's, never drops.
     summary.json   every run's best-so-far curve, best trial and timings; the table below as data
     summary.md     the table
     runs/<strategy>-seed<k>/   each search's own run folder (trials.csv, best genome, plot, ...)
@@ -71,6 +72,17 @@ def finished_summary(folder: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+def same_config(saved: dict | None, config) -> bool:
+    """Whether a finished run's saved config is `config` (fields added since it ran count with their defaults)."""
+    from nas.search.run import SearchConfig, SearchError
+
+    try:
+        saved = SearchConfig.from_dict(saved or {}).to_dict()
+    except SearchError:
+        return False
+    return json.loads(json.dumps(saved)) == json.loads(json.dumps(config.to_dict()))
+
+
 def run_one(args: argparse.Namespace, strategy: str, seed: int, warmup: int, folder: Path) -> dict:
     from nas.search.report import best_so_far, cost_points, cost_summary, read_trials
     from nas.search.run import SearchConfig, run_search
@@ -82,7 +94,7 @@ def run_one(args: argparse.Namespace, strategy: str, seed: int, warmup: int, fol
                           train_limit=args.train_limit, val_fraction=args.val_fraction, trials=args.trials,
                           concurrent=args.concurrent, seed=seed, options=strategy_options(strategy, warmup), train=train)
     summary = None if args.fresh else finished_summary(folder)
-    if summary is None or summary.get("config") != json.loads(json.dumps(config.to_dict())):
+    if summary is None or not same_config(summary.get("config"), config):
         if folder.exists():
             shutil.rmtree(folder)  # unfinished, or run with other settings: start it again from scratch
         summary = run_search(config, folder, verbose=False).summary
@@ -184,8 +196,7 @@ def plot(runs: list[dict], strategies: list[str], trials: int, path: Path, title
     x = list(range(1, trials + 1))
     for strategy in strategies:
         curves = [r["curve"] for r in runs if r["strategy"] == strategy]
-        columns = [[c[i] for c in curves if i < len(c) and c[i] is not None] for i in range(trials)]
-        points = [(i + 1, statistics.fmean(col), min(col), max(col)) for i, col in enumerate(columns) if col]
+        points = trial_points(curves, trials)
         if not points:
             continue
         points.append((trials + 0.5, *points[-1][1:]))  # hold the last value to the plot's edge
@@ -195,6 +206,27 @@ def plot(runs: list[dict], strategies: list[str], trials: int, path: Path, title
     axes.set_xlim(0.5, trials + 0.5)
     axes.set_xticks(x if trials <= 20 else None)
     save_accuracy_plot(figure, axes, path, "trials", "best validation accuracy so far", title)
+
+
+def every_run(column: list[float | None]) -> tuple[float, float, float] | None:
+    """(mean, min, max) of one point of the runs' best-so-far curves, only where every run has a value: a
+    mean over the runs that happen to have one would change support along the curve and could drop (a
+    best-so-far never does)."""
+    if not column or any(value is None for value in column):
+        return None
+    return statistics.fmean(column), min(column), max(column)
+
+
+def trial_points(curves: list[list[float | None]], trials: int) -> list[tuple[float, float, float, float]]:
+    """(trial, mean, min, max) of the runs' best-so-far curves against trials, where every run has a value."""
+    columns = [[c[i] if i < len(c) else (c[-1] if c else None) for c in curves] for i in range(trials)]
+    return [(i + 1, *spread) for i, spread in enumerate(map(every_run, columns)) if spread]
+
+
+def cost_points(curves: list[list[list[float]]], grid: list[float]) -> list[tuple[float, float, float, float]]:
+    """(cost, mean, min, max) of the runs' best-so-far curves against cost, where every run has a value."""
+    columns = [[best_at(c, g) for c in curves] for g in grid]
+    return [(g, *spread) for g, spread in zip(grid, map(every_run, columns)) if spread]
 
 
 def cost_grid(runs: list[dict], points: int = 200) -> list[float]:
@@ -226,8 +258,7 @@ def plot_cost(runs: list[dict], strategies: list[str], path: Path, title: str) -
     figure, axes = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     for strategy in strategies:
         curves = [r["cost_curve"] for r in runs if r["strategy"] == strategy]
-        columns = [[v for v in (best_at(c, g) for c in curves) if v is not None] for g in grid]
-        points = [(g, statistics.fmean(col), min(col), max(col)) for g, col in zip(grid, columns) if col]
+        points = cost_points(curves, grid)
         if not points:
             continue
         xs, means, lows, highs = zip(*points)
