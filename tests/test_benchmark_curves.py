@@ -1,9 +1,9 @@
 """benchmarks/strategies.py's any-time curves: a best-so-far mean over seeds never drops, and the committed
 figures' data obey it (the mean is drawn only where every seed has a value)."""
-import importlib.util
 import json
 from pathlib import Path
 
+import benchmark_scripts
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -11,10 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("strategies_benchmark", ROOT / "benchmarks" / "strategies.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_scripts.load("strategies")
 
 
 def rising(points) -> bool:

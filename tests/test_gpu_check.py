@@ -1,8 +1,8 @@
 """benchmarks/gpu_check.py: one clear line and status 2 without a GPU; its throughput part runs (tiny, on a CPU)."""
-import importlib.util
 import subprocess
 from pathlib import Path
 
+import benchmark_scripts
 import pytest
 import torch
 
@@ -11,10 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def gpu_check():
-    spec = importlib.util.spec_from_file_location("gpu_check", ROOT / "benchmarks" / "gpu_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return benchmark_scripts.load("gpu_check")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
