@@ -5,7 +5,8 @@
 The data set is loaded once in the driver and shared with every trial through Ray's object store
 (`tune.with_parameters`). The strategy is a `Searcher` from `nas.search.strategies.make_searcher`
 over a space from `nas.spaces.load_space`, realized for the data set's input and classes; each trial
-is `nas.train.trainable.train_genome`. A failing trial fails alone (max_failures=0, fail_fast=False).
+is `nas.train.trainable.train_genome`. A failing trial fails alone (fail_fast=False), retried from its
+last checkpoint up to `max_failures` times (default 0).
 
 The run folder holds ``search.json`` (this config: what `--resume` reads back), ``tune/`` (Ray Tune's
 experiment: trial state, checkpoints, searcher state), and the outputs of `nas.search.report`
@@ -416,7 +417,8 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
     # the data, then the space fitted to it and the strategy: bad input is reported at once (not after Ray
     # has started) and leaves no run folder
     view = TrialsView(config.trials, label=search_label, enabled=verbose)  # live progress (nas.search.progress)
-    with Interrupts() as interrupts, libraries_quiet(not library_logs), view, ray_listener_muted(not library_logs):
+    quiet = not library_logs
+    with Interrupts() as interrupts, libraries_quiet(quiet), view, ray_listener_muted(quiet):
         view.announce(f"loading {config.dataset}")
         clock = time.perf_counter()
         data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
