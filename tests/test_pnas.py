@@ -257,13 +257,15 @@ def test_bad_options_are_reported(toy, options, message):
 def test_tuner_runs_pnas_with_trials_in_flight(toy, ray_session, tmp_path):
     from ray import tune
 
+    from nas.search.tune_searcher import TuneSearcher
+
     def trainable(config):
         sample = config["sample"]
         kernel = sample["kernel"] / 5 if sample.get("kind") == "conv" else 0.0
         tune.report({"val_accuracy": (sample["width"] / 32 + sample["depth"] / 4 + kernel) / 3})
 
     searcher = make_searcher("pnas", toy, seed=0, max_trials=6, options={**FAST, "warmup": 2, "k": 2})
-    tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=6, max_concurrent_trials=2,
+    tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=TuneSearcher(searcher), num_samples=6, max_concurrent_trials=2,
                                                               metric="val_accuracy", mode="max", reuse_actors=True),
                        run_config=tune.RunConfig(storage_path=str(tmp_path), name="toy", verbose=0))
     results = tuner.fit()

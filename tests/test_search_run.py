@@ -20,6 +20,7 @@ from nas.compiler import build
 from nas.genome import Genome
 from nas.search.run import SearchConfig, SearchError, run_search
 from nas.search.strategies import make_searcher
+from nas.search.tune_searcher import TuneSearcher
 from nas.spaces import load_space
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -168,7 +169,7 @@ class Breaking(Searcher):
 
 def test_failing_trials_fail_alone_with_their_reason_recorded(files, tmp_path, ray_session):
     space = load_space(str(files / "tiny.yaml"), input_channels=1, input_size=8, num_classes=10)
-    inner = make_searcher("random", space, seed=3, max_trials=5)
+    inner = TuneSearcher(make_searcher("random", space, seed=3, max_trials=5))  # a user's searcher wraps ours
     breaks = {1: {"train": {"lr": 1e12}},                 # the loss blows up
               2: {"genome": {"name": "broken"}},            # the trainable raises (no such genome)
               3: {"train": {"max_params": 50}}}             # over the size cap: fails before allocating
@@ -189,7 +190,7 @@ def test_failing_trials_fail_alone_with_their_reason_recorded(files, tmp_path, r
 
 def test_asha_stops_a_trial_that_lags_at_a_rung(files, tmp_path, ray_session):
     space = load_space(str(files / "tiny.yaml"), input_channels=1, input_size=8, num_classes=10)
-    inner = make_searcher("random", space, seed=3, max_trials=2)
+    inner = TuneSearcher(make_searcher("random", space, seed=3, max_trials=2))
     breaks = {0: {"train": {"lr": 0.3}},  # learns fast: above chance after its first epoch
               1: {"train": {"lr": 1e-9}}}  # learns nothing: chance accuracy after its first epoch
     config = SearchConfig(strategy="random", space=str(files / "tiny.yaml"), trials=2, concurrent=1,

@@ -3,8 +3,9 @@
     outcome = run_search(SearchConfig(strategy="evolution", trials=16), "results/runs/evo")
 
 The data set is loaded once in the driver and shared with every trial through Ray's object store
-(`tune.with_parameters`). The strategy is a `Searcher` from `nas.search.strategies.make_searcher`
-over a space from `nas.spaces.load_space`, realized for the data set's input and classes; each trial
+(`tune.with_parameters`). The strategy (plain Python, `nas.search.strategies.make_searcher`), over a
+space from `nas.spaces.load_space` realized for the data set's input and classes, runs in Tune through
+its adapter (`nas.search.tune_searcher`); each trial
 is `nas.train.trainable.train_genome`. A failing trial fails alone (fail_fast=False), retried from its
 last checkpoint up to `max_failures` times (default 0).
 
@@ -49,7 +50,8 @@ from nas.search.interrupts import Interrupted, Interrupts
 from nas.search.loggers import tune_loggers
 from nas.search.progress import WIDTH, ProgressCallback, TrialsView, announce, search_label
 from nas.search.repair import restore_named_checkpoints
-from nas.search.strategies import make_searcher, strategy_class
+from nas.search.strategies import SpaceSearcher, make_searcher, strategy_class
+from nas.search.tune_searcher import TuneSearcher, tune_searcher
 from nas.search.verbosity import libraries_quiet, ray_init_options, ray_listener_muted
 from nas.spaces import load_space
 from nas.train.datasets import DatasetSplits, load_dataset
@@ -202,9 +204,11 @@ def relocated(experiment):
     return experiment
 
 
-def search_algorithm(searcher: Searcher, concurrent: int | None) -> RelocatableSearchGenerator:
-    """`searcher` as Tune would wrap it (a `ConcurrencyLimiter` for `concurrent`, whose live set is saved
-    with the searcher, inside a generator), the generator a `RelocatableSearchGenerator`."""
+def search_algorithm(searcher: SpaceSearcher | Searcher, concurrent: int | None) -> RelocatableSearchGenerator:
+    """A strategy (in its adapter) or a Ray Tune searcher as Tune would wrap it (a `ConcurrencyLimiter` for
+    `concurrent`, whose live set is saved with the searcher, inside a generator), the generator a
+    `RelocatableSearchGenerator`."""
+    searcher = tune_searcher(searcher)
     return RelocatableSearchGenerator(ConcurrencyLimiter(searcher, max_concurrent=concurrent) if concurrent
                                       else searcher)
 
@@ -242,7 +246,7 @@ def check_strategy_and_space(config: SearchConfig) -> None:
     load_space(config.space)
 
 
-def make_strategy(config: SearchConfig, data: DatasetSplits) -> Searcher:
+def make_strategy(config: SearchConfig, data: DatasetSplits) -> SpaceSearcher:
     space = load_space(config.space, input_channels=data.channels, input_size=data.size,
                        num_classes=data.num_classes)
     try:
@@ -257,7 +261,8 @@ def make_trainable(config: SearchConfig, data: DatasetSplits):
     return tune_trainable(data, config.resources())
 
 
-def _tuner(config: SearchConfig, folder: Path, data: DatasetSplits, searcher: Searcher, verbose: bool) -> tune.Tuner:
+def _tuner(config: SearchConfig, folder: Path, data: DatasetSplits, searcher: SpaceSearcher | Searcher,
+           verbose: bool) -> tune.Tuner:
     param_space = {"train": config.settings.to_dict()}
     tune_config = tune.TuneConfig(
         metric=METRIC, mode=MODE,
@@ -288,13 +293,13 @@ def _restored_tuner(config: SearchConfig, folder: Path, data: DatasetSplits, ret
                               restart_errored=retry_errored, param_space={"train": config.settings.to_dict()})
 
 
-def searcher_name(searcher: Searcher) -> str:
+def searcher_name(searcher: SpaceSearcher | Searcher) -> str:
     """What the records call a searcher given from Python: its `name` (a strategy's), else its class's name."""
     name = getattr(searcher, "name", None)
     return name if isinstance(name, str) and name and name != "base" else type(searcher).__name__
 
 
-def with_searcher(config: SearchConfig, searcher: Searcher) -> SearchConfig:
+def with_searcher(config: SearchConfig, searcher: SpaceSearcher | Searcher) -> SearchConfig:
     """`config` for a run of `searcher` (given from Python): the records carry the searcher's own name."""
     config = copy.copy(config)
     config.strategy = searcher_name(searcher)
@@ -361,12 +366,12 @@ def prepare_folder(folder: Path, config: SearchConfig | None, resume: bool) -> S
 def saved_strategy(template: Searcher, folder: Path) -> Searcher | None:
     """The strategy as Tune last saved it (for its counters, e.g. duplicates avoided): `template`'s
     class with the saved state; None if there is none."""
-    searcher = copy.deepcopy(template)
+    searcher = tune_searcher(copy.deepcopy(template))
     try:
         searcher.restore_from_dir(str(folder / TUNE_DIR))
     except (RuntimeError, OSError):
         return None
-    return searcher
+    return searcher.strategy if isinstance(searcher, TuneSearcher) else searcher
 
 
 def record_interrupted(folder: Path) -> None:
@@ -387,7 +392,7 @@ def resume_command(folder: Path) -> str:
 
 
 def run_search(config: SearchConfig | None, folder: str | Path, *, address: str | None = None, resume: bool = False,
-               retry_errored: bool = False, verbose: bool = True, searcher: Searcher | None = None,
+               retry_errored: bool = False, verbose: bool = True, searcher: SpaceSearcher | Searcher | None = None,
                library_logs: bool = False) -> SearchOutcome:
     """Run (or with `resume`, continue) a search; write and return its outcome.
 

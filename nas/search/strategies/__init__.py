@@ -1,7 +1,8 @@
-"""Search strategies as Ray Tune searchers; `make_searcher` picks one by name.
+"""Search strategies: plain ask/tell objects over a seeded RNG (no Ray); `make_searcher` picks one by name.
 
-    searcher = make_searcher("evolution", load_space("macro"), seed=0, max_trials=50)
-    tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=searcher, num_samples=50))
+    strategy = make_searcher("evolution", load_space("macro"), seed=0, max_trials=50)
+    config = strategy.suggest("t1"); ...; strategy.on_trial_complete("t1", {"val_accuracy": 0.9})
+    tune.TuneConfig(search_alg=TuneSearcher(strategy), num_samples=50)   # nas.search.tune_searcher
 
 `STRATEGIES` is a `nas.registry.Registry`: a strategy is a `SpaceSearcher` subclass, registered from
 Python with `register_strategy(name, cls)` or by another package's entry point in group
@@ -47,8 +48,8 @@ def register_strategy(name: str, cls: type[SpaceSearcher]) -> type[SpaceSearcher
 
 
 def __getattr__(name: str) -> Any:
-    """The base's names (Proposal, SpaceSearcher, StrategyError), imported on first use: they need Ray,
-    and the command line reads `STRATEGIES` without it."""
+    """The base's names (Proposal, SpaceSearcher, StrategyError), imported on first use: the base imports
+    the genome and space modules, and the command line reads `STRATEGIES` without them (`nas --help`)."""
     if name in ("Proposal", "SpaceSearcher", "StrategyError"):
         return getattr(importlib.import_module("nas.search.strategies.base"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -69,7 +70,8 @@ def strategy_class(strategy: str) -> type[SpaceSearcher]:
 
 def make_searcher(strategy: str, space: SearchSpace | str, *, seed: int, metric: str = "val_accuracy",
                   mode: str = "max", max_trials: int, options: Mapping[str, Any] | None = None) -> SpaceSearcher:
-    """A Ray Tune `Searcher` running `strategy` over `space` (a SearchSpace, or a name/path for `load_space`)."""
+    """The strategy `strategy` over `space` (a SearchSpace, or a name/path for `load_space`); in Ray Tune it
+    runs through `nas.search.tune_searcher.TuneSearcher`."""
     if isinstance(space, str):
         from nas.spaces import load_space
 

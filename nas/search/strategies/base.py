@@ -1,16 +1,18 @@
-"""The shared Ray Tune `Searcher` of every strategy: suggest/complete bookkeeping, dedupe, save/restore.
+"""The base of every strategy: plain Python, no Ray. A strategy is ask/tell over a seeded RNG with state that
+saves and restores; `nas.search.tune_searcher.TuneSearcher` is the one adapter that runs it in Ray Tune.
 
-A strategy only implements its core, ask/tell over a seeded RNG:
-  - `ask() -> Proposal | None | Searcher.FINISHED`: the next sample to try (None: wait for results),
+A strategy only implements its core:
+  - `ask() -> Proposal | None | FINISHED`: the next sample to try (None: wait for results),
   - `tell(proposal, outcome)`: what a proposal scored (`outcome` is a dict of metrics, None if it failed),
   - `core_state()` / `set_core_state(state)`: the core's own state (population, weights, study, ...).
 
-The base turns proposals into trial configs ``{"genome", "sample", "fingerprint"}`` and dedupes by
-fingerprint, confirmed by genome equality (`_key`: a fingerprint hit counts only when the genomes are
-equal): a genome already evaluated in this run is never suggested again; its recorded outcome is
-told to the core instead (and counted in `duplicates_avoided`). A proposal of a genome that is still
-being evaluated waits, and is told the outcome when that trial completes. Failed trials (errors,
-missing or non-finite metric) are recorded as failures and never retried.
+The base turns proposals into trial configs ``{"genome", "sample", "fingerprint"}`` (`suggest(trial_id)`)
+and dedupes by fingerprint, confirmed by genome equality (`_key`: a fingerprint hit counts only when the
+genomes are equal): a genome already evaluated in this run is never suggested again; its recorded outcome
+is told to the core instead (and counted in `duplicates_avoided`). A proposal of a genome that is still
+being evaluated waits, and is told the outcome when that trial completes (`on_trial_complete`). Failed
+trials (errors, missing or non-finite metric) are recorded as failures and never retried. Any loop can
+drive it (suggest, train, on_trial_complete; `get_state`/`set_state` or `save`/`restore` between).
 """
 from __future__ import annotations
 
@@ -22,13 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ray.tune.search import Searcher
-
 from nas.errors import NasError
 from nas.genome import Genome
 from nas.spaces.base import SearchSpace
 
-FINISHED = Searcher.FINISHED
+FINISHED = "FINISHED"  # what `ask` and `suggest` return when the strategy has nothing more to try
 EXTRA_METRICS = ("val_accuracy", "params", "flops")  # recorded with every outcome when reported
 MINIMIZED = ("params", "flops", "epoch_time")  # default direction of these objectives (others: maximized)
 
@@ -81,7 +81,7 @@ def check_option(strategy: str, key: str, value: Any, default: Any, kind: str | 
     raise StrategyError(f"strategy {strategy!r} option {key}: expected {expected}, got {value!r}")
 
 
-class SpaceSearcher(Searcher):
+class SpaceSearcher:
     """Base of all strategies. Subclasses set `name`, `OPTIONS` (option -> default) and the core methods."""
 
     name = "base"
@@ -96,7 +96,7 @@ class SpaceSearcher(Searcher):
             raise StrategyError(f"mode must be 'min' or 'max', got {mode!r}")
         if not isinstance(max_trials, int) or max_trials < 1:
             raise StrategyError(f"max_trials must be a positive integer, got {max_trials!r}")
-        super().__init__(metric=metric, mode=mode)
+        self.metric, self.mode = metric, mode
         self.space = space
         self.seed = seed
         self.max_trials = max_trials
@@ -151,15 +151,7 @@ class SpaceSearcher(Searcher):
         """The metrics an outcome must have to count as a success (one unless multi-objective)."""
         return [self.metric]
 
-    # ----- Ray Tune's Searcher interface -----
-    def set_search_properties(self, metric: str | None, mode: str | None, config: dict, **spec: Any) -> bool:
-        """The space comes with the searcher; Tune's metric/mode fill in only what was not set."""
-        if metric and not self._metric:
-            self._metric = metric
-        if mode and not self._mode:
-            self._mode = mode
-        return True
-
+    # ----- trials: what a loop (or the Ray Tune adapter) calls -----
     def suggest(self, trial_id: str) -> dict[str, Any] | None | str:
         if trial_id in self.pending:
             proposal, key = self.pending[trial_id]
@@ -237,8 +229,8 @@ class SpaceSearcher(Searcher):
         return copy.deepcopy({
             "strategy": self.name,
             "choices": [choice.name for choice in self.space.choices],
-            "metric": self._metric,
-            "mode": self._mode,
+            "metric": self.metric,
+            "mode": self.mode,
             "seed": self.seed,
             "max_trials": self.max_trials,
             "options": self.options,
@@ -259,7 +251,7 @@ class SpaceSearcher(Searcher):
         if state["choices"] != [choice.name for choice in self.space.choices]:
             raise StrategyError(f"the saved searcher state belongs to another search space than {self.space.name!r}")
         state = copy.deepcopy(state)
-        self._metric, self._mode = state["metric"], state["mode"]
+        self.metric, self.mode = state["metric"], state["mode"]
         self.seed, self.max_trials, self.options = state["seed"], state["max_trials"], state["options"]
         self.rng.setstate(state["rng"])
         self.results, self.pending, self.waiting = state["results"], state["pending"], state["waiting"]
