@@ -20,9 +20,9 @@ from nas.cli.common import add_recipe, dataset_argument, dataset_help, recipe_fr
 from nas.cli.failure import EXIT_CODE as FAILURE_EXIT_CODE
 from nas.cli.failure import internal_error_line
 from nas.errors import NasError
+from nas.resources import space_names
 from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder
 from nas.search.strategies import STRATEGIES
-from nas.resources import space_names
 from nas.train.settings import TrainSettings
 from nas.units import si
 
