@@ -1,16 +1,13 @@
 """`nas search` end to end on digits: every strategy from the CLI, failing trials, duplicates,
-reproducibility, resume after SIGKILL, and a two-node Ray cluster. Tiny spaces, 1-2 epochs."""
+and a two-node Ray cluster (resumes: test_search_resume.py). Tiny spaces, 1-2 epochs."""
 import json
 import os
 import pickle
-import shutil
-import signal
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
-import held_trials
 import pytest
 import torch
 from ray.tune.search import Searcher
@@ -219,76 +216,6 @@ def test_duplicates_are_counted_and_an_exhausted_space_ends_the_search(files, tm
 
 
 # ----- reproducibility and resume (evolution, one trial at a time) -----
-REPRO_TRIALS = 5
-
-
-def repro_args(files, out):
-    return ["search", "--strategy", "evolution", "--space", str(files / "tiny.yaml"), "--trials", str(REPRO_TRIALS),
-            "--epochs", "2", "--train-limit", "300", "--concurrent", "1", "--seed", "7",
-            "--option", "population=2", "--option", "sample_size=2", "--out", str(out), "--quiet"]
-
-
-@pytest.fixture(scope="module")
-def reference_run(files, tmp_path_factory, ray_session):
-    out = tmp_path_factory.mktemp("reference") / "run"
-    assert main(repro_args(files, out)) == 0
-    return out
-
-
-def test_same_seed_same_architectures_in_the_same_order(files, reference_run, tmp_path):
-    assert main(repro_args(files, tmp_path / "again")) == 0
-    first, second = fingerprints(reference_run), fingerprints(tmp_path / "again")
-    assert len(first) == REPRO_TRIALS and len(set(first)) == REPRO_TRIALS
-    assert first == second
-    accuracies = [[t["val_accuracy"] for t in trials_of(f)["trials"]] for f in (reference_run, tmp_path / "again")]
-    assert accuracies[0] == accuracies[1]  # training is seeded by the genome's fingerprint
-
-
-@pytest.fixture(scope="module")
-def killed_run(files, tmp_path_factory):
-    """The reproducible search SIGKILLed (Ray processes included) in a state the test chose: one trial
-    finished, the next held after its first epoch's checkpoint, which Tune's snapshot names (`held_trials`).
-    Returns the run folder and the finished trials' records; `as_killed` puts the folder back as it was
-    (at the same path: Ray Tune's experiment state names its own folder)."""
-    root = tmp_path_factory.mktemp("killed")
-    out = root / "run"
-    process = held_trials.start_search(repro_args(files, out), root / "gate")
-    try:
-        completed_before, held = held_trials.wait_for_held(process, out, root / "gate")
-        os.kill(process.pid, signal.SIGKILL)
-        assert process.wait(timeout=30) == -signal.SIGKILL
-    finally:
-        held_trials.stop_group(process)
-    assert len(completed_before) == 1 and len(held) == 1
-    shutil.copytree(out, root / "as_killed", symlinks=True)
-    return out, completed_before
-
-
-def as_killed(killed_run) -> Path:
-    out = killed_run[0]
-    shutil.rmtree(out)
-    shutil.copytree(out.parent / "as_killed", out, symlinks=True)
-    return out
-
-
-def test_resume_after_sigkill_loses_and_repeats_nothing(killed_run, reference_run, tmp_path, ray_session):
-    out, completed_before = as_killed(killed_run), killed_run[1]
-    assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0
-    final = trials_of(out)["trials"]
-    assert len(final) == REPRO_TRIALS
-    assert all(t["status"] == "TERMINATED" for t in final), [(t["status"], t["error"]) for t in final]
-    assert len({t["trial_id"] for t in final}) == REPRO_TRIALS
-    by_id = {t["trial_id"]: t for t in final}
-    for trial_id, before in completed_before.items():  # kept as they were: not trained again
-        after = by_id[trial_id]
-        for key in ("val_accuracy", "train_time", "epoch_time", "fingerprint", "node_id"):
-            assert after[key] == before[key], key
-    interrupted = [t for t in final if t["trial_id"] not in completed_before and t["resumed_from"]]
-    assert [t["resumed_from"] for t in interrupted] == [1]  # the held trial continued from its checkpoint
-    # the strategy's state survived: the same architectures as the uninterrupted run, in the same order
-    assert fingerprints(out) == fingerprints(reference_run)
-
-
 # ----- scale-out -----
 CLUSTER_SCRIPT = textwrap.dedent("""
     import json, sys
@@ -321,36 +248,6 @@ def test_a_two_node_cluster_runs_trials_on_both_nodes(files, tmp_path):
     assert all(t["node_ip"] for t in trials)
 
 
-def test_resume_when_the_snapshot_names_a_checkpoint_a_newer_one_replaced(killed_run, tmp_path, ray_session):
-    """Killed after Tune deleted a trial's older checkpoint (a newer one had arrived) but before it wrote a
-    new snapshot: resume moves the newest whole checkpoint where the snapshot points and continues from it.
-    The state is made from the killed run's (its held trial has exactly the checkpoint the snapshot names)."""
-    from ray.tune import ExperimentAnalysis
-
-    out = as_killed(killed_run)
-    trial = next(t for t in ExperimentAnalysis(str(out / "tune")).trials
-                 if t.status not in ("TERMINATED", "ERROR") and t.checkpoint is not None)
-    named = Path(trial.checkpoint.path)
-    assert sorted(p.name for p in named.parent.glob("checkpoint_*")) == [named.name] == ["checkpoint_000000"]
-    newer = named.parent / "checkpoint_000001"
-    named.rename(newer)  # as if Tune had registered `newer` and deleted `named`
-    cut_short = named.parent / "checkpoint_000009"  # a copy a killed worker left half-written (a number Tune
-    # will not reach in this run's remaining epochs)
-    cut_short.mkdir()
-    (cut_short / "state.pt").write_bytes((newer / "state.pt").read_bytes()[:100])
-
-    resumed = subprocess.run([PYTHON, "-c", "import sys; from nas.cli import main; sys.exit(main(sys.argv[1:]))",
-                              "search", "--resume", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
-                             timeout=300)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "continues from checkpoint_000001 (the snapshot named checkpoint_000000" in resumed.stdout
-    final = {t["trial_id"]: t for t in trials_of(out)["trials"]}
-    assert len(final) == REPRO_TRIALS, resumed.stdout
-    assert all(t["status"] == "TERMINATED" for t in final.values()), [(t["status"], t["error"]) for t in final.values()]
-    assert final[trial.trial_id]["resumed_from"] == 1  # continued from the moved checkpoint, not from scratch
-    assert not cut_short.exists()
-
-
 def test_without_address_a_search_starts_its_own_ray_unless_ray_address_names_one(monkeypatch):
     """A plain ray.init() joins whatever cluster `ray start` (or ray.cluster_utils) last left in Ray's temp
     folder, and then refuses num_cpus; a search without --address starts its own ("local") instead.
@@ -368,111 +265,3 @@ def test_without_address_a_search_starts_its_own_ray_unless_ray_address_names_on
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.5:6379")
     assert ensure_ray(ray_address(None)) and calls[-1]["address"] == "10.0.0.5:6379" and "num_cpus" not in calls[-1]
     assert ray_address("auto") == "auto"  # --address wins
-
-
-# ----- faults a long search meets -----
-# (resumes of the killed run in a process of their own, with a Ray of its own, as from a shell: Tune stages a
-# restored run in a folder of the Ray session named after the run, which restores of one run's state in one
-# session share)
-def nas_command(*argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run([PYTHON, "-c", "import sys; from nas.cli import main; sys.exit(main(sys.argv[1:]))", *argv],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
-
-
-def files_of(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def by_fingerprint(folder: Path) -> dict[str, float]:
-    return {t["fingerprint"]: t["val_accuracy"] for t in trials_of(folder)["trials"] if t["status"] == "TERMINATED"}
-
-
-def test_a_copied_run_folder_resumes_into_itself_and_never_touches_the_original(killed_run, reference_run, tmp_path):
-    """Ray Tune saves the run's callbacks and its search generator (with the experiment's storage) in its
-    state: resumed elsewhere, neither may write to the original's path."""
-    original = as_killed(killed_run)
-    before = files_of(original)
-    copy = tmp_path / "elsewhere" / "copy"
-    shutil.copytree(original, copy, symlinks=True)
-    resumed = nas_command("search", "--resume", "--out", str(copy), "--quiet")
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert files_of(original) == before  # not one byte of the original changed
-    final = trials_of(copy)
-    assert final["counts"]["completed"] == REPRO_TRIALS
-    assert json.loads((copy / "summary.json").read_text())["counts"]["completed"] == REPRO_TRIALS
-    assert all(t["checkpoint"].startswith(str(copy)) for t in final["trials"] if t["checkpoint"])
-    # the same search as the uninterrupted one: architectures, order and accuracies
-    assert fingerprints(copy) == fingerprints(reference_run)
-    assert by_fingerprint(copy) == by_fingerprint(reference_run)
-
-
-def test_a_damaged_checkpoint_is_named_and_its_trial_starts_again(killed_run, reference_run):
-    """A held trial's checkpoint truncated to 0 bytes: named on resume, and the trial trains again from scratch
-    (one trial's progress lost, never the trial), ending where an uninterrupted run ends."""
-    from ray.tune import ExperimentAnalysis
-
-    out = as_killed(killed_run)
-    trial = next(t for t in ExperimentAnalysis(str(out / "tune")).trials
-                 if t.status not in ("TERMINATED", "ERROR") and t.checkpoint is not None)
-    damaged = Path(trial.checkpoint.path) / "state.pt"
-    damaged.write_bytes(b"")
-    resumed = nas_command("search", "--resume", "--out", str(out))
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    printed = resumed.stdout
-    assert f"its checkpoint {damaged} is damaged (an empty file); the trial starts again from scratch" in printed
-    final = {t["trial_id"]: t for t in trials_of(out)["trials"]}
-    assert all(t["status"] == "TERMINATED" for t in final.values()), [(t["status"], t["error"]) for t in final.values()]
-    assert final[trial.trial_id]["resumed_from"] == 0  # from scratch
-    assert len(final) == REPRO_TRIALS, printed
-    assert by_fingerprint(out) == by_fingerprint(reference_run)
-
-
-def dying_run(files, root: Path, *flags: str) -> tuple[Path, str, str]:
-    """The reproducible search (with progress lines) whose second trial's worker is SIGKILLed mid-trial."""
-    out = root / "run"
-    argv = [a for a in repro_args(files, out) if a != "--quiet"] + list(flags)
-    process = held_trials.start_search(argv, root / "gate", die=True)
-    try:
-        assert process.wait(timeout=300) == 0, held_trials.output(root / "gate")[1][-3000:]
-    finally:
-        held_trials.stop_group(process)
-    return (out, *held_trials.output(root / "gate"))
-
-
-def test_a_killed_worker_is_recorded_with_its_reason_and_retry_errored_keeps_the_rerun(files, reference_run, tmp_path,
-                                                                                      capsys, ray_session):
-    out, stdout, stderr = dying_run(files, tmp_path)
-    trials = trials_of(out)["trials"]
-    died = [t for t in trials if t["status"] == "ERROR"]
-    assert len(died) == 1 and "died" in died[0]["error"].lower(), [(t["status"], t["error"]) for t in trials]
-    assert "FAILED: " in stdout and "unknown error" not in stdout  # the live line has the reason
-    assert "(raylet)" not in stdout + stderr and "Trials did not complete" not in stdout + stderr  # Ray's own
-    summary = json.loads((out / "summary.json").read_text())
-    assert [f["trial"] for f in summary["failures"]] == [died[0]["index"] + 1]
-
-    assert main(["search", "--resume", "--retry-errored", "--out", str(out), "--quiet"]) == 0
-    after = {t["trial_id"]: t for t in trials_of(out)["trials"]}
-    rerun = after[died[0]["trial_id"]]
-    assert rerun["status"] == "TERMINATED" and rerun["error"] == ""  # trials.json has the rerun's result
-    reference = by_fingerprint(reference_run)
-    assert rerun["val_accuracy"] == reference[rerun["fingerprint"]]  # trained again from scratch: as uninterrupted
-    csv_rows = (out / "trials.csv").read_text().splitlines()[1:]
-    assert all(",TERMINATED," in row for row in csv_rows)
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["counts"]["completed"] == REPRO_TRIALS and summary["counts"]["failed"] == 0
-    best = max(after.values(), key=lambda t: (t["val_accuracy"], -t["params"], -t["index"]))
-    assert summary["best"]["trial_id"] == best["trial_id"]
-
-
-def test_max_failures_retries_a_killed_worker_from_its_checkpoint(files, reference_run, tmp_path, ray_session):
-    out, stdout, _ = dying_run(files, tmp_path, "--max-failures", "1")
-    trials = trials_of(out)["trials"]
-    assert all(t["status"] == "TERMINATED" for t in trials), [(t["status"], t["error"]) for t in trials]
-    retried = [t for t in trials if t["failures"]]
-    assert len(retried) == 1 and retried[0]["resumed_from"] == 1  # continued from its first epoch's checkpoint
-    assert fingerprints(out) == fingerprints(reference_run)
-    assert by_fingerprint(out) == by_fingerprint(reference_run)
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["failures"] == [{"trial": retried[0]["index"] + 1, "trial_id": retried[0]["trial_id"],
-                                    "status": "TERMINATED", "failures": 1, "error": retried[0]["last_failure"]}]
-    assert f"trial {retried[0]['index'] + 1} failed 1x, retried, finished" in stdout
