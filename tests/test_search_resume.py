@@ -56,7 +56,7 @@ def killed_run(files, tmp_path_factory):
     """The reproducible search SIGKILLed (Ray processes included) in a state the test chose: one trial
     finished, the next held after its first epoch's checkpoint, which Tune's snapshot names (`held_trials`).
     Returns the run folder and the finished trials' records; `as_killed` puts the folder back as it was
-    (at the same path: Ray Tune's experiment state names its own folder)."""
+    (at the same path)."""
     root = tmp_path_factory.mktemp("killed")
     out = root / "run"
     process = held_trials.start_search(repro_args(files, out), root / "gate")
