@@ -38,6 +38,8 @@ import sys
 import time
 from pathlib import Path
 
+from nas.units import plural
+
 STRATEGIES = ("random", "evolution", "rl", "optuna", "pnas")
 
 
@@ -176,10 +178,6 @@ def significance(runs: list[dict], strategies: list[str]) -> tuple[list[dict], s
     return rows, head + "\n\n" + "\n".join(lines)
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
-
-
 def _pm(value: tuple[float, float]) -> str:
     return f"{value[0]:.4f} ± {value[1]:.4f}"
 
@@ -196,7 +194,7 @@ def plot(runs: list[dict], strategies: list[str], trials: int, path: Path, title
     x = list(range(1, trials + 1))
     for strategy in strategies:
         curves = [r["curve"] for r in runs if r["strategy"] == strategy]
-        points = trial_points(curves, trials)
+        points = seeds_by_trial(curves, trials)
         if not points:
             continue
         points.append((trials + 0.5, *points[-1][1:]))  # hold the last value to the plot's edge
@@ -217,13 +215,13 @@ def every_run(column: list[float | None]) -> tuple[float, float, float] | None:
     return statistics.fmean(column), min(column), max(column)
 
 
-def trial_points(curves: list[list[float | None]], trials: int) -> list[tuple[float, float, float, float]]:
+def seeds_by_trial(curves: list[list[float | None]], trials: int) -> list[tuple[float, float, float, float]]:
     """(trial, mean, min, max) of the runs' best-so-far curves against trials, where every run has a value."""
     columns = [[c[i] if i < len(c) else (c[-1] if c else None) for c in curves] for i in range(trials)]
     return [(i + 1, *spread) for i, spread in enumerate(map(every_run, columns)) if spread]
 
 
-def cost_points(curves: list[list[list[float]]], grid: list[float]) -> list[tuple[float, float, float, float]]:
+def seeds_by_cost(curves: list[list[list[float]]], grid: list[float]) -> list[tuple[float, float, float, float]]:
     """(cost, mean, min, max) of the runs' best-so-far curves against cost, where every run has a value."""
     columns = [[best_at(c, g) for c in curves] for g in grid]
     return [(g, *spread) for g, spread in zip(grid, map(every_run, columns)) if spread]
@@ -258,7 +256,7 @@ def plot_cost(runs: list[dict], strategies: list[str], path: Path, title: str) -
     figure, axes = plt.subplots(figsize=(6.4, 4.2), dpi=120)
     for strategy in strategies:
         curves = [r["cost_curve"] for r in runs if r["strategy"] == strategy]
-        points = cost_points(curves, grid)
+        points = seeds_by_cost(curves, grid)
         if not points:
             continue
         xs, means, lows, highs = zip(*points)

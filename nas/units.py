@@ -11,3 +11,8 @@ def si(value: float | None, unit: str = "") -> str:
         if abs(value) >= scale:
             return f"{value / scale:.3g} {prefix}{unit}"
     return f"{value:.3g} {unit}".rstrip()
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 trial``, ``3 trials``."""
+    return f"{count} {noun}" + ("" if count == 1 else "s")

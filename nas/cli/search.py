@@ -270,17 +270,15 @@ def failed(folder: Path, argv: list[str], error: Exception) -> int:
     """A search stopped by something other than bad input or a signal: one line on stderr (a full disk says
     which file and how much room a trial takes; anything else is an internal error with its log file), then
     the command that continues the run, when its folder holds one."""
+    from nas.search.folder import describe_os_error
     from nas.search.report import trial_footprint
     from nas.search.run import resume_command
 
     cause = os_error_in(error)
-    if cause is not None and cause.errno in DISK_FULL:
-        size = trial_footprint(folder)
-        print(f"nas search: error: {cause.filename or folder}: {cause.strerror or 'no space left on device'}"
+    if cause is not None and (cause.errno in DISK_FULL or cause.filename):
+        size = trial_footprint(folder) if cause.errno in DISK_FULL else None
+        print(f"nas search: error: {describe_os_error(cause, cause.filename or folder)}"
               + (f" (a trial takes about {si(size)}B in the run folder)" if size else ""), file=sys.stderr)
-        code = 2
-    elif cause is not None and cause.filename:
-        print(f"nas search: error: {cause.filename}: {cause.strerror or cause}", file=sys.stderr)
         code = 2
     else:
         print(internal_error_line("search", argv, error), file=sys.stderr)

@@ -34,9 +34,10 @@ def restore_named_checkpoints(tune_dir: str | Path, verbose: bool = False) -> li
             continue
         named = Path(checkpoint.path)
         if named.exists():
-            if not is_readable(named):  # cut short or damaged: the trainable starts the trial again from scratch
+            damage = unreadable_reason(named)
+            if damage:  # cut short or damaged: the trainable starts the trial again from scratch
                 repaired.append(f"trial {trial.trial_id}: its checkpoint {named / STATE_FILE} is damaged "
-                                f"({unreadable_reason(named)}); the trial starts again from scratch")
+                                f"({damage}); the trial starts again from scratch")
                 if verbose:
                     print(repaired[-1], flush=True)
             continue

@@ -493,18 +493,20 @@ def write_best(folder: Path, best: dict[str, Any], data) -> dict[str, Any]:
     import torch
 
     from nas.genome import Genome
-    from nas.train.checkpointing import STATE_FILE, load_weights, unreadable_reason
+    from nas.train.checkpointing import STATE_FILE, read_state
 
     written: dict[str, Any] = {}
     genome = Genome.from_dict(best["genome"])
     genome.save(folder / BEST_GENOME)
     written["genome_file"] = BEST_GENOME
     checkpoint = best.get("checkpoint")
-    damage = unreadable_reason(checkpoint) if checkpoint and Path(checkpoint).is_dir() else None
+    if not (checkpoint and Path(checkpoint).is_dir()):
+        return written
+    state, damage = read_state(checkpoint)
     if damage:
         written["weights_missing"] = f"{Path(checkpoint) / STATE_FILE}: {damage}"
-    elif checkpoint and Path(checkpoint).is_dir():
-        weights = load_weights(checkpoint)
+    else:
+        weights = state["model"]
         torch.save(weights, folder / BEST_WEIGHTS)
         written["weights_file"] = BEST_WEIGHTS
         written["test_accuracy"] = test_accuracy(best["genome"], weights, data)

@@ -56,6 +56,7 @@ from nas.search.verbosity import libraries_quiet, ray_init_options, ray_listener
 from nas.spaces import load_space
 from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.trainable import tune_trainable
+from nas.units import plural
 
 METRIC, MODE = "val_accuracy", "max"
 CONFIG_FILE = report.CONFIG_JSON
@@ -211,10 +212,6 @@ def search_algorithm(searcher: SpaceSearcher | Searcher, concurrent: int | None)
     searcher = tune_searcher(searcher)
     return RelocatableSearchGenerator(ConcurrencyLimiter(searcher, max_concurrent=concurrent) if concurrent
                                       else searcher)
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _trial_name(trial) -> str:

@@ -46,7 +46,11 @@ class TrainingState:
 
     def load(self, directory: str | Path) -> tuple[int, dict[str, Any]]:
         """Restore the states saved in `directory`; returns (finished epochs, metrics of the last one)."""
-        state = torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
+        return self.restore(torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True))
+
+    def restore(self, state: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Restore the states of a saved training state (as `read_state` gives it); returns (finished
+        epochs, metrics of the last one)."""
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -64,21 +68,26 @@ def load_weights(directory: str | Path) -> dict[str, torch.Tensor]:
 UNREADABLE = (OSError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError, ValueError)
 
 
-def unreadable_reason(directory: str | Path) -> str | None:
-    """Why `directory` holds no whole checkpoint (a copy cut short by a killed process, a full disk, a
-    damaged file), in a few words; None when it loads."""
+def read_state(directory: str | Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(the saved training state, None), or (None, why `directory` holds no whole checkpoint: a copy cut
+    short by a killed process, a full disk, a damaged file, in a few words)."""
     path = Path(directory) / STATE_FILE
     try:
         if path.is_file() and path.stat().st_size == 0:
-            return "an empty file"
+            return None, "an empty file"
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or "model" not in state or "epoch" not in state:
-            return "not a training state"
+            return None, "not a training state"
     except FileNotFoundError:
-        return f"no {STATE_FILE}"
+        return None, f"no {STATE_FILE}"
     except UNREADABLE as error:
-        return " ".join(f"{type(error).__name__}: {error}".split())[:120]
-    return None
+        return None, " ".join(f"{type(error).__name__}: {error}".split())[:120]
+    return state, None
+
+
+def unreadable_reason(directory: str | Path) -> str | None:
+    """Why `directory` holds no whole checkpoint; None when it loads."""
+    return read_state(directory)[1]
 
 
 def is_readable(directory: str | Path) -> bool:

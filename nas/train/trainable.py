@@ -29,7 +29,7 @@ from ray import tune
 from nas.compiler import build
 from nas.genome import Genome
 from nas.summary import summary
-from nas.train.checkpointing import TrainingState, is_readable
+from nas.train.checkpointing import TrainingState, read_state
 from nas.train.datasets import DatasetSplits
 from nas.train.failures import TrialFailure, is_out_of_memory
 from nas.train.loop import (Precision, augmentation, evaluate, make_optimizer, make_scheduler, steps_per_epoch,
@@ -115,8 +115,9 @@ def train_genome(config: dict[str, Any], data: DatasetSplits) -> None:
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
-            if is_readable(directory):  # else damaged (the driver says so): the trial starts again from scratch
-                done, last = state.load(directory)
+            saved, _ = read_state(directory)
+            if saved is not None:  # else damaged (the driver says so): the trial starts again from scratch
+                done, last = state.restore(saved)
         if last is not None:
             spent = float(last.get("train_time", 0.0))
             clock.carry(last)
