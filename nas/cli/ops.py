@@ -70,6 +70,12 @@ def param_type(default: Any) -> str:
     return type(default).__name__
 
 
+def type_of(spec: Any, key: str, default: Any) -> str:
+    """What parameter `key` of a registry entry takes: its own words where it has them, else its default's type."""
+    words = spec.type_of(key) if hasattr(spec, "type_of") else None
+    return words or param_type(default)
+
+
 def describe(spec: Any) -> dict[str, Any]:
     """A registry entry (an OpSpec or a TemplateSpec) as plain data."""
     from nas.frozen import thaw
@@ -80,7 +86,7 @@ def describe(spec: Any) -> dict[str, Any]:
         "name": spec.name,
         "meaning": " ".join(doc.split("\n\n")[0].split()) if doc else "",
         "doc": doc,
-        "params": [{"name": key, "type": param_type(default), "required": default is REQUIRED,
+        "params": [{"name": key, "type": type_of(spec, key, default), "required": default is REQUIRED,
                     "default": None if default is REQUIRED else thaw(default)} for key, default in spec.defaults.items()],
     }
     if hasattr(spec, "widths"):  # a cell template: what `nas scale` multiplies

@@ -22,12 +22,38 @@ class Chunk(nn.Module):
         return x.chunk(self.chunks, 1)[self.index]
 
 
-@op("chunk", chunks=2, index=REQUIRED)
+class Slice(nn.Module):
+    """Channels `start` to `stop` (exclusive) of the input."""
+
+    def __init__(self, start: int, stop: int):
+        super().__init__()
+        self.start, self.stop = start, stop
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.start:self.stop]
+
+
+@op("chunk", chunks=2, index=REQUIRED, sizes=None, types={"index": "int", "sizes": "list of ints or null"})
 def chunk(c_in: int, p: Mapping[str, Any]) -> nn.Module:
-    """Channel split: the `index`-th of `chunks` equal channel parts (ShuffleNet V2 splits in two)."""
-    chunks, index = p["chunks"], p["index"]
+    """Channel split: the `index`-th of `chunks` equal channel parts (ShuffleNet V2 splits in two).
+
+    With `sizes` (e.g. ``[48, 16]``, summing to the input's channels) the parts are uneven and
+    `chunks` is not used: part `index` is that many channels, in order (dual-path networks)."""
+    sizes, index = p["sizes"], p["index"]
+    if sizes is not None:
+        if (not isinstance(sizes, (list, tuple)) or not sizes
+                or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in sizes)):
+            raise ValueError(f"sizes must be a list of channel counts >= 1, got {sizes!r}")
+        if sum(sizes) != c_in:
+            raise ValueError(f"sizes {list(sizes)} must add up to the input channels {c_in}")
+        chunks = len(sizes)
+    else:
+        chunks = p["chunks"]
     if not isinstance(index, int) or isinstance(index, bool) or chunks < 1 or not 0 <= index < chunks:
-        raise ValueError(f"index must be an integer in [0, chunks={chunks}), got {index!r}")
+        raise ValueError(f"index must be an integer in [0, {chunks}), got {index!r}")
+    if sizes is not None:
+        start = sum(sizes[:index])
+        return Slice(start, start + sizes[index])
     if c_in % chunks:
         raise ValueError(f"chunks={chunks} must divide the input channels {c_in}")
     return Chunk(chunks, index)

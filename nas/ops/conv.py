@@ -16,6 +16,7 @@ _NORM_ACT = {"norm": "bn", "act": "relu", "eps": 1e-5, "momentum": 0.1}
 
 
 GEOMETRY = ("kernel", "stride", "padding", "dilation")  # each an integer or [height, width]
+PADDING = {"padding": "int, [height, width], 'same', or null: keep the size"}
 
 
 def _pair(value: Any) -> tuple[int, int]:
@@ -68,7 +69,7 @@ def _conv_block(c_in: int, c_out: int, p: Mapping[str, Any], groups: int) -> nn.
     return sequence(pad, conv, norm(p["norm"], c_out, p["eps"], p["momentum"]), activation(p["act"]))
 
 
-@op("conv", pairs=GEOMETRY, out=REQUIRED, kernel=3, stride=1, padding=None, dilation=1, groups=1, bias=False, preact=False, **_NORM_ACT)
+@op("conv", pairs=GEOMETRY, types=PADDING, out=REQUIRED, kernel=3, stride=1, padding=None, dilation=1, groups=1, bias=False, preact=False, **_NORM_ACT)
 def conv(c_in: int, p: Mapping[str, Any]) -> nn.Module:
     """Convolution (grouped with `groups`, dilated with `dilation`), then norm and activation (or before, with `preact`)."""
     if c_in % p["groups"] or _channels(p["out"]) % p["groups"]:
@@ -76,7 +77,7 @@ def conv(c_in: int, p: Mapping[str, Any]) -> nn.Module:
     return _conv_block(c_in, p["out"], p, p["groups"])
 
 
-@op("dwconv", pairs=GEOMETRY, multiplier=1, kernel=3, stride=1, padding=None, dilation=1, bias=False, preact=False, **_NORM_ACT)
+@op("dwconv", pairs=GEOMETRY, types=PADDING, multiplier=1, kernel=3, stride=1, padding=None, dilation=1, bias=False, preact=False, **_NORM_ACT)
 def dwconv(c_in: int, p: Mapping[str, Any]) -> nn.Module:
     """Depthwise convolution: one filter per input channel (`multiplier` filters each)."""
     return _conv_block(c_in, c_in * p["multiplier"], p, c_in)
@@ -88,7 +89,7 @@ def pwconv(c_in: int, p: Mapping[str, Any]) -> nn.Module:
     return _conv_block(c_in, p["out"], {**p, "kernel": 1, "stride": 1, "padding": 0, "dilation": 1}, 1)
 
 
-@op("sepconv", pairs=GEOMETRY, out=REQUIRED, kernel=3, stride=1, padding=None, dilation=1, bias=False, mid_norm=False, preact=False, **_NORM_ACT)
+@op("sepconv", pairs=GEOMETRY, types=PADDING, out=REQUIRED, kernel=3, stride=1, padding=None, dilation=1, bias=False, mid_norm=False, preact=False, **_NORM_ACT)
 def sepconv(c_in: int, p: Mapping[str, Any]) -> nn.Module:
     """Depthwise-separable convolution: depthwise k x k then pointwise 1x1 (Xception / MobileNet style).
 

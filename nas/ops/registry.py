@@ -25,6 +25,7 @@ from torch import nn
 
 from nas.errors import GenomeError
 from nas.frozen import FrozenDict, freeze
+from nas.ops.activations import check_activation
 from nas.params import REQUIRED, resolve_params
 from nas.plugins import GROUPS
 from nas.registry import Registry
@@ -44,6 +45,18 @@ class OpSpec:
     defaults: Mapping[str, Any]
     doc: str
     pairs: tuple[str, ...] = ()  # integer parameters that also take [height, width] (non-square kernels)
+    activations: tuple[str, ...] = ()  # parameters naming an activation (checked when a genome is validated)
+    types: Mapping[str, str] = FrozenDict()  # what a parameter takes, in words, where its default cannot say
+
+    def type_of(self, key: str) -> str | None:
+        """What parameter `key` takes, in words (None: as its default's type says)."""
+        if key in self.types:
+            return self.types[key]
+        if key in self.pairs:
+            return "int or [height, width]"
+        if key in self.activations:
+            return "activation (see `nas ops act`)"
+        return None
 
     def resolve(self, params: Mapping[str, Any], where: str) -> FrozenDict:
         """Check `params` against this op's parameters and fill in the defaults."""
@@ -54,6 +67,11 @@ class OpSpec:
                                          f"[height, width] integers, got {list(value)!r}")
         plain = {key: pairs[key][0] if key in pairs else value for key, value in params.items()}  # type-checked as one int
         resolved = resolve_params(f"op {self.name!r}", self.defaults, plain, where)
+        for key in self.activations:
+            try:
+                check_activation(resolved[key])
+            except ValueError as error:
+                raise GenomeError(where, f"op {self.name!r}, parameter {key!r}: {error}") from None
         return resolved.replace(**pairs) if pairs else resolved
 
     def build(self, c_in: int, params: Mapping[str, Any]) -> nn.Module:
@@ -71,12 +89,20 @@ def _op_entry(name: str, entry: Any) -> OpSpec:
 OPS: Registry[OpSpec] = Registry("op", GROUPS["ops"], _op_entry)
 
 
-def op(name: str, *, pairs: tuple[str, ...] = (), **defaults: Any) -> Callable[[Factory], Factory]:
+ACTIVATION_PARAMS = ("act", "gate")  # parameters of these names always name an activation
+
+
+def op(name: str, *, pairs: tuple[str, ...] = (), activations: tuple[str, ...] = (), types: Mapping[str, str] | None = None,
+       **defaults: Any) -> Callable[[Factory], Factory]:
     """Register the decorated factory as op `name` with parameters `defaults`; the integer parameters
-    named in `pairs` also accept ``[height, width]`` (e.g. ``kernel: [1, 7]``)."""
+    named in `pairs` also accept ``[height, width]`` (e.g. ``kernel: [1, 7]``); the parameters in
+    `activations` (and any called ``act`` or ``gate``) name an activation; `types` says in words what
+    a parameter takes where its default cannot (for `nas ops`)."""
+    named = tuple(dict.fromkeys([*activations, *(key for key in ACTIVATION_PARAMS if key in defaults)]))
 
     def make(factory: Factory) -> OpSpec:
-        return OpSpec(name, factory, freeze(defaults), (factory.__doc__ or "").strip(), tuple(pairs))
+        return OpSpec(name, factory, freeze(defaults), (factory.__doc__ or "").strip(), tuple(pairs), named,
+                      freeze(dict(types or {})))
 
     return OPS.decorator(name, make)
 
