@@ -151,9 +151,9 @@ def test_nas_build_names_the_field_as_written(case, tmp_path, capsys):
     assert err.startswith(f"nas build: error: {path}: {where}: ") and words in err
 
 
-def test_the_readme_example_builds_and_its_error_is_the_one_shown(capsys, tmp_path):
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    section = readme.split("### Writing a genome: explicit cells, tokens, identity")[1]
+def test_the_documented_example_builds_and_its_error_is_the_one_shown(capsys, tmp_path):
+    page = (Path(__file__).resolve().parents[1] / "docs" / "genome-format.md").read_text()
+    section = page.split("## Writing a genome: explicit cells, tokens, identity")[1]
     example = section.split("```yaml\n")[1].split("```")[0]
     genome = Genome.from_yaml(example)
     assert [stage.cell for stage in genome.stages] == ["mixed", "mixed"]

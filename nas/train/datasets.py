@@ -114,6 +114,8 @@ class DatasetSplits:
 
 # ----- built-in loaders: data_dir -> RawData -----
 def _digits(root: Path) -> RawData:
+    """scikit-learn's digits, shipped with it: 1,797 8x8 grey images (values 0..16) of 10 classes; no test
+    set of its own (a stratified 20% is carved off); no augmentation by default."""
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
@@ -174,6 +176,9 @@ def _torchvision(name: str, class_name: str, trusting: Callable[[type], type], a
         (train_x, train_y, classes), (test_x, test_y, _) = parts
         return RawData(name, train_x, train_y, test_x, test_y, classes, 255.0, augment)
 
+    where = "".join(f", else the original IDX files in {folder}" for folder in SYSTEM_DIRS.get(name, ()))
+    load.__doc__ = (f"torchvision's {class_name} files under --data-dir{where}, else downloaded (when online); "
+                    f"augmentation by default: {augment}.")
     return load
 
 

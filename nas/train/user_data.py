@@ -28,6 +28,8 @@ SPLIT_FOLDERS = ("test", "train")
 
 # ----- npz -----
 def load_npz(path: Path) -> RawData:
+    """A NumPy .npz file: arrays x (uint8 images N x H x W, N x H x W x C or N x C x H x W) and y (integer labels
+    0..K-1), optionally x_test and y_test (else a stratified 20% is carved off)."""
     name = f"npz:{path}"
     if path.is_dir():
         raise DatasetError(f"{name}: is a folder, not an .npz file (for a folder of images use folder:{path})")
@@ -102,6 +104,8 @@ def _images_nchw(name: str, key: str, x: np.ndarray) -> np.ndarray:
 
 # ----- folder -----
 def load_folder(path: Path) -> RawData:
+    """A folder with one sub-folder of same-size images per class (as torchvision's ImageFolder), optionally
+    split into train/ and test/ (else a stratified 20% is carved off)."""
     name = f"folder:{path}"
     if path.is_file():
         raise DatasetError(f"{name}: is a file, not a folder (for numpy arrays use npz:{path})")
