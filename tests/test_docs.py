@@ -39,3 +39,24 @@ def test_nothing_refers_outside_the_repository_or_to_how_it_was_made(page):
 
 def test_the_readme_is_a_guide_not_the_reference():
     assert len((ROOT / "README.md").read_text().splitlines()) <= 250
+
+
+def test_the_plugin_strategy_of_the_docs_runs(tmp_path):
+    from nas.search.strategies.base import FINISHED, StrategyError
+    from nas.spaces import load_space
+
+    page = (ROOT / "docs" / "plugins.md").read_text()
+    code = page.split("# my_plugins/search.py")[1].split("\n", 1)[1].split("```")[0]
+    path = tmp_path / "docs_plugin_search.py"
+    path.write_text(code)
+    spec = importlib.util.spec_from_file_location("docs_plugin_search", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    searcher = module.GreedySearcher(load_space("macro"), seed=0, max_trials=3, options={"explore": 0.5})
+    for trial in range(3):
+        config = searcher.suggest(f"t{trial}")
+        assert isinstance(config, dict) and "genome" in config
+        searcher.on_trial_complete(f"t{trial}", {"val_accuracy": 0.5 + trial / 10})
+    assert searcher.suggest("t3") == FINISHED and searcher.best[0] == 0.7
+    with pytest.raises(StrategyError, match=r"in \[0, 1\]"):
+        module.GreedySearcher(load_space("macro"), seed=0, max_trials=3, options={"explore": 2})

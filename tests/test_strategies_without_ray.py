@@ -1,8 +1,11 @@
 """Every strategy is a plain ask/tell object: a tiny pure-Python loop runs each one, saves and restores it,
 with no Ray imported (Ray enters only through nas.search.tune_searcher)."""
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -52,3 +55,22 @@ def test_the_strategies_package_imports_nothing_from_ray():
     for path in (ROOT / "nas" / "search" / "strategies").glob("*.py"):
         imports = [line.split()[1] for line in path.read_text().splitlines() if line.startswith(("import ", "from "))]
         assert not [name for name in imports if name.split(".")[0] == "ray"], path.name
+
+
+def test_options_are_one_typed_dataclass_checked_for_type_range_and_name():
+    from nas.search.strategies import strategy_class
+    from nas.search.strategies.base import StrategyError
+
+    rl = strategy_class("rl")
+    assert rl.OPTIONS["lr"] == 0.0006 and rl.OPTION_HELP["baseline_decay"][0] == "float in [0, 1]"
+    assert rl.resolve_options({"hidden": 8})["hidden"] == 8
+    for options, words in (({"baseline_decay": 2}, "expected a number in [0, 1], got 2"),
+                           ({"hidden": 1.5}, "expected int, got 1.5"),
+                           ({"hiden": 8}, "did you mean 'hidden'"),
+                           ({"layers": True}, "expected int, got True")):
+        with pytest.raises(StrategyError, match=re.escape(words)):
+            rl.resolve_options(options)
+    scaling = strategy_class("scaling")
+    assert scaling.resolve_options({"phis": [1, 2]})["phis"] == [1, 2]
+    with pytest.raises(StrategyError, match=re.escape("expected numbers >= 0, got [1.0, -1.0]")):
+        scaling.resolve_options({"betas": [1.0, -1.0]})

@@ -26,7 +26,9 @@ from typing import Any
 
 from nas.errors import NasError
 from nas.genome import Genome
+from nas.search.strategies import options as typed_options
 from nas.spaces.base import SearchSpace
+from nas.suggest import did_you_mean
 
 FINISHED = "FINISHED"  # what `ask` and `suggest` return when the strategy has nothing more to try
 EXTRA_METRICS = ("val_accuracy", "params", "flops")  # recorded with every outcome when reported
@@ -82,12 +84,24 @@ def check_option(strategy: str, key: str, value: Any, default: Any, kind: str | 
 
 
 class SpaceSearcher:
-    """Base of all strategies. Subclasses set `name`, `OPTIONS` (option -> default) and the core methods."""
+    """Base of all strategies. Subclasses set `name`, their options and the core methods.
+
+    Options are one frozen dataclass `Options` whose fields are made with
+    `nas.search.strategies.options.option` (default, type, range, help in one place); `OPTIONS`
+    (option -> default) and `OPTION_HELP` (option -> (type, meaning)) are derived from it. A strategy
+    of a plug-in may instead set those two dicts itself (checked by `check_option`)."""
 
     name = "base"
+    Options: type | None = None
     OPTIONS: dict[str, Any] = {}
     # option -> (type, meaning), what `nas search --strategy S --help-options` shows beside OPTIONS' defaults
     OPTION_HELP: dict[str, tuple[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("Options") is not None:
+            cls.OPTIONS = typed_options.defaults(cls.Options)
+            cls.OPTION_HELP = typed_options.help_table(cls.Options)
     max_draws = 200  # proposals per suggest before giving up (all duplicates: the space looks exhausted)
 
     def __init__(self, space: SearchSpace, *, seed: int, metric: str = "val_accuracy", mode: str = "max",
@@ -135,9 +149,15 @@ class SpaceSearcher:
         unknown = sorted(set(options) - set(cls.OPTIONS))
         if unknown:
             allowed = ", ".join(sorted(cls.OPTIONS)) or "none"
-            raise StrategyError(f"strategy {cls.name!r} has no option {unknown[0]!r} (allowed: {allowed})")
+            raise StrategyError(f"strategy {cls.name!r} has no option {unknown[0]!r} (allowed: {allowed})"
+                                + did_you_mean(unknown[0], cls.OPTIONS))
         for key, value in options.items():
-            check_option(cls.name, key, value, cls.OPTIONS[key], cls.OPTION_HELP.get(key, (None,))[0])
+            if cls.Options is not None:
+                problem = typed_options.check(cls.name, cls.Options, key, value)
+                if problem:
+                    raise StrategyError(f"strategy {cls.name!r} option {key}: {problem}")
+            else:
+                check_option(cls.name, key, value, cls.OPTIONS[key], cls.OPTION_HELP.get(key, (None,))[0])
         return {**cls.OPTIONS, **options}
 
     def score(self, outcome: Mapping[str, float] | None) -> float | None:

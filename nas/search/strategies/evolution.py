@@ -13,9 +13,12 @@ S = max(2, P // 4), which gives the paper's values from 500 trials up.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from typing import Any
 
 from nas.search.strategies.base import Proposal, SpaceSearcher, StrategyError
+from nas.search.strategies.options import option
 
 
 def default_population(max_trials: int) -> int:
@@ -28,11 +31,11 @@ def default_sample_size(population: int) -> int:
 
 class EvolutionSearcher(SpaceSearcher):
     name = "evolution"
-    OPTIONS = {"population": None, "sample_size": None}
-    OPTION_HELP = {
-        "population": ("int", "population size P; none: clamp(trials // 5, 8, 100)"),
-        "sample_size": ("int", "tournament size S (members drawn to pick a parent); none: max(2, P // 4)"),
-    }
+    @dataclass(frozen=True)
+    class Options:
+        population: int | None = option(None, "population size P; none: clamp(trials // 5, 8, 100)", minimum=1)
+        sample_size: int | None = option(None, "tournament size S (members drawn to pick a parent); none: "
+                                               "max(2, P // 4)", minimum=1)
 
     def setup(self) -> None:
         self.population_size = self.options["population"] or default_population(self.max_trials)

@@ -28,6 +28,8 @@ Every told trial carries the genome's fingerprint, params and FLOPs as user attr
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import contextlib
 import pickle
 import random
@@ -37,6 +39,7 @@ from typing import Any
 import optuna
 
 from nas.search.strategies.base import MINIMIZED, Proposal, SpaceSearcher, StrategyError
+from nas.search.strategies.options import option
 from nas.spaces.base import Choice, SearchSpace
 
 SCALARS = (str, int, float, bool, type(None))
@@ -65,18 +68,18 @@ def suggest_sample(space: SearchSpace, trial: optuna.Trial) -> dict[str, Any]:
 
 class OptunaSearcher(SpaceSearcher):
     name = "optuna"
-    OPTIONS = {"sampler": "tpe", "objectives": None, "directions": None, "startup_trials": 10, "population": None,
-               "storage": None, "study_name": None}
-    OPTION_HELP = {
-        "sampler": ("str", "tpe or nsga2 (several objectives need nsga2)"),
-        "objectives": ("list", "metrics to optimise, e.g. [val_accuracy, params]; none: val_accuracy"),
-        "directions": ("list", "max or min per objective; none: min for params/flops/epoch_time, else max"),
-        "startup_trials": ("int", "TPE: random trials before the model is used"),
-        "population": ("int", "NSGA-II population; none: clamp(trials // 4, 4, 50)"),
-        "storage": ("str", "an Optuna storage URL (e.g. sqlite:///study.db) that keeps the study "
-                           "(--storage); none: in memory"),
-        "study_name": ("str", "the study's name in the storage; none: the run folder's name"),
-    }
+    @dataclass(frozen=True)
+    class Options:
+        sampler: str = option("tpe", "tpe or nsga2 (several objectives need nsga2)")
+        objectives: list[str] | None = option(None, "metrics to optimise, e.g. [val_accuracy, params]; none: "
+                                                    "val_accuracy")
+        directions: list[str] | None = option(None, "max or min per objective; none: min for params/flops/epoch_time, "
+                                                    "else max")
+        startup_trials: int = option(10, "TPE: random trials before the model is used", minimum=0)
+        population: int | None = option(None, "NSGA-II population; none: clamp(trials // 4, 4, 50)", minimum=1)
+        storage: str | None = option(None, "an Optuna storage URL (e.g. sqlite:///study.db) that keeps the study "
+                                           "(--storage); none: in memory")
+        study_name: str | None = option(None, "the study's name in the storage; none: the run folder's name")
 
     def setup(self) -> None:
         o = self.options

@@ -26,6 +26,8 @@ K = 256); without a growth order, `warmup` = clamp(max_trials // 4, 1, 10) and `
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import logging
 import math
 import zlib
@@ -34,6 +36,7 @@ from typing import Any
 
 from nas.errors import NasError
 from nas.search.strategies.base import Proposal, SpaceSearcher, StrategyError
+from nas.search.strategies.options import option
 from nas.search.strategies.predictor import Ensemble, OneHot, rank_correlation
 from nas.spaces.base import SearchSpace, sample_key
 
@@ -88,19 +91,20 @@ def _clamp(value: int, low: int, high: int) -> int:
 
 class PNASSearcher(SpaceSearcher):
     name = "pnas"
-    OPTIONS = {"k": None, "candidates": 1000, "warmup": None, "ensemble": 5, "hidden": 64, "epochs": 100,
-               "lr": 0.01}
-    OPTION_HELP = {
-        "k": ("int", "expansions trained per step (the paper's K = 256); none: clamp((trials - warmup) // "
-                     "(B - 1), 1, 256) with B blocks, 1 without a growth order"),
-        "candidates": ("int", "expansions (or random samples) the predictor ranks per step, at most"),
-        "warmup": ("int", "random samples trained first (1-block cells on a growable space); none: "
-                          "clamp(trials // B, 1, 256), or clamp(trials // 4, 1, 10) without a growth order"),
-        "ensemble": ("int", "MLPs in the predictor's ensemble (each fitted on (n-1)/n of the results)"),
-        "hidden": ("int", "hidden units of each predictor MLP"),
-        "epochs": ("int", "Adam steps per predictor fit"),
-        "lr": ("float", "the predictor's Adam learning rate"),
-    }
+    @dataclass(frozen=True)
+    class Options:
+        k: int | None = option(None, "expansions trained per step (the paper's K = 256); none: clamp((trials - "
+                                     "warmup) // (B - 1), 1, 256) with B blocks, 1 without a growth order", minimum=1)
+        candidates: int = option(1000, "expansions (or random samples) the predictor ranks per step, at most",
+                                 minimum=1)
+        warmup: int | None = option(None, "random samples trained first (1-block cells on a growable space); none: "
+                                          "clamp(trials // B, 1, 256), or clamp(trials // 4, 1, 10) without a "
+                                          "growth order", minimum=1)
+        ensemble: int = option(5, "MLPs in the predictor's ensemble (each fitted on (n-1)/n of the results)",
+                               minimum=1)
+        hidden: int = option(64, "hidden units of each predictor MLP", minimum=1)
+        epochs: int = option(100, "Adam steps per predictor fit", minimum=0)
+        lr: float = option(0.01, "the predictor's Adam learning rate", minimum=0)
 
     def setup(self) -> None:
         o = self.options

@@ -9,27 +9,28 @@ units, weights uniform in [-0.08, 0.08], Adam lr 0.0006 (Real et al. re-tuned it
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import copy
 from typing import Any
 
 import torch
 
 from nas.search.strategies.base import Proposal, SpaceSearcher
+from nas.search.strategies.options import option
 from nas.search.strategies.controller import Controller, single_threaded
 
 
 class RLSearcher(SpaceSearcher):
     name = "rl"
-    OPTIONS = {"lr": 0.0006, "entropy_weight": 1e-4, "baseline_decay": 0.95, "hidden": 35, "layers": 2,
-               "init_range": 0.08}
-    OPTION_HELP = {
-        "lr": ("float", "Adam learning rate of the controller"),
-        "entropy_weight": ("float", "weight of the entropy bonus in the REINFORCE loss"),
-        "baseline_decay": ("float", "decay of the moving-average reward baseline"),
-        "hidden": ("int", "hidden units per LSTM layer of the controller"),
-        "layers": ("int", "LSTM layers of the controller"),
-        "init_range": ("float", "controller weights start uniform in [-init_range, init_range]"),
-    }
+    @dataclass(frozen=True)
+    class Options:
+        lr: float = option(0.0006, "Adam learning rate of the controller", minimum=0)
+        entropy_weight: float = option(1e-4, "weight of the entropy bonus in the REINFORCE loss", minimum=0)
+        baseline_decay: float = option(0.95, "decay of the moving-average reward baseline", minimum=0, maximum=1)
+        hidden: int = option(35, "hidden units per LSTM layer of the controller", minimum=1)
+        layers: int = option(2, "LSTM layers of the controller", minimum=1)
+        init_range: float = option(0.08, "controller weights start uniform in [-init_range, init_range]", minimum=0)
 
     def setup(self) -> None:
         o = self.options

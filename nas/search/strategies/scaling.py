@@ -12,6 +12,8 @@ genome is fitted to the space's input (channels, size, classes) as the other spa
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from nas import baselines
 from nas.errors import NasError
 from nas.genome import Genome
 from nas.search.strategies.base import FINISHED, Proposal, SpaceSearcher, StrategyError
+from nas.search.strategies.options import option
 from nas.spaces.layout import fit_genome
 from nas.spaces.scaling import ScalingSpace, compound_grid
 
@@ -36,17 +39,17 @@ def load_base(base: str | Genome) -> Genome:
 
 class ScalingSearcher(SpaceSearcher):
     name = "scaling"
-    OPTIONS = {"base": "efficientnet_b0_cifar", "phis": 3, "grid": None, "betas": [1.0, 1.1, 1.2],
-               "gammas": [1.0, 1.1, 1.2], "alpha_step": 0.05, "tolerance": 0.1}
-    OPTION_HELP = {
-        "base": ("str", "the network to scale: a baseline name or a genome file"),
-        "phis": ("int or list", "K (phi = 1..K) or an explicit list of phis; step 1 trains the grid at the first"),
-        "grid": ("list", "explicit [alpha, beta, gamma] points; none: built from betas, gammas, alpha_step"),
-        "betas": ("list", "width multipliers tried when building the grid"),
-        "gammas": ("list", "resolution multipliers tried when building the grid"),
-        "alpha_step": ("float", "alpha (depth) is 2 / (beta^2 gamma^2) rounded to this step"),
-        "tolerance": ("float", "grid points keep alpha * beta^2 * gamma^2 within this of 2"),
-    }
+    @dataclass(frozen=True)
+    class Options:
+        base: str = option("efficientnet_b0_cifar", "the network to scale: a baseline name or a genome file")
+        phis: int | list[int] = option(3, "K (phi = 1..K) or an explicit list of phis; step 1 trains the grid at "
+                                          "the first", minimum=0)
+        grid: list[list[float]] | None = option(None, "explicit [alpha, beta, gamma] points; none: built from betas, "
+                                                      "gammas, alpha_step", minimum=0)
+        betas: list[float] = option([1.0, 1.1, 1.2], "width multipliers tried when building the grid", minimum=0)
+        gammas: list[float] = option([1.0, 1.1, 1.2], "resolution multipliers tried when building the grid", minimum=0)
+        alpha_step: float = option(0.05, "alpha (depth) is 2 / (beta^2 gamma^2) rounded to this step", minimum=0)
+        tolerance: float = option(0.1, "grid points keep alpha * beta^2 * gamma^2 within this of 2", minimum=0)
 
     def setup(self) -> None:
         if not isinstance(self.space, ScalingSpace):
