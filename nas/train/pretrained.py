@@ -17,9 +17,10 @@ two kinds of tensors may differ in shape, and only these two:
 - the first convolution, when the data has other input channels (Fashion-MNIST's 1 against RGB's 3):
   for one channel its weights are summed over the reference's input channels (the network then computes
   on a grey image what the reference computes on that image copied into every channel); for C channels
-  the reference's are repeated in turn up to C and scaled by (reference channels) / C, so that an image
-  whose channels are all equal gives the same first-layer output. This is timm's rule for ``in_chans``
-  (`timm.models.adapt_input_conv`), written here for any number of reference channels.
+  the reference's are repeated in turn up to C and scaled by (reference channels) / C, which keeps the
+  weights' sum over channels about the same (exactly, and the same first-layer output for an image whose
+  channels are all equal, when C is a multiple of the reference's channels). This is timm's rule for
+  ``in_chans`` (`timm.models.adapt_input_conv`), written here for any number of reference channels.
 
 Any other difference (a tensor whose shape depends on the input size, another architecture) is an
 error naming the tensor. Images keep the data's own size and normalisation: nothing is resized.
