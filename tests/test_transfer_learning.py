@@ -244,8 +244,9 @@ def small_npz(tmp_path_factory):
 
 def test_cli_fine_tunes_a_reference_and_a_missing_cache_is_one_line(r18_file, small_npz, tmp_path, monkeypatch,
                                                                     capsys):
+    data = ["--dataset", f"npz:{small_npz}", "--val-fraction", "0.2"]
     out = tmp_path / "run"
-    assert main(["train", "resnet18", "--dataset", f"npz:{small_npz}", "--val-fraction", "0.2", "--epochs", "1", "--batch-size", "16",
+    assert main(["train", "resnet18", *data, "--epochs", "1", "--batch-size", "16",
                  "--from", f"torchvision:resnet18={r18_file}", "--freeze", "stem,stages[0:3]",
                  "--pretrained-lr-scale", "0.1", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -256,7 +257,7 @@ def test_cli_fine_tunes_a_reference_and_a_missing_cache_is_one_line(r18_file, sm
     assert record["transfer"]["pretrained_lr_scale"] == 0.1 and record["transfer"]["layers_copied"] == 41
     # the written genome and weights are a plain genome's: they load as `--from WEIGHTS`, with --train-only
     again = tmp_path / "again"
-    assert main(["train", str(out / "genome.yaml"), "--dataset", f"npz:{small_npz}", "--val-fraction", "0.2", "--epochs", "1",
+    assert main(["train", str(out / "genome.yaml"), *data, "--epochs", "1",
                  "--batch-size", "16", "--from", str(out / "weights.pt"), "--train-only", "classifier",
                  "--out", str(again), "--quiet"]) == 0
     first, second = (torch.load(p / "weights.pt", weights_only=True) for p in (out, again))
@@ -266,7 +267,7 @@ def test_cli_fine_tunes_a_reference_and_a_missing_cache_is_one_line(r18_file, sm
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
     started = time.perf_counter()
-    assert main(["train", "resnet18", "--dataset", f"npz:{small_npz}", "--val-fraction", "0.2", "--from", "torchvision:resnet50",
+    assert main(["train", "resnet18", *data, "--from", "torchvision:resnet50",
                  "--out", str(tmp_path / "never")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "resnet50-11ad3fa6.pth" in err and "never downloads" in err

@@ -166,6 +166,7 @@ class FineTune:
         for group in groups:
             optimizer.add_param_group(group)
         self.record["param_groups"] = [
-            {"part": g["part"], "lr": g["lr"], "weight_decay": g.get("weight_decay"), "tensors": len(g["params"]),
+            {"part": g["part"], "lr": float(f"{g['lr']:.12g}"), "weight_decay": g.get("weight_decay"),
+             "tensors": len(g["params"]),
              "parameters": sum(p.numel() for p in g["params"])} for g in optimizer.param_groups]
         return optimizer

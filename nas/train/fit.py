@@ -53,7 +53,7 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     reinitialised: list[str] = field(default_factory=list)  # tensors of `weights` left out (shape differed)
     folder: Path | None = None
-    transfer: dict[str, Any] | None = None  # fine-tuning: starting weights, frozen parts, lr groups (nas.train.finetune)
+    transfer: dict[str, Any] | None = None  # fine-tuning: start, frozen parts, lr groups (nas.train.finetune)
 
     def to_dict(self) -> dict[str, Any]:
         return {"genome": self.genome.name, "fingerprint": self.genome.fingerprint(),

@@ -116,7 +116,8 @@ def _torchvision(spec: ReferenceSpec) -> Reference:
     import torchvision
 
     if spec.name not in torchvision.models.list_models():
-        raise PretrainedError(f"--from {spec}: torchvision has no model {spec.name!r}{_close(spec.name, torchvision.models.list_models())}")
+        close = _close(spec.name, torchvision.models.list_models())
+        raise PretrainedError(f"--from {spec}: torchvision has no model {spec.name!r}{close}")
     if spec.file is not None:
         model = torchvision.models.get_model(spec.name, weights=None)
         return Reference(_load_file(model, spec), str(spec), spec.file)
