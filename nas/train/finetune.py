@@ -76,7 +76,8 @@ class FineTune:
         if pretrained is None and not asked:
             return None
         if pretrained is None and weights is None:
-            raise FineTuneError("--freeze, --train-only and --pretrained-lr-scale need starting weights (--from)")
+            raise FineTuneError("--freeze, --train-only and --pretrained-lr-scale need starting weights "
+                                "(--from; in Python weights= or pretrained=)")
         return FineTune(
             source=reference(pretrained) if pretrained is not None else None,
             weights_label=None if weights is None else (str(weights) if not isinstance(weights, Mapping)
