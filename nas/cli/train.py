@@ -3,6 +3,7 @@
     nas train results/runs/evo/best_genome.yaml --dataset digits --epochs 20
     nas train best_genome.yaml --from best_weights.pt --epochs 5 --lr 0.01      # fine-tune found weights
     nas train resnet20 --dataset cifar10 --data-dir data --out results/train/resnet20
+    nas train resnet18 --dataset fashion_mnist --from torchvision:resnet18 --freeze stem,stages[0:2]
 
 Writes genome.yaml, weights.pt and train.json into a new folder (--out, default
 results/train/<genome>-<timestamp>); an existing folder is used only when it is empty.
@@ -34,7 +35,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--seed", type=int, default=0, metavar="S", help="seed of weights and batch order (default 0)")
     train.add_argument("--from", dest="weights", metavar="WEIGHTS",
                        help="fine-tune these weights (a state_dict file, e.g. a run's best_weights.pt); "
-                            "a classifier for another number of classes starts afresh")
+                            "a classifier for another number of classes starts afresh. Or a reference model's: "
+                            "torchvision:NAME[:WEIGHTS] or timm:NAME from the local caches (never downloaded), "
+                            "torchvision:NAME=FILE or timm:NAME=FILE (a state_dict of that model)")
+    tune = parser.add_argument_group("fine-tuning (with --from; see docs/transfer-learning.md)")
+    parts = tune.add_mutually_exclusive_group()
+    parts.add_argument("--freeze", metavar="PARTS",
+                       help="parts whose weights stay fixed, e.g. stem,stages[0:2] (stem, stages, stages[i], "
+                            "stages[i:j], stages[i][k], head, classifier)")
+    parts.add_argument("--train-only", metavar="PARTS",
+                       help="freeze every pretrained weight outside these parts (new layers always train), "
+                            "e.g. head")
+    tune.add_argument("--pretrained-lr-scale", type=float, default=1.0, metavar="F",
+                      help="learning rate of pretrained weights: F times --lr (new layers: --lr) (default 1.0)")
+    tune.add_argument("--frozen-bn", choices=("eval", "train"), default="eval",
+                      help="batch norms whose weights are all frozen: keep the pretrained running statistics "
+                           "(eval) or update them (train) (default eval)")
     output = parser.add_argument_group("output")
     output.add_argument("--out", metavar="DIR",
                         help="new folder for genome.yaml, weights.pt, train.json "
@@ -44,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from nas.train.fit import new_folder, train
+    from nas.train.pretrained import is_reference, reference
     from nas.train.settings import TrainSettings
 
     genome = load_source(args.source)
@@ -57,9 +74,29 @@ def run(args: argparse.Namespace) -> int:
             print(f"epoch {record['epoch']}/{settings.epochs}: train loss {record['train_loss']:.4f}, "
                   f"val accuracy {record['val_accuracy']:.4f} ({record['epoch_time']:.1f} s)", flush=True)
 
-    result = train(genome, args.dataset, settings=settings, weights=args.weights, out=out, data_dir=args.data_dir,
-                   val_fraction=args.val_fraction, train_limit=args.train_limit, progress=progress)
+    weights, pretrained = (None, reference(args.weights)) if is_reference(args.weights) else (args.weights, None)
+    if pretrained is not None and not args.quiet:  # found in a cache or a file, before any data loads
+        print(f"starting from {pretrained.describe()}", flush=True)
+    result = train(genome, args.dataset, settings=settings, weights=weights, out=out, data_dir=args.data_dir,
+                   val_fraction=args.val_fraction, train_limit=args.train_limit, progress=progress,
+                   pretrained=pretrained, freeze=args.freeze, train_only=args.train_only,
+                   pretrained_lr_scale=args.pretrained_lr_scale, frozen_bn=args.frozen_bn)
+    if result.transfer is not None:
+        print(describe_transfer(result.transfer))
     if result.reinitialised:
         print(f"started afresh (shape differs from --from): {', '.join(result.reinitialised)}")
     print(f"test accuracy {result.test_accuracy:.4f} (val {result.val_accuracy:.4f}) -> {result.folder}")
     return 0
+
+
+def describe_transfer(record: dict) -> str:
+    """One line: what was adapted, frozen and at which learning rates (train.json has it all)."""
+    parts = [f"{k} {v}" for k, v in record.get("adapted", {}).items()]
+    frozen = record.get("freeze") or ([f"all but {', '.join(record['train_only'])}"] if record.get("train_only")
+                                      else None)
+    if frozen:
+        parts.append(f"frozen: {', '.join(frozen)} ({record['frozen_parameters']:,} weights, "
+                     f"{record['bn_layers_in_eval']} batch norms in eval mode)")
+    rates = {g["part"]: g["lr"] for g in record.get("param_groups", [])}
+    parts.append("learning rate " + ", ".join(f"{part} {lr:g}" for part, lr in rates.items()))
+    return "; ".join(parts)

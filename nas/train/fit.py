@@ -2,6 +2,7 @@
 
     result = nas.train(genome, "digits", epochs=10)                  # from scratch
     result = nas.train(genome, data, weights="best_weights.pt")      # fine-tune found weights
+    result = nas.train(genome, data, pretrained="torchvision:resnet18", freeze="stem,stages[0:2]")
     result.test_accuracy, result.model
 
 The recipe is a trial's (`TrainSettings`: optimizer, per-step cosine schedule, label smoothing,
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from nas.genome import Genome
 from nas.summary import summary
 from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.failures import TrialFailure
+from nas.train.finetune import FineTune
 from nas.train.loop import (Precision, evaluate, make_optimizer, make_scheduler, steps_per_epoch, to_device,
                             train_epoch, trial_seed)
 from nas.train.settings import TrainSettings
@@ -51,11 +53,13 @@ class TrainResult:
     history: list[dict[str, float]] = field(default_factory=list)
     reinitialised: list[str] = field(default_factory=list)  # tensors of `weights` left out (shape differed)
     folder: Path | None = None
+    transfer: dict[str, Any] | None = None  # fine-tuning: start, frozen parts, lr groups (nas.train.finetune)
 
     def to_dict(self) -> dict[str, Any]:
         return {"genome": self.genome.name, "fingerprint": self.genome.fingerprint(),
                 "test_accuracy": self.test_accuracy, "val_accuracy": self.val_accuracy,
-                "settings": self.settings.to_dict(), "history": self.history, "reinitialised": self.reinitialised}
+                "settings": self.settings.to_dict(), "history": self.history, "reinitialised": self.reinitialised,
+                **({"transfer": self.transfer} if self.transfer is not None else {})}
 
 
 def why_not_weights(path: Path) -> str:
@@ -134,7 +138,9 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
           weights: str | Path | Mapping[str, torch.Tensor] | None = None, out: str | Path | None = None,
           settings: TrainSettings | Mapping[str, Any] | None = None, seed: int = 0, data_dir: str | Path | None = None,
           val_fraction: float = 0.1, train_limit: int | None = None, device: str | torch.device | None = None,
-          progress: Callable[[dict[str, float]], None] | None = None, **recipe: Any) -> TrainResult:
+          progress: Callable[[dict[str, float]], None] | None = None, pretrained: Any = None,
+          freeze: str | Sequence[str] | None = None, train_only: str | Sequence[str] | None = None,
+          pretrained_lr_scale: float = 1.0, frozen_bn: str = "eval", **recipe: Any) -> TrainResult:
     """Train `genome` on `data` (a `DatasetSplits`, or a data set name for `load_dataset`) with the
     search trials' recipe and return the trained model with its test accuracy.
 
@@ -142,7 +148,16 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
     override the defaults; `epochs` and `seed` too. `weights` (a state_dict or a file) fine-tunes
     instead of starting from scratch. `out`: a new folder for genome.yaml, weights.pt, train.json.
     `progress` is called with each epoch's record.
+
+    Transfer learning (nas.train.finetune, docs/transfer-learning.md): `pretrained` starts from a reference
+    model's weights ("torchvision:resnet18", "timm:NAME", "torchvision:resnet18=FILE", or an nn.Module),
+    read from local caches only; `freeze` / `train_only` name genome parts ("stem,stages[0:2]", "head");
+    `pretrained_lr_scale` multiplies the learning rate of pretrained weights; `frozen_bn` ("eval" or
+    "train") is what frozen batch-norm layers do while training.
     """
+    tuning = FineTune.create(weights, pretrained, freeze, train_only, pretrained_lr_scale, frozen_bn)
+    if tuning is not None:
+        tuning.check(genome)  # part paths against this genome, before any data loads
     if isinstance(data, str):
         data = load_dataset(data, data_dir, val_fraction=val_fraction, seed=seed, train_limit=train_limit)
     genome = for_data(genome, data)
@@ -156,7 +171,7 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
     folder = new_folder(out) if out is not None else None
     try:
         try:
-            return _train(genome, data, settings, state, weights, folder, device, progress)
+            return _train(genome, data, settings, state, weights, folder, device, progress, tuning)
         except TrialFailure as failure:  # e.g. "loss became NaN at epoch 2"
             raise TrainError(f"training failed: {failure}") from None
     except BaseException:
@@ -166,7 +181,7 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
 
 
 def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, weights, folder: Path | None,
-           device, progress) -> TrainResult:
+           device, progress, tuning: FineTune | None = None) -> TrainResult:
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
@@ -178,9 +193,13 @@ def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, 
     model = build(genome)
     skipped = load_matching(model, state, str(weights) if not isinstance(weights, Mapping) else "weights") \
         if state is not None else []
+    if tuning is not None:
+        skipped = tuning.prepare(model, genome, skipped)
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     train_split, val = to_device(data.train, device), to_device(data.val, device)
     optimizer = make_optimizer(model, settings)
+    if tuning is not None:
+        optimizer = tuning.optimizer(optimizer, model)
     scheduler = make_scheduler(optimizer, settings, steps_per_epoch(len(train_split), settings.batch_size))
     scaler = precision.scaler()
 
@@ -198,6 +217,7 @@ def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, 
     test = evaluate(model, data, to_device(data.test, device), precision, settings.eval_batch_size, channels_last)
     model.eval()
     result = TrainResult(model, genome, test, accuracy, settings, history, skipped)
+    result.transfer = tuning.record if tuning is not None else None
     if folder is not None:
         try:
             write_result(folder, result, data)
