@@ -59,3 +59,4 @@ def test_a_test_stored_the_other_way_round_is_turned_to_searched_minus_hand():
 
 def test_no_searched_network_no_line():
     assert summary_line([]) == ""
+
