@@ -9,8 +9,7 @@ import pytest
 import torch
 
 from nas.cli import main
-from nas.export import built_model, read_contract
-from nas.export import load_exported
+from nas.export import built_model, load_exported, read_contract
 from nas.genome import Genome
 from nas.train.contract import ContractError, check_contract, describe, input_contract
 

@@ -26,7 +26,6 @@ downloaded.
 """
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
