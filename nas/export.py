@@ -8,14 +8,26 @@ The network is `nas.build(genome)` for the genome's input and classes, in eval m
 float batch (N, C, H, W) of the genome's input shape, any N (traced on a batch of 2; `exported`
 and `onnx` declare the batch dimension dynamic). The file is written next to its destination and
 moved into place at the end, and an existing file is replaced only with `force`.
+
+`contract` (`nas.train.contract`: input shape, pixel scale, mean/std, class names) goes into the file:
+an extra file ``input.json`` in TorchScript and torch.export files, metadata_props in ONNX (the
+whole contract as JSON under ``nas.input_contract``, and its fields one by one); `read_contract` reads
+it back. With `include_preprocessing`, the normalisation is the network's first layer (`Normalize`), so
+the file takes pixels / pixel_max (0..1) instead of normalised inputs.
+
+Which format: ONNX (any runtime, any language) or torch.export's .pt2 (PyTorch, no Python source
+needed); TorchScript still loads everywhere PyTorch runs, but PyTorch has deprecated it and
+`torch.jit.load` warns (docs/export.md).
 """
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,6 +36,7 @@ from nas.compiler import build
 from nas.errors import NasError
 from nas.genome import Genome
 from nas.search.folder import check_output_file
+from nas.train.contract import CONTRACT_FILE, METADATA_KEY, check_contract, to_json, with_normalization
 
 EXAMPLE_BATCH = 2
 
@@ -56,21 +69,33 @@ def built_model(genome: Genome, weights: str | Path | Mapping[str, torch.Tensor]
     return model.eval()
 
 
-def _torchscript(model: nn.Module, x: torch.Tensor, path: Path) -> None:
+class Normalize(nn.Module):
+    """The training's normalisation as a layer: pixels / pixel_max (0..1) -> (x - mean) / std per channel."""
+
+    def __init__(self, mean: list[float], std: list[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def _torchscript(model: nn.Module, x: torch.Tensor, path: Path, extra: Mapping[str, str]) -> None:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # "torch.jit is deprecated": still what many runtimes load
         traced = torch.jit.trace(model, (x,), check_trace=False)
-        torch.jit.save(traced, str(path))
+        torch.jit.save(traced, str(path), _extra_files=dict(extra))
 
 
-def _exported(model: nn.Module, x: torch.Tensor, path: Path) -> None:
+def _exported(model: nn.Module, x: torch.Tensor, path: Path, extra: Mapping[str, str]) -> None:
     batch = torch.export.Dim("batch", min=1, max=65536)
     with torch.no_grad():
         program = torch.export.export(model, (x,), dynamic_shapes=({0: batch},))
-    torch.export.save(program, str(path))
+    torch.export.save(program, str(path), extra_files=dict(extra))
 
 
-def _onnx(model: nn.Module, x: torch.Tensor, path: Path) -> None:
+def _onnx(model: nn.Module, x: torch.Tensor, path: Path, extra: Mapping[str, str]) -> None:
     try:
         import onnx  # noqa: F401  (the exporter writes through it)
     except ImportError:
@@ -80,9 +105,19 @@ def _onnx(model: nn.Module, x: torch.Tensor, path: Path) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(model, (x,), str(path), input_names=["input"], output_names=["logits"],
                           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}}, dynamo=False)
+    if extra:
+        graph = onnx.load(str(path))
+        onnx.helper.set_model_props(graph, dict(extra))
+        onnx.save(graph, str(path))
 
 
-FORMATS: dict[str, tuple[Callable[[nn.Module, torch.Tensor, Path], None], str]] = {  # format -> (writer, suffix)
+def _onnx_metadata(contract: Mapping[str, Any]) -> dict[str, str]:
+    """ONNX metadata_props (strings): the whole contract as JSON, and each field on its own."""
+    return {METADATA_KEY: to_json(contract).strip(),
+            **{f"nas.{name}": value if isinstance(value, str) else json.dumps(value) for name, value in contract.items()}}
+
+
+FORMATS: dict[str, tuple[Callable[[nn.Module, torch.Tensor, Path, Mapping[str, str]], None], str]] = {  # format -> (writer, suffix)
     "torchscript": (_torchscript, ".pt"),
     "exported": (_exported, ".pt2"),
     "onnx": (_onnx, ".onnx"),
@@ -90,13 +125,30 @@ FORMATS: dict[str, tuple[Callable[[nn.Module, torch.Tensor, Path], None], str]] 
 
 
 def export(genome: Genome, path: str | Path, format: str, *,
-           weights: str | Path | Mapping[str, torch.Tensor] | None = None, force: bool = False) -> Path:
-    """Write `genome`'s network (with `weights`) to `path` in `format` (torchscript, exported, onnx)."""
+           weights: str | Path | Mapping[str, torch.Tensor] | None = None, force: bool = False,
+           contract: Mapping[str, Any] | None = None, include_preprocessing: bool = False) -> Path:
+    """Write `genome`'s network (with `weights`) to `path` in `format` (torchscript, exported, onnx).
+
+    `contract`: the weights' input contract (`nas.train.contract`), stored in the file; with
+    `include_preprocessing` (which needs it) the file normalises its input itself and takes pixels / pixel_max."""
     if format not in FORMATS:
         raise ExportError(f"unknown format {format!r} (known: {', '.join(FORMATS)})")
+    if include_preprocessing and contract is None:
+        raise ExportError("--include-preprocessing needs the input contract (mean and std the weights were trained "
+                          "with): a train.json or best_input.json beside the weights, or --contract FILE")
+    if contract is not None:
+        contract = check_contract(contract, "input contract")
+        if contract["normalization_included"] and include_preprocessing:
+            raise ExportError("the input contract says the normalisation is already included")
+        if include_preprocessing:
+            contract = with_normalization(contract)
     path = Path(path)
     check_output_file(path, force)  # a folder, a file where a folder should be, an existing file: one line
     model = built_model(genome, weights)
+    if include_preprocessing:
+        model = nn.Sequential(Normalize(contract["mean"], contract["std"]), model).eval()
+    extra = {} if contract is None else (_onnx_metadata(contract) if format == "onnx"
+                                         else {CONTRACT_FILE: to_json(contract)})
     writer, _ = FORMATS[format]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)  # as `nas scale` and `nas draw` do
@@ -109,7 +161,7 @@ def export(genome: Genome, path: str | Path, format: str, *,
     os.chmod(temporary, 0o666 & ~umask)  # as a plainly created file (mkstemp makes it private)
     try:
         try:
-            writer(model, example_input(genome), Path(temporary))
+            writer(model, example_input(genome), Path(temporary), extra)
         except ExportError:
             raise
         except OSError as error:  # a full disk, a folder that went away
@@ -146,3 +198,29 @@ def load_exported(path: str | Path, format: str) -> Callable[[torch.Tensor], tor
         session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
         return lambda x: torch.from_numpy(np.asarray(session.run(None, {"input": x.numpy()})[0]))
     raise ExportError(f"unknown format {format!r} (known: {', '.join(FORMATS)})")
+
+
+def read_contract(path: str | Path, format: str) -> dict[str, Any] | None:
+    """The input contract stored in an exported file (None if it holds none)."""
+    path = str(path)
+    if format == "onnx":
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
+        text = props.get(METADATA_KEY)
+    else:
+        files = {CONTRACT_FILE: ""}
+        if format == "torchscript":
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                torch.jit.load(path, _extra_files=files)
+        elif format == "exported":
+            torch.export.load(path, extra_files=files)
+        else:
+            raise ExportError(f"unknown format {format!r} (known: {', '.join(FORMATS)})")
+        text = files[CONTRACT_FILE]
+    if not text:
+        return None
+    if isinstance(text, bytes):
+        text = text.decode()
+    return check_contract(json.loads(text), path)

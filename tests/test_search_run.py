@@ -129,8 +129,11 @@ def test_each_strategy_runs_end_to_end_from_the_cli(strategy, files, tmp_path, r
     assert genome.fingerprint() == best["fingerprint"]
     build(genome).load_state_dict(torch.load(out / "best_weights.pt", weights_only=True))
     assert (out / "best_so_far.png").read_bytes()[:4] == b"\x89PNG"
+    contract = json.loads((out / best["input_file"]).read_text())  # what the best weights must be fed
+    assert contract["shape"] == [genome.input.channels, *genome.input.size] and contract["pixel_max"] == 16.0
     if strategy == "scaling":  # phi = 1 for the grid point, then phi = 2 for the best point
         assert [t["sample"]["phi"] for t in trials] == [1, 2]
+        assert "scaling of tiny_base:" in printed  # it starts from a genome, not from --space
 
 
 class Breaking(Searcher):

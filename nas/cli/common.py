@@ -78,9 +78,8 @@ def augment_argument(text: str) -> str:
 
 def dataset_argument(text: str) -> str:
     """`--dataset`: a registered data set, npz:PATH or folder:PATH (checked by name; files when loaded).
-    The names come from `nas.train.datasets` (which needs torch) when a value is checked, not when
-    `--help` is shown."""
-    from nas.train.datasets import DatasetError, check_dataset_name
+    The names come from `nas.train.catalog` (no torch) when a value is checked, not when `--help` is shown."""
+    from nas.train.catalog import DatasetError, check_dataset_name
 
     try:
         return check_dataset_name(text)

@@ -106,10 +106,18 @@ def command_line(config: CompareConfig, folder: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.compare.run import CompareInterrupted, run_compare
-    from nas.search.interrupts import Interrupted
+    from nas.cli.checks import check_data, check_genome_source, check_run_folders
 
     config = config_from_args(args)
+    check_run_folders(config.runs)
+    for source in config.baselines:
+        check_genome_source(source)
+    for source in config.skeletons:
+        check_genome_source(source)
+    check_data(config.dataset, config.data_dir)
+    from nas.compare.run import CompareInterrupted, run_compare  # torch and Ray: after the checks above
+    from nas.search.interrupts import Interrupted
+
     folder = Path(args.out) if args.out else Path("results") / (
         f"compare-{(args.dataset or 'runs').split(':')[0]}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
     try:

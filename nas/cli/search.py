@@ -242,10 +242,9 @@ def _shown(value: Any) -> str:
 
 
 def check_resume(args: argparse.Namespace, folder: Path) -> None:
-    from nas.search.run import read_config
-
     if not folder.is_dir():
         raise SearchError(f"{folder}: no such run folder to resume")
+    from nas.search.run import read_config  # Ray: after the folder is known to exist
     conflicts = resume_conflicts(args, read_config(folder), folder)
     if conflicts:
         raise SearchError(f"--resume continues the search saved in {folder / 'search.json'} as it was; these flags "
@@ -293,9 +292,10 @@ def run(args: argparse.Namespace) -> int:
     if args.help_options:
         print(options_text(args.strategy))
         return 0
+    from nas.cli.checks import check_data, check_space
     from nas.search.interrupts import Interrupted
-    from nas.search.run import resume_command, run_search
 
+    check_data(None, args.data_dir)
     if args.resume:
         if not args.out:
             raise SearchError("--resume needs --out (the run folder of the search to continue)")
@@ -307,8 +307,10 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(args.out) if args.out else default_folder(args.strategy)
     if not args.resume:
         config = config_from_args(args, folder)
+        check_space(config.space)
         if config.options.get("storage"):
             refuse_existing_study(config.options["storage"], config.options["study_name"])
+    from nas.search.run import resume_command, run_search  # torch and Ray: after the checks above
     try:
         outcome = run_search(config, folder, address=args.address, resume=args.resume,
                              retry_errored=args.retry_errored, verbose=not args.quiet, library_logs=args.verbose)

@@ -59,12 +59,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.train.fit import new_folder, train
-    from nas.train.pretrained import is_reference, reference
+    from nas.cli.checks import check_data, check_genome_source
     from nas.train.settings import TrainSettings
 
-    genome = load_source(args.source)
     settings = TrainSettings.from_dict({"epochs": args.epochs, "seed": args.seed, **recipe_from_args(args)})
+    check_data(args.dataset, args.data_dir)
+    check_genome_source(args.source)
+    genome = load_source(args.source)  # (its validation imports torch)
+    from nas.train.fit import new_folder, train  # torch: after the checks above
+    from nas.train.pretrained import is_reference, reference
     out = Path(args.out) if args.out else Path("results/train") / f"{genome.name}-{datetime.now():%Y%m%d-%H%M%S}"
     if out.exists():
         new_folder(out)  # refuses a file or a folder holding files before any data is loaded

@@ -17,6 +17,7 @@ from nas.compare.document import (Block, Bullets, Code, Figure, Heading, Image, 
 from nas.compare.figures import draw_cells, plot_search_curves, plot_tradeoff
 from nas.compare.plan import Model, SearchRun, comparison_pairs
 from nas.compare.stats import Comparison, compare_pairs, pareto_front
+from nas.compare.verdict import detail_lines, matched_size, summary_line
 from nas.search.report import INTERRUPTED
 
 REPORT_MD, REPORT_HTML, FIGURES = "report.md", "report.html", "figures"
@@ -299,8 +300,15 @@ def write_report(folder: Path, config: Any, models: Sequence[Model], runs: Seque
         _main_table(rows, fronts),
     ]
     answer = headline(models, by_label, test_of)
+    verdicts = matched_size(searched, hand, by_label, test_of, fronts["params"])
+    lead = summary_line(verdicts)
+    if lead or answer:
+        blocks.append(Heading(2, "The answer"))
+    if lead:  # first: each searched network against the hand-designed ones of no more parameters
+        blocks += [Paragraph(lead), Bullets(detail_lines(verdicts))]
     if answer:
-        blocks += [Heading(2, "The answer"), Bullets(answer)]
+        blocks += ([Paragraph("Against the most accurate hand-designed network, whatever its size, and each cell "
+                              "transplant against its skeleton:")] if lead else []) + [Bullets(answer)]
     blocks += [
         Paragraph(f"Pareto front against parameters: {', '.join(f'`{n}`' for n in fronts['params']) or '-'}. "
                   f"Against FLOPs: {', '.join(f'`{n}`' for n in fronts['FLOPs']) or '-'}."),

@@ -6,6 +6,8 @@ Files (all in the run folder):
                             metrics, status, failure reason, node; rewritten whenever a trial ends
   best_genome.yaml          the best trial's genome (what `nas build` reads), for the data set's input
   best_weights.pt           its trained weights (a state_dict of `nas.build(genome)`)
+  best_input.json           what they must be fed: input shape, pixel scale, mean/std, class names
+                            (nas.train.contract; `nas export` reads it)
   best_so_far.png           best validation accuracy so far against trial index and against search cost
   summary.json              counts, best trial with its test accuracy, timings, duplicates avoided, the
                             search's cost (CPU and GPU seconds in all, and up to the best trial), and
@@ -39,6 +41,7 @@ FINISHED = ("TERMINATED", "ERROR")
 INTERRUPTED = "INTERRUPTED"  # running or waiting when SIGINT/SIGTERM stopped the search; --resume continues it
 CONFIG_JSON, TRIALS_JSON, TRIALS_CSV, SUMMARY_JSON = "search.json", "trials.json", "trials.csv", "summary.json"
 BEST_GENOME, BEST_WEIGHTS, BEST_PLOT = "best_genome.yaml", "best_weights.pt", "best_so_far.png"
+BEST_INPUT = "best_input.json"  # the best weights' input contract (nas.train.contract)
 PARETO_CSV, PARETO_PLOT = "pareto.csv", "pareto.png"
 BEST_BY = "val_accuracy"  # the objective that picks "best" (the leaderboard's order), also with several
 METRICS = ("val_accuracy", "train_loss", "params", "flops", "epoch", "epoch_time", "build_time", "train_time",
@@ -509,6 +512,10 @@ def write_best(folder: Path, best: dict[str, Any], data) -> dict[str, Any]:
         weights = state["model"]
         torch.save(weights, folder / BEST_WEIGHTS)
         written["weights_file"] = BEST_WEIGHTS
+        from nas.train.contract import input_contract, to_json
+
+        replace_file(folder / BEST_INPUT, to_json(input_contract(data)))
+        written["input_file"] = BEST_INPUT
         written["test_accuracy"] = test_accuracy(best["genome"], weights, data)
     return written
 

@@ -432,7 +432,8 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
         with own_folder(folder, CONFIG_FILE, "search") as existing:
             restore = begin(folder, config, resume, existing)
             view.announce(data.describe())
-            plan = (f"{config.strategy} over {config.space}: {plural(config.trials, 'trial')} of "
+            subject = searcher.subject(config.space) if isinstance(searcher, SpaceSearcher) else f"over {config.space}"
+            plan = (f"{config.strategy} {subject}: {plural(config.trials, 'trial')} of "
                     f"{plural(config.settings.epochs, 'epoch')}")
             where = f"-> {folder}" + (" (resuming)" if restore else "")
             for line in ([f"{plan} {where}"] if len(plan) + len(where) < WIDTH else [plan, where]):  # fits 80 columns

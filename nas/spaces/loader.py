@@ -11,6 +11,7 @@ needs no file is also a space name: ``load_space("mykind")`` reads it from ``{ki
 """
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import yaml
@@ -21,11 +22,8 @@ from nas.plugins import GROUPS
 from nas.registry import Registry
 from nas.resources import data_dir, space_names
 from nas.spaces.base import SearchSpace, SpaceError
-from nas.spaces.cells import CellSpace
 from nas.spaces.fields import Fields
-from nas.spaces.stages import StageSpace
 from nas.suggest import did_you_mean
-
 
 
 def _kind_entry(name: str, entry: object) -> type[SearchSpace]:
@@ -34,9 +32,20 @@ def _kind_entry(name: str, entry: object) -> type[SearchSpace]:
     return entry
 
 
-KINDS: Registry[type[SearchSpace]] = Registry("search-space kind", GROUPS["spaces"], _kind_entry)
-KINDS.add("cells", CellSpace)
-KINDS.add("stages", StageSpace)
+# kind -> a SearchSpace subclass, or (module, class) for the built-in ones, imported on use (they need
+# torch, and the command line checks a space's name without it: `check_space_name`)
+KINDS: Registry[type[SearchSpace] | tuple[str, str]] = Registry("search-space kind", GROUPS["spaces"], _kind_entry)
+KINDS.add("cells", ("nas.spaces.cells", "CellSpace"))
+KINDS.add("stages", ("nas.spaces.stages", "StageSpace"))
+
+
+def kind_class(kind: str) -> type[SearchSpace]:
+    """The SearchSpace subclass of registered kind `kind`."""
+    entry = KINDS.get(kind)
+    if isinstance(entry, tuple):
+        module, name = entry
+        return getattr(importlib.import_module(module), name)
+    return entry
 
 
 def space_path(name_or_path: str | Path) -> Path:
@@ -51,6 +60,14 @@ def space_path(name_or_path: str | Path) -> Path:
                          "a search-space kind: " + ", ".join(KINDS) + "; or give a path to a .yaml file)"
                          + did_you_mean(name_or_path, [*space_names(), *KINDS]))
     return shipped
+
+
+def check_space_name(name_or_path: str | Path) -> None:
+    """A shipped space, a kind that needs no file or an existing .yaml file; else SpaceError (the file's
+    contents are read by `load_space`). Imports no torch."""
+    name = str(name_or_path)
+    if Path(name).suffix in (".yaml", ".yml") or name not in KINDS:
+        space_path(name_or_path)
 
 
 def load_space(name_or_path: str | Path, *, input_channels: int | None = None, input_size: int | None = None,
@@ -80,7 +97,7 @@ def load_space(name_or_path: str | Path, *, input_channels: int | None = None, i
         raise SpaceError(f"{label}.kind: unknown kind {kind!r} (known: {', '.join(KINDS)})")
     given = spec.sub("input", {})
     given.check_keys({"channels", "size"})
-    return KINDS.get(kind)(
+    return kind_class(kind)(
         spec,
         input_channels=input_channels or given.get("channels", int, 3),
         input_size=input_size or given.get("size", int, 32),

@@ -3,8 +3,9 @@ and `train` (`nas.train(genome, data, ...)`): one genome trained or fine-tuned o
 
 The package itself is callable: ``nas.train(...)`` is `nas.train.fit.train` (see `nas.CallableModule`).
 
-The names below are imported on first use (PEP 562): `nas.train.settings` and `nas.train.failures`
-stay importable without torch (the command line's `--help` reads their defaults).
+The names below are imported on first use (PEP 562): `nas.train.settings`, `nas.train.failures`,
+`nas.train.catalog` (the data sets by name) and `nas.train.contract` stay importable without torch (the
+command line reads their defaults and checks names before it imports torch).
 """
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ __call_target__ = ("nas.train.fit", "train")
 
 # public name -> module that defines it
 _EXPORTS = {
-    "DatasetError": "nas.train.datasets", "DatasetSplits": "nas.train.datasets", "Split": "nas.train.datasets",
-    "dataset_names": "nas.train.datasets", "load_dataset": "nas.train.datasets",
+    "DatasetError": "nas.train.raw", "DatasetSplits": "nas.train.datasets", "Split": "nas.train.datasets",
+    "dataset_names": "nas.train.catalog", "load_dataset": "nas.train.datasets",
     "TrialFailure": "nas.train.failures", "failure_reason": "nas.train.failures",
     "SettingsError": "nas.train.settings", "TrainSettings": "nas.train.settings",
     "TrainError": "nas.train.fit", "TrainResult": "nas.train.fit", "train": "nas.train.fit",

@@ -16,7 +16,7 @@ reads back without a copy.
 
 Data sets are registered by name in `DATASETS` (name -> loader(data_dir) -> RawData; a plug-in adds
 one with `DATASETS.add(name, loader)`), and kinds of the user's own data in `KINDS` (kind ->
-loader(path), named "kind:PATH").
+loader(path), named "kind:PATH"); both live in `nas.train.catalog`, which needs no torch.
 
 The torchvision loaders trust files that are already present (their per-file checksums are those of
 the official releases, so subsets and re-packed copies would be refused) and verify downloads
@@ -26,7 +26,6 @@ downloaded.
 """
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,14 +34,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nas.plugins import GROUPS
-from nas.registry import Registry
+from nas.train.catalog import (DATA_DIR_ENV, DATASETS, KINDS, check_data_dir,  # noqa: F401 (re-exported)
+                               check_dataset_name, dataset_names, default_data_dir)
 from nas.train.idx import IdxError, read_idx
 from nas.train.raw import DatasetError, RawData
-from nas.train.user_data import load_folder, load_npz
-from nas.suggest import did_you_mean
-
-DATA_DIR_ENV = "NAS_DATA_DIR"
 
 
 @dataclass(frozen=True, eq=False)
@@ -229,40 +224,18 @@ def _mnist_family(name: str, class_name: str, augment: str) -> Callable[[Path], 
     return _torchvision(name, class_name, _mnist_present_files_trusted, augment, elsewhere, looked)
 
 
-# name -> loader(data_dir) -> RawData; plug-ins add theirs with DATASETS.add(name, loader)
-DATASETS: Registry[Callable[[Path], RawData]] = Registry("data set", GROUPS["datasets"])
-DATASETS.add("digits", _digits)
+# The built-in loaders, by name; they are registered in `nas.train.catalog.DATASETS` (torch-free, for the
+# command line's checks), which imports them from here on first use.
 # `--augment auto` per data set (nas.train.augment's docstring says why): measured on Fashion-MNIST,
 # flips helped and crops cost accuracy at search budgets; crop + flip is CIFAR's standard recipe
-DATASETS.add("mnist", _mnist_family("mnist", "MNIST", "none"))  # a mirrored digit is another digit, or none
-DATASETS.add("fashion_mnist", _mnist_family("fashion_mnist", "FashionMNIST", "flip"))
-DATASETS.add("cifar10", _torchvision("cifar10", "CIFAR10", _cifar_present_files_trusted, "crop,flip"))
-DATASETS.add("cifar100", _torchvision("cifar100", "CIFAR100", _cifar_present_files_trusted, "crop,flip"))
-
-# kind -> loader(path) -> RawData, for names "kind:PATH" (the user's own data)
-KINDS: Registry[Callable[[Path], RawData]] = Registry("data set kind")
-KINDS.add("npz", load_npz)
-KINDS.add("folder", load_folder)
+LOADERS: dict[str, Callable[[Path], RawData]] = {
+    "digits": _digits,
+    "mnist": _mnist_family("mnist", "MNIST", "none"),  # a mirrored digit is another digit, or none
+    "fashion_mnist": _mnist_family("fashion_mnist", "FashionMNIST", "flip"),
+    "cifar10": _torchvision("cifar10", "CIFAR10", _cifar_present_files_trusted, "crop,flip"),
+    "cifar100": _torchvision("cifar100", "CIFAR100", _cifar_present_files_trusted, "crop,flip"),
+}
 CARVED_TEST_FRACTION = 0.2  # for data sets without a test set of their own (digits; user data without one)
-
-
-def dataset_names() -> list[str]:
-    """The registered data sets (the user's own data are named "npz:PATH" or "folder:PATH")."""
-    return DATASETS.names()
-
-
-def check_dataset_name(name: str) -> str:
-    """`name` if it is a registered data set or "kind:PATH" of a registered kind; else DatasetError."""
-    kind, sep, path = name.partition(":")
-    if sep and kind in KINDS:
-        if not path.strip():
-            raise DatasetError(f"data set {name!r}: give a path after {kind}:")
-        return name
-    if name not in DATASETS:
-        kinds = ", ".join(f"{k}:PATH" for k in KINDS)
-        raise DatasetError(f"unknown data set {name!r} (known: {', '.join(DATASETS)}; or {kinds})"
-                           + did_you_mean(name, DATASETS))
-    return name
 
 
 def load_raw(name: str, data_dir: str | Path | None = None) -> RawData:
@@ -271,11 +244,8 @@ def load_raw(name: str, data_dir: str | Path | None = None) -> RawData:
     kind, sep, path = name.partition(":")
     if sep and kind in KINDS:
         return KINDS.get(kind)(Path(path).expanduser())
+    check_data_dir(data_dir)
     return DATASETS.get(name)(Path(data_dir) if data_dir is not None else default_data_dir())
-
-
-def default_data_dir() -> Path:
-    return Path(os.environ.get(DATA_DIR_ENV, "data"))
 
 
 def _stratified(labels: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:

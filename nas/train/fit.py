@@ -235,7 +235,10 @@ def write_result(folder: Path, result: TrainResult, data: DatasetSplits) -> None
             raise TrainError(f"{folder / name}: exists already; not overwritten")
     genome.save(folder / GENOME_FILE)
     torch.save({k: v.detach().to("cpu") for k, v in result.model.state_dict().items()}, folder / WEIGHTS_FILE)
+    from nas.train.contract import input_contract
+
     record = {**result.to_dict(), "data": data.describe(), "params": cost.params, "flops": cost.flops,
-              "genome_file": GENOME_FILE, "weights_file": WEIGHTS_FILE}
+              "genome_file": GENOME_FILE, "weights_file": WEIGHTS_FILE,
+              "input": input_contract(data)}  # what the weights must be fed (nas.train.contract)
     (folder / RESULT_FILE).write_text(json.dumps(record, indent=2) + "\n")
     result.folder = folder

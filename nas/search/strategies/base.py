@@ -167,6 +167,10 @@ class SpaceSearcher:
         value = outcome[self.metric]
         return value if self.mode == "max" else -value
 
+    def subject(self, space: str) -> str:
+        """What the search's start line says it searches, after the strategy's name: "over <space>"."""
+        return f"over {space}"
+
     def objectives(self) -> list[str]:
         """The metrics an outcome must have to count as a success (one unless multi-objective)."""
         return [self.metric]

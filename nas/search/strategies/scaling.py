@@ -73,6 +73,10 @@ class ScalingSearcher(SpaceSearcher):
         grid = o["grid"] or compound_grid(o["betas"], o["gammas"], o["alpha_step"], o["tolerance"])
         return ScalingSpace(base, grid, phis)
 
+    def subject(self, space: str) -> str:
+        """Scaling starts from one genome, not from the space: "of <genome name>"."""
+        return f"of {self.space.base.name}"
+
     def ask(self) -> Proposal | None | str:
         if self.queue:
             sample = self.queue.pop(0)
