@@ -17,8 +17,8 @@ GENOME_SUFFIXES = (".yaml", ".yml", ".json")
 _INPUT = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
-def add_source(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", metavar="SOURCE",
+def add_source(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    parser.add_argument("source", metavar="SOURCE", **({"nargs": "?"} if optional else {}),
                         help="a baseline name (see `nas baselines`) or a genome file (.yaml, .yml or .json)")
 
 

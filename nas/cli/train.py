@@ -4,8 +4,13 @@
     nas train best_genome.yaml --from best_weights.pt --epochs 5 --lr 0.01      # fine-tune found weights
     nas train resnet20 --dataset cifar10 --data-dir data --out results/train/resnet20
 
+    nas train darts_v2 --dataset cifar10 --recipe darts                        # DARTS's final training
+    nas train --resume results/train/darts_v2-20260101-120000                  # continue a stopped training
+
 Writes genome.yaml, weights.pt and train.json into a new folder (--out, default
-results/train/<genome>-<timestamp>); an existing folder is used only when it is empty.
+results/train/<genome>-<timestamp>); an existing folder is used only when it is empty. While it
+trains, the folder holds run.json and, after every epoch, state.pt: a training stopped by Ctrl-C,
+SIGTERM or a kill continues with --resume and ends as an uninterrupted one would.
 """
 from __future__ import annotations
 
@@ -14,12 +19,13 @@ from datetime import datetime
 from pathlib import Path
 
 from nas.cli.common import add_recipe, add_source, dataset_help, load_source, recipe_from_args
+from nas.errors import NasError
 
 DEFAULT_EPOCHS = 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_source(parser)
+    add_source(parser, optional=True)
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", default="digits", metavar="NAME",
                       help=dataset_help("digits"))
@@ -40,12 +46,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="new folder for genome.yaml, weights.pt, train.json "
                              "(default results/train/<genome>-<time>)")
     output.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    output.add_argument("--resume", metavar="DIR",
+                        help="continue the stopped training in DIR (its --out) with its own settings")
 
 
 def run(args: argparse.Namespace) -> int:
     from nas.train.fit import new_folder, train
     from nas.train.settings import TrainSettings
 
+    if args.resume:
+        from nas.cli.train_resume import resume
+
+        return resume(args)
+    if args.source is None:
+        raise NasError("give SOURCE (a baseline name or a genome file), or --resume DIR")
     genome = load_source(args.source)
     settings = TrainSettings.from_dict({"epochs": args.epochs, "seed": args.seed, **recipe_from_args(args)})
     out = Path(args.out) if args.out else Path("results/train") / f"{genome.name}-{datetime.now():%Y%m%d-%H%M%S}"
@@ -57,8 +71,12 @@ def run(args: argparse.Namespace) -> int:
             print(f"epoch {record['epoch']}/{settings.epochs}: train loss {record['train_loss']:.4f}, "
                   f"val accuracy {record['val_accuracy']:.4f} ({record['epoch_time']:.1f} s)", flush=True)
 
-    result = train(genome, args.dataset, settings=settings, weights=args.weights, out=out, data_dir=args.data_dir,
-                   val_fraction=args.val_fraction, train_limit=args.train_limit, progress=progress)
+    from nas.cli.train_resume import interruptible
+
+    with interruptible(out):
+        result = train(genome, args.dataset, settings=settings, weights=args.weights, out=out,
+                       data_dir=args.data_dir, val_fraction=args.val_fraction, train_limit=args.train_limit,
+                       progress=progress, recipe=args.recipe)
     if result.reinitialised:
         print(f"started afresh (shape differs from --from): {', '.join(result.reinitialised)}")
     print(f"test accuracy {result.test_accuracy:.4f} (val {result.val_accuracy:.4f}) -> {result.folder}")

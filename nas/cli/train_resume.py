@@ -1,0 +1,81 @@
+"""`nas train --resume DIR` and the honest Ctrl-C of `nas train`: a stopped training says how to continue it."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import shlex
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from nas.errors import NasError
+
+RESUME_FREE = {"resume", "quiet", "command", "run", "argv"}  # what --resume may be written with
+
+
+def resume_command(folder: Path) -> str:
+    return shlex.join(["nas", "train", "--resume", str(folder)])
+
+
+@contextlib.contextmanager
+def interruptible(folder: Path) -> Iterator[None]:
+    """SIGINT and SIGTERM stop the training (`nas.search.interrupts`); the command to continue it is printed."""
+    from nas.search.interrupts import Interrupts
+    from nas.train.resume import RUN_FILE
+
+    try:
+        with Interrupts():
+            yield
+    except KeyboardInterrupt:
+        if (folder / RUN_FILE).is_file():
+            print(f"interrupted; to continue, run: {resume_command(folder)}", file=sys.stderr, flush=True)
+        else:
+            print("interrupted before training started; nothing to resume", file=sys.stderr, flush=True)
+        raise
+
+
+def resume(args: argparse.Namespace) -> int:
+    from nas.genome import Genome
+    from nas.train.checkpointing import STATE_FILE
+    from nas.train.fit import train
+    from nas.train.resume import finished, read_run
+
+    folder = Path(args.resume)
+    written = _written(args)
+    if written:
+        raise NasError(f"--resume continues the training with the settings in {folder}/run.json; leave out "
+                       f"{', '.join(written)}")
+    spec = read_run(folder)
+    done = finished(folder)
+    if done is not None:
+        print(f"finished already, not retrained: test accuracy {done.get('test_accuracy', float('nan')):.4f} "
+              f"(val {done.get('val_accuracy', float('nan')):.4f}) -> {folder}")
+        return 0
+    if not spec.get("dataset"):
+        raise NasError(f"{folder}: trained from Python on a data set object; continue it with "
+                       "nas.train(genome, data, out=..., resume=True)")
+    settings = spec["settings"]
+
+    def progress(record: dict) -> None:
+        if not args.quiet:
+            print(f"epoch {record['epoch']}/{settings.get('epochs')}: train loss {record['train_loss']:.4f}, "
+                  f"val accuracy {record['val_accuracy']:.4f} ({record['epoch_time']:.1f} s)", flush=True)
+
+    weights = spec.get("weights") if not (folder / STATE_FILE).exists() else None  # else state.pt has them
+    with interruptible(folder):
+        result = train(Genome.from_dict(spec["genome"]), spec["dataset"], settings=settings, weights=weights,
+                       out=folder, data_dir=spec.get("data_dir"), val_fraction=spec.get("val_fraction", 0.1),
+                       seed=spec.get("split_seed", 0), train_limit=spec.get("train_limit"), recipe=spec.get("recipe"),
+                       resume=True, progress=progress)
+    print(f"test accuracy {result.test_accuracy:.4f} (val {result.val_accuracy:.4f}) -> {result.folder}")
+    return 0
+
+
+def _written(args: argparse.Namespace) -> list[str]:
+    """The options and SOURCE written with --resume that it does not take."""
+    if getattr(args, "argv", None) is None:
+        return ["SOURCE"] if getattr(args, "source", None) else []
+    from nas.cli import given_options
+
+    names = sorted(given_options(args.argv, "train") - RESUME_FREE)
+    return [("SOURCE" if name == "source" else "--" + name.replace("_", "-")) for name in names]
