@@ -30,6 +30,14 @@ from nas.train.regularizers import Extras, branch_modules, drop_path_probability
 from nas.train.settings import SettingsError, TrainSettings
 
 ROOT = Path(__file__).resolve().parents[1]
+TINY = {
+    "name": "tiny",
+    "input": {"channels": 1, "size": 8},
+    "num_classes": 10,
+    "stem": [{"op": "conv", "out": 8, "kernel": 3}],
+    "stages": [{"cell": "basic", "out": 8}, {"cell": "basic", "out": 16, "stride": 2}],
+    "head": [{"op": "global_avgpool"}],
+}
 
 
 def small_darts(aux: bool = True) -> Genome:
@@ -295,3 +303,20 @@ def test_a_training_stopped_by_sigkill_or_ctrl_c_resumes_to_the_uninterrupted_re
     capsys.readouterr()
     assert main(["train", "--resume", str(tmp_path / "killed")]) == 0
     assert "finished already, not retrained" in capsys.readouterr().out
+
+
+# ----- seeds -----
+def test_seeds_train_as_parallel_tune_trials_each_as_nas_train_would(ray_session, few_digits, tmp_path):
+    from nas.train.seeds import train_seeds
+
+    genome = Genome.from_dict(TINY)
+    settings = TrainSettings(epochs=1, batch_size=50, ema_decay=0.9)
+    summary = train_seeds(genome, "digits", [0, 3], settings, tmp_path / "seeds", train_limit=200, verbose=False)
+    assert [r["seed"] for r in summary["seeds"]] == [0, 3] and summary["n"] == 2
+    assert json.loads((tmp_path / "seeds" / "seeds.json").read_text())["test_mean"] == summary["test_mean"]
+    alone = nas.train(genome, few_digits, settings={**settings.to_dict(), "seed": 3})  # the same, outside Tune
+    assert summary["seeds"][1]["test_accuracy"] == alone.test_accuracy
+    saved = torch.load(tmp_path / "seeds" / "seed3" / "weights.pt", weights_only=True)
+    assert all(torch.equal(saved[k], v) for k, v in alone.model.state_dict().items())  # the averaged weights
+    record = json.loads((tmp_path / "seeds" / "seed3" / "train.json").read_text())
+    assert record["settings"]["seed"] == 3 and record["settings"]["ema_decay"] == 0.9 and len(record["history"]) == 1

@@ -38,6 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"epochs (default {DEFAULT_EPOCHS})")
     add_recipe(train)
     train.add_argument("--seed", type=int, default=0, metavar="S", help="seed of weights and batch order (default 0)")
+    train.add_argument("--seeds", type=int, nargs="+", metavar="S",
+                       help="train once per seed, as parallel Ray Tune trials: a folder per seed and the mean and "
+                            "standard deviation of the test accuracy (instead of --seed)")
+    train.add_argument("--cpus-per-trial", type=float, default=1.0, metavar="N", help="CPUs per seed with --seeds")
+    train.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="N", help="GPUs per seed with --seeds")
     train.add_argument("--from", dest="weights", metavar="WEIGHTS",
                        help="fine-tune these weights (a state_dict file, e.g. a run's best_weights.pt); "
                             "a classifier for another number of classes starts afresh")
@@ -65,6 +70,10 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results/train") / f"{genome.name}-{datetime.now():%Y%m%d-%H%M%S}"
     if out.exists():
         new_folder(out)  # refuses a file or a folder holding files before any data is loaded
+    if args.seeds:
+        from nas.cli.train_resume import train_seeds
+
+        return train_seeds(args, genome, settings, out)
 
     def progress(record: dict) -> None:
         if not args.quiet:

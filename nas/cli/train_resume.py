@@ -1,4 +1,5 @@
-"""`nas train --resume DIR` and the honest Ctrl-C of `nas train`: a stopped training says how to continue it."""
+"""`nas train --resume DIR` and the honest Ctrl-C of `nas train` (a stopped training says how to continue
+it), and `nas train --seeds S ...` (`nas.train.seeds`)."""
 from __future__ import annotations
 
 import argparse
@@ -79,3 +80,22 @@ def _written(args: argparse.Namespace) -> list[str]:
 
     names = sorted(given_options(args.argv, "train") - RESUME_FREE)
     return [("SOURCE" if name == "source" else "--" + name.replace("_", "-")) for name in names]
+
+
+def train_seeds(args: argparse.Namespace, genome, settings, out: Path) -> int:
+    """`--seeds`: the seeds as parallel Ray Tune trials; a line per seed and the mean and standard deviation."""
+    from nas.train.seeds import train_seeds as run_seeds
+
+    if args.weights:
+        raise NasError("--seeds trains from scratch; --from fine-tunes one training (leave out one of them)")
+    summary = run_seeds(genome, args.dataset, args.seeds, settings, out, data_dir=args.data_dir,
+                        val_fraction=args.val_fraction, split_seed=args.seed, train_limit=args.train_limit,
+                        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+                        verbose=not args.quiet, recipe=args.recipe)
+    for row in summary["seeds"]:
+        shown = f"test accuracy {row['test_accuracy']:.4f} (val {row['val_accuracy']:.4f})" if row["error"] is None \
+            else f"failed: {row['error'].splitlines()[0] if row['error'] else ''}"
+        print(f"seed {row['seed']}: {shown}")
+    print(f"test accuracy {summary['test_mean']:.4f} +- {summary['test_std']:.4f} over {summary['n']} seeds "
+          f"(val {summary['val_mean']:.4f} +- {summary['val_std']:.4f}) -> {out}")
+    return 0 if summary["n"] == len(summary["seeds"]) else 1
