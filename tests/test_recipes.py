@@ -42,11 +42,8 @@ TINY = {
 
 def small_darts(aux: bool = True) -> Genome:
     """A 3-cell DARTS-V2 network for 8x8 digits; the aux head after the second reduction cell (DARTS's place)."""
-    spec = network(genotype(baselines.get("darts_v2")), "small", channels=4, layers=3, input_channels=1,
-                   input_size=8).to_dict()
-    if aux:
-        spec["stages"][2]["aux"] = True
-    return Genome.from_dict(spec)
+    return network(genotype(baselines.get("darts_v2")), "small", channels=4, layers=3, input_channels=1,
+                   input_size=8, auxiliary=aux)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -77,6 +74,9 @@ def test_a_stage_marks_the_aux_head_validated_hashed_and_round_tripping():
     assert Genome.from_yaml(marked.to_yaml()) == marked
     assert Genome.from_yaml(marked.to_yaml()).fingerprint() == marked.fingerprint()
     assert "aux" not in yaml.safe_load(plain.to_yaml())["stages"][2]  # unmarked genomes are written as before
+    full = network(genotype(baselines.get("darts_v2")), "darts", auxiliary=True)  # 20 cells, DARTS's place
+    assert [i for i, stage in enumerate(full.stages) if stage.aux] == [4] and full.stages[4].stride == 2
+    assert full.stages[4].cell.startswith("reduce") and genotype(full) == genotype(baselines.get("darts_v2"))
     spec = marked.to_dict()
     spec["stages"][0]["aux"] = True
     with pytest.raises(GenomeError, match=r"stages\[2\]\.aux: only one stage"):

@@ -70,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results/train") / f"{genome.name}-{datetime.now():%Y%m%d-%H%M%S}"
     if out.exists():
         new_folder(out)  # refuses a file or a folder holding files before any data is loaded
+    if settings.aux_weight and not any(stage.aux for stage in genome.stages):
+        print(f"note: aux weight {settings.aux_weight:g}, but {genome.name} marks no stage `aux: true`: "
+              "no auxiliary head", flush=True)
     if args.seeds:
         from nas.cli.train_resume import train_seeds
 
