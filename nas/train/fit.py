@@ -26,11 +26,11 @@ from nas.compiler import build
 from nas.errors import NasError
 from nas.genome import Genome
 from nas.summary import summary
+from nas.train.checkpointing import STATE_FILE, TrainingState, read_state
 from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.failures import TrialFailure
 from nas.train.loop import (Precision, evaluate, make_optimizer, make_scheduler, steps_per_epoch, to_device,
                             train_epoch, trial_seed)
-from nas.train.checkpointing import STATE_FILE, TrainingState, read_state
 from nas.train.regularizers import Extras
 from nas.train.settings import TrainSettings
 
@@ -258,7 +258,7 @@ def _start_or_resume(folder: Path, checkpoint: TrainingState, run: dict[str, Any
                      skipped: list[str]) -> tuple[int, list[dict[str, float]], list[str]]:
     """A new training writes run.json; an unfinished one (its run.json there) continues from state.pt:
     (epochs done, their history, the tensors of --from left out)."""
-    from nas.train.resume import RUN_FILE, write_run
+    from nas.train.resume import RUN_FILE, ResumeError, read_run, write_run
 
     if not (folder / RUN_FILE).exists():
         try:
@@ -266,6 +266,13 @@ def _start_or_resume(folder: Path, checkpoint: TrainingState, run: dict[str, Any
         except OSError as error:
             raise TrainError(f"{folder}: cannot write {RUN_FILE} ({error.strerror or error})") from None
         return 0, [], skipped
+    try:
+        saved_run = read_run(folder)
+    except ResumeError as error:
+        raise TrainError(str(error)) from None
+    for key in ("settings", "genome"):  # a resumed training is the same training
+        if run is not None and json.loads(json.dumps(run[key])) != saved_run.get(key):
+            raise TrainError(f"{folder}: resume with the {key} it was started with ({folder / RUN_FILE})")
     if not (folder / STATE_FILE).exists():
         return 0, [], skipped  # stopped before its first epoch ended: from the start
     saved, why = read_state(folder)
