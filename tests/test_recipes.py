@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -261,15 +262,17 @@ def nas_train(*argv: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-def stop_after_first_epoch(process: subprocess.Popen, folder: Path, signum: int) -> str:
-    deadline = time.monotonic() + 120
-    while not (folder / "state.pt").exists():
-        assert process.poll() is None and time.monotonic() < deadline, process.communicate()
-        time.sleep(0.01)
-    process.send_signal(signum)
-    _, err = process.communicate(timeout=60)
-    assert not (folder / "train.json").exists(), "finished before the signal: give it more epochs"
-    return err
+def after_first_epoch(folder: Path, act) -> threading.Thread:
+    """A thread that calls `act()` as soon as the training in `folder` has checkpointed its first epoch."""
+    def watch():
+        deadline = time.monotonic() + 300
+        while not (folder / "state.pt").exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        act()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
 
 
 def test_a_training_stopped_by_sigkill_or_ctrl_c_resumes_to_the_uninterrupted_result(tmp_path, capsys):
@@ -279,15 +282,18 @@ def test_a_training_stopped_by_sigkill_or_ctrl_c_resumes_to_the_uninterrupted_re
     options = [str(genome), "--dataset", "digits", "--train-limit", "200", "--epochs", "3", "--batch-size", "16",
                "--ema-decay", "0.9", "--aux-weight", "0.4", "--drop-path", "0.2", "--warmup-epochs", "1",
                "--grad-clip", "5", "--augment", "crop=1,flip", "--quiet"]
-    killed = nas_train(*options, "--out", str(tmp_path / "killed"))
-    stopped = nas_train(*options, "--out", str(tmp_path / "stopped"))
-    stop_after_first_epoch(killed, tmp_path / "killed", signal.SIGKILL)
-    err = stop_after_first_epoch(stopped, tmp_path / "stopped", signal.SIGINT)
-    assert stopped.returncode == 130 and f"nas train --resume {tmp_path / 'stopped'}" in err
-    assert "Traceback" not in err
-    # the uninterrupted run and the resumed ones in this process (one thread, as the subprocesses)
+    killed = nas_train(*options, "--out", str(tmp_path / "killed"))  # SIGKILL: another process
+    killer = after_first_epoch(tmp_path / "killed", killed.kill)
+    # Ctrl-C and the uninterrupted run in this process (one thread, as the subprocess)
+    after_first_epoch(tmp_path / "stopped", lambda: os.kill(os.getpid(), signal.SIGINT))
+    assert main(["train", *options, "--out", str(tmp_path / "stopped")]) == 130
+    err = capsys.readouterr().err
+    assert f"to continue, run: nas train --resume {tmp_path / 'stopped'}" in err and "Traceback" not in err
     assert main(["train", *options, "--out", str(tmp_path / "whole")]) == 0
+    killer.join(timeout=300)
+    assert killed.wait(timeout=60) == -signal.SIGKILL
     for name in ("killed", "stopped"):
+        assert not (tmp_path / name / "train.json").exists(), "finished before the signal: give it more epochs"
         assert main(["train", "--resume", str(tmp_path / name), "--quiet"]) == 0
     expected = json.loads((tmp_path / "whole" / "train.json").read_text())
     weights = torch.load(tmp_path / "whole" / "weights.pt", weights_only=True)
