@@ -221,15 +221,26 @@ def cell_graph(pairs: Pairs, concat: Sequence[int], channels: int, reduction: bo
 
 
 def network(genotype: Genotype, name: str, *, channels: int = 36, layers: int = 20, num_classes: int = 10,
-            input_channels: int = 3, input_size: int = 32, stem_multiplier: int = 3) -> Genome:
-    """The genome of DARTS's ``NetworkCIFAR(channels, num_classes, layers, auxiliary=False, genotype)``."""
+            input_channels: int = 3, input_size: int = 32, stem_multiplier: int = 3,
+            auxiliary: bool = False) -> Genome:
+    """The genome of DARTS's ``NetworkCIFAR(channels, num_classes, layers, auxiliary, genotype)``; with
+    `auxiliary`, the stage of the second reduction cell (where DARTS's auxiliary head reads) is marked
+    ``aux: true`` (a training's auxiliary head, `nas.train.regularizers`; the built network is the same)."""
     if layers < 3:
         raise GenotypeError("layers", f"a DARTS network needs at least 3 cells, got {layers}")
     reductions = {layers // 3, 2 * layers // 3}
-    return Genome.from_dict(network_dict(
+    spec = network_dict(
         {"normal": (genotype.normal, genotype.normal_concat), "reduce": (genotype.reduce, genotype.reduce_concat)},
         [i in reductions for i in range(layers)], name, channels=channels, num_classes=num_classes,
-        input_channels=input_channels, input_size=input_size, stem_multiplier=stem_multiplier))
+        input_channels=input_channels, input_size=input_size, stem_multiplier=stem_multiplier)
+    if auxiliary:
+        cells = 0
+        for stage in spec["stages"]:
+            cells += stage.get("repeats", 1)
+            if cells > 2 * layers // 3:  # the stage whose last cell is the second reduction cell
+                stage["aux"] = True
+                break
+    return Genome.from_dict(spec)
 
 
 def network_dict(cells: Mapping[str, tuple[Pairs, Sequence[int]]], reductions: Sequence[bool], name: str, *,

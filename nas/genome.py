@@ -56,7 +56,7 @@ from nas.limits import MAX_INT, MAX_REPEATS, MAX_TEXT, check_data
 # libyaml's safe loader when PyYAML has it: 7x faster on large files, and it bounds nesting (depth 1000)
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 GENOME_FIELDS = ("name", "input", "num_classes", "classifier", "stem", "stages", "head", "cells")
-STAGE_FIELDS = ("cell", "out", "repeats", "stride", "params", "first", "reads")
+STAGE_FIELDS = ("cell", "out", "repeats", "stride", "params", "first", "reads", "aux")
 # "linear": a Linear(head features, num_classes) follows the head; "none": the head itself gives the logits
 CLASSIFIERS = ("linear", "none")
 
@@ -106,6 +106,8 @@ class Stage:
 
     `first` holds params that the stage's first cell takes instead of (or on top of) `params`.
     `reads` gives, for each input port of the cell, how many cell outputs back it reads (1: previous).
+    `aux` marks where a training's auxiliary head reads (the output of the stage's last cell; at most one
+    stage); the head exists only in training (`nas.train.regularizers`), never in the built network.
     """
 
     cell: str
@@ -115,8 +117,11 @@ class Stage:
     params: FrozenDict = field(default_factory=FrozenDict)
     first: FrozenDict = field(default_factory=FrozenDict)
     reads: tuple[int, ...] = (1,)
+    aux: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.aux, bool):
+            raise GenomeError("aux", f"must be true or false, got {self.aux!r}")
         if not isinstance(self.params, Mapping):
             raise GenomeError("params", f"must be a mapping, got {self.params!r}")
         if not isinstance(self.first, Mapping):
@@ -153,6 +158,7 @@ class Stage:
             params=freeze(params),
             first=freeze(first),
             reads=_reads(spec.get("reads", [1]), f"{where}.reads"),
+            aux=_flag(spec.get("aux", False), f"{where}.aux"),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,7 +175,15 @@ class Stage:
             spec["first"] = thaw(self.first)
         if self.reads != (1,):
             spec["reads"] = list(self.reads)
+        if self.aux:
+            spec["aux"] = True
         return spec
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise GenomeError(where, f"must be true or false, got {value!r}")
+    return value
 
 
 def _reads(value: Any, where: str) -> tuple[int, ...]:
@@ -214,6 +228,10 @@ class Genome:
             _positive_int(stage.stride, f"stages[{i}].stride")
             if stage.out is not None:
                 _positive_int(stage.out, f"stages[{i}].out")
+        marked = [i for i, stage in enumerate(self.stages) if stage.aux]
+        if len(marked) > 1:
+            raise GenomeError(f"stages[{marked[1]}].aux", f"only one stage may carry the auxiliary head "
+                                                          f"(stages[{marked[0]}] has it already)")
         if self.classifier not in CLASSIFIERS:
             raise GenomeError("classifier", f"must be one of {', '.join(CLASSIFIERS)}, got {self.classifier!r}")
         for name in ("stem", "head"):

@@ -1,4 +1,4 @@
-"""Where the data files that ship with `nas` (baseline genomes, search spaces) live."""
+"""Where the data files that ship with `nas` (baseline genomes, search spaces, training recipes) live."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def data_dir(name: str) -> Path:
-    """The folder `name` (``baselines`` or ``search_spaces``): inside an installed wheel, or at the repo root."""
+    """The folder `name` (``baselines``, ``search_spaces`` or ``recipes``): inside an installed wheel, or at the repo root."""
     for candidate in (_PACKAGE / "_data" / name, _PACKAGE.parent / name):
         if candidate.is_dir():
             return candidate

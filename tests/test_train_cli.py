@@ -35,7 +35,7 @@ def test_nas_train_writes_a_new_folder_and_fine_tunes_from_it(genome_file, tmp_p
     assert main(["train", str(genome_file), *FAST, "--epochs", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "epoch 2/2" in printed and "test accuracy" in printed and str(out) in printed
-    assert sorted(p.name for p in out.iterdir()) == ["genome.yaml", "train.json", "weights.pt"]
+    assert sorted(p.name for p in out.iterdir()) == ["genome.yaml", "run.json", "train.json", "weights.pt"]
     record = json.loads((out / "train.json").read_text())
     assert len(record["history"]) == 2 and 0.0 <= record["test_accuracy"] <= 1.0
     assert record["settings"]["epochs"] == 2 and record["settings"]["optimizer"] == "sgd"

@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export", "export a genome (with its weights) as TorchScript, torch.export or ONNX"),
     "ops": ("ops", "list every op a cell node can carry: parameters, types, defaults, meaning"),
     "templates": ("templates", "list every cell template a stage can use: parameters, types, defaults, meaning"),
+    "recipes": ("recipes", "list the training recipes --recipe takes: description and key settings"),
 }
 
 

@@ -11,14 +11,14 @@ from nas.errors import NasError
 from nas.genome import Genome
 from nas.train.augment_policy import AugmentError
 from nas.train.augment_policy import check_setting as check_augment
-from nas.train.settings import OPTIMIZER_DEFAULTS, PRECISIONS, TrainSettings
+from nas.train.settings import OPTIMIZER_DEFAULTS, PRECISIONS, SCHEDULES, TrainSettings
 
 GENOME_SUFFIXES = (".yaml", ".yml", ".json")
 _INPUT = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 
 
-def add_source(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", metavar="SOURCE",
+def add_source(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    parser.add_argument("source", metavar="SOURCE", **({"nargs": "?"} if optional else {}),
                         help="a baseline name (see `nas baselines`) or a genome file (.yaml, .yml or .json)")
 
 
@@ -46,6 +46,12 @@ def load_source(source: str) -> Genome:
 # stay with each command, whose defaults differ.
 RECIPE_DEFAULTS = {"batch_size": TrainSettings.batch_size, "optimizer": TrainSettings.optimizer, "lr": None,
                    "weight_decay": None, "label_smoothing": 0.0, "augment": TrainSettings.augment, "precision": "auto"}
+# the final-training pieces (nas.train.regularizers) and the SGD and schedule fields a recipe file may set
+RECIPE_DEFAULTS.update({"momentum": TrainSettings.momentum, "nesterov": TrainSettings.nesterov,
+                        "schedule": TrainSettings.schedule, "warmup_epochs": TrainSettings.warmup_epochs,
+                        "grad_clip": None, "drop_path": TrainSettings.drop_path,
+                        "aux_weight": TrainSettings.aux_weight, "ema_decay": None,
+                        "decay_norm_bias": TrainSettings.decay_norm_bias})
 
 
 def add_recipe(group: argparse._ArgumentGroup) -> None:
@@ -66,6 +72,41 @@ def add_recipe(group: argparse._ArgumentGroup) -> None:
                             "crop[=PAD], flip, cutout[=SIDE]")
     group.add_argument("--precision", choices=PRECISIONS, default=RECIPE_DEFAULTS["precision"],
                        help="mixed precision on GPUs")
+    add_final_training(group)
+
+
+def add_final_training(group: argparse._ArgumentGroup) -> None:
+    """`--recipe` and the options of published final trainings (each overrides the recipe's value)."""
+    group.add_argument("--recipe", metavar="NAME|FILE",
+                       help="a training recipe: a shipped one (`nas recipes` lists them: darts, fast, search) or a "
+                            ".yaml file; the options written on the command line override its settings")
+    group.add_argument("--momentum", type=float, default=RECIPE_DEFAULTS["momentum"], metavar="M",
+                       help="SGD momentum")
+    group.add_argument("--nesterov", type=bool_argument, default=RECIPE_DEFAULTS["nesterov"], metavar="BOOL",
+                       help="Nesterov momentum for SGD: true or false")
+    group.add_argument("--schedule", choices=SCHEDULES, default=RECIPE_DEFAULTS["schedule"],
+                       help="learning-rate schedule per step")
+    group.add_argument("--warmup-epochs", type=int, default=RECIPE_DEFAULTS["warmup_epochs"], metavar="E",
+                       help="linear learning-rate warm-up over the first E epochs")
+    group.add_argument("--grad-clip", type=float, metavar="NORM",
+                       help="clip the gradients' global norm (DARTS: 5; default: none)")
+    group.add_argument("--drop-path", type=float, default=RECIPE_DEFAULTS["drop_path"], metavar="P",
+                       help="drop-path on the cells' branches, growing linearly to P over the epochs")
+    group.add_argument("--aux-weight", type=float, default=RECIPE_DEFAULTS["aux_weight"], metavar="W",
+                       help="loss weight of an auxiliary head where the genome marks a stage aux: true")
+    group.add_argument("--ema-decay", type=float, metavar="D",
+                       help="evaluate and save a moving average of the weights (e.g. 0.9998; default: none)")
+    group.add_argument("--decay-norm-bias", type=bool_argument, default=RECIPE_DEFAULTS["decay_norm_bias"],
+                       metavar="BOOL", help="weight decay also on biases and norm scales (default: false)")
+
+
+def bool_argument(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "yes", "on", "1"):
+        return True
+    if value in ("false", "no", "off", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
 def augment_argument(text: str) -> str:
@@ -95,7 +136,30 @@ def dataset_help(default: str | None = None) -> str:
 
 
 def recipe_from_args(args: argparse.Namespace) -> dict[str, object]:
-    return {name: getattr(args, name) for name in RECIPE_DEFAULTS}
+    """The training settings the options give: with `--recipe`, the recipe's settings (its epochs
+    included), each overridden by an option written on the command line; else the options' values."""
+    values = {name: getattr(args, name) for name in RECIPE_DEFAULTS}
+    if not getattr(args, "recipe", None):
+        return values
+    from nas.train.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    written = _written(args, values)
+    merged = {**values, **recipe.settings}
+    merged.update({name: value for name, value in values.items() if name in written})
+    if "epochs" in written:
+        merged["epochs"] = args.epochs
+    return merged
+
+
+def _written(args: argparse.Namespace, values: dict[str, object]) -> frozenset[str]:
+    """The options written on the command line (`nas.cli.given_options`); for a Namespace made in Python,
+    the recipe options whose values differ from their defaults."""
+    if getattr(args, "argv", None) is not None and getattr(args, "command", None):
+        from nas.cli import given_options
+
+        return given_options(args.argv, args.command)
+    return frozenset(name for name, value in values.items() if value != RECIPE_DEFAULTS[name])
 
 
 def parse_input(text: str | None) -> tuple[int, tuple[int, int]] | tuple[None, None]:

@@ -216,6 +216,10 @@ def resume_conflicts(args: argparse.Namespace, saved: SearchConfig, folder: Path
     else:  # a Namespace made in Python: the flags that differ from their defaults
         written = {name for name, value in vars(args).items() if name in defaults and value != defaults[name]}
     given = sorted(name for name in written if name in defaults and name not in RESUME_FREE)
+    if "recipe" in given:  # a recipe stands for every training option it sets: each is compared
+        from nas.cli.common import RECIPE_DEFAULTS
+
+        given = sorted({*given, "epochs", *RECIPE_DEFAULTS} - {"recipe"})
     if not given:
         return []
     asked = config_from_args(argparse.Namespace(**{**vars(args), "strategy": args.strategy or saved.strategy}), folder)

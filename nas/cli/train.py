@@ -5,8 +5,13 @@
     nas train resnet20 --dataset cifar10 --data-dir data --out results/train/resnet20
     nas train resnet18 --dataset fashion_mnist --from torchvision:resnet18 --freeze stem,stages[0:2]
 
+    nas train darts_v2 --dataset cifar10 --recipe darts                        # DARTS's final training
+    nas train --resume results/train/darts_v2-20260101-120000                  # continue a stopped training
+
 Writes genome.yaml, weights.pt and train.json into a new folder (--out, default
-results/train/<genome>-<timestamp>); an existing folder is used only when it is empty.
+results/train/<genome>-<timestamp>); an existing folder is used only when it is empty. While it
+trains, the folder holds run.json and, after every epoch, state.pt: a training stopped by Ctrl-C,
+SIGTERM or a kill continues with --resume and ends as an uninterrupted one would.
 """
 from __future__ import annotations
 
@@ -15,12 +20,13 @@ from datetime import datetime
 from pathlib import Path
 
 from nas.cli.common import add_recipe, add_source, dataset_help, load_source, recipe_from_args
+from nas.errors import NasError
 
 DEFAULT_EPOCHS = 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_source(parser)
+    add_source(parser, optional=True)
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", default="digits", metavar="NAME",
                       help=dataset_help("digits"))
@@ -33,6 +39,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"epochs (default {DEFAULT_EPOCHS})")
     add_recipe(train)
     train.add_argument("--seed", type=int, default=0, metavar="S", help="seed of weights and batch order (default 0)")
+    train.add_argument("--seeds", type=int, nargs="+", metavar="S",
+                       help="train once per seed, as parallel Ray Tune trials: a folder per seed and the mean and "
+                            "standard deviation of the test accuracy (instead of --seed)")
+    train.add_argument("--cpus-per-trial", type=float, default=1.0, metavar="N", help="CPUs per seed with --seeds")
+    train.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="N", help="GPUs per seed with --seeds")
     train.add_argument("--from", dest="weights", metavar="WEIGHTS",
                        help="fine-tune these weights (a state_dict file, e.g. a run's best_weights.pt); "
                             "a classifier for another number of classes starts afresh. Or a reference model's: "
@@ -56,12 +67,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="new folder for genome.yaml, weights.pt, train.json "
                              "(default results/train/<genome>-<time>)")
     output.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    output.add_argument("--resume", metavar="DIR",
+                        help="continue the stopped training in DIR (its --out) with its own settings")
 
 
 def run(args: argparse.Namespace) -> int:
     from nas.cli.checks import check_data, check_genome_source
     from nas.train.settings import TrainSettings
 
+    if args.resume:
+        from nas.cli.train_resume import resume
+
+        return resume(args)
+    if args.source is None:
+        raise NasError("give SOURCE (a baseline name or a genome file), or --resume DIR")
     settings = TrainSettings.from_dict({"epochs": args.epochs, "seed": args.seed, **recipe_from_args(args)})
     check_data(args.dataset, args.data_dir)
     check_genome_source(args.source)
@@ -71,6 +90,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("results/train") / f"{genome.name}-{datetime.now():%Y%m%d-%H%M%S}"
     if out.exists():
         new_folder(out)  # refuses a file or a folder holding files before any data is loaded
+    if settings.aux_weight and not any(stage.aux for stage in genome.stages):
+        print(f"note: aux weight {settings.aux_weight:g}, but {genome.name} marks no stage `aux: true`: "
+              "no auxiliary head", flush=True)
+    if args.seeds:
+        from nas.cli.train_resume import train_seeds
+
+        return train_seeds(args, genome, settings, out)
 
     def progress(record: dict) -> None:
         if not args.quiet:
@@ -80,10 +106,13 @@ def run(args: argparse.Namespace) -> int:
     weights, pretrained = (None, reference(args.weights)) if is_reference(args.weights) else (args.weights, None)
     if pretrained is not None and not args.quiet:  # found in a cache or a file, before any data loads
         print(f"starting from {pretrained.describe()}", flush=True)
-    result = train(genome, args.dataset, settings=settings, weights=weights, out=out, data_dir=args.data_dir,
-                   val_fraction=args.val_fraction, train_limit=args.train_limit, progress=progress,
-                   pretrained=pretrained, freeze=args.freeze, train_only=args.train_only,
-                   pretrained_lr_scale=args.pretrained_lr_scale, frozen_bn=args.frozen_bn)
+    from nas.cli.train_resume import interruptible
+
+    with interruptible(out):
+        result = train(genome, args.dataset, settings=settings, weights=weights, out=out, data_dir=args.data_dir,
+                       val_fraction=args.val_fraction, train_limit=args.train_limit, progress=progress,
+                       recipe=args.recipe, pretrained=pretrained, freeze=args.freeze, train_only=args.train_only,
+                       pretrained_lr_scale=args.pretrained_lr_scale, frozen_bn=args.frozen_bn)
     if result.transfer is not None:
         print(describe_transfer(result.transfer))
     if result.reinitialised:

@@ -509,7 +509,7 @@ def write_best(folder: Path, best: dict[str, Any], data) -> dict[str, Any]:
     if damage:
         written["weights_missing"] = f"{Path(checkpoint) / STATE_FILE}: {damage}"
     else:
-        weights = state["model"]
+        weights = state.get("evaluated", state["model"])  # the moving average, where kept
         torch.save(weights, folder / BEST_WEIGHTS)
         written["weights_file"] = BEST_WEIGHTS
         from nas.train.contract import input_contract, to_json

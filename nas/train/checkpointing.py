@@ -25,6 +25,7 @@ class TrainingState:
     scheduler: torch.optim.lr_scheduler.LRScheduler
     scaler: torch.amp.GradScaler
     generator: torch.Generator
+    extras: Any = None  # a nas.train.regularizers.Extras, or None
 
     def save(self, directory: str | Path, epoch: int, metrics: dict[str, Any]) -> Path:
         """Write state.pt under a temporary name, then rename it: a process stopped mid-write (killed, out
@@ -40,9 +41,18 @@ class TrainingState:
             "scaler": self.scaler.state_dict(),
             "torch_rng": torch.get_rng_state(),
             "batch_rng": self.generator.get_state(),
+            **self._extras_state(),
         }, partial)
         os.replace(partial, path)
         return path
+
+    def _extras_state(self) -> dict[str, Any]:
+        if self.extras is None:
+            return {}
+        state = {"extras": self.extras.state_dict()}
+        if self.extras.ema is not None:
+            state["evaluated"] = self.extras.evaluated().state_dict()
+        return state
 
     def load(self, directory: str | Path) -> tuple[int, dict[str, Any]]:
         """Restore the states saved in `directory`; returns (finished epochs, metrics of the last one)."""
@@ -57,12 +67,16 @@ class TrainingState:
         self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["torch_rng"])
         self.generator.set_state(state["batch_rng"])
+        if self.extras is not None and "extras" in state:
+            self.extras.load_state_dict(state["extras"])
         return int(state["epoch"]), dict(state["metrics"])
 
 
 def load_weights(directory: str | Path) -> dict[str, torch.Tensor]:
-    """The model weights (state_dict) of a checkpoint directory."""
-    return torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)["model"]
+    """The model weights (state_dict) of a checkpoint directory: those evaluated (the weights' moving
+    average, where the training keeps one), else the model's."""
+    state = torch.load(Path(directory) / STATE_FILE, map_location="cpu", weights_only=True)
+    return state.get("evaluated", state["model"])
 
 
 UNREADABLE = (OSError, RuntimeError, EOFError, pickle.UnpicklingError, KeyError, ValueError)

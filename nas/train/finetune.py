@@ -156,8 +156,9 @@ class FineTune:
         groups = []
         for group in optimizer.param_groups:
             options = {k: v for k, v in group.items() if k != "params"}
-            pretrained = [p for p in group["params"] if names[id(p)] not in self.new]
-            fresh = [p for p in group["params"] if names[id(p)] in self.new]
+            # a tensor outside `model` (the recipe's auxiliary head) is new
+            pretrained = [p for p in group["params"] if id(p) in names and names[id(p)] not in self.new]
+            fresh = [p for p in group["params"] if id(p) not in names or names[id(p)] in self.new]
             if pretrained:
                 groups.append({**options, "params": pretrained, "lr": options["lr"] * self.pretrained_lr_scale,
                                "part": "pretrained"})

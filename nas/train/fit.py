@@ -27,11 +27,13 @@ from nas.compiler import build
 from nas.errors import NasError
 from nas.genome import Genome
 from nas.summary import summary
+from nas.train.checkpointing import STATE_FILE, TrainingState, read_state
 from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.failures import TrialFailure
 from nas.train.finetune import FineTune
 from nas.train.loop import (Precision, evaluate, make_optimizer, make_scheduler, steps_per_epoch, to_device,
                             train_epoch, trial_seed)
+from nas.train.regularizers import Extras
 from nas.train.settings import TrainSettings
 
 GENOME_FILE, WEIGHTS_FILE, RESULT_FILE = "genome.yaml", "weights.pt", "train.json"
@@ -54,12 +56,13 @@ class TrainResult:
     reinitialised: list[str] = field(default_factory=list)  # tensors of `weights` left out (shape differed)
     folder: Path | None = None
     transfer: dict[str, Any] | None = None  # fine-tuning: start, frozen parts, lr groups (nas.train.finetune)
+    applied: dict[str, Any] = field(default_factory=dict)  # the recipe and what its pieces act on
 
     def to_dict(self) -> dict[str, Any]:
         return {"genome": self.genome.name, "fingerprint": self.genome.fingerprint(),
                 "test_accuracy": self.test_accuracy, "val_accuracy": self.val_accuracy,
                 "settings": self.settings.to_dict(), "history": self.history, "reinitialised": self.reinitialised,
-                **({"transfer": self.transfer} if self.transfer is not None else {})}
+                "applied": self.applied, **({"transfer": self.transfer} if self.transfer is not None else {})}
 
 
 def why_not_weights(path: Path) -> str:
@@ -138,15 +141,19 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
           weights: str | Path | Mapping[str, torch.Tensor] | None = None, out: str | Path | None = None,
           settings: TrainSettings | Mapping[str, Any] | None = None, seed: int = 0, data_dir: str | Path | None = None,
           val_fraction: float = 0.1, train_limit: int | None = None, device: str | torch.device | None = None,
-          progress: Callable[[dict[str, float]], None] | None = None, pretrained: Any = None,
-          freeze: str | Sequence[str] | None = None, train_only: str | Sequence[str] | None = None,
-          pretrained_lr_scale: float = 1.0, frozen_bn: str = "eval", **recipe: Any) -> TrainResult:
+          progress: Callable[[dict[str, float]], None] | None = None, recipe: str | Path | None = None,
+          resume: bool = False, pretrained: Any = None, freeze: str | Sequence[str] | None = None,
+          train_only: str | Sequence[str] | None = None, pretrained_lr_scale: float = 1.0, frozen_bn: str = "eval",
+          **fields: Any) -> TrainResult:
     """Train `genome` on `data` (a `DatasetSplits`, or a data set name for `load_dataset`) with the
     search trials' recipe and return the trained model with its test accuracy.
 
-    `settings` (a `TrainSettings` or its fields) and `recipe` (single fields: lr=..., optimizer=...)
-    override the defaults; `epochs` and `seed` too. `weights` (a state_dict or a file) fine-tunes
-    instead of starting from scratch. `out`: a new folder for genome.yaml, weights.pt, train.json.
+    `recipe` (a name of `nas recipes` or a .yaml file, `nas.train.recipe`) gives the settings, `settings`
+    (a `TrainSettings` or its fields) and `fields` (single fields: lr=..., optimizer=...) override them
+    in that order; `epochs` and `seed` too. `weights` (a state_dict or a file) fine-tunes instead of
+    starting from scratch. `out`: a new folder for genome.yaml, weights.pt, train.json; while training
+    it holds run.json and, after every epoch, state.pt (`nas.train.resume`). `resume`: continue the
+    unfinished training in `out` (the same arguments; a finished one raises TrainError).
     `progress` is called with each epoch's record.
 
     Transfer learning (nas.train.finetune, docs/transfer-learning.md): `pretrained` starts from a reference
@@ -158,20 +165,37 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
     tuning = FineTune.create(weights, pretrained, freeze, train_only, pretrained_lr_scale, frozen_bn)
     if tuning is not None:
         tuning.check(genome)  # part paths against this genome, before any data loads
+    dataset = data if isinstance(data, str) else None
     if isinstance(data, str):
         data = load_dataset(data, data_dir, val_fraction=val_fraction, seed=seed, train_limit=train_limit)
     genome = for_data(genome, data)
     base = settings.to_dict() if isinstance(settings, TrainSettings) else dict(settings or {})
+    if recipe is not None:
+        from nas.train.recipe import load_recipe
+
+        base = {**load_recipe(recipe).settings, **base}
     base.setdefault("seed", seed)
     if epochs is not None:
         base["epochs"] = epochs
-    settings = TrainSettings.from_dict({**base, **recipe})
+    settings = TrainSettings.from_dict({**base, **fields})
     state = read_weights(weights) if weights is not None else None
     created = out is not None and not Path(out).exists()
-    folder = new_folder(out) if out is not None else None
+    if resume:
+        folder = resumable_folder(out)
+    else:
+        folder = new_folder(out) if out is not None else None
+    run = {"genome": genome.to_dict(), "dataset": dataset, "data_dir": str(data_dir) if data_dir else None,
+           "val_fraction": val_fraction, "split_seed": seed, "train_limit": train_limit,
+           "settings": settings.to_dict(), "recipe": str(recipe) if recipe is not None else None,
+           "weights": str(weights) if weights is not None and not isinstance(weights, Mapping) else None,
+           "transfer": None if tuning is None else {
+               "pretrained": pretrained if isinstance(pretrained, str) or pretrained is None
+               else getattr(pretrained, "spec", None) or repr(pretrained),
+               "freeze": freeze, "train_only": train_only, "pretrained_lr_scale": pretrained_lr_scale,
+               "frozen_bn": frozen_bn}}
     try:
         try:
-            return _train(genome, data, settings, state, weights, folder, device, progress, tuning)
+            return _train(genome, data, settings, state, weights, folder, device, progress, run, tuning)
         except TrialFailure as failure:  # e.g. "loss became NaN at epoch 2"
             raise TrainError(f"training failed: {failure}") from None
     except BaseException:
@@ -180,8 +204,23 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
         raise
 
 
+def resumable_folder(out: str | Path | None) -> Path:
+    """`out` when it holds an unfinished `nas train` (run.json, no train.json); TrainError otherwise."""
+    from nas.train.resume import ResumeError, finished, read_run
+
+    if out is None:
+        raise TrainError("resume: give the folder of the training to continue (out=...)")
+    try:
+        read_run(out)
+        if finished(out) is not None:
+            raise TrainError(f"{out}: finished already ({RESULT_FILE}); not retrained")
+    except ResumeError as error:
+        raise TrainError(str(error)) from None
+    return Path(out)
+
+
 def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, weights, folder: Path | None,
-           device, progress, tuning: FineTune | None = None) -> TrainResult:
+           device, progress, run: dict[str, Any] | None = None, tuning: FineTune | None = None) -> TrainResult:
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
@@ -197,33 +236,82 @@ def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, 
         skipped = tuning.prepare(model, genome, skipped)
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
     train_split, val = to_device(data.train, device), to_device(data.val, device)
-    optimizer = make_optimizer(model, settings)
+    extras = Extras.create(model, genome, settings, data.num_classes, data.channels, data.size, device)
+    optimizer = make_optimizer(extras.trained(), settings)
     if tuning is not None:
         optimizer = tuning.optimizer(optimizer, model)
     scheduler = make_scheduler(optimizer, settings, steps_per_epoch(len(train_split), settings.batch_size))
     scaler = precision.scaler()
+    checkpoint = TrainingState(model, optimizer, scheduler, scaler, generator, extras)
+    evaluated = extras.evaluated()  # the weights' moving average where the settings keep one
 
     history: list[dict[str, float]] = []
     accuracy = float("nan")
-    for epoch in range(1, settings.epochs + 1):
+    done = 0
+    if folder is not None:
+        done, history, skipped = _start_or_resume(folder, checkpoint, run, skipped)
+        if history:
+            accuracy = history[-1]["val_accuracy"]
+    for epoch in range(done + 1, settings.epochs + 1):
         started = time.perf_counter()
         loss = train_epoch(model, data, train_split, optimizer, scheduler, scaler, precision, settings, generator,
-                           epoch, channels_last)
-        accuracy = evaluate(model, data, val, precision, settings.eval_batch_size, channels_last)
+                           epoch, channels_last, extras=extras)
+        accuracy = evaluate(evaluated, data, val, precision, settings.eval_batch_size, channels_last)
         history.append({"epoch": epoch, "train_loss": loss, "val_accuracy": accuracy,
                         "epoch_time": time.perf_counter() - started})
+        if folder is not None and settings.checkpoint_due(epoch):
+            _save_state(folder, checkpoint, epoch, history, skipped)
         if progress is not None:
             progress(history[-1])
-    test = evaluate(model, data, to_device(data.test, device), precision, settings.eval_batch_size, channels_last)
-    model.eval()
-    result = TrainResult(model, genome, test, accuracy, settings, history, skipped)
+    test = evaluate(evaluated, data, to_device(data.test, device), precision, settings.eval_batch_size, channels_last)
+    extras.remove()  # the network as built: no drop-path or auxiliary hooks
+    evaluated.eval()
+    applied = {"recipe": (run or {}).get("recipe"), **extras.describe(), "resumed_after_epoch": done}
+    result = TrainResult(evaluated, genome, test, accuracy, settings, history, skipped, applied=applied)
     result.transfer = tuning.record if tuning is not None else None
     if folder is not None:
         try:
             write_result(folder, result, data)
+            (folder / STATE_FILE).unlink(missing_ok=True)  # finished: train.json says so, nothing to resume
         except OSError as error:  # a full disk, a folder removed meanwhile
             raise TrainError(f"{folder}: cannot write the result ({error.strerror or error})") from None
     return result
+
+
+def _start_or_resume(folder: Path, checkpoint: TrainingState, run: dict[str, Any] | None,
+                     skipped: list[str]) -> tuple[int, list[dict[str, float]], list[str]]:
+    """A new training writes run.json; an unfinished one (its run.json there) continues from state.pt:
+    (epochs done, their history, the tensors of --from left out)."""
+    from nas.train.resume import RUN_FILE, ResumeError, read_run, write_run
+
+    if not (folder / RUN_FILE).exists():
+        try:
+            write_run(folder, run or {})
+        except OSError as error:
+            raise TrainError(f"{folder}: cannot write {RUN_FILE} ({error.strerror or error})") from None
+        return 0, [], skipped
+    try:
+        saved_run = read_run(folder)
+    except ResumeError as error:
+        raise TrainError(str(error)) from None
+    for key in ("settings", "genome"):  # a resumed training is the same training
+        if run is not None and json.loads(json.dumps(run[key])) != saved_run.get(key):
+            raise TrainError(f"{folder}: resume with the {key} it was started with ({folder / RUN_FILE})")
+    if not (folder / STATE_FILE).exists():
+        return 0, [], skipped  # stopped before its first epoch ended: from the start
+    saved, why = read_state(folder)
+    if saved is None:
+        raise TrainError(f"{folder / STATE_FILE}: {why}; cannot resume (start a new training)")
+    done, metrics = checkpoint.restore(saved)
+    return done, list(metrics.get("history", [])), list(metrics.get("reinitialised", skipped))
+
+
+def _save_state(folder: Path, checkpoint: TrainingState, epoch: int, history: list[dict[str, float]],
+                skipped: list[str]) -> None:
+    try:
+        checkpoint.save(folder, epoch, {"history": history, "reinitialised": skipped})
+    except OSError as error:
+        raise TrainError(f"{folder}: cannot write {STATE_FILE} ({error.strerror or error})") from None
 
 
 def write_result(folder: Path, result: TrainResult, data: DatasetSplits) -> None:

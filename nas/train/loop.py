@@ -17,6 +17,7 @@ from torch import nn
 from nas.train.augment import Augmentation
 from nas.train.datasets import DatasetSplits, Split
 from nas.train.failures import TrialFailure
+from nas.train.regularizers import Extras, warmed_up
 from nas.train.settings import TrainSettings
 
 
@@ -66,9 +67,10 @@ OPTIMIZERS: dict[str, Callable[..., torch.optim.Optimizer]] = {"sgd": _sgd, "ada
 
 
 def make_optimizer(model: nn.Module, settings: TrainSettings) -> torch.optim.Optimizer:
-    """Weight decay on weights only (not on biases and norm scales, which are 1-D)."""
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1]
+    """Weight decay on weights only (not on biases and norm scales, which are 1-D), unless the settings'
+    `decay_norm_bias` says every parameter (as DARTS)."""
+    decay = [p for p in model.parameters() if p.requires_grad and (p.dim() > 1 or settings.decay_norm_bias)]
+    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1 and not settings.decay_norm_bias]
     groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
     return OPTIMIZERS[settings.optimizer]([g for g in groups if g["params"]], settings)
 
@@ -80,9 +82,12 @@ SCHEDULES: dict[str, Callable[[int], Callable[[int], float]]] = {
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, settings: TrainSettings, steps_per_epoch: int):
-    """A per-step schedule over all epochs (cosine: from the learning rate down to 0)."""
+    """A per-step schedule over all epochs (cosine: from the learning rate down to 0), after a linear
+    warm-up over the settings' `warmup_epochs` (nas.train.regularizers.warmed_up)."""
     total = max(1, settings.epochs * steps_per_epoch)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, SCHEDULES[settings.schedule](total))
+    warmup = min(settings.warmup_epochs * steps_per_epoch, total - 1)
+    factor = warmed_up(SCHEDULES[settings.schedule](max(1, total - warmup)), warmup, total)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def steps_per_epoch(train_size: int, batch_size: int) -> int:
@@ -111,8 +116,10 @@ def inputs(data: DatasetSplits, x: torch.Tensor, channels_last: bool,
 
 def train_epoch(model: nn.Module, data: DatasetSplits, train: Split, optimizer: torch.optim.Optimizer,
                 scheduler, scaler: torch.amp.GradScaler, precision: Precision, settings: TrainSettings,
-                generator: torch.Generator, epoch: int, channels_last: bool = False) -> float:
-    """One pass over `train` (tensors on the model's device); the mean training loss.
+                generator: torch.Generator, epoch: int, channels_last: bool = False,
+                extras: Extras | None = None) -> float:
+    """One pass over `train` (tensors on the model's device); the mean training loss (of the network's
+    own output; `extras` add drop-path, an auxiliary loss, gradient clipping and EMA updates).
 
     Raises TrialFailure when the loss stops being finite ("loss became NaN at epoch e").
     """
@@ -122,15 +129,22 @@ def train_epoch(model: nn.Module, data: DatasetSplits, train: Split, optimizer: 
     augment = (lambda x: policy(x, generator)) if policy.active else None
     total = torch.zeros((), device=train.x.device)
     count = 0
+    if extras is not None:
+        extras.start_epoch(epoch)
     for index in batches(len(train), settings.batch_size, generator):
         index = index.to(train.x.device)
         x, y = inputs(data, train.x[index], channels_last, augment), train.y[index]
         with precision.autocast():
             loss = criterion(model(x), y)
+            optimized = extras.loss(loss, criterion, y) if extras is not None else loss
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
+        scaler.scale(optimized).backward()
+        if extras is not None:
+            extras.before_step(optimizer, scaler)
         scaler.step(optimizer)
         scaler.update()
+        if extras is not None:
+            extras.after_step()
         scheduler.step()
         total += loss.detach().float() * len(index)
         count += len(index)

@@ -93,6 +93,7 @@ class Reference:
     model: nn.Module
     source: str
     file: Path | None = None
+    spec: str | None = None  # the text it was named by ("torchvision:resnet18"), what a resumed training reads again
 
     def describe(self) -> str:
         return self.source + (f" ({self.file})" if self.file and str(self.file) not in self.source else "")
@@ -106,9 +107,9 @@ def reference(spec: str | ReferenceSpec | nn.Module | Reference) -> Reference:
         return Reference(spec, type(spec).__name__)
     if isinstance(spec, str):
         spec = ReferenceSpec.parse(spec)
-    if spec.library == "torchvision":
-        return _torchvision(spec)
-    return _timm(spec)
+    found = _torchvision(spec) if spec.library == "torchvision" else _timm(spec)
+    found.spec = str(spec)
+    return found
 
 
 # ----- torchvision -----

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from nas.errors import NasError
+from nas.suggest import did_you_mean
 from nas.train.augment_policy import AugmentError
 from nas.train.augment_policy import check_setting as check_augment
 
@@ -24,6 +25,31 @@ PRECISIONS = ("auto", "bf16", "fp16", "off")  # auto: bf16 on a GPU that has it,
 
 class SettingsError(NasError, ValueError):
     """A training setting is invalid."""
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_extras(settings: "TrainSettings") -> None:
+    """The final-training pieces: warm-up, gradient clipping, drop-path, auxiliary loss, EMA, decay of norms."""
+    if not isinstance(settings.warmup_epochs, int) or isinstance(settings.warmup_epochs, bool) \
+            or settings.warmup_epochs < 0:
+        raise SettingsError(f"warmup_epochs must be an integer >= 0, got {settings.warmup_epochs!r}")
+    if settings.grad_clip is not None and not (_number(settings.grad_clip) and settings.grad_clip > 0):
+        raise SettingsError(f"grad_clip must be a positive number or None, got {settings.grad_clip!r}")
+    if not (_number(settings.drop_path) and 0.0 <= settings.drop_path < 1.0):
+        raise SettingsError(f"drop_path must be in [0, 1), got {settings.drop_path!r}")
+    if not (_number(settings.aux_weight) and settings.aux_weight >= 0):
+        raise SettingsError(f"aux_weight must be a non-negative number, got {settings.aux_weight!r}")
+    if settings.ema_decay is not None and not (_number(settings.ema_decay) and 0.0 < settings.ema_decay < 1.0):
+        raise SettingsError(f"ema_decay must be in (0, 1) or None, got {settings.ema_decay!r}")
+    if not (_number(settings.momentum) and 0.0 <= settings.momentum < 1.0):
+        raise SettingsError(f"momentum must be in [0, 1), got {settings.momentum!r}")
+    if not isinstance(settings.nesterov, bool):
+        raise SettingsError(f"nesterov must be true or false, got {settings.nesterov!r}")
+    if not isinstance(settings.decay_norm_bias, bool):
+        raise SettingsError(f"decay_norm_bias must be true or false, got {settings.decay_norm_bias!r}")
 
 
 @dataclass(frozen=True)
@@ -46,6 +72,13 @@ class TrainSettings:
     eval_batch_size: int = 1024
     seed: int = 0  # with the genome's fingerprint, seeds weights and batch order
     test_at_end: bool = False  # after the last epoch also report test_accuracy (final retraining, never search)
+    # the pieces of published final trainings (nas.train.regularizers; all off by default)
+    warmup_epochs: int = 0  # linear warm-up of the learning rate over these epochs, then the schedule
+    grad_clip: float | None = None  # clip the gradients' global norm to this (DARTS: 5)
+    drop_path: float = 0.0  # drop-path on the cells' branches, growing linearly with the epochs to this
+    aux_weight: float = 0.0  # weight of the auxiliary head's loss, where the genome marks a stage `aux: true`
+    ema_decay: float | None = None  # exponential moving average of the weights (evaluated and saved), e.g. 0.9998
+    decay_norm_bias: bool = False  # weight decay also on biases and norm scales (DARTS decays every parameter)
 
     def __post_init__(self) -> None:
         def positive(name: str) -> None:
@@ -69,10 +102,11 @@ class TrainSettings:
             check_augment(self.augment)
         except AugmentError as error:
             raise SettingsError(str(error)) from None
-        if not 0.0 <= self.label_smoothing < 1.0:
+        if not (_number(self.label_smoothing) and 0.0 <= self.label_smoothing < 1.0):
             raise SettingsError(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if not isinstance(self.checkpoint_every, int) or self.checkpoint_every < 0:
             raise SettingsError(f"checkpoint_every must be an integer >= 0, got {self.checkpoint_every!r}")
+        check_extras(self)
         for name in ("max_params", "max_flops"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
@@ -99,5 +133,6 @@ class TrainSettings:
         known = {f.name for f in fields(TrainSettings)}
         unknown = sorted(set(spec) - known)
         if unknown:
-            raise SettingsError(f"unknown training setting {unknown[0]!r} (known: {', '.join(sorted(known))})")
+            raise SettingsError(f"unknown training setting {unknown[0]!r} (known: {', '.join(sorted(known))})"
+                                + did_you_mean(unknown[0], known))
         return TrainSettings(**spec)

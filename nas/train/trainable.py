@@ -34,6 +34,7 @@ from nas.train.datasets import DatasetSplits
 from nas.train.failures import TrialFailure, is_out_of_memory
 from nas.train.loop import (Precision, augmentation, evaluate, make_optimizer, make_scheduler, steps_per_epoch,
                             to_device, train_epoch, trial_seed)
+from nas.train.regularizers import Extras
 from nas.train.settings import TrainSettings
 
 
@@ -103,9 +104,11 @@ def train_genome(config: dict[str, Any], data: DatasetSplits) -> None:
         if is_out_of_memory(error):
             raise TrialFailure(f"out of memory building the network ({cost.params:,} parameters) on {device}") from None
         raise
-    optimizer = make_optimizer(model, settings)
+    extras = Extras.create(model, genome, settings, data.num_classes, data.channels, data.size, device)
+    optimizer = make_optimizer(extras.trained(), settings)
     scheduler = make_scheduler(optimizer, settings, steps_per_epoch(len(train), settings.batch_size))
-    state = TrainingState(model, optimizer, scheduler, precision.scaler(), generator)
+    state = TrainingState(model, optimizer, scheduler, precision.scaler(), generator, extras)
+    evaluated = extras.evaluated()  # the weights' moving average where the settings keep one
     fixed = {"params": cost.params, "flops": cost.flops, "started_at": started_at,
              "node_ip": where["node_ip"], "node_id": where["node_id"],
              "device": str(device), "precision": precision.name,
@@ -132,8 +135,8 @@ def train_genome(config: dict[str, Any], data: DatasetSplits) -> None:
         epoch_started = time.perf_counter()
         try:
             loss = train_epoch(model, data, train, optimizer, scheduler, state.scaler, precision, settings,
-                               generator, epoch, channels_last)
-            accuracy = evaluate(model, data, val, precision, settings.eval_batch_size, channels_last)
+                               generator, epoch, channels_last, extras=extras)
+            accuracy = evaluate(evaluated, data, val, precision, settings.eval_batch_size, channels_last)
         except TrialFailure:
             raise
         except Exception as error:
@@ -147,7 +150,7 @@ def train_genome(config: dict[str, Any], data: DatasetSplits) -> None:
                    "reported_at": time.time(),
                    "build_time": build_time, "train_time": spent, "resumed_from": done, **fixed}
         if settings.test_at_end and epoch == settings.epochs:
-            metrics["test_accuracy"] = evaluate(model, data, to_device(data.test, device), precision,
+            metrics["test_accuracy"] = evaluate(evaluated, data, to_device(data.test, device), precision,
                                                 settings.eval_batch_size, channels_last)
         metrics.update(clock.read())
         if settings.checkpoint_due(epoch):
