@@ -272,3 +272,28 @@ def test_cli_fine_tunes_a_reference_and_a_missing_cache_is_one_line(r18_file, sm
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "resnet50-11ad3fa6.pth" in err and "never downloads" in err
     assert not (tmp_path / "never").exists() and time.perf_counter() - started < 30
+
+
+def test_a_stopped_fine_tuning_resumes_from_the_command_line_to_the_uninterrupted_result(tmp_path):
+    tiny = Genome.from_dict({"name": "tiny", "input": {"channels": 1, "size": 8}, "num_classes": 10,
+                             "stem": [{"op": "conv", "out": 8, "kernel": 3}],
+                             "stages": [{"cell": "basic", "out": 8}, {"cell": "basic", "out": 16, "stride": 2}],
+                             "head": [{"op": "global_avgpool"}]})
+    start = nas.train(tiny, "digits", epochs=1, batch_size=16, train_limit=64)
+    torch.save(start.model.state_dict(), tmp_path / "start.pt")
+    args = dict(epochs=2, batch_size=16, train_limit=64, weights=str(tmp_path / "start.pt"), freeze="stages[0]",
+                pretrained_lr_scale=0.5)
+    whole = nas.train(tiny, "digits", out=tmp_path / "whole", **args)
+
+    def stop_after_the_first_epoch(record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        nas.train(tiny, "digits", out=tmp_path / "stopped", progress=stop_after_the_first_epoch, **args)
+    assert main(["train", "--resume", str(tmp_path / "stopped"), "--quiet"]) == 0
+    resumed = torch.load(tmp_path / "stopped" / "weights.pt", weights_only=True)
+    assert all(torch.equal(resumed[k], v) for k, v in whole.model.state_dict().items())
+    record = json.loads((tmp_path / "stopped" / "train.json").read_text())
+    assert record["applied"]["resumed_after_epoch"] == 1
+    assert record["transfer"]["param_groups"] == whole.transfer["param_groups"]
+    assert record["test_accuracy"] == whole.test_accuracy
