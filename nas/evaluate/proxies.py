@@ -46,6 +46,15 @@ class Candidate:
     genome: Genome | None = None
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
+    def cost(self):
+        """`nas.summary` of the genome (params, FLOPs), computed once."""
+        if not hasattr(self, "_summary"):
+            from nas.summary import summary
+
+            self._summary = summary(self.genome, num_classes=self.num_classes, in_channels=int(self.x.shape[1]),
+                                    input_size=tuple(int(s) for s in self.x.shape[2:]))
+        return self._summary
+
     def network(self) -> nn.Module:
         torch.manual_seed(self.seed)
         return self.build().to(self.device)
@@ -93,21 +102,17 @@ def score(name: str, candidate: Candidate) -> float:
 def params(candidate: Candidate) -> float:
     """Number of parameters: `nas.summary(genome).params` (of the built network when there is no genome)."""
     if candidate.genome is not None:
-        from nas.summary import summary
-
-        return float(summary(candidate.genome, num_classes=candidate.num_classes, in_channels=candidate.x.shape[1],
-                             input_size=tuple(candidate.x.shape[2:])).params)
+        return float(candidate.cost().params)
     return float(sum(p.numel() for p in candidate.network().parameters()))
 
 
 @proxy("flops", paper="FLOPs per image (a baseline, as params)", uses_data=False)
 def flops(candidate: Candidate) -> float:
     """FLOPs of one image's forward pass: `nas.summary(genome).flops` (torch.utils.flop_counter, 2 per multiply-add)."""
-    from nas.summary import count_flops, summary
+    from nas.summary import count_flops
 
     if candidate.genome is not None:
-        return float(summary(candidate.genome, num_classes=candidate.num_classes, in_channels=candidate.x.shape[1],
-                             input_size=tuple(candidate.x.shape[2:])).flops)
+        return float(candidate.cost().flops)
     return float(count_flops(candidate.network(), candidate.x[:1]))
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from nas.errors import NasError
 from nas.genome import Genome
+from nas.units import plural
 
 TABLE_FILE = "table.json"
 FORMAT = "nas-bench-table"
@@ -89,7 +90,7 @@ class Table:
     def describe(self) -> str:
         m = self.meta
         return (f"{len(self)} architectures of space {m.get('space')!r} on {m.get('dataset')}, "
-                f"{m.get('epochs')} epochs, seed {m.get('seed')}")
+                f"{plural(int(m.get('epochs') or 0), 'epoch')}, seed {m.get('seed')}")
 
     def missing_line(self, genome: Genome, where: str) -> str:
         """The one line said when `genome` is not in the table."""
