@@ -89,7 +89,7 @@ class Table:
 
     def describe(self) -> str:
         m = self.meta
-        return (f"{len(self)} architectures of space {m.get('space')!r} on {m.get('dataset')}, "
+        return (f"{plural(len(self), 'architecture')} of space {m.get('space')!r} on {m.get('dataset')}, "
                 f"{plural(int(m.get('epochs') or 0), 'epoch')}, seed {m.get('seed')}")
 
     def missing_line(self, genome: Genome, where: str) -> str:
