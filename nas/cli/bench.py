@@ -27,8 +27,10 @@ DEFAULT_PROXIES = ("synflow", "naswot", "jacob_cov", "snip", "grad_norm", "fishe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    commands = parser.add_subparsers(dest="bench_command", metavar="ACTION", required=True)
-    build = commands.add_parser("build", help="train a seeded sample of a space into a table (resumable)")
+    commands = parser.add_subparsers(dest="bench_command", metavar="ACTION", required=True,
+                                     help="build a table, or rank proxies against one")
+    build = commands.add_parser("build", help="train a seeded sample of a space into a table (resumable)",
+                                formatter_class=parser.formatter_class)
     build.add_argument("space", metavar="SPACE", help=f"search space: {', '.join(space_names())} or a YAML file")
     build.add_argument("--dataset", default="digits", type=dataset_argument, metavar="NAME", help=dataset_help("digits"))
     build.add_argument("--data-dir", metavar="DIR", help="where data files are; default ./data")
@@ -46,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--quiet", action="store_true", help="no progress")
     build.add_argument("--verbose", action="store_true", help="also show Ray's own logs")
 
-    rank = commands.add_parser("rank", help="Kendall tau and Spearman rho of proxies against a table")
+    rank = commands.add_parser("rank", help="Kendall tau and Spearman rho of proxies against a table",
+                               formatter_class=parser.formatter_class)
     rank.add_argument("table", metavar="TABLE", help="a table (its folder or table.json)")
     rank.add_argument("--proxies", nargs="+", default=list(DEFAULT_PROXIES), metavar="NAME",
                       help=f"proxies to rank (default: {' '.join(DEFAULT_PROXIES)}; built in: {', '.join(BUILTIN_PROXIES)})")

@@ -63,7 +63,7 @@ def look_up_genome(config: dict[str, Any], table: Table, where: str) -> None:
     started = time.perf_counter()
     genome, settings, fixed, clock = _common(config, f"table:{where}")
     fixed.pop("_device")
-    entry = table.lookup(genome)
+    entry = table.lookup(genome, config["genome"])
     if entry is None:
         raise TrialFailure(table.missing_line(genome, where))
     check_caps(entry.params, entry.flops, settings)
