@@ -4,12 +4,15 @@ The network is the sample of the `cells` space (realized for digits, 1x8x8, 10 c
 count is nearest `--params` (default 100,000) among the first `--draws` seeded samples; each proxy scores
 it `--repeats` times on one minibatch of `--batch` digits images (a fresh, seeded network each time, as in
 a search's trial; the network's build is included, the data set's loading is not); the script prints the
-median wall and CPU seconds per score (target: at most 1 s on 2 cores). Then a table of `--entries`
-distinct architectures of the space answers 1,000 lookups of genomes given as dicts (what a trial
-receives: `Genome.from_dict` and `Table.lookup`), every one a hit, timed whole (target: under 1 s).
+median wall and CPU seconds per score (target: at most 1 s on 2 cores; `--threads 1` by default, as a
+search's trial with one CPU runs torch, two such trials sharing the two cores). Then a table of `--entries`
+distinct architectures of the space answers 1,000 lookups, every one a hit, timed whole (target: under
+1 s): `Table.lookup(genome, spec)` with the genome's dict, as a trial receives it (building the genome,
+which a trial does anyway, is not timed); then the same without the dict, each match confirmed by genome
+equality (an isomorphism check), timed over 100 and scaled to 1,000.
 
     python benchmarks/proxy_speed.py
-    python benchmarks/proxy_speed.py --threads 1 --repeats 9 --proxies synflow naswot params
+    python benchmarks/proxy_speed.py --threads 2 --repeats 9 --proxies synflow naswot params
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import json
 import random
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -42,14 +46,16 @@ def nearest_network(space, draws: int, target: int, seed: int) -> tuple[Genome, 
     return best[1], best[2]
 
 
-def time_proxies(candidate: Candidate, names: list[str], repeats: int) -> list[tuple[str, float, float]]:
+def time_proxies(fresh: Callable[[], Candidate], names: list[str], repeats: int) -> list[tuple[str, float, float]]:
+    """Median wall and CPU seconds of each proxy, each time on a fresh candidate (as a trial: minibatch, network
+    and, for params and flops, `nas.summary`)."""
     rows = []
     for name in names:
-        score(name, candidate)  # warm-up (first-call costs: imports, allocator)
+        score(name, fresh())  # warm-up (first-call costs: imports, allocator)
         walls, cpus = [], []
         for _ in range(repeats):
             wall, cpu = time.perf_counter(), time.process_time()
-            score(name, candidate)
+            score(name, fresh())
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
         rows.append((name, statistics.median(walls), statistics.median(cpus)))
@@ -85,7 +91,8 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=40, help="samples of the space to pick it from")
     parser.add_argument("--batch", type=int, default=64, help="minibatch size")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (the 2-core target)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads (1: what a trial of --cpus-per-trial 1 uses; 2 trials share 2 cores)")
     parser.add_argument("--entries", type=int, default=100, help="architectures in the lookup table")
     parser.add_argument("--lookups", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
@@ -95,11 +102,13 @@ def main() -> None:
     data = load_dataset("digits")
     space = load_space("cells", input_channels=data.channels, input_size=data.size, num_classes=data.num_classes)
     genome, params = nearest_network(space, args.draws, args.params, args.seed)
-    candidate = Candidate.of(genome, data, seed=args.seed, batch_size=args.batch)
+
+    def fresh() -> Candidate:
+        return Candidate.of(genome, data, seed=args.seed, batch_size=args.batch)
     print(f"network: {genome.name} ({params:,} parameters), minibatch {args.batch} x 1x8x8, "
           f"{args.threads} threads, median of {args.repeats}")
     print(f"{'proxy':<10} {'wall s':>8} {'CPU s':>8}")
-    for name, wall, cpu in time_proxies(candidate, args.proxies or builtin_names(), args.repeats):
+    for name, wall, cpu in time_proxies(fresh, args.proxies or builtin_names(), args.repeats):
         print(f"{name:<10} {wall:>8.3f} {cpu:>8.3f}")
     hits, seconds, hits_slow, slow = time_lookups(space, args.entries, args.lookups, args.seed)
     print(f"{args.lookups} lookups in a table of {args.entries} architectures: {seconds:.3f} s ({hits} hits; "
