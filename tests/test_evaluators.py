@@ -64,6 +64,7 @@ def test_a_proxy_search_scores_without_training_and_trains_the_best_from_scratch
                                                                                      capsys):
     out = tmp_path / "run"
     code = main(["search", "--strategy", "evolution", "--space", str(spaces / "tiny.yaml"), "--trials", "4",
+                 "--warmup-proxy", "params", "--warmup", "3",
                  "--option", "population=2", "--option", "sample_size=2", "--epochs", "1", "--evaluate",
                  "proxy:synflow", "--out", str(out), *FAST])
     assert code == 0
@@ -83,7 +84,11 @@ def test_a_proxy_search_scores_without_training_and_trains_the_best_from_scratch
     genome = Genome.load(out / "best_genome.yaml")
     assert genome.fingerprint() == best["fingerprint"]
     build(genome).load_state_dict(torch.load(out / "best_weights.pt", weights_only=True))
-    assert json.loads((out / "search.json").read_text())["evaluate"] == "proxy:synflow"
+    saved = json.loads((out / "search.json").read_text())
+    assert saved["evaluate"] == "proxy:synflow" and (saved["warmup_proxy"], saved["warmup"]) == ("params", 3)
+    # the initial population (2) is the 2 largest of 3 random candidates by params
+    first = sorted(trials, key=lambda t: t["index"])[:2]
+    assert first[0]["params"] >= first[1]["params"]
 
 
 def test_a_table_is_built_looked_up_and_ranked(spaces, tmp_path, ray_session, capsys):

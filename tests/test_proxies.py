@@ -171,3 +171,22 @@ def test_correlations_match_hand_computed_ranks():
     _, rho, used = correlations([1.0, -math.inf, 3.0, 2.0], [0.1, 0.2, 0.3, 0.25])  # -inf scores left out
     assert used == 3 and rho == pytest.approx(1.0)
     assert math.isnan(correlations([1.0, 2.0], [0.1, 0.2])[1])
+
+
+def test_a_warm_start_puts_the_best_proxy_scored_samples_first_in_evolution(digits):
+    from nas.evaluate.warmup import warm_samples
+    from nas.search.strategies import make_searcher
+    from nas.spaces import load_space
+
+    space = load_space("macro", input_channels=1, input_size=8, num_classes=10)
+    warm = warm_samples(space, digits, "params", 5, seed=0, batch_size=8)
+    sizes = [nas.summary(space.realize(s), num_classes=10, in_channels=1, input_size=8).params for s in warm]
+    assert len(warm) == 5 and sizes == sorted(sizes, reverse=True)
+    strategy = make_searcher("evolution", space, seed=0, max_trials=6, options={"population": 3, "sample_size": 2})
+    strategy.warm_start(warm)
+    first = strategy.suggest("t0")
+    assert first["sample"] == warm[0]
+    state = strategy.get_state()
+    again = make_searcher("evolution", space, seed=0, max_trials=6, options={"population": 3, "sample_size": 2})
+    again.set_state(state)  # what is left of the warm start is saved and restored with the strategy
+    assert again.suggest("t1")["sample"] == strategy.suggest("t1")["sample"] == warm[1]

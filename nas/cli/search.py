@@ -52,6 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how a candidate is scored: train, proxy:NAME (a zero-cost proxy at initialisation: "
                              f"{', '.join(BUILTIN_PROXIES)}; the best is trained from scratch at the end) or "
                              "table:PATH (a table of nas bench build)")
+    search.add_argument("--warmup-proxy", metavar="NAME",
+                        help="with --warmup N: score N random candidates with this proxy first; the best take the "
+                             "place of the strategy's random proposals (evolution's initial population, pnas's warm-up)")
+    search.add_argument("--warmup", type=int, default=DEFAULTS.warmup, metavar="N",
+                        help="candidates scored for --warmup-proxy")
 
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", default=DEFAULTS.dataset, type=dataset_argument, metavar="NAME",
@@ -157,7 +162,8 @@ def config_from_args(args: argparse.Namespace, folder: Path | None = None) -> Se
                         val_fraction=args.val_fraction, train_limit=args.train_limit, trials=args.trials,
                         concurrent=args.concurrent, max_failures=args.max_failures, cpus_per_trial=args.cpus_per_trial,
                         gpus_per_trial=args.gpus_per_trial, scheduler=args.scheduler, seed=args.seed,
-                        options=options, train=train, evaluate=args.evaluate)
+                        options=options, train=train, evaluate=args.evaluate, warmup_proxy=args.warmup_proxy,
+                        warmup=args.warmup)
 
 
 def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) -> None:

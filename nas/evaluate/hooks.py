@@ -30,6 +30,8 @@ def check(config) -> None:
     if evaluator.kind != "train" and config.scheduler:
         raise EvaluatorError(f"--scheduler {config.scheduler} stops trials between training epochs; "
                              f"--evaluate {evaluator} does not train")
+    if getattr(config, "warmup_proxy", None):
+        parse_evaluator(f"proxy:{config.warmup_proxy}")
     if evaluator.kind == "table":
         from nas.evaluate.table import Table
 
@@ -37,6 +39,18 @@ def check(config) -> None:
         if table.meta.get("dataset") != config.dataset:
             raise EvaluatorError(f"--evaluate {evaluator}: the table was trained on {table.meta.get('dataset')}, "
                                  f"the search is on {config.dataset}")
+
+
+def warm_start(config, data, searcher, restoring: bool) -> None:
+    """`--warmup-proxy NAME --warmup N`: the strategy's random proposals start with the best of N random
+    candidates by the proxy (`nas.evaluate.warmup`); nothing when the run is restored (its saved strategy
+    keeps what is left of them)."""
+    if restoring or not getattr(config, "warmup", 0) or not hasattr(searcher, "warm_start"):
+        return
+    from nas.evaluate.warmup import warm_samples
+
+    searcher.warm_start(warm_samples(searcher.space, data, config.warmup_proxy, config.warmup, config.seed,
+                                     config.settings.batch_size))
 
 
 def metric(config) -> str:

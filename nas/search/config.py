@@ -55,6 +55,8 @@ class SearchConfig:
     searcher: str | None = None  # "module:class" of a searcher given from Python (then `strategy` is its name)
     plugins: list[dict[str, Any]] = field(default_factory=list)  # plug-ins the run uses (nas.plugins.Origin)
     evaluate: str = "train"  # how a candidate is scored: train, proxy:NAME, table:PATH (nas.evaluate.spec)
+    warmup_proxy: str | None = None  # score `warmup` random candidates with this proxy; the best go first
+    warmup: int = 0
 
     def __post_init__(self) -> None:
         if self.searcher is None and self.strategy not in STRATEGIES:
@@ -81,6 +83,9 @@ class SearchConfig:
         from nas.evaluate.spec import parse_evaluator
 
         parse_evaluator(self.evaluate, check=False)  # the form only (no torch): nas.evaluate.hooks.check does the rest
+        if not isinstance(self.warmup, int) or self.warmup < 0 or bool(self.warmup) != bool(self.warmup_proxy):
+            raise SearchError(f"--warmup-proxy NAME and --warmup N (N >= 1) go together, got {self.warmup_proxy!r} "
+                              f"and {self.warmup!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

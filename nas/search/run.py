@@ -429,6 +429,7 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                             train_limit=config.train_limit)
         timings["data_s"] = time.perf_counter() - clock
         searcher = searcher if searcher is not None else make_strategy(config, data)  # checks space and options
+        evaluator.warm_start(config, data, searcher, resume and started(folder))
         if not resume:
             config.plugins = loaded_plugins()  # the strategy's, the space kind's, ops...: --resume checks them
         with own_folder(folder, CONFIG_FILE, "search") as existing:
