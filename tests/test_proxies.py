@@ -190,3 +190,15 @@ def test_a_warm_start_puts_the_best_proxy_scored_samples_first_in_evolution(digi
     again = make_searcher("evolution", space, seed=0, max_trials=6, options={"population": 3, "sample_size": 2})
     again.set_state(state)  # what is left of the warm start is saved and restored with the strategy
     assert again.suggest("t1")["sample"] == strategy.suggest("t1")["sample"] == warm[1]
+
+
+def test_a_proxy_searchs_closing_lines_never_call_a_score_an_accuracy():
+    from nas.evaluate.hooks import summary_lines
+
+    best = {"index": 2, "score": 1.5e20, "genome_file": "best_genome.yaml", "train_command": "nas train x"}
+    untrained = summary_lines({"evaluator": "proxy:synflow", "best": dict(best)})
+    assert "not an accuracy; not trained" in untrained[0] and untrained[1].endswith("nas train x")
+    trained = summary_lines({"evaluator": "proxy:synflow", "best": {
+        **best, "val_accuracy": 0.9, "test_accuracy": 0.85, "trained_from_scratch": {"epochs": 3}}})
+    assert trained[1].startswith("trained from scratch (3 epochs): val 0.9000, test 0.8500")
+    assert summary_lines({"evaluator": "train", "best": best}) is None
