@@ -30,6 +30,7 @@ GROUPS = {  # registry -> entry-point group
     "ops": "nas.ops",
     "templates": "nas.templates",  # cell templates
     "datasets": "nas.datasets",
+    "proxies": "nas.proxies",  # zero-cost proxies (nas.evaluate.registry)
 }
 
 

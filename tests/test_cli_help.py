@@ -101,7 +101,7 @@ def test_every_option_of_our_strategies_is_described():
 
 def test_mistakes_are_one_line_with_a_did_you_mean(capsys):
     """argparse's reason in one line (not after its usage block), with the closest known name."""
-    for argv, words in [(["serch"], "did you mean 'search'?"),
+    for argv, words in [(["serch"], "did you mean 'search'"),
                         (["search", "--strategy", "evolutoin"], "did you mean 'evolution'?"),
                         (["search", "--strategy", "random", "--dataset", "fashion_mnst"], "did you mean 'fashion_mnist'?"),
                         (["search", "--epochs", "x"], "invalid int value: 'x'")]:

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("search", "search architectures on Ray Tune (random, evolution, rl, scaling, optuna, pnas); resumable"),
     "compare": ("compare", "retrain searched and hand-designed networks (same data, recipe, seeds); report with significance"),
     "train": ("train", "train or fine-tune one genome with a search trial's recipe; report its test accuracy"),
+    "bench": ("bench", "build a ground-truth table of trained architectures; rank zero-cost proxies against it"),
     "export": ("export", "export a genome (with its weights) as TorchScript, torch.export or ONNX"),
     "ops": ("ops", "list every op a cell node can carry: parameters, types, defaults, meaning"),
     "templates": ("templates", "list every cell template a stage can use: parameters, types, defaults, meaning"),

@@ -20,6 +20,7 @@ from nas.cli.common import add_recipe, dataset_argument, dataset_help, recipe_fr
 from nas.cli.failure import EXIT_CODE as FAILURE_EXIT_CODE
 from nas.cli.failure import internal_error_line
 from nas.errors import NasError
+from nas.evaluate.spec import BUILTIN_PROXIES
 from nas.resources import space_names
 from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder
 from nas.search.strategies import STRATEGIES
@@ -47,6 +48,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="optuna: keep the study in this Optuna storage, e.g. sqlite:///study.db (named after "
                              "the run folder; optuna-dashboard opens it)")
     search.add_argument("--scheduler", choices=list(SCHEDULERS), help="stop weak trials early (ASHA over epochs)")
+    search.add_argument("--evaluate", default=DEFAULTS.evaluate, metavar="HOW",
+                        help="how a candidate is scored: train, proxy:NAME (a zero-cost proxy at initialisation: "
+                             f"{', '.join(BUILTIN_PROXIES)}; the best is trained from scratch at the end) or "
+                             "table:PATH (a table of nas bench build)")
+    search.add_argument("--warmup-proxy", metavar="NAME",
+                        help="with --warmup N: score N random candidates with this proxy first; the best take the "
+                             "place of the strategy's random proposals (evolution's initial population, pnas's warm-up)")
+    search.add_argument("--warmup", type=int, default=DEFAULTS.warmup, metavar="N",
+                        help="candidates scored for --warmup-proxy")
 
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", default=DEFAULTS.dataset, type=dataset_argument, metavar="NAME",
@@ -152,18 +162,23 @@ def config_from_args(args: argparse.Namespace, folder: Path | None = None) -> Se
                         val_fraction=args.val_fraction, train_limit=args.train_limit, trials=args.trials,
                         concurrent=args.concurrent, max_failures=args.max_failures, cpus_per_trial=args.cpus_per_trial,
                         gpus_per_trial=args.gpus_per_trial, scheduler=args.scheduler, seed=args.seed,
-                        options=options, train=train)
+                        options=options, train=train, evaluate=args.evaluate, warmup_proxy=args.warmup_proxy,
+                        warmup=args.warmup)
 
 
 def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from nas.evaluate.hooks import summary_lines
     from nas.search.report import LEADERBOARD_COLUMNS, leaderboard
 
     console = Console()
-    table = Table(title="leaderboard (validation accuracy)", title_justify="left")
+    evaluator = summary.get("evaluator") or "train"
+    scored_by = f"proxy score: {evaluator[len('proxy:'):]}" if evaluator.startswith("proxy:") else "validation accuracy"
+    table = Table(title=f"leaderboard ({scored_by})", title_justify="left")
     for i, column in enumerate(LEADERBOARD_COLUMNS):
+        column = "score" if column == "val acc" and evaluator.startswith("proxy:") else column
         table.add_column(column, justify="left" if column in ("fingerprint", "node") else "right")
     rows = leaderboard(records)
     for row in rows:
@@ -182,7 +197,10 @@ def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) ->
         console.print(f"  trial {failure['trial']} {retried}: {failure['error'] or 'no reason recorded'}",
                       overflow="ellipsis", no_wrap=True)
     best = summary.get("best")
-    if best:
+    closing = summary_lines(summary)  # a proxy- or table-scored search (nas.evaluate)
+    for text in closing or []:
+        console.print(text, overflow="fold")
+    if best and closing is None:
         test = best.get("test_accuracy")
         console.print(f"best: trial {best['index'] + 1}, val {best['val_accuracy']:.4f}"
                       + (f", test {test:.4f}" if test is not None else "")

@@ -54,6 +54,9 @@ class SearchConfig:
     max_failures: int = 0  # times a failed trial is retried from its last checkpoint (Tune's FailureConfig)
     searcher: str | None = None  # "module:class" of a searcher given from Python (then `strategy` is its name)
     plugins: list[dict[str, Any]] = field(default_factory=list)  # plug-ins the run uses (nas.plugins.Origin)
+    evaluate: str = "train"  # how a candidate is scored: train, proxy:NAME, table:PATH (nas.evaluate.spec)
+    warmup_proxy: str | None = None  # score `warmup` random candidates with this proxy; the best go first
+    warmup: int = 0
 
     def __post_init__(self) -> None:
         if self.searcher is None and self.strategy not in STRATEGIES:
@@ -77,6 +80,12 @@ class SearchConfig:
             raise SearchError(f"unknown scheduler {self.scheduler!r} (known: {', '.join(SCHEDULERS)})"
                               + did_you_mean(self.scheduler, SCHEDULERS))
         self.settings = TrainSettings.from_dict({"seed": self.seed, **self.train})
+        from nas.evaluate.spec import parse_evaluator
+
+        parse_evaluator(self.evaluate, check=False)  # the form only (no torch): nas.evaluate.hooks.check does the rest
+        if not isinstance(self.warmup, int) or self.warmup < 0 or bool(self.warmup) != bool(self.warmup_proxy):
+            raise SearchError(f"--warmup-proxy NAME and --warmup N (N >= 1) go together, got {self.warmup_proxy!r} "
+                              f"and {self.warmup!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

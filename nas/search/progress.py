@@ -41,6 +41,11 @@ def duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
 
 
+def figure(value: float) -> str:
+    """An accuracy as 0.9123; a larger figure (a proxy's score, nas.evaluate) in 4 significant digits."""
+    return f"{value:.4f}" if abs(value) < 1000 else f"{value:.4g}"
+
+
 def _number(value: Any) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
@@ -194,7 +199,7 @@ class TrialsView:
         finished, failed = self.done(trials)
         parts = [f"{finished}/{self.total} done" + (f" ({failed} failed)" if failed else "")]
         if self.best is not None:
-            parts.append(f"best {self.best[0]:.4f} ({self.best[1]})")
+            parts.append(f"best {figure(self.best[0])} ({self.best[1]})")
         parts.append(f"elapsed {duration(time.monotonic() - self._started)}")
         if finished < self.total:
             parts.append(f"ETA {duration(self.eta(trials))}")
@@ -213,14 +218,14 @@ class TrialsView:
         parts = [head]
         for key, name in self.metrics:
             value = _number(result.get(key))
-            parts.append(f"{name} {value:.4f}" if value is not None else f"{name} -")
+            parts.append(f"{name} {figure(value)}" if value is not None else f"{name} -")
         if result.get("epoch") is not None:
             parts.append(f"{result['epoch']} ep")
         seconds = _number(result.get("train_time")) or _number(result.get("time_total_s"))
         if seconds is not None:
             parts.append(f"{seconds:.1f}s")
         if self.best is not None:
-            parts.append(f"best {self.best[0]:.4f}")
+            parts.append(f"best {figure(self.best[0])}")
         if finished < self.total:
             parts.append(f"ETA {duration(self.eta(trials))}")
         text = "  ".join(parts)
@@ -245,7 +250,7 @@ class TrialsView:
             epoch = result.get("epoch")
             accuracy = _number(result.get(self.metrics[-1][0] if self.metrics else "val_accuracy"))
             table.add_row(self.label(trial), f"{epoch or 0}/{epochs}" if epochs else str(epoch or 0),
-                          f"{accuracy:.4f}" if accuracy is not None else "-",
+                          f"{figure(accuracy)}" if accuracy is not None else "-",
                           duration(now - self._seen.get(trial.trial_id, now)))
         parts = [Text(self.headline(trials))]
         if running:

@@ -46,7 +46,7 @@ PARETO_CSV, PARETO_PLOT = "pareto.csv", "pareto.png"
 BEST_BY = "val_accuracy"  # the objective that picks "best" (the leaderboard's order), also with several
 METRICS = ("val_accuracy", "train_loss", "params", "flops", "epoch", "epoch_time", "build_time", "train_time",
            "resumed_from", "started_at", "reported_at", "node_ip", "node_id", "device", "precision", "pid",
-           "cpu_s", "gpu_s", "augment")
+           "cpu_s", "gpu_s", "augment", "evaluator", "score")
 CSV_COLUMNS = ("index", "trial_id", "status", "fingerprint", "genome_name", "duplicate_of", *METRICS, "error", "failures",
                "sample")
 
@@ -233,7 +233,10 @@ def read_trials(folder: str | Path) -> list[dict[str, Any]]:
 
 # ----- ranking -----
 def _accuracy(record: Mapping[str, Any]) -> float | None:
+    """The trial's validation accuracy; for a proxy-scored trial (nas.evaluate), which has none, its score."""
     value = record.get("val_accuracy")
+    if value is None:
+        value = record.get("score")
     return value if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
@@ -341,7 +344,8 @@ def plot_best_so_far(records: Sequence[Mapping[str, Any]], path: Path, title: st
         by_cost.step(*zip(*cost_curve), where="post", color="tab:blue", linewidth=2, label="best so far")
     by_cost.set_xlim(left=0)
     style_accuracy_axes(by_cost, f"search cost ({COST_UNITS[key]}, trials in proposal order)", "", "")
-    return save_accuracy_plot(figure, by_trial, path, "trial", "validation accuracy", title)
+    scored = any(r.get("val_accuracy") is None and r.get("score") is not None for r in records)  # by a proxy
+    return save_accuracy_plot(figure, by_trial, path, "trial", "proxy score" if scored else "validation accuracy", title)
 
 
 def style_accuracy_axes(axes, xlabel: str, ylabel: str, title: str) -> None:
@@ -372,7 +376,9 @@ LEADERBOARD_COLUMNS = ("rank", "trial", "val acc", "params", "FLOPs", "epochs", 
 def leaderboard(records: Sequence[dict[str, Any]], top: int = 10) -> list[tuple[str, ...]]:
     rows = []
     for rank, record in enumerate(ranked(records)[:top], start=1):
-        rows.append((str(rank), str(record["index"] + 1), f"{record['val_accuracy']:.4f}", si(record.get("params")),
+        value = _accuracy(record)
+        shown = f"{value:.4f}" if record.get("val_accuracy") is not None else f"{value:.4g}"  # a proxy's score
+        rows.append((str(rank), str(record["index"] + 1), shown, si(record.get("params")),
                      si(record.get("flops")), str(record.get("epoch")), f"{record.get('train_time') or 0:.1f}",
                      (record.get("fingerprint") or "")[:12], str(record.get("node_ip") or "")))
     return rows

@@ -41,6 +41,7 @@ from ray import tune
 from ray.tune import Callback
 from ray.tune.search import ConcurrencyLimiter, SearchGenerator, Searcher
 
+from nas.evaluate import hooks as evaluator
 from nas.plugins import check_installed
 from nas.registry import loaded_plugins
 from nas.search import report
@@ -241,13 +242,14 @@ def check_strategy_and_space(config: SearchConfig) -> None:
     """The strategy's options (names, types, ranges) and the space file as written, without the data."""
     strategy_class(config.strategy).resolve_options(config.options)
     load_space(config.space)
+    evaluator.check(config)
 
 
 def make_strategy(config: SearchConfig, data: DatasetSplits) -> SpaceSearcher:
     space = load_space(config.space, input_channels=data.channels, input_size=data.size,
                        num_classes=data.num_classes)
     try:
-        return make_searcher(config.strategy, space, seed=config.seed, metric=METRIC, mode=MODE,
+        return make_searcher(config.strategy, space, seed=config.seed, metric=evaluator.metric(config), mode=MODE,
                              max_trials=config.trials, options=config.options)
     except (ValueError, TypeError, RuntimeError, ArithmeticError) as error:  # an option its checks let through
         raise SearchError(f"strategy {config.strategy!r} cannot start with options {config.options}: "
@@ -255,14 +257,14 @@ def make_strategy(config: SearchConfig, data: DatasetSplits) -> SpaceSearcher:
 
 
 def make_trainable(config: SearchConfig, data: DatasetSplits):
-    return tune_trainable(data, config.resources())
+    return evaluator.trainable(config, data) or tune_trainable(data, config.resources())
 
 
 def _tuner(config: SearchConfig, folder: Path, data: DatasetSplits, searcher: SpaceSearcher | Searcher,
            verbose: bool) -> tune.Tuner:
     param_space = {"train": config.settings.to_dict()}
     tune_config = tune.TuneConfig(
-        metric=METRIC, mode=MODE,
+        metric=evaluator.metric(config), mode=MODE,
         search_alg=search_algorithm(searcher, config.concurrent),
         scheduler=SCHEDULERS[config.scheduler](config) if config.scheduler else None,
         num_samples=config.trials,
@@ -418,7 +420,7 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
     timings: dict[str, float] = {}
     # the data, then the space fitted to it and the strategy: bad input is reported at once (not after Ray
     # has started) and leaves no run folder
-    view = TrialsView(config.trials, label=search_label, enabled=verbose)  # live progress (nas.search.progress)
+    view = TrialsView(config.trials, label=search_label, enabled=verbose, **evaluator.view_options(config))  # live progress (nas.search.progress)
     quiet = not library_logs
     with Interrupts() as interrupts, libraries_quiet(quiet), view, ray_listener_muted(quiet):
         view.announce(f"loading {config.dataset}")
@@ -427,6 +429,7 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                             train_limit=config.train_limit)
         timings["data_s"] = time.perf_counter() - clock
         searcher = searcher if searcher is not None else make_strategy(config, data)  # checks space and options
+        evaluator.warm_start(config, data, searcher, resume and started(folder))
         if not resume:
             config.plugins = loaded_plugins()  # the strategy's, the space kind's, ops...: --resume checks them
         with own_folder(folder, CONFIG_FILE, "search") as existing:
@@ -456,5 +459,6 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                     record_interrupted(folder)
             summary = report.finish(folder, config.to_dict(), data, saved_strategy(searcher, folder), timings,
                                     interrupted=interrupts.signal)
+            summary = evaluator.finish(folder, config, data, summary, interrupts.signal)
             records = report.read_trials(folder)
     return SearchOutcome(folder, records, summary, interrupts.signal)

@@ -112,7 +112,7 @@ def train_genome(config: dict[str, Any], data: DatasetSplits) -> None:
     fixed = {"params": cost.params, "flops": cost.flops, "started_at": started_at,
              "node_ip": where["node_ip"], "node_id": where["node_id"],
              "device": str(device), "precision": precision.name,
-             "augment": augmentation(settings, data).describe()}
+             "augment": augmentation(settings, data).describe(), "evaluator": "train"}
 
     done, last, spent = 0, None, 0.0
     checkpoint = tune.get_checkpoint()

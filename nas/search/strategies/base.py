@@ -125,6 +125,7 @@ class SpaceSearcher:
         self.suggested = 0
         self.duplicates_avoided = 0
         self.invalid_proposals = 0
+        self.warm: list[dict[str, Any]] = []  # warm-start samples, best first (`warm_start`)
         self.setup()
 
     # ----- the core (per strategy) -----
@@ -175,6 +176,12 @@ class SpaceSearcher:
         """The metrics an outcome must have to count as a success (one unless multi-objective)."""
         return [self.metric]
 
+    def warm_start(self, samples: list[dict[str, Any]]) -> None:
+        """Samples to propose first, best first (e.g. the best of many random samples by a zero-cost proxy,
+        `nas.evaluate.warmup`): each proposal the core marks ``origin: random`` (evolution's initial population,
+        PNAS's random warm-up) takes the next of them instead of its random draw."""
+        self.warm = [copy.deepcopy(dict(sample)) for sample in samples]
+
     # ----- trials: what a loop (or the Ray Tune adapter) calls -----
     def suggest(self, trial_id: str) -> dict[str, Any] | None | str:
         if trial_id in self.pending:
@@ -186,6 +193,8 @@ class SpaceSearcher:
             proposal = self.ask()
             if proposal is None or proposal == FINISHED:
                 return proposal
+            if self.warm and proposal.meta.get("origin") == "random":
+                proposal.sample, proposal.meta["origin"] = self.warm.pop(0), "warmup"
             try:
                 key = self._key(self.space.realize(proposal.sample))
                 proposal.meta.setdefault("fingerprint", key.split("#")[0])
@@ -266,6 +275,7 @@ class SpaceSearcher:
             "suggested": self.suggested,
             "duplicates_avoided": self.duplicates_avoided,
             "invalid_proposals": self.invalid_proposals,
+            "warm": self.warm,
             "core": self.core_state(),
         })
 
@@ -283,6 +293,7 @@ class SpaceSearcher:
         self.suggested = state["suggested"]
         self.duplicates_avoided = state["duplicates_avoided"]
         self.invalid_proposals = state["invalid_proposals"]
+        self.warm = state.get("warm", [])
         self.set_core_state(state["core"])
 
     def save(self, checkpoint_path: str) -> None:

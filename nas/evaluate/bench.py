@@ -1,0 +1,169 @@
+"""Ground-truth tables: build one (a seeded sample of a space, each trained from scratch with one recipe) and
+rank the zero-cost proxies against it.
+
+    build_table(SearchConfig(strategy="random", space="cells", trials=200, seed=0, train={"epochs": 12}), "bench/c")
+    rank_table("bench/c", ["synflow", "naswot", "params"])
+
+Building is a search and nothing else: the random strategy proposes a seeded sample of distinct
+architectures (its proposals do not depend on results, so the sample is fixed by the seed), every trial
+trains with the recipe and reports its test accuracy after the last epoch (`test_at_end`), and the run
+folder (``DIR/run``) is an ordinary search's, resumable by running the same command again. When the run
+has finished, ``DIR/table.json`` is written from its records (`nas.evaluate.table.table_from_run`).
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nas.errors import NasError
+from nas.evaluate.table import TABLE_FILE, Table
+
+RUN_DIR = "run"
+RANK_FILE = "rank.json"
+OURS = {RUN_DIR, TABLE_FILE, RANK_FILE, ".gitignore"}
+# Spearman's rho of each proxy with final test accuracy over all 15,625 NAS-Bench-201 cells on CIFAR-10
+# (Abdelfattah et al. 2021, "Zero-Cost Proxies for Lightweight NAS", table 2)
+NB201_CIFAR10_SPEARMAN = {"synflow": 0.74, "jacob_cov": 0.73, "snip": 0.60, "grad_norm": 0.59, "grasp": 0.51,
+                          "fisher": 0.36}
+# the settings that define a table: a run to resume must have made it with the same ones
+DEFINING = ("strategy", "space", "dataset", "val_fraction", "train_limit", "trials", "seed", "train", "evaluate")
+
+
+class BenchError(NasError):
+    """A table cannot be built or ranked (a folder in the way, a run made with other settings)."""
+
+
+def table_config(config) -> Any:
+    """`config` as a table's search: the random strategy, proxies off, test accuracy after the last epoch."""
+    import copy
+
+    config = copy.copy(config)
+    config.strategy, config.evaluate = "random", "train"
+    config.train = {**config.train, "test_at_end": True}
+    config.__post_init__()
+    return config
+
+
+def check_folder(folder: Path) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise BenchError(f"--out {folder}: a file is in the way")
+    if folder.is_dir():
+        others = sorted(p.name for p in folder.iterdir() if p.name not in OURS)
+        if others:
+            raise BenchError(f"--out {folder}: holds files that are not a table's ({', '.join(others[:3])}); "
+                             "choose a new or empty folder")
+
+
+def finished(run: Path) -> bool:
+    """Did the run in `run` end with every trial finished (not interrupted)?"""
+    import json
+
+    from nas.search.report import SUMMARY_JSON
+
+    try:
+        summary = json.loads((run / SUMMARY_JSON).read_text())
+    except (OSError, ValueError):
+        return False
+    return summary.get("interrupted") is None and summary.get("counts", {}).get("unfinished") == 0
+
+
+def build_table(config, folder: str | Path, *, address: str | None = None, verbose: bool = True,
+                library_logs: bool = False) -> tuple[Table | None, Any]:
+    """Train the table's sample as a search in ``folder/run`` (resumed when it is there) and write
+    ``folder/table.json`` once every trial has finished; returns (the table or None when interrupted, the
+    search's outcome or None when the run had already finished)."""
+    from nas.search.run import read_config, run_search, started
+
+    folder = Path(folder)
+    config = table_config(config)
+    check_folder(folder)
+    run = folder / RUN_DIR
+    resume = run.is_dir() and (run / "search.json").is_file() and started(run)
+    if resume:
+        saved = read_config(run)
+        differ = [name for name in DEFINING if getattr(saved, name) != getattr(config, name)]
+        if differ:
+            raise BenchError(f"{run} holds a table being built with other settings ({', '.join(differ)}): run the "
+                             "command that started it, or choose another --out")
+    outcome = None
+    if not (resume and finished(run)):
+        folder.mkdir(parents=True, exist_ok=True)
+        outcome = run_search(None if resume else config, run, address=address, resume=resume, verbose=verbose,
+                             library_logs=library_logs)
+        if outcome.interrupted is not None:
+            return None, outcome
+    meta = {"space": config.space, "dataset": config.dataset,
+            "data": {"val_fraction": config.val_fraction, "train_limit": config.train_limit, "seed": config.seed},
+            "epochs": config.settings.epochs, "seed": config.seed, "requested": config.trials,
+            "recipe": config.settings.to_dict(), "run": RUN_DIR}
+    table = table_from_run_folder(run, meta)
+    table.save(folder / TABLE_FILE)
+    return table, outcome
+
+
+def table_from_run_folder(run: Path, meta: dict[str, Any]) -> Table:
+    from nas.evaluate.table import table_from_run
+
+    return table_from_run(run, meta)
+
+
+# ----- ranking proxies against a table -----
+@dataclass
+class Ranking:
+    proxy: str
+    kendall_tau: float
+    spearman_rho: float
+    scored: int  # architectures with a finite score
+    seconds: float  # scoring time, all architectures
+    anchor: float | None  # NB201_CIFAR10_SPEARMAN
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"proxy": self.proxy, "kendall_tau": _plain(self.kendall_tau), "spearman_rho": _plain(self.spearman_rho),
+                "scored": self.scored, "seconds": round(self.seconds, 3), "nb201_cifar10_spearman": self.anchor}
+
+
+def _plain(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 4)
+
+
+def correlations(scores: Sequence[float], truth: Sequence[float]) -> tuple[float, float, int]:
+    """(Kendall's tau, Spearman's rho, pairs used) over the finite scores (scipy.stats); NaN with fewer than 3."""
+    from scipy import stats
+
+    pairs = [(s, t) for s, t in zip(scores, truth) if math.isfinite(s) and t is not None and math.isfinite(t)]
+    if len(pairs) < 3 or len({s for s, _ in pairs}) < 2 or len({t for _, t in pairs}) < 2:
+        return math.nan, math.nan, len(pairs)
+    x, y = zip(*pairs)
+    return float(stats.kendalltau(x, y).statistic), float(stats.spearmanr(x, y).statistic), len(pairs)
+
+
+def rank_table(table: Table, proxies: Sequence[str], data, *, against: str = "val_accuracy", seed: int = 0,
+               batch_size: int = 64, progress: Callable[[int, int, float], None] | None = None
+               ) -> tuple[list[Ranking], dict[str, list[float]]]:
+    """Score every architecture of `table` with every proxy (networks initialised with `seed`, one minibatch of
+    `batch_size` training images of `data`) and correlate with the table's `against` (val_accuracy: final
+    validation accuracy; test_accuracy). Returns the rankings and the raw scores."""
+    from nas.evaluate.proxies import Candidate, score
+    from nas.genome import Genome
+
+    truth = [e.final_val_accuracy if against == "val_accuracy" else e.test_accuracy for e in table.entries]
+    scores: dict[str, list[float]] = {name: [] for name in proxies}
+    seconds = {name: 0.0 for name in proxies}
+    started = time.perf_counter()
+    for i, entry in enumerate(table.entries):
+        candidate = Candidate.of(Genome.from_dict(entry.genome), data, seed=seed, batch_size=batch_size)
+        for name in proxies:
+            clock = time.perf_counter()
+            scores[name].append(score(name, candidate))
+            seconds[name] += time.perf_counter() - clock
+        if progress is not None:
+            progress(i + 1, len(table), time.perf_counter() - started)
+    rankings = []
+    for name in proxies:
+        tau, rho, used = correlations(scores[name], truth)
+        rankings.append(Ranking(name, tau, rho, used, seconds[name], NB201_CIFAR10_SPEARMAN.get(name)))
+    return rankings, scores

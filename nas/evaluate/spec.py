@@ -1,0 +1,68 @@
+"""An evaluator's name, read and checked without torch: how a search scores each candidate.
+
+    train          train it from scratch with the search's recipe (a Ray Tune trial; the default)
+    proxy:NAME     a zero-cost proxy at initialisation (nas.evaluate.proxies: synflow, naswot, ...)
+    table:PATH     look its trained accuracy up in a ground-truth table (`nas bench build`)
+
+`metric` is what a trial of that evaluator reports for the strategy to maximise: ``val_accuracy`` for
+`train` and `table`, ``score`` for a proxy (never called an accuracy).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nas.errors import NasError
+from nas.suggest import did_you_mean
+
+KINDS = ("train", "proxy", "table")
+# the built-in proxies (nas.evaluate.proxies registers them; listed here so that --help needs no torch)
+BUILTIN_PROXIES = ("synflow", "naswot", "jacob_cov", "snip", "grad_norm", "fisher", "params", "flops")
+
+
+class EvaluatorError(NasError, ValueError):
+    """An evaluator's name is invalid (unknown kind or proxy, a missing table)."""
+
+
+@dataclass(frozen=True)
+class Evaluator:
+    kind: str  # train, proxy or table
+    argument: str | None = None  # the proxy's name, the table's path
+
+    @property
+    def metric(self) -> str:
+        return "score" if self.kind == "proxy" else "val_accuracy"
+
+    def __str__(self) -> str:
+        return self.kind if self.argument is None else f"{self.kind}:{self.argument}"
+
+
+def parse_evaluator(text: str, check: bool = True) -> Evaluator:
+    """`text` (train, proxy:NAME, table:PATH) as an `Evaluator`; with `check`, a proxy name is looked up in
+    the registry (plug-ins' too) and a table's file must exist. Bad input: one `EvaluatorError` line."""
+    if not isinstance(text, str) or not text:
+        raise EvaluatorError(f"--evaluate: expected train, proxy:NAME or table:PATH, got {text!r}")
+    kind, sep, argument = text.partition(":")
+    if kind not in KINDS:
+        raise EvaluatorError(f"--evaluate {text}: unknown evaluator {kind!r} (known: train, proxy:NAME, table:PATH)"
+                             + did_you_mean(kind, KINDS))
+    if kind == "train":
+        if sep:
+            raise EvaluatorError(f"--evaluate {text}: train takes no argument")
+        return Evaluator("train")
+    if not argument:
+        raise EvaluatorError(f"--evaluate {text}: {kind} needs " + ("a proxy name, e.g. proxy:synflow" if kind == "proxy"
+                                                                    else "a table file, e.g. table:bench/table.json"))
+    if check and kind == "proxy":
+        from nas.evaluate.registry import PROXIES, builtin_names
+
+        if argument not in builtin_names() and argument not in PROXIES:
+            raise EvaluatorError(f"--evaluate {text}: unknown proxy {argument!r} (known: {', '.join(PROXIES.names())})"
+                                 + did_you_mean(argument, PROXIES.names()))
+    if check and kind == "table":
+        from pathlib import Path
+
+        from nas.evaluate.table import table_file
+
+        if not table_file(Path(argument)).is_file():
+            raise EvaluatorError(f"--evaluate {text}: no table at {argument} (make one with nas bench build)")
+    return Evaluator(kind, argument)
