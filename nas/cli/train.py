@@ -13,7 +13,7 @@ import argparse
 from datetime import datetime
 from pathlib import Path
 
-from nas.cli.common import add_recipe, add_source, dataset_help, load_source, recipe_from_args
+from nas.cli.common import add_recipe, add_source, add_val_limit, dataset_help, load_source, recipe_from_args
 
 DEFAULT_EPOCHS = 10
 
@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--val-fraction", type=float, default=0.1, metavar="F",
                       help="share of the training data held out for validation (default 0.1)")
     data.add_argument("--train-limit", type=int, metavar="N", help="train on a stratified subset of N images")
+    add_val_limit(data)
     train = parser.add_argument_group("training (the recipe of a search's trials)")
     train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, metavar="E",
                        help=f"epochs (default {DEFAULT_EPOCHS})")
@@ -39,11 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--out", metavar="DIR",
                         help="new folder for genome.yaml, weights.pt, train.json "
                              "(default results/train/<genome>-<time>)")
-    output.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    output.add_argument("--quiet", action="store_true", help="no progress and no per-epoch lines (only the result)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from nas.train.datasets import load_dataset
+    from nas.train.display import TrainDisplay, data_lines
     from nas.train.fit import new_folder, train
+    from nas.train.pace import TrainingPace
     from nas.train.settings import TrainSettings
 
     genome = load_source(args.source)
@@ -52,13 +56,16 @@ def run(args: argparse.Namespace) -> int:
     if out.exists():
         new_folder(out)  # refuses a file or a folder holding files before any data is loaded
 
-    def progress(record: dict) -> None:
-        if not args.quiet:
-            print(f"epoch {record['epoch']}/{settings.epochs}: train loss {record['train_loss']:.4f}, "
-                  f"val accuracy {record['val_accuracy']:.4f} ({record['epoch_time']:.1f} s)", flush=True)
-
-    result = train(genome, args.dataset, settings=settings, weights=args.weights, out=out, data_dir=args.data_dir,
-                   val_fraction=args.val_fraction, train_limit=args.train_limit, progress=progress)
+    if not args.quiet:
+        print(f"loading {args.dataset}", flush=True)
+    data = load_dataset(args.dataset, args.data_dir, val_fraction=args.val_fraction, seed=0,  # train()'s split
+                        train_limit=args.train_limit, val_limit=args.val_limit)
+    pace = TrainingPace.for_run(settings, len(data.train), len(data.val))
+    with TrainDisplay(pace, enabled=not args.quiet) as display:  # nas.train.display: a bar, or lines
+        for line in data_lines(data, args.val_limit):
+            display.print(line)
+        result = train(genome, data, settings=settings, weights=args.weights, out=out,
+                       progress=display.epoch_done, on_batch=display.batch)
     if result.reinitialised:
         print(f"started afresh (shape differs from --from): {', '.join(result.reinitialised)}")
     print(f"test accuracy {result.test_accuracy:.4f} (val {result.val_accuracy:.4f}) -> {result.folder}")

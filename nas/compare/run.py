@@ -36,6 +36,7 @@ from nas.search.repair import restore_named_checkpoints
 from nas.search.report import write_records
 from nas.search.verbosity import libraries_quiet, ray_listener_muted
 from nas.train.datasets import DatasetSplits, load_dataset
+from nas.train.display import data_lines
 from nas.train.failures import failure_reason
 from nas.train.settings import TrainSettings
 
@@ -343,7 +344,7 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
     if verbose:
         print(f"loading {choice.dataset}", flush=True)
     data = load_dataset(choice.dataset, choice.data_dir, val_fraction=choice.val_fraction, seed=choice.split_seed,
-                        train_limit=config.train_limit)
+                        train_limit=config.train_limit, val_limit=config.val_limit)
     choice.check_test_split(data)
     models = plan_models(runs, config.baselines, config.skeletons, data.input_shape, data.num_classes,
                          tolerance=config.tolerance)
@@ -354,7 +355,8 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
             start_folder(folder, config)
         write_plan(folder, models)
         if verbose:
-            print(data.describe(), flush=True)
+            for line in data_lines(data, config.val_limit):
+                print(line, flush=True)
             print(f"{len(models)} models x {config.seeds} seeds, "
                   f"{config.recipe(0).epochs} epochs each -> {folder}" + (" (resuming)" if resumed else ""),
                   flush=True)

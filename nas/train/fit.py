@@ -30,6 +30,7 @@ from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.failures import TrialFailure
 from nas.train.loop import (Precision, evaluate, make_optimizer, make_scheduler, steps_per_epoch, to_device,
                             train_epoch, trial_seed)
+from nas.train.loop import tagged
 from nas.train.settings import TrainSettings
 
 GENOME_FILE, WEIGHTS_FILE, RESULT_FILE = "genome.yaml", "weights.pt", "train.json"
@@ -134,17 +135,22 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
           weights: str | Path | Mapping[str, torch.Tensor] | None = None, out: str | Path | None = None,
           settings: TrainSettings | Mapping[str, Any] | None = None, seed: int = 0, data_dir: str | Path | None = None,
           val_fraction: float = 0.1, train_limit: int | None = None, device: str | torch.device | None = None,
-          progress: Callable[[dict[str, float]], None] | None = None, **recipe: Any) -> TrainResult:
+          progress: Callable[[dict[str, float]], None] | None = None,
+          on_batch: Callable[..., None] | None = None, val_limit: int | str | None = None,
+          **recipe: Any) -> TrainResult:
     """Train `genome` on `data` (a `DatasetSplits`, or a data set name for `load_dataset`) with the
     search trials' recipe and return the trained model with its test accuracy.
 
     `settings` (a `TrainSettings` or its fields) and `recipe` (single fields: lr=..., optimizer=...)
     override the defaults; `epochs` and `seed` too. `weights` (a state_dict or a file) fine-tunes
     instead of starting from scratch. `out`: a new folder for genome.yaml, weights.pt, train.json.
-    `progress` is called with each epoch's record.
+    `progress` is called with each epoch's record, `on_batch` after every batch with
+    ``(phase, epoch, done, total, loss)``: phase "train", "val" or "test", batches done of total, and
+    `loss` as `nas.train.loop.BatchHook` has it (nas.train.display.TrainDisplay.batch is one).
     """
     if isinstance(data, str):
-        data = load_dataset(data, data_dir, val_fraction=val_fraction, seed=seed, train_limit=train_limit)
+        data = load_dataset(data, data_dir, val_fraction=val_fraction, seed=seed, train_limit=train_limit,
+                            val_limit=val_limit)
     genome = for_data(genome, data)
     base = settings.to_dict() if isinstance(settings, TrainSettings) else dict(settings or {})
     base.setdefault("seed", seed)
@@ -156,7 +162,7 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
     folder = new_folder(out) if out is not None else None
     try:
         try:
-            return _train(genome, data, settings, state, weights, folder, device, progress)
+            return _train(genome, data, settings, state, weights, folder, device, progress, on_batch)
         except TrialFailure as failure:  # e.g. "loss became NaN at epoch 2"
             raise TrainError(f"training failed: {failure}") from None
     except BaseException:
@@ -166,7 +172,7 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
 
 
 def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, weights, folder: Path | None,
-           device, progress) -> TrainResult:
+           device, progress, on_batch=None) -> TrainResult:
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
@@ -189,13 +195,15 @@ def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, 
     for epoch in range(1, settings.epochs + 1):
         started = time.perf_counter()
         loss = train_epoch(model, data, train_split, optimizer, scheduler, scaler, precision, settings, generator,
-                           epoch, channels_last)
-        accuracy = evaluate(model, data, val, precision, settings.eval_batch_size, channels_last)
+                           epoch, channels_last, on_batch=tagged(on_batch, "train", epoch))
+        accuracy = evaluate(model, data, val, precision, settings.eval_batch_size, channels_last,
+                            on_batch=tagged(on_batch, "val", epoch))
         history.append({"epoch": epoch, "train_loss": loss, "val_accuracy": accuracy,
                         "epoch_time": time.perf_counter() - started})
         if progress is not None:
             progress(history[-1])
-    test = evaluate(model, data, to_device(data.test, device), precision, settings.eval_batch_size, channels_last)
+    test = evaluate(model, data, to_device(data.test, device), precision, settings.eval_batch_size, channels_last,
+                    on_batch=tagged(on_batch, "test", settings.epochs))
     model.eval()
     result = TrainResult(model, genome, test, accuracy, settings, history, skipped)
     if folder is not None:
