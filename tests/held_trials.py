@@ -99,7 +99,7 @@ def install() -> None:
         return lambda data: tune.with_resources(tune.with_parameters(train_genome, data=data), resources)
 
     search.make_trainable = lambda config, data, board=None: held(config.resources())(data)
-    compare.make_trainable = lambda config, data: held({"cpu": config.cpus_per_trial,
+    compare.make_trainable = lambda config, data, board=None: held({"cpu": config.cpus_per_trial,
                                                         "gpu": config.gpus_per_trial})(data)
 
 

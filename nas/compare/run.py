@@ -29,6 +29,7 @@ from ray import tune
 from nas.compare.config import DEFAULT_EPOCHS, CompareConfig  # noqa: F401 (re-exported)
 from nas.compare.latency import Latency, machine, measure_latency
 from nas.compare.plan import Model, PlanError, SearchRun, plan_models, read_run
+from nas.search.board import progress_board
 from nas.search.folder import LOCK_FILE, check_not_in_use, own_folder
 from nas.search.loggers import tune_loggers
 from nas.search.progress import ProgressCallback, TrialsView
@@ -139,16 +140,16 @@ def trial_name(trial) -> str:
 Progress = ProgressCallback  # the name comparisons before nas.search.progress pickled (their Tuner.restore)
 
 
-def make_trainable(config: CompareConfig, data: DatasetSplits):
+def make_trainable(config: CompareConfig, data: DatasetSplits, board: str | None = None):
     from nas.train.trainable import tune_trainable
 
-    return tune_trainable(data, {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial})
+    return tune_trainable(data, {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial}, board=board)
 
 
 def make_tuner(config: CompareConfig, models: Sequence[Model], data: DatasetSplits, folder: Path,
-               retry_errored: bool = False, verbose: bool = True) -> tune.Tuner:
+               retry_errored: bool = False, verbose: bool = True, board: str | None = None) -> tune.Tuner:
     path = folder.resolve() / TUNE_DIR
-    trainable = make_trainable(config, data)
+    trainable = make_trainable(config, data, board)
     space = param_space(config, models)
     if tune.Tuner.can_restore(str(path)):
         restore_named_checkpoints(path, verbose)
@@ -362,10 +363,11 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
                   flush=True)
         view = TrialsView(len(models) * config.seeds, label=trial_name, enabled=verbose,
                           metrics=(("test_accuracy", "test"), ("val_accuracy", "val")), best=None)
-        with libraries_quiet(not library_logs), view, ray_listener_muted(not library_logs), tune_session(address):
+        with libraries_quiet(not library_logs), view, ray_listener_muted(not library_logs), tune_session(address), \
+                progress_board(view) as board:  # trials' in-epoch progress (nas.search.board)
             interrupts.arm()
             clock = time.perf_counter()
-            tuner = make_tuner(config, models, data, folder, retry_errored, verbose)
+            tuner = make_tuner(config, models, data, folder, retry_errored, verbose, board)
             with interrupts.tuning():
                 results = tuner.fit()
             training_s = time.perf_counter() - clock

@@ -84,6 +84,13 @@ class BoardReader:
             self.off = True
         return None
 
+    def close(self, timeout_s: float = 2.0) -> None:
+        """Collect a read still under way (so that no answer is left unread when the board goes)."""
+        pending, self._pending, self.off = self._pending, None, True
+        if pending is not None:
+            with contextlib.suppress(Exception):
+                ray.get(pending, timeout=timeout_s)
+
 
 @contextlib.contextmanager
 def progress_board(view) -> Iterator[str | None]:
@@ -105,6 +112,7 @@ def progress_board(view) -> Iterator[str | None]:
         yield name
     finally:
         view.attach(None)
+        reader.close()
         with contextlib.suppress(Exception):
             ray.kill(actor, no_restart=True)
 
