@@ -214,9 +214,15 @@ def test_the_view_shows_in_epoch_progress_from_its_source_and_ignores_stale_snap
     assert view.snapshot(trials[0]) is not None and view.snapshot(trials[1]) is None
     assert view.snapshot(trials[2]) is None
     assert view._progress(trials) == pytest.approx(0.16 + 0.5)
-    assert view.eta(trials) is not None
-    (line,) = out.getvalue().splitlines()
-    assert line.startswith("running: trial 1 1/2 train 32%  elapsed ") and "ETA " in line and len(line) <= 80
+    # the pace counts from the first posted batches: 0.1 of a trial in 10 s, 4 - 0.76 trials left
+    assert view._paced_from[1] == pytest.approx(0.66)
+    view._paced_from = (time.monotonic() - 10.0, 0.66)
+    source.snapshots = {**source.snapshots, "id1": {**source.snapshots["id1"], "done": 90, "fraction": 0.26}}
+    view.update(trials)
+    assert view.eta(trials) == pytest.approx(10.0 * (4 - 0.76) / 0.1, rel=0.01)
+    first, second = out.getvalue().splitlines()  # a line at each update (pipe_every_s 0)
+    assert first.startswith("running: trial 1 1/2 train 32%  elapsed ") and first.endswith("ETA -")
+    assert second.startswith("running: trial 1 1/2 train 48%  elapsed ") and second.endswith("ETA 5:24")
     from rich.console import Console
 
     screen = Console(file=io.StringIO(), width=80)
@@ -224,7 +230,7 @@ def test_the_view_shows_in_epoch_progress_from_its_source_and_ignores_stale_snap
     rows = screen.file.getvalue().splitlines()
     assert "batches" in rows[1]
     row = next(r for r in rows if r.startswith("trial 1"))
-    assert "1/2" in row and "train 60/187" in row
+    assert "1/2" in row and "train 90/187" in row
     assert "1/2" in next(r for r in rows if r.startswith("trial 2"))  # its reported epoch, no batches
     view.attach(None)
     assert view.snapshot(trials[0]) is None

@@ -95,6 +95,7 @@ class TrialsView:
         self._source = None  # where in-epoch progress comes from (nas.search.board.BoardReader), if anywhere
         self._snapshots: dict[str, dict[str, Any]] = {}  # trial id -> its latest in-epoch snapshot
         self._last_line = time.monotonic()  # when a line was last printed
+        self._paced_from: tuple[float, float] | None = None  # (when, progress) at the first in-epoch snapshot
 
     def attach(self, source) -> None:
         """Read in-epoch progress from `source` (`poll()` -> {trial id: snapshot} or None); None: stop."""
@@ -137,6 +138,8 @@ class TrialsView:
             snapshots = self._source.poll()
             if snapshots is not None:
                 self._snapshots = snapshots
+                if self._paced_from is None and any(self.snapshot(t) for t in trials):
+                    self._paced_from = (now, self._progress(trials))
         for trial in trials:
             if trial.status == "RUNNING":
                 self._seen.setdefault(trial.trial_id, now)
@@ -214,8 +217,14 @@ class TrialsView:
         return work
 
     def eta(self, trials: Sequence[Any]) -> float | None:
-        """Seconds left at this session's pace so far (None until some work is done)."""
+        """Seconds left at this session's pace so far (None until some work is done). With in-epoch
+        progress, the pace is measured from the first batches a trial posted, so the start-up before
+        them (Ray's workers, the first trial's build) does not count as a trial's work."""
         progress = self._progress(trials)
+        if self._paced_from is not None:
+            since, before = self._paced_from
+            elapsed, done = time.monotonic() - since, progress - before
+            return elapsed * (self.total - progress) / done if elapsed > 0 and done > 0 else None
         done_here = progress - (self._progress_at_start or 0.0)
         if done_here <= 0:
             return None
