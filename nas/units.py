@@ -1,5 +1,7 @@
-"""Numbers for people: counts of parameters and FLOPs with an SI prefix."""
+"""Numbers for people: counts of parameters and FLOPs with an SI prefix, durations."""
 from __future__ import annotations
+
+import math
 
 
 def si(value: float | None, unit: str = "") -> str:
@@ -16,3 +18,13 @@ def si(value: float | None, unit: str = "") -> str:
 def plural(count: int, noun: str) -> str:
     """``1 trial``, ``3 trials``."""
     return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def duration(seconds: float | None) -> str:
+    """``75`` -> ``"1:15"``, ``3725`` -> ``"1:02:05"``; None -> ``"-"``."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "-"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"

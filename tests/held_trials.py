@@ -98,8 +98,8 @@ def install() -> None:
     def held(resources):
         return lambda data: tune.with_resources(tune.with_parameters(train_genome, data=data), resources)
 
-    search.make_trainable = lambda config, data: held(config.resources())(data)
-    compare.make_trainable = lambda config, data: held({"cpu": config.cpus_per_trial,
+    search.make_trainable = lambda config, data, board=None: held(config.resources())(data)
+    compare.make_trainable = lambda config, data, board=None: held({"cpu": config.cpus_per_trial,
                                                         "gpu": config.gpus_per_trial})(data)
 
 

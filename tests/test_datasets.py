@@ -222,7 +222,8 @@ def test_fashion_mnist_from_debians_files_trains_a_few_steps(tmp_path):
 
     data = load_dataset("fashion_mnist", tmp_path / "empty", val_fraction=0.02, train_limit=512)
     assert data.input_shape == (1, 28, 28) and data.num_classes == 10
-    assert (len(data.train), len(data.val), len(data.test)) == (512, 1200, 10000)
+    assert (len(data.train), len(data.val), len(data.test)) == (512, 512, 10000)  # validation follows the limit
+    assert data.val_of == 1200
     assert torch.bincount(data.test.y).tolist() == [1000] * 10  # the official test set
     genome = Genome.from_dict({"name": "small", "input": {"channels": 1, "size": 28}, "num_classes": 10,
                                "stem": [{"op": "conv", "out": 8, "kernel": 3, "stride": 2}],

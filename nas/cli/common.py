@@ -109,6 +109,26 @@ def bool_argument(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
+def val_limit_argument(text: str) -> int | str:
+    """`--val-limit`: a positive count, or ``all``."""
+    if text.strip().lower() == "all":
+        return "all"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of images or 'all', got {text!r}")
+    return value
+
+
+def add_val_limit(group: argparse._ArgumentGroup) -> None:
+    """`--val-limit N|all` (after `--train-limit`, whose count it follows by default)."""
+    group.add_argument("--val-limit", type=val_limit_argument, metavar="N|all",
+                       help="validate on a stratified subset of N images, or all (default: as many as "
+                            "--train-limit when that is given, else all)")
+
+
 def augment_argument(text: str) -> str:
     try:
         check_augment(text)

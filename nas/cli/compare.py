@@ -13,6 +13,7 @@ from datetime import datetime
 from pathlib import Path
 
 from nas.cli.common import RECIPE_DEFAULTS, add_recipe, dataset_argument, dataset_help, recipe_from_args
+from nas.cli.common import add_val_limit
 from nas.compare.config import DEFAULT_BASELINES, DEFAULT_EPOCHS, CompareConfig
 
 DEFAULTS = CompareConfig(runs=["."], baselines=[])
@@ -40,6 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--val-fraction", type=float, metavar="F", help="validation share (default: the runs')")
     data.add_argument("--train-limit", type=int, metavar="N",
                       help="train every model on the same stratified subset of N training images (default: all)")
+    add_val_limit(data)
 
     train = parser.add_argument_group("training (the same for every model)")
     train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, metavar="E",
@@ -77,7 +79,8 @@ def config_from_args(args: argparse.Namespace) -> CompareConfig:
     train = {"epochs": args.epochs, **recipe_from_args(args)}
     return CompareConfig(runs=[str(Path(r)) for r in args.runs], baselines=baselines, skeletons=list(args.skeleton),
                          dataset=args.dataset, data_dir=args.data_dir, split_seed=args.split_seed,
-                         val_fraction=args.val_fraction, train_limit=args.train_limit, seeds=args.seeds, train=train,
+                         val_fraction=args.val_fraction, train_limit=args.train_limit, val_limit=args.val_limit,
+                         seeds=args.seeds, train=train,
                          cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                          tolerance=args.tolerance, latency_repeats=args.latency_repeats,
                          latency_threads=args.latency_threads, alpha=args.alpha)
@@ -96,6 +99,7 @@ def command_line(config: CompareConfig, folder: Path) -> str:
         parts += ["--skeleton", skeleton]
     options = {"--dataset": config.dataset, "--data-dir": config.data_dir, "--split-seed": config.split_seed,
                "--val-fraction": config.val_fraction, "--train-limit": config.train_limit,
+               "--val-limit": config.val_limit,
                "--epochs": config.train.get("epochs"), "--seeds": config.seeds}
     parts += [str(v) for k, value in options.items() if value is not None for v in (k, value)]
     for key, default in RECIPE_DEFAULTS.items():

@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from nas.cli.common import add_recipe, dataset_argument, dataset_help, recipe_from_args
+from nas.cli.common import add_recipe, add_val_limit, dataset_argument, dataset_help, recipe_from_args
 from nas.cli.failure import EXIT_CODE as FAILURE_EXIT_CODE
 from nas.cli.failure import internal_error_line
 from nas.errors import NasError
@@ -65,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--val-fraction", type=float, default=DEFAULTS.val_fraction, metavar="F",
                       help="share of the training data held out for validation")
     data.add_argument("--train-limit", type=int, metavar="N", help="train on a stratified subset of N images")
+    add_val_limit(data)
 
     train = parser.add_argument_group("training (per trial)")
     train.add_argument("--epochs", type=int, default=TrainSettings.epochs, metavar="E", help="training epochs per trial")
@@ -159,7 +160,8 @@ def config_from_args(args: argparse.Namespace, folder: Path | None = None) -> Se
     train = {"epochs": args.epochs, **recipe_from_args(args), "max_params": args.max_params,
              "max_flops": args.max_flops, "checkpoint_every": args.checkpoint_every}
     return SearchConfig(strategy=args.strategy, space=args.space, dataset=args.dataset, data_dir=args.data_dir,
-                        val_fraction=args.val_fraction, train_limit=args.train_limit, trials=args.trials,
+                        val_fraction=args.val_fraction, train_limit=args.train_limit, val_limit=args.val_limit,
+                        trials=args.trials,
                         concurrent=args.concurrent, max_failures=args.max_failures, cpus_per_trial=args.cpus_per_trial,
                         gpus_per_trial=args.gpus_per_trial, scheduler=args.scheduler, seed=args.seed,
                         options=options, train=train, evaluate=args.evaluate, warmup_proxy=args.warmup_proxy,

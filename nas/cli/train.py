@@ -19,7 +19,7 @@ import argparse
 from datetime import datetime
 from pathlib import Path
 
-from nas.cli.common import add_recipe, add_source, dataset_help, load_source, recipe_from_args
+from nas.cli.common import add_recipe, add_source, add_val_limit, dataset_help, load_source, recipe_from_args
 from nas.errors import NasError
 
 DEFAULT_EPOCHS = 10
@@ -34,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--val-fraction", type=float, default=0.1, metavar="F",
                       help="share of the training data held out for validation (default 0.1)")
     data.add_argument("--train-limit", type=int, metavar="N", help="train on a stratified subset of N images")
+    add_val_limit(data)
     train = parser.add_argument_group("training (the recipe of a search's trials)")
     train.add_argument("--epochs", type=int, default=DEFAULT_EPOCHS, metavar="E",
                        help=f"epochs (default {DEFAULT_EPOCHS})")
@@ -66,7 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--out", metavar="DIR",
                         help="new folder for genome.yaml, weights.pt, train.json "
                              "(default results/train/<genome>-<time>)")
-    output.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    output.add_argument("--quiet", action="store_true", help="no progress and no per-epoch lines (only the result)")
     output.add_argument("--resume", metavar="DIR",
                         help="continue the stopped training in DIR (its --out) with its own settings")
 
@@ -98,20 +99,27 @@ def run(args: argparse.Namespace) -> int:
 
         return train_seeds(args, genome, settings, out)
 
-    def progress(record: dict) -> None:
-        if not args.quiet:
-            print(f"epoch {record['epoch']}/{settings.epochs}: train loss {record['train_loss']:.4f}, "
-                  f"val accuracy {record['val_accuracy']:.4f} ({record['epoch_time']:.1f} s)", flush=True)
-
     weights, pretrained = (None, reference(args.weights)) if is_reference(args.weights) else (args.weights, None)
     if pretrained is not None and not args.quiet:  # found in a cache or a file, before any data loads
         print(f"starting from {pretrained.describe()}", flush=True)
     from nas.cli.train_resume import interruptible
+    from nas.train.datasets import load_dataset
+    from nas.train.display import TrainDisplay, data_lines
+    from nas.train.pace import TrainingPace
 
-    with interruptible(out):
-        result = train(genome, args.dataset, settings=settings, weights=weights, out=out, data_dir=args.data_dir,
-                       val_fraction=args.val_fraction, train_limit=args.train_limit, progress=progress,
-                       recipe=args.recipe, pretrained=pretrained, freeze=args.freeze, train_only=args.train_only,
+    if not args.quiet:
+        print(f"loading {args.dataset}", flush=True)
+    source = {"dataset": args.dataset, "data_dir": args.data_dir, "val_fraction": args.val_fraction, "split_seed": 0,
+              "train_limit": args.train_limit, "val_limit": args.val_limit}  # train()'s split: seed 0
+    data = load_dataset(args.dataset, args.data_dir, val_fraction=args.val_fraction, seed=0,
+                        train_limit=args.train_limit, val_limit=args.val_limit)
+    pace = TrainingPace.for_run(settings, len(data.train), len(data.val))
+    with interruptible(out), TrainDisplay(pace, enabled=not args.quiet) as display:  # a bar, or lines
+        for line in data_lines(data, args.val_limit):
+            display.print(line)
+        result = train(genome, data, settings=settings, weights=weights, out=out, progress=display.epoch_done,
+                       on_batch=display.batch, source=source, recipe=args.recipe, pretrained=pretrained,
+                       freeze=args.freeze, train_only=args.train_only,
                        pretrained_lr_scale=args.pretrained_lr_scale, frozen_bn=args.frozen_bn)
     if result.transfer is not None:
         print(describe_transfer(result.transfer))

@@ -68,7 +68,8 @@ def resume(args: argparse.Namespace) -> int:
     with interruptible(folder):
         result = train(Genome.from_dict(spec["genome"]), spec["dataset"], settings=settings, weights=weights,
                        out=folder, data_dir=spec.get("data_dir"), val_fraction=spec.get("val_fraction", 0.1),
-                       seed=spec.get("split_seed", 0), train_limit=spec.get("train_limit"), recipe=spec.get("recipe"),
+                       seed=spec.get("split_seed", 0), train_limit=spec.get("train_limit"),
+                       val_limit=spec.get("val_limit"), recipe=spec.get("recipe"),
                        resume=True, progress=progress, pretrained=transfer.get("pretrained"),
                        freeze=transfer.get("freeze"), train_only=transfer.get("train_only"),
                        pretrained_lr_scale=transfer.get("pretrained_lr_scale", 1.0),
@@ -96,7 +97,7 @@ def train_seeds(args: argparse.Namespace, genome, settings, out: Path) -> int:
     summary = run_seeds(genome, args.dataset, args.seeds, settings, out, data_dir=args.data_dir,
                         val_fraction=args.val_fraction, split_seed=args.seed, train_limit=args.train_limit,
                         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                        verbose=not args.quiet, recipe=args.recipe)
+                        verbose=not args.quiet, recipe=args.recipe, val_limit=args.val_limit)
     for row in summary["seeds"]:
         shown = f"test accuracy {row['test_accuracy']:.4f} (val {row['val_accuracy']:.4f})" if row["error"] is None \
             else f"failed: {row['error'].splitlines()[0] if row['error'] else ''}"

@@ -32,6 +32,7 @@ class CompareConfig:
     split_seed: int | None = None  # None: the runs' seed on their data set, else 0
     val_fraction: float | None = None  # None: the runs' share, else 0.1
     train_limit: int | None = None  # train every model on a stratified subset of this many images (None: all)
+    val_limit: int | str | None = None  # validation images at most; "all"; None: as many as train_limit
     seeds: int = 3
     train: dict[str, Any] = field(default_factory=lambda: {"epochs": DEFAULT_EPOCHS})  # TrainSettings fields
     cpus_per_trial: float = 1.0
@@ -51,6 +52,9 @@ class CompareConfig:
         if self.train_limit is not None and (not isinstance(self.train_limit, int) or isinstance(self.train_limit, bool)
                                              or self.train_limit < 1):
             raise PlanError(f"train_limit must be a positive integer, got {self.train_limit!r}")
+        if self.val_limit is not None and self.val_limit != "all" and (
+                isinstance(self.val_limit, bool) or not isinstance(self.val_limit, int) or self.val_limit < 1):
+            raise PlanError(f"val_limit must be a positive integer or 'all', got {self.val_limit!r}")
         if self.cpus_per_trial <= 0 or self.gpus_per_trial < 0:
             raise PlanError("cpus per trial must be > 0 and GPUs per trial >= 0")
         if not 0 < self.tolerance < 1:

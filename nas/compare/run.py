@@ -29,6 +29,7 @@ from ray import tune
 from nas.compare.config import DEFAULT_EPOCHS, CompareConfig  # noqa: F401 (re-exported)
 from nas.compare.latency import Latency, machine, measure_latency
 from nas.compare.plan import Model, PlanError, SearchRun, plan_models, read_run
+from nas.search.board import progress_board
 from nas.search.folder import LOCK_FILE, check_not_in_use, own_folder
 from nas.search.loggers import tune_loggers
 from nas.search.progress import ProgressCallback, TrialsView
@@ -36,6 +37,7 @@ from nas.search.repair import restore_named_checkpoints
 from nas.search.report import write_records
 from nas.search.verbosity import libraries_quiet, ray_listener_muted
 from nas.train.datasets import DatasetSplits, load_dataset
+from nas.train.display import data_lines
 from nas.train.failures import failure_reason
 from nas.train.settings import TrainSettings
 
@@ -138,16 +140,16 @@ def trial_name(trial) -> str:
 Progress = ProgressCallback  # the name comparisons before nas.search.progress pickled (their Tuner.restore)
 
 
-def make_trainable(config: CompareConfig, data: DatasetSplits):
+def make_trainable(config: CompareConfig, data: DatasetSplits, board: str | None = None):
     from nas.train.trainable import tune_trainable
 
-    return tune_trainable(data, {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial})
+    return tune_trainable(data, {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial}, board=board)
 
 
 def make_tuner(config: CompareConfig, models: Sequence[Model], data: DatasetSplits, folder: Path,
-               retry_errored: bool = False, verbose: bool = True) -> tune.Tuner:
+               retry_errored: bool = False, verbose: bool = True, board: str | None = None) -> tune.Tuner:
     path = folder.resolve() / TUNE_DIR
-    trainable = make_trainable(config, data)
+    trainable = make_trainable(config, data, board)
     space = param_space(config, models)
     if tune.Tuner.can_restore(str(path)):
         restore_named_checkpoints(path, verbose)
@@ -343,7 +345,7 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
     if verbose:
         print(f"loading {choice.dataset}", flush=True)
     data = load_dataset(choice.dataset, choice.data_dir, val_fraction=choice.val_fraction, seed=choice.split_seed,
-                        train_limit=config.train_limit)
+                        train_limit=config.train_limit, val_limit=config.val_limit)
     choice.check_test_split(data)
     models = plan_models(runs, config.baselines, config.skeletons, data.input_shape, data.num_classes,
                          tolerance=config.tolerance)
@@ -354,16 +356,18 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
             start_folder(folder, config)
         write_plan(folder, models)
         if verbose:
-            print(data.describe(), flush=True)
+            for line in data_lines(data, config.val_limit):
+                print(line, flush=True)
             print(f"{len(models)} models x {config.seeds} seeds, "
                   f"{config.recipe(0).epochs} epochs each -> {folder}" + (" (resuming)" if resumed else ""),
                   flush=True)
         view = TrialsView(len(models) * config.seeds, label=trial_name, enabled=verbose,
                           metrics=(("test_accuracy", "test"), ("val_accuracy", "val")), best=None)
-        with libraries_quiet(not library_logs), view, ray_listener_muted(not library_logs), tune_session(address):
+        with libraries_quiet(not library_logs), view, ray_listener_muted(not library_logs), tune_session(address), \
+                progress_board(view) as board:  # trials' in-epoch progress (nas.search.board)
             interrupts.arm()
             clock = time.perf_counter()
-            tuner = make_tuner(config, models, data, folder, retry_errored, verbose)
+            tuner = make_tuner(config, models, data, folder, retry_errored, verbose, board)
             with interrupts.tuning():
                 results = tuner.fit()
             training_s = time.perf_counter() - clock

@@ -42,6 +42,7 @@ class SearchConfig:
     data_dir: str | None = None
     val_fraction: float = 0.1
     train_limit: int | None = None
+    val_limit: int | str | None = None  # validation images at most; "all"; None: as many as train_limit
     trials: int = 16
     concurrent: int | None = None  # None: as many as the resources allow
     cpus_per_trial: float = 1.0
@@ -76,6 +77,9 @@ class SearchConfig:
             raise SearchError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
         if self.train_limit is not None and (not isinstance(self.train_limit, int) or self.train_limit < 1):
             raise SearchError(f"train_limit must be a positive integer, got {self.train_limit!r}")
+        if self.val_limit is not None and self.val_limit != "all" and (
+                isinstance(self.val_limit, bool) or not isinstance(self.val_limit, int) or self.val_limit < 1):
+            raise SearchError(f"val_limit must be a positive integer or 'all', got {self.val_limit!r}")
         if self.scheduler is not None and self.scheduler not in SCHEDULERS:
             raise SearchError(f"unknown scheduler {self.scheduler!r} (known: {', '.join(SCHEDULERS)})"
                               + did_you_mean(self.scheduler, SCHEDULERS))
@@ -93,6 +97,8 @@ class SearchConfig:
     @staticmethod
     def from_dict(spec: Mapping[str, Any]) -> "SearchConfig":
         known = {f.name for f in fields(SearchConfig)}
+        if "val_limit" not in spec and spec.get("train_limit") is not None:
+            spec = {**spec, "val_limit": "all"}  # saved before validation followed the train limit: as it ran
         try:
             return SearchConfig(**{k: v for k, v in spec.items() if k in known})
         except TypeError as error:  # a required field missing

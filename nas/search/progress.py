@@ -11,9 +11,16 @@ on a terminal, one line per finished trial elsewhere (CI logs, pipes, files).
 process: Tune pickles its callbacks with the experiment (`Tuner.restore` brings back the old ones),
 so the callback holds no console and no settings, and a resumed run shows the view of the command
 that resumed it. On a terminal (`rich.live.Live`): done/total, failures, best so far, elapsed time and
-an ETA, then one row per running trial (trial, epoch, current accuracy, elapsed); every finished
-trial also leaves one line above the live view. Elsewhere only those lines are printed. Everything
-fits 80 columns.
+an ETA, then one row per running trial (trial, epoch, batches of the epoch under way, current
+accuracy, elapsed); every finished trial also leaves one line above the live view. Elsewhere those
+lines are printed, and while trials run, one line of their in-epoch progress every `PIPE_EVERY_S`
+since the last line (so a long epoch is never silent, a short one adds nothing). Everything fits 80
+columns.
+
+In-epoch progress (a trial's epoch, phase, batches done of the total, share of its work done) comes
+from a source the run attaches (`attach`: `nas.search.board`, where trials post it between Tune's
+per-epoch reports); it also drives the ETA, which is then known from the first trial's first batches.
+Without a source the view goes by Tune's per-epoch results.
 """
 from __future__ import annotations
 
@@ -25,20 +32,13 @@ from typing import Any
 
 from ray.tune import Callback
 
+from nas.units import duration  # noqa: F401 (re-exported)
+
 FINISHED = ("TERMINATED", "ERROR")
 WIDTH = 80  # columns of the lines and the live view
 MAX_ROWS = 8  # running trials listed in the live view (the rest are counted)
 REFRESH_S = 0.5  # at most this often the live view is rebuilt from Tune's trials
-
-
-def duration(seconds: float | None) -> str:
-    """``75`` -> ``"1:15"``, ``3725`` -> ``"1:02:05"``; None -> ``"-"``."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "-"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+PIPE_EVERY_S = 30.0  # not on a terminal: a line of the running trials' in-epoch progress at most this often
 
 
 def figure(value: float) -> str:
@@ -77,7 +77,7 @@ class TrialsView:
     def __init__(self, total: int, *, label: Callable[[Any], str],
                  metrics: Sequence[tuple[str, str]] = (("val_accuracy", "val"),),
                  best: tuple[str, str] | None = ("val_accuracy", "max"), live: bool | None = None,
-                 enabled: bool = True, file=None):
+                 enabled: bool = True, file=None, pipe_every_s: float | None = None):
         from rich.console import Console
 
         self.total = total
@@ -96,6 +96,17 @@ class TrialsView:
         self._last_refresh = 0.0
         self._trials: Sequence[Any] = []  # Tune's trials as last seen (what the live view draws)
         self.best: tuple[float, str] | None = None  # (value, trial label)
+        self.pipe_every_s = PIPE_EVERY_S if pipe_every_s is None else pipe_every_s
+        self._source = None  # where in-epoch progress comes from (nas.search.board.BoardReader), if anywhere
+        self._snapshots: dict[str, dict[str, Any]] = {}  # trial id -> its latest in-epoch snapshot
+        self._last_line = time.monotonic()  # when a line was last printed
+        self._paced_from: tuple[float, float] | None = None  # (when, progress) at the first in-epoch snapshot
+
+    def attach(self, source) -> None:
+        """Read in-epoch progress from `source` (`poll()` -> {trial id: snapshot} or None); None: stop."""
+        self._source = source
+        if source is None:
+            self._snapshots = {}
 
     # ----- lifetime -----
     def __enter__(self) -> "TrialsView":
@@ -122,11 +133,18 @@ class TrialsView:
     def _print(self, text: str) -> None:
         self.console.print(text, markup=False, soft_wrap=True)
         self.console.file.flush()
+        self._last_line = time.monotonic()
 
     # ----- Tune's events -----
     def update(self, trials: Sequence[Any], force: bool = False) -> None:
         now = time.monotonic()
         self._trials = trials
+        if self._source is not None:
+            snapshots = self._source.poll()
+            if snapshots is not None:
+                self._snapshots = snapshots
+                if self._paced_from is None and any(self.snapshot(t) for t in trials):
+                    self._paced_from = (now, self._progress(trials))
         for trial in trials:
             if trial.status == "RUNNING":
                 self._seen.setdefault(trial.trial_id, now)
@@ -141,6 +159,10 @@ class TrialsView:
         if self._live is not None and (force or now - self._last_refresh >= REFRESH_S):
             self._last_refresh = now
             self._live.refresh()
+        elif self._live is None and self.enabled and now - self._last_line >= self.pipe_every_s:
+            text = self.running_line(trials)
+            if text is not None:
+                self._print(text)
 
     def finished(self, trials: Sequence[Any], trial, status: str) -> None:
         """`trial` ended with `status` (Tune calls back before it sets the trial's own status)."""
@@ -174,21 +196,40 @@ class TrialsView:
                 failed += trial.status == "ERROR"
         return finished, failed
 
+    def snapshot(self, trial) -> dict[str, Any] | None:
+        """A running trial's in-epoch progress, when newer than its last epoch report (else None)."""
+        snap = self._snapshots.get(trial.trial_id)
+        if snap is None or trial.status != "RUNNING" or trial.trial_id in self._reported:
+            return None
+        reported = _number((trial.last_result or {}).get("epoch")) or 0
+        epoch = _number(snap.get("epoch"))
+        return snap if epoch is not None and epoch > reported and snap.get("phase") else None
+
     def _progress(self, trials: Sequence[Any]) -> float:
-        """Trials' worth of work done: finished trials, plus the share of epochs of running ones."""
+        """Trials' worth of work done: finished trials, plus the share of the work of running ones (their
+        epochs, and the batches of the epoch under way when a source tells)."""
         work = 0.0
         for trial in trials:
             if trial.status in FINISHED or trial.trial_id in self._reported:
                 work += 1.0
             elif trial.status == "RUNNING":
                 epoch, epochs = _number((trial.last_result or {}).get("epoch")), _epochs(trial)
-                if epoch and epochs:
-                    work += min(1.0, epoch / epochs)
+                share = min(1.0, epoch / epochs) if epoch and epochs else 0.0
+                snap = self.snapshot(trial)
+                if snap is not None and _number(snap.get("fraction")) is not None:
+                    share = max(share, min(1.0, snap["fraction"]))
+                work += share
         return work
 
     def eta(self, trials: Sequence[Any]) -> float | None:
-        """Seconds left at this session's pace so far (None until some work is done)."""
+        """Seconds left at this session's pace so far (None until some work is done). With in-epoch
+        progress, the pace is measured from the first batches a trial posted, so the start-up before
+        them (Ray's workers, the first trial's build) does not count as a trial's work."""
         progress = self._progress(trials)
+        if self._paced_from is not None:
+            since, before = self._paced_from
+            elapsed, done = time.monotonic() - since, progress - before
+            return elapsed * (self.total - progress) / done if elapsed > 0 and done > 0 else None
         done_here = progress - (self._progress_at_start or 0.0)
         if done_here <= 0:
             return None
@@ -204,6 +245,22 @@ class TrialsView:
         if finished < self.total:
             parts.append(f"ETA {duration(self.eta(trials))}")
         return "  ".join(parts)
+
+    def running_line(self, trials: Sequence[Any]) -> str | None:
+        """The running trials' in-epoch progress in one line (None when no source told any):
+        ``running: trial 3 1/3 train 64%, trial 4 1/3 val 20%  ETA 2:13``."""
+        parts = []
+        for trial in trials:
+            snap = self.snapshot(trial)
+            if snap is not None:
+                parts.append(f"{self.label(trial)} {_where(snap)}")
+        if not parts:
+            return None
+        tail = f"  elapsed {duration(time.monotonic() - self._started)}  ETA {duration(self.eta(trials))}"
+        head = "running: " + ", ".join(parts)
+        if len(head) + len(tail) > WIDTH:
+            head = head[:WIDTH - len(tail) - 3] + "..."
+        return head + tail
 
     def line(self, trials: Sequence[Any], trial, status: str) -> str:
         """One finished trial: ``[ 3/16] trial 3  val 0.9123  3 ep  12.3s  best 0.9412``."""
@@ -241,15 +298,20 @@ class TrialsView:
 
         running = [t for t in trials if t.status == "RUNNING" and t.trial_id not in self._reported]
         table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-        for name, justify in (("trial", "left"), ("epoch", "right"), ("accuracy", "right"), ("elapsed", "right")):
+        for name, justify in (("trial", "left"), ("epoch", "right"), ("batches", "right"), ("accuracy", "right"),
+                              ("elapsed", "right")):
             table.add_column(name, justify=justify, no_wrap=True, overflow="ellipsis", max_width=40)
         now = time.monotonic()
         for trial in running[:MAX_ROWS]:
             result = trial.last_result or {}
             epochs = _epochs(trial)
             epoch = result.get("epoch")
+            snap = self.snapshot(trial)
+            if snap is not None:  # the epoch under way, and where in it
+                epoch = snap["epoch"]
             accuracy = _number(result.get(self.metrics[-1][0] if self.metrics else "val_accuracy"))
             table.add_row(self.label(trial), f"{epoch or 0}/{epochs}" if epochs else str(epoch or 0),
+                          _batches(snap) if snap is not None else "-",
                           f"{figure(accuracy)}" if accuracy is not None else "-",
                           duration(now - self._seen.get(trial.trial_id, now)))
         parts = [Text(self.headline(trials))]
@@ -261,6 +323,18 @@ class TrialsView:
         if waiting:
             parts.append(Text(f"{waiting} pending (starting, or waiting for resources)"))
         return Group(*parts)
+
+
+def _batches(snap: dict[str, Any]) -> str:
+    """``train 120/187`` or ``val 3/47``: the phase under way and its batches."""
+    return f"{snap.get('phase')} {snap.get('done', 0)}/{snap.get('total', 0)}"
+
+
+def _where(snap: dict[str, Any]) -> str:
+    """``1/3 train 64%``: the epoch under way, its phase and how far the phase is."""
+    total = snap.get("total") or 0
+    share = f"{100 * (snap.get('done') or 0) / total:.0f}%" if total else "-"
+    return f"{snap.get('epoch')}/{snap.get('epochs')} {snap.get('phase')} {share}"
 
 
 class _Drawing:

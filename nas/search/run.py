@@ -47,6 +47,7 @@ from nas.registry import loaded_plugins
 from nas.search import report
 from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder  # noqa: F401 (re-exported)
 from nas.search.folder import check_claimable, check_not_in_use, own_folder
+from nas.search.board import progress_board
 from nas.search.interrupts import Interrupted, Interrupts
 from nas.search.loggers import tune_loggers
 from nas.search.progress import WIDTH, ProgressCallback, TrialsView, announce, search_label
@@ -56,6 +57,7 @@ from nas.search.tune_searcher import TuneSearcher, tune_searcher
 from nas.search.verbosity import libraries_quiet, ray_init_options, ray_listener_muted
 from nas.spaces import load_space
 from nas.train.datasets import DatasetSplits, load_dataset
+from nas.train.display import data_lines
 from nas.train.trainable import tune_trainable
 from nas.units import plural
 
@@ -256,12 +258,12 @@ def make_strategy(config: SearchConfig, data: DatasetSplits) -> SpaceSearcher:
                           f"{type(error).__name__}: {error}".splitlines()[0]) from None
 
 
-def make_trainable(config: SearchConfig, data: DatasetSplits):
-    return evaluator.trainable(config, data) or tune_trainable(data, config.resources())
+def make_trainable(config: SearchConfig, data: DatasetSplits, board: str | None = None):
+    return evaluator.trainable(config, data) or tune_trainable(data, config.resources(), board=board)
 
 
 def _tuner(config: SearchConfig, folder: Path, data: DatasetSplits, searcher: SpaceSearcher | Searcher,
-           verbose: bool) -> tune.Tuner:
+           verbose: bool, board: str | None = None) -> tune.Tuner:
     param_space = {"train": config.settings.to_dict()}
     tune_config = tune.TuneConfig(
         metric=evaluator.metric(config), mode=MODE,
@@ -280,15 +282,15 @@ def _tuner(config: SearchConfig, folder: Path, data: DatasetSplits, searcher: Sp
         callbacks=[*tune_loggers(), RunRecorder(), ProgressCallback()],
         verbose=0,
     )
-    return tune.Tuner(make_trainable(config, data), param_space=param_space, tune_config=tune_config,
+    return tune.Tuner(make_trainable(config, data, board), param_space=param_space, tune_config=tune_config,
                       run_config=run_config)
 
 
 def _restored_tuner(config: SearchConfig, folder: Path, data: DatasetSplits, retry_errored: bool,
-                    verbose: bool) -> tune.Tuner:
+                    verbose: bool, board: str | None = None) -> tune.Tuner:
     path = str((folder / TUNE_DIR).resolve())
     restore_named_checkpoints(path, verbose)
-    return tune.Tuner.restore(path, make_trainable(config, data), resume_unfinished=True,
+    return tune.Tuner.restore(path, make_trainable(config, data, board), resume_unfinished=True,
                               restart_errored=retry_errored, param_space={"train": config.settings.to_dict()})
 
 
@@ -426,7 +428,7 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
         view.announce(f"loading {config.dataset}")
         clock = time.perf_counter()
         data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
-                            train_limit=config.train_limit)
+                            train_limit=config.train_limit, val_limit=config.val_limit)
         timings["data_s"] = time.perf_counter() - clock
         searcher = searcher if searcher is not None else make_strategy(config, data)  # checks space and options
         evaluator.warm_start(config, data, searcher, resume and started(folder))
@@ -434,7 +436,8 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
             config.plugins = loaded_plugins()  # the strategy's, the space kind's, ops...: --resume checks them
         with own_folder(folder, CONFIG_FILE, "search") as existing:
             restore = begin(folder, config, resume, existing)
-            view.announce(data.describe())
+            for line in data_lines(data, config.val_limit):  # the data set, and what cut its validation split
+                view.announce(line)
             subject = searcher.subject(config.space) if isinstance(searcher, SpaceSearcher) else f"over {config.space}"
             plan = (f"{config.strategy} {subject}: {plural(config.trials, 'trial')} of "
                     f"{plural(config.settings.epochs, 'epoch')}")
@@ -442,14 +445,14 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
             for line in ([f"{plan} {where}"] if len(plan) + len(where) < WIDTH else [plan, where]):  # fits 80 columns
                 view.announce(line)
             clock = time.perf_counter()
-            with tune_session(address):
+            with tune_session(address), progress_board(view) as board:  # board: trials' in-epoch progress
                 interrupts.arm()  # again: ray.init installs its own SIGTERM handler
                 timings["ray_start_s"] = time.perf_counter() - clock
                 clock = time.perf_counter()
                 if restore:
-                    tuner = _restored_tuner(config, folder, data, retry_errored, verbose)
+                    tuner = _restored_tuner(config, folder, data, retry_errored, verbose, board)
                 else:
-                    tuner = _tuner(config, folder, data, searcher, verbose)
+                    tuner = _tuner(config, folder, data, searcher, verbose, board)
                 with interrupts.tuning(), recording_into(folder, interrupts.stop_tuning) as recording:
                     tuner.fit()
                 if recording.fault is not None:

@@ -81,6 +81,7 @@ class DatasetSplits:
     std: tuple[float, ...]
     augment: str = "none"  # what `--augment auto` means here (nas.train.augment)
     official_test: bool = True  # the data set's own test images (False: carved from its training images by seed)
+    val_of: int | None = None  # the validation split's size before a validation limit cut it (None: not cut)
 
     @property
     def channels(self) -> int:
@@ -103,8 +104,9 @@ class DatasetSplits:
 
     def describe(self) -> str:
         c, h, w = self.input_shape
+        val = f"{len(self.val)} of {self.val_of}" if self.val_of is not None else str(len(self.val))
         return (f"{self.name}: {c}x{h}x{w}, {self.num_classes} classes, "
-                f"train {len(self.train)} / val {len(self.val)} / test {len(self.test)}")
+                f"train {len(self.train)} / val {val} / test {len(self.test)}")
 
 
 # ----- built-in loaders: data_dir -> RawData -----
@@ -265,15 +267,31 @@ def _split(x: np.ndarray, y: np.ndarray, index: np.ndarray) -> Split:
     return Split(torch.from_numpy(np.ascontiguousarray(x[index])), torch.from_numpy(np.ascontiguousarray(y[index])))
 
 
+def val_limit_for(val_limit: int | str | None, train_limit: int | None) -> int | None:
+    """The validation images to keep at most: `val_limit` (a count), none for "all", and by default (None)
+    the train limit's count: validation follows the training subset, so a limited epoch does not spend
+    most of its time validating (a proportional share would leave too few images to rank networks by)."""
+    if val_limit is None:
+        return train_limit
+    if val_limit == "all":
+        return None
+    if isinstance(val_limit, bool) or not isinstance(val_limit, int) or val_limit < 1:
+        raise DatasetError(f"val_limit must be a positive integer or 'all', got {val_limit!r}")
+    return val_limit
+
+
 def load_dataset(name: str, data_dir: str | Path | None = None, *, val_fraction: float = 0.1, seed: int = 0,
-                 train_limit: int | None = None) -> DatasetSplits:
+                 train_limit: int | None = None, val_limit: int | str | None = None) -> DatasetSplits:
     """The splits of data set `name` (see `dataset_names()`).
 
     `val_fraction` of the training data (stratified, seeded by `seed`) becomes the validation split;
-    `train_limit` keeps a stratified subset of that many training images (a cheaper search proxy).
+    `train_limit` keeps a stratified subset of that many training images (a cheaper search proxy);
+    `val_limit` a stratified subset of at most that many validation images ("all": every one; None:
+    as many as `train_limit`, see `val_limit_for`).
     Files live under `data_dir` (default: $NAS_DATA_DIR or ./data); `digits` needs none.
     """
     check_dataset_name(name)
+    val_keep = val_limit_for(val_limit, train_limit)
     if not 0.0 < val_fraction < 1.0:
         raise DatasetError(f"val_fraction must be in (0, 1), got {val_fraction}")
     raw = load_raw(name, data_dir)
@@ -290,6 +308,12 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, val_fraction:
             raise DatasetError(f"train_limit must be at least the number of classes ({raw.num_classes}), got {train_limit}")
         _, chosen = _stratified(train_y[kept], train_limit / len(kept), seed + 2, f"{name}: train_limit")
         kept = kept[chosen]
+    val_of = None
+    if val_keep is not None and val_keep < len(val_index):
+        if val_keep < raw.num_classes:
+            raise DatasetError(f"val_limit must be at least the number of classes ({raw.num_classes}), got {val_keep}"
+                               + (" (it follows train_limit; set val_limit)" if val_limit is None else ""))
+        val_of, val_index = len(val_index), val_index[_stratified_count(train_y[val_index], val_keep, seed + 3)]
     train = _split(train_x, train_y, kept)
     mean, std = channel_moments(train.x.numpy(), raw.scale)
     return DatasetSplits(
@@ -303,7 +327,20 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, val_fraction:
         std=std,
         augment=raw.augment,
         official_test=raw.test_x is not None,
+        val_of=val_of,
     )
+
+
+def _stratified_count(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Indexes of `count` of `labels` (at least one of each class), stratified and seeded, sorted."""
+    from sklearn.model_selection import train_test_split
+
+    try:
+        _, chosen = train_test_split(np.arange(len(labels)), test_size=count, random_state=seed, stratify=labels)
+    except ValueError as error:  # a class with one image
+        raise DatasetError(f"val_limit: cannot keep a stratified {count} of {len(labels)} validation images "
+                           f"({' '.join(str(error).split())})") from None
+    return np.sort(chosen)
 
 
 def channel_moments(x: np.ndarray, scale: float) -> tuple[tuple[float, ...], tuple[float, ...]]:

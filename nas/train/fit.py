@@ -33,6 +33,7 @@ from nas.train.failures import TrialFailure
 from nas.train.finetune import FineTune
 from nas.train.loop import (Precision, evaluate, make_optimizer, make_scheduler, steps_per_epoch, to_device,
                             train_epoch, trial_seed)
+from nas.train.loop import tagged
 from nas.train.regularizers import Extras
 from nas.train.settings import TrainSettings
 
@@ -144,7 +145,8 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
           progress: Callable[[dict[str, float]], None] | None = None, recipe: str | Path | None = None,
           resume: bool = False, pretrained: Any = None, freeze: str | Sequence[str] | None = None,
           train_only: str | Sequence[str] | None = None, pretrained_lr_scale: float = 1.0, frozen_bn: str = "eval",
-          **fields: Any) -> TrainResult:
+          on_batch: Callable[..., None] | None = None, val_limit: int | str | None = None,
+          source: Mapping[str, Any] | None = None, **fields: Any) -> TrainResult:
     """Train `genome` on `data` (a `DatasetSplits`, or a data set name for `load_dataset`) with the
     search trials' recipe and return the trained model with its test accuracy.
 
@@ -153,8 +155,12 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
     in that order; `epochs` and `seed` too. `weights` (a state_dict or a file) fine-tunes instead of
     starting from scratch. `out`: a new folder for genome.yaml, weights.pt, train.json; while training
     it holds run.json and, after every epoch, state.pt (`nas.train.resume`). `resume`: continue the
-    unfinished training in `out` (the same arguments; a finished one raises TrainError).
-    `progress` is called with each epoch's record.
+    unfinished training in `out` (the same arguments; a finished one raises TrainError). `source`: how
+    a `DatasetSplits` given as `data` was loaded (`load_dataset`'s name, data_dir, val_fraction,
+    train_limit, val_limit, seed), recorded in run.json so that `nas train --resume` loads it again.
+    `progress` is called with each epoch's record, `on_batch` after every batch with
+    ``(phase, epoch, done, total, loss)``: phase "train", "val" or "test", batches done of total, and
+    `loss` as `nas.train.loop.BatchHook` has it (nas.train.display.TrainDisplay.batch is one).
 
     Transfer learning (nas.train.finetune, docs/transfer-learning.md): `pretrained` starts from a reference
     model's weights ("torchvision:resnet18", "timm:NAME", "torchvision:resnet18=FILE", or an nn.Module),
@@ -167,7 +173,8 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
         tuning.check(genome)  # part paths against this genome, before any data loads
     dataset = data if isinstance(data, str) else None
     if isinstance(data, str):
-        data = load_dataset(data, data_dir, val_fraction=val_fraction, seed=seed, train_limit=train_limit)
+        data = load_dataset(data, data_dir, val_fraction=val_fraction, seed=seed, train_limit=train_limit,
+                            val_limit=val_limit)
     genome = for_data(genome, data)
     base = settings.to_dict() if isinstance(settings, TrainSettings) else dict(settings or {})
     if recipe is not None:
@@ -184,8 +191,12 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
         folder = resumable_folder(out)
     else:
         folder = new_folder(out) if out is not None else None
-    run = {"genome": genome.to_dict(), "dataset": dataset, "data_dir": str(data_dir) if data_dir else None,
-           "val_fraction": val_fraction, "split_seed": seed, "train_limit": train_limit,
+    loaded = {"dataset": dataset, "data_dir": str(data_dir) if data_dir else None, "val_fraction": val_fraction,
+              "split_seed": seed, "train_limit": train_limit, "val_limit": val_limit}
+    if dataset is None and source is not None:  # a DatasetSplits the caller loaded: how, as it says
+        loaded.update({key: source[key] for key in loaded if key in source})
+        loaded["dataset"] = source.get("dataset")
+    run = {"genome": genome.to_dict(), **loaded,
            "settings": settings.to_dict(), "recipe": str(recipe) if recipe is not None else None,
            "weights": str(weights) if weights is not None and not isinstance(weights, Mapping) else None,
            "transfer": None if tuning is None else {
@@ -195,7 +206,7 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
                "frozen_bn": frozen_bn}}
     try:
         try:
-            return _train(genome, data, settings, state, weights, folder, device, progress, run, tuning)
+            return _train(genome, data, settings, state, weights, folder, device, progress, run, tuning, on_batch)
         except TrialFailure as failure:  # e.g. "loss became NaN at epoch 2"
             raise TrainError(f"training failed: {failure}") from None
     except BaseException:
@@ -220,7 +231,8 @@ def resumable_folder(out: str | Path | None) -> Path:
 
 
 def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, weights, folder: Path | None,
-           device, progress, run: dict[str, Any] | None = None, tuning: FineTune | None = None) -> TrainResult:
+           device, progress, run: dict[str, Any] | None = None, tuning: FineTune | None = None,
+           on_batch=None) -> TrainResult:
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
@@ -255,15 +267,17 @@ def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, 
     for epoch in range(done + 1, settings.epochs + 1):
         started = time.perf_counter()
         loss = train_epoch(model, data, train_split, optimizer, scheduler, scaler, precision, settings, generator,
-                           epoch, channels_last, extras=extras)
-        accuracy = evaluate(evaluated, data, val, precision, settings.eval_batch_size, channels_last)
+                           epoch, channels_last, extras=extras, on_batch=tagged(on_batch, "train", epoch))
+        accuracy = evaluate(evaluated, data, val, precision, settings.eval_batch_size, channels_last,
+                            on_batch=tagged(on_batch, "val", epoch))
         history.append({"epoch": epoch, "train_loss": loss, "val_accuracy": accuracy,
                         "epoch_time": time.perf_counter() - started})
         if folder is not None and settings.checkpoint_due(epoch):
             _save_state(folder, checkpoint, epoch, history, skipped)
         if progress is not None:
             progress(history[-1])
-    test = evaluate(evaluated, data, to_device(data.test, device), precision, settings.eval_batch_size, channels_last)
+    test = evaluate(evaluated, data, to_device(data.test, device), precision, settings.eval_batch_size, channels_last,
+                    on_batch=tagged(on_batch, "test", settings.epochs))
     extras.remove()  # the network as built: no drop-path or auxiliary hooks
     evaluated.eval()
     applied = {"recipe": (run or {}).get("recipe"), **extras.describe(), "resumed_after_epoch": done}

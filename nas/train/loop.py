@@ -114,14 +114,29 @@ def inputs(data: DatasetSplits, x: torch.Tensor, channels_last: bool,
     return x.contiguous(memory_format=torch.channels_last) if channels_last else x
 
 
+# `on_batch(done, total, loss)`: called after each batch of `train_epoch` and `evaluate` with the batches
+# done and the total (done ends at total); `loss` is a function returning the mean training loss so far
+# (it reads the running total from the device, a sync: call it at a display's rate, not per batch), or
+# None while evaluating. The loop itself adds no device sync for it.
+BatchHook = Callable[[int, int, Callable[[], float] | None], None]
+
+
+def tagged(hook: Callable[..., None] | None, *tags) -> BatchHook | None:
+    """A `BatchHook` that calls ``hook(*tags, done, total, loss)`` (e.g. tags: phase and epoch); None for None."""
+    if hook is None:
+        return None
+    return lambda done, total, loss: hook(*tags, done, total, loss)
+
+
 def train_epoch(model: nn.Module, data: DatasetSplits, train: Split, optimizer: torch.optim.Optimizer,
                 scheduler, scaler: torch.amp.GradScaler, precision: Precision, settings: TrainSettings,
                 generator: torch.Generator, epoch: int, channels_last: bool = False,
-                extras: Extras | None = None) -> float:
+                extras: Extras | None = None, on_batch: BatchHook | None = None) -> float:
     """One pass over `train` (tensors on the model's device); the mean training loss (of the network's
     own output; `extras` add drop-path, an auxiliary loss, gradient clipping and EMA updates).
 
     Raises TrialFailure when the loss stops being finite ("loss became NaN at epoch e").
+    `on_batch` (see `BatchHook`) is told of every batch done.
     """
     model.train()
     criterion = nn.CrossEntropyLoss(label_smoothing=settings.label_smoothing)
@@ -131,7 +146,9 @@ def train_epoch(model: nn.Module, data: DatasetSplits, train: Split, optimizer: 
     count = 0
     if extras is not None:
         extras.start_epoch(epoch)
-    for index in batches(len(train), settings.batch_size, generator):
+    order = batches(len(train), settings.batch_size, generator)
+    running = (lambda: float(total) / max(1, count)) if on_batch is not None else None
+    for done, index in enumerate(order, 1):
         index = index.to(train.x.device)
         x, y = inputs(data, train.x[index], channels_last, augment), train.y[index]
         with precision.autocast():
@@ -148,6 +165,8 @@ def train_epoch(model: nn.Module, data: DatasetSplits, train: Split, optimizer: 
         scheduler.step()
         total += loss.detach().float() * len(index)
         count += len(index)
+        if on_batch is not None:
+            on_batch(done, len(order), running)
     mean = float(total) / count
     if not math.isfinite(mean):
         raise TrialFailure(f"loss became {'NaN' if math.isnan(mean) else 'inf'} at epoch {epoch}")
@@ -156,15 +175,18 @@ def train_epoch(model: nn.Module, data: DatasetSplits, train: Split, optimizer: 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, data: DatasetSplits, split: Split, precision: Precision, batch_size: int,
-             channels_last: bool = False) -> float:
-    """Top-1 accuracy (0..1) on `split` (tensors on the model's device)."""
+             channels_last: bool = False, on_batch: BatchHook | None = None) -> float:
+    """Top-1 accuracy (0..1) on `split` (tensors on the model's device); `on_batch` is told of every batch."""
     model.eval()
     correct = torch.zeros((), dtype=torch.int64, device=split.x.device)
-    for start in range(0, len(split), batch_size):
+    total = -(-len(split) // batch_size)
+    for done, start in enumerate(range(0, len(split), batch_size), 1):
         x = inputs(data, split.x[start:start + batch_size], channels_last)
         with precision.autocast():
             logits = model(x)
         correct += (logits.argmax(dim=1) == split.y[start:start + batch_size]).sum()
+        if on_batch is not None:
+            on_batch(done, total, None)
     return int(correct) / max(1, len(split))
 
 

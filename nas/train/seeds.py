@@ -42,7 +42,8 @@ def trial_name(trial) -> str:
 def train_seeds(genome: Genome, dataset: str, seeds: Sequence[int], settings: TrainSettings, out: str | Path, *,
                 data_dir: str | None = None, val_fraction: float = 0.1, split_seed: int = 0,
                 train_limit: int | None = None, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
-                address: str | None = None, verbose: bool = True, recipe: str | None = None) -> dict[str, Any]:
+                address: str | None = None, verbose: bool = True, recipe: str | None = None,
+                val_limit: int | str | None = None) -> dict[str, Any]:
     """Train `genome` once per seed in parallel on Ray Tune; write the folder above; return seeds.json's record."""
     from nas.compare.stats import spread
     from nas.search.interrupts import Interrupts
@@ -58,7 +59,8 @@ def train_seeds(genome: Genome, dataset: str, seeds: Sequence[int], settings: Tr
     if len(set(seeds)) != len(seeds) or not seeds:
         raise NasError(f"--seeds: give distinct seeds, got {' '.join(map(str, seeds))}")
     folder = new_folder(out)
-    data = load_dataset(dataset, data_dir, val_fraction=val_fraction, seed=split_seed, train_limit=train_limit)
+    data = load_dataset(dataset, data_dir, val_fraction=val_fraction, seed=split_seed, train_limit=train_limit,
+                        val_limit=val_limit)
     genome = for_data(genome, data)
     genome.save(folder / GENOME_FILE)
     space = {"seed": tune.grid_search(list(seeds)), "genome": genome.to_dict(), "fingerprint": genome.fingerprint(),

@@ -34,6 +34,7 @@ from nas.train.datasets import DatasetSplits
 from nas.train.failures import TrialFailure, is_out_of_memory
 from nas.train.loop import (Precision, augmentation, evaluate, make_optimizer, make_scheduler, steps_per_epoch,
                             to_device, train_epoch, trial_seed)
+from nas.train.loop import tagged
 from nas.train.regularizers import Extras
 from nas.train.settings import TrainSettings
 
@@ -80,7 +81,9 @@ def check_caps(params: int, flops: int, settings: TrainSettings) -> None:
         raise TrialFailure(f"genome too big: {flops:,} FLOPs per image > max_flops {settings.max_flops:,}")
 
 
-def train_genome(config: dict[str, Any], data: DatasetSplits) -> None:
+def train_genome(config: dict[str, Any], data: DatasetSplits, board: str | None = None) -> None:
+    """Train one genome, reporting every epoch (and with `board`, the name of a search's progress board,
+    posting its in-epoch progress there: nas.search.board)."""
     started, started_at = time.perf_counter(), time.time()
     settings = TrainSettings.from_dict(config.get("train"))
     where = placement()
@@ -131,12 +134,18 @@ def train_genome(config: dict[str, Any], data: DatasetSplits) -> None:
         tune.report(last)
         return
 
+    live = None  # the batch hook posting in-epoch progress to the search's board (none without a board)
+    if board is not None:
+        from nas.search.board import trial_progress
+
+        live = trial_progress(board, settings, len(train), len(val), done)
     for epoch in range(done + 1, settings.epochs + 1):
         epoch_started = time.perf_counter()
         try:
             loss = train_epoch(model, data, train, optimizer, scheduler, state.scaler, precision, settings,
-                               generator, epoch, channels_last, extras=extras)
-            accuracy = evaluate(evaluated, data, val, precision, settings.eval_batch_size, channels_last)
+                               generator, epoch, channels_last, extras=extras, on_batch=tagged(live, "train", epoch))
+            accuracy = evaluate(evaluated, data, val, precision, settings.eval_batch_size, channels_last,
+                                on_batch=tagged(live, "val", epoch))
         except TrialFailure:
             raise
         except Exception as error:
@@ -161,8 +170,11 @@ def train_genome(config: dict[str, Any], data: DatasetSplits) -> None:
             tune.report(metrics)
 
 
-def tune_trainable(data: DatasetSplits, resources: dict[str, float]):
+def tune_trainable(data: DatasetSplits, resources: dict[str, float], board: str | None = None):
     """`train_genome` as a Ray Tune trainable: `data` put in the object store once and shared by every
-    trial, `resources` (e.g. ``{"cpu": 1, "gpu": 0.25}``) reserved for each."""
-    return tune.with_resources(tune.with_parameters(train_genome, data=data), resources)
+    trial, `resources` (e.g. ``{"cpu": 1, "gpu": 0.25}``) reserved for each; `board`: where trials post
+    their in-epoch progress (nas.search.board; None: nowhere)."""
+    if board is None:
+        return tune.with_resources(tune.with_parameters(train_genome, data=data), resources)
+    return tune.with_resources(tune.with_parameters(train_genome, data=data, board=board), resources)
 
