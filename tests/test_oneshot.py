@@ -145,6 +145,16 @@ def test_darts_derives_a_valid_genome_and_resumes_exactly(spaces, digits):
     build(Genome.from_dict(result["genome"])).load_state_dict(straight.extract())
 
 
+def test_second_order_darts_takes_another_architecture_step(spaces, digits):
+    space = fitted(spaces / "tiny_all.yaml", digits)
+    first, second = search("darts", space, digits, epochs=1), search("darts", space, digits, epochs=1, order=2)
+    first.train_epoch()
+    metrics = second.train_epoch()
+    build(Genome.from_dict(metrics["genome"]))
+    assert not torch.allclose(first.architecture.alphas["normal"], second.architecture.alphas["normal"])
+    assert torch.isfinite(second.architecture.alphas["normal"]).all()
+
+
 def test_darts_stops_early_when_the_normal_cell_fills_with_skips(spaces, digits):
     space = fitted(spaces / "skips.yaml", digits)
     darts = search("darts", space, digits, epochs=3, stop_skips=2)

@@ -84,7 +84,9 @@ def check_space(config: SearchConfig) -> None:
     if not isinstance(space, CellSpace):
         raise OneShotError(f"--strategy {config.strategy}: space {config.space!r} has no supernet (one-shot "
                            "search covers spaces of kind 'cells', e.g. --space cells)")
-    options = strategy_class(config.strategy).resolve_options(config.options)
+    strategy = strategy_class(config.strategy)(space, seed=config.seed, max_trials=config.trials,
+                                               options=config.options)  # its own checks of the options
+    options = strategy.options
     width, k = options.get("channels") or space.channels[0], options.get("partial_channels") or 1
     if width % k:
         raise OneShotError(f"--strategy {config.strategy}: partial_channels {k} must divide the cell width {width} "
@@ -145,7 +147,6 @@ def run_oneshot(config: SearchConfig, folder: Path, *, address: str | None, resu
     if not resume:
         check_claimable(folder, report.CONFIG_JSON, "search")
     check_not_in_use(folder, "search")
-    strategy_class(config.strategy).resolve_options(config.options)
     check_space(config)
     timings: dict[str, float] = {}
     view = TrialsView(1, label=search_label, enabled=verbose)

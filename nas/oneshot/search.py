@@ -6,8 +6,9 @@
     final = search.finish()                     # the chosen path (SPOS/RSWS: after scoring `paths` paths)
     state = search.state_dict(); search.load_state_dict(state)   # everything a resume needs
 
-- DARTS (Liu et al. 2019), first order: the training split is halved; per step the architecture weights
-  (Adam, `arch_lr`, `arch_weight_decay`) take a step on a batch of the second half, then the network
+- DARTS (Liu et al. 2019): the training split is halved; per step the architecture weights
+  (Adam, `arch_lr`, `arch_weight_decay`) take a step on a batch of the second half (first order, or with
+  `order` 2 the unrolled second-order gradient, `DartsSearch._unrolled_gradient`), then the network
   weights (SGD with the run's lr, momentum, weight decay, cosine schedule, gradient norm clipped to 5)
   on a batch of the first half. `warmup_epochs` train the weights only. With `partial_channels` K > 1,
   PC-DARTS (Xu et al. 2020): partial-channel edges and edge normalisation. The derived cell is read
@@ -143,16 +144,7 @@ class OneShotSearch:
         """One epoch of supernet training, then the epoch's path scored and recorded; returns its metrics."""
         started = time.perf_counter()
         self.epoch += 1
-        self.supernet.train()
-        total, count = 0.0, 0
-        split = self.weight_split
-        for index in batches(len(split), self.settings.batch_size, self.generator):
-            index = index.to(split.x.device)
-            x, y = inputs(self.data, split.x[index], False, self._augment), split.y[index]
-            loss = self._step(x, y)
-            total += float(loss) * len(index)
-            count += len(index)
-        train_loss = total / max(1, count)
+        train_loss = self.train_pass()
         if not math.isfinite(train_loss):
             raise TrialFailure(f"loss became {'NaN' if math.isnan(train_loss) else 'inf'} at epoch {self.epoch}")
         train_time = time.perf_counter() - started
@@ -171,6 +163,19 @@ class OneShotSearch:
                                   f"connections (stop_skips {stop})")
         metrics["stopped_early"] = self.stopped_early
         return metrics
+
+    def train_pass(self) -> float:
+        """One pass of supernet training over the weights' split; the mean training loss."""
+        self.supernet.train()
+        total, count = 0.0, 0
+        split = self.weight_split
+        for index in batches(len(split), self.settings.batch_size, self.generator):
+            index = index.to(split.x.device)
+            x, y = inputs(self.data, split.x[index], False, self._augment), split.y[index]
+            loss = self._step(x, y)
+            total += float(loss) * len(index)
+            count += len(index)
+        return total / max(1, count)
 
     def epoch_metrics(self) -> dict[str, Any]:
         return {}
@@ -276,13 +281,57 @@ class DartsSearch(OneShotSearch):
             index = self.arch_batches.pop().to(self.train_split.x.device)
             split = self._arch_split()
             ax, ay = inputs(self.data, split.x[index], False), split.y[index]
-            arch_loss = self.criterion(self.supernet(ax, **self._relaxed()), ay)
             self.arch_optimizer.zero_grad(set_to_none=True)
-            arch_loss.backward()
+            if self.options.get("order", 1) == 2:
+                self._unrolled_gradient(x, y, ax, ay)
+            else:
+                self.criterion(self.supernet(ax, **self._relaxed()), ay).backward()
             self.arch_optimizer.step()
         loss = self.criterion(self.supernet(x, **self._relaxed()), y)
         self._weight_step(loss)
         return loss.detach()
+
+    def _unrolled_gradient(self, x: torch.Tensor, y: torch.Tensor, ax: torch.Tensor, ay: torch.Tensor) -> None:
+        """DARTS's second-order architecture gradient, left in the architecture weights' `.grad`.
+
+        w' = w - xi * (grad_w L_train(w, a) + momentum buffer * momentum + weight decay * w), xi the current
+        weight learning rate; the gradient is grad_a L_val(w', a) - xi * H dw', where dw' = grad_w' L_val(w', a)
+        and the Hessian-vector product H dw' = (grad_a L_train(w + e dw', a) - grad_a L_train(w - e dw', a)) / 2e,
+        e = 0.01 / |dw'| (Liu et al. 2019, eq. 7-8)."""
+        weights = [p for p in self.supernet.parameters() if p.requires_grad]
+        alphas = list(self.architecture.parameters())
+        group = self.optimizer.param_groups[0]
+        xi, momentum, decay = group["lr"], group["momentum"], group["weight_decay"]
+        saved = [p.detach().clone() for p in weights]
+        gradients = torch.autograd.grad(self.criterion(self.supernet(x, **self._relaxed()), y), weights,
+                                        allow_unused=True)
+        with torch.no_grad():
+            for p, g in zip(weights, gradients):
+                step = (g if g is not None else torch.zeros_like(p)) + decay * p
+                buffer = self.optimizer.state.get(p, {}).get("momentum_buffer")
+                if buffer is not None:
+                    step = step + momentum * buffer
+                p.sub_(xi * step)
+        val = torch.autograd.grad(self.criterion(self.supernet(ax, **self._relaxed()), ay), [*alphas, *weights],
+                                  allow_unused=True)
+        d_alpha, d_weights = val[:len(alphas)], [g if g is not None else torch.zeros_like(p)
+                                                  for g, p in zip(val[len(alphas):], weights)]
+        epsilon = 0.01 / max(float(torch.cat([g.flatten() for g in d_weights]).norm()), 1e-12)
+        hessian = []
+        for sign in (1.0, -1.0):
+            with torch.no_grad():
+                for p, w, d in zip(weights, saved, d_weights):
+                    p.copy_(w + sign * epsilon * d)
+            hessian.append(torch.autograd.grad(self.criterion(self.supernet(x, **self._relaxed()), y), alphas,
+                                               allow_unused=True))
+        with torch.no_grad():
+            for p, w in zip(weights, saved):
+                p.copy_(w)
+            for a, g, plus, minus in zip(alphas, d_alpha, *hessian):
+                g = g if g is not None else torch.zeros_like(a)
+                if plus is not None and minus is not None:
+                    g = g - xi * (plus - minus) / (2 * epsilon)
+                a.grad = g
 
     def epoch_path(self) -> dict[str, Any]:
         return self.architecture.derive()

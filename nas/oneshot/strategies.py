@@ -23,12 +23,14 @@ COMMON_HELP: dict[str, tuple[str, str]] = {
     "stop_skips": ("int", "stop training once the derived normal cell holds this many skip connections "
                           "(DARTS+ / P-DARTS use 2); 0: never"),
 }
-DARTS: dict[str, Any] = {"arch_lr": 3e-4, "arch_weight_decay": 1e-3, "partial_channels": 1, "warmup_epochs": 0}
+DARTS: dict[str, Any] = {"arch_lr": 3e-4, "arch_weight_decay": 1e-3, "partial_channels": 1, "warmup_epochs": 0,
+                         "order": 1}
 DARTS_HELP: dict[str, tuple[str, str]] = {
     "arch_lr": ("float", "Adam learning rate of the architecture weights (DARTS: 3e-4)"),
     "arch_weight_decay": ("float", "weight decay of the architecture weights (DARTS: 1e-3)"),
     "partial_channels": ("int", "PC-DARTS: 1/K of an edge's channels go through its ops (1: off, as DARTS)"),
     "warmup_epochs": ("int", "first epochs that train the network weights only (PC-DARTS: 15 of 50)"),
+    "order": ("int", "1: first-order architecture gradient; 2: DARTS's unrolled second-order one (about 3x dearer)"),
 }
 PATHS_HELP = "paths scored after the supernet is trained: --trials"
 
@@ -38,7 +40,7 @@ class OneShotMixin:
 
 
 class DartsSearcher(OneShotMixin, SpaceSearcher):
-    """DARTS (Liu et al. 2019), first order: architecture weights learned by gradient on held-out batches."""
+    """DARTS (Liu et al. 2019): architecture weights learned by gradient on held-out batches (first or second order)."""
 
     name = "darts"
     OPTIONS = {**COMMON, **DARTS}
@@ -47,6 +49,9 @@ class DartsSearcher(OneShotMixin, SpaceSearcher):
     def setup(self) -> None:
         if self.options["partial_channels"] < 1:
             raise StrategyError(f"strategy {self.name!r} option partial_channels: must be >= 1")
+        if self.options["order"] not in (1, 2):
+            raise StrategyError(f"strategy {self.name!r} option order: 1 (first order) or 2 (second order), "
+                                f"got {self.options['order']!r}")
 
     def ask(self) -> Proposal:
         raise StrategyError(f"{self.name} learns the architecture by gradient in a supernet; it proposes no "
