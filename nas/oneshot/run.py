@@ -47,8 +47,8 @@ def trial_record(index: int, trial, status: str | None = None) -> dict[str, Any]
     if result.get("genome"):
         record.update(genome=result["genome"], sample=result.get("sample"), fingerprint=result.get("fingerprint"),
                       genome_name=result["genome"].get("name"))
-    if not result.get("final") or not result.get("weights_shared"):
-        record["checkpoint"] = None if result.get("final") else record["checkpoint"]
+    if result.get("final") and not result.get("weights_shared"):
+        record["checkpoint"] = None  # partial channels: the genome has no weights of the supernet's
     return record
 
 

@@ -284,10 +284,15 @@ class DartsSearch(OneShotSearch):
             self.arch_optimizer.zero_grad(set_to_none=True)
             if self.options.get("order", 1) == 2:
                 self._unrolled_gradient(x, y, ax, ay)
-            else:
-                self.criterion(self.supernet(ax, **self._relaxed()), ay).backward()
+            else:  # the architecture's gradient only: autograd skips the weights' (the weight step recomputes them)
+                alphas = list(self.architecture.parameters())
+                loss = self.criterion(self.supernet(ax, **self._relaxed()), ay)
+                for a, g in zip(alphas, torch.autograd.grad(loss, alphas, allow_unused=True)):
+                    a.grad = g if g is not None else torch.zeros_like(a)
             self.arch_optimizer.step()
-        loss = self.criterion(self.supernet(x, **self._relaxed()), y)
+        with torch.no_grad():
+            relaxed = self._relaxed()  # constants for the weight step: no gradient to the architecture
+        loss = self.criterion(self.supernet(x, **relaxed), y)
         self._weight_step(loss)
         return loss.detach()
 

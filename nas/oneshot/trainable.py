@@ -66,8 +66,10 @@ def train_oneshot(config: dict[str, Any], data: DatasetSplits, space: SearchSpac
         return
     resumed_from = search.epoch
     spent = float(last.get("train_time", 0.0))
+    train_loss = last.get("train_loss")
     while not search.done:
         metrics = search.train_epoch()
+        train_loss = metrics["train_loss"]
         spent += metrics["epoch_time"]
         metrics.update(fixed, train_time=spent, resumed_from=resumed_from, reported_at=time.time(),
                        build_time=0.0, final=False, **clock.read())
@@ -76,7 +78,7 @@ def train_oneshot(config: dict[str, Any], data: DatasetSplits, space: SearchSpac
     result = search.finish()
     model = search.extract()
     spent += time.perf_counter() - clock_started
-    metrics = {**result, **fixed, "history": search.history, "train_time": spent, "resumed_from": resumed_from,
+    metrics = {**result, **fixed, "history": search.history, "train_loss": train_loss, "train_time": spent, "resumed_from": resumed_from,
                "reported_at": time.time(), "final": True, "weights_shared": model is not None,
                "wall_s": time.perf_counter() - started, **clock.read()}
     _report(search, metrics, model)
