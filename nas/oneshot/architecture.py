@@ -80,7 +80,8 @@ def op_kinds(supernet: CellSupernet) -> dict[str, tuple[bool, bool]]:
 
 def cell_counts(path: Mapping[str, Any], kinds: Mapping[str, tuple[bool, bool]], cell_kinds, blocks: int
                 ) -> dict[str, int]:
-    """Parameter-free ops and skip connections per cell kind of `path` (``param_free_normal``, ``skips_normal``, ...)."""
+    """Parameter-free ops and skip connections per cell kind of `path` (``param_free_normal``, ``skips_normal``,
+    ``param_free_reduce``, ``skips_reduce``)."""
     counts = {}
     for kind in cell_kinds:
         ops = [path[f"{kind}.b{i}.op_{side}"] for i in range(blocks) for side in "ab"]

@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 from nas import cell as cells
-from nas.compiler import build
+from nas.compiler import build, compile_cell
 from nas.darts import PORTS, cell_graph
 from nas.errors import NasError
 from nas.expand import expand, infer_cell
@@ -72,7 +72,8 @@ def supernet_for(space: SearchSpace, **options: Any) -> "CellSupernet":
     if isinstance(space, CellSpace):
         return CellSupernet(space, **options)
     raise OneShotError(f"space {space.name!r} ({type(space).__name__}) has no supernet: one-shot search covers "
-                       "spaces of kind 'cells'; stage spaces choose widths and depths, whose weights are not shared here")
+                       "spaces of kind 'cells'; stage spaces choose widths and depths, whose weights are not "
+                       "shared here")
 
 
 def state_index(name: str) -> int:
@@ -198,8 +199,8 @@ class CellSupernet(nn.Module):
         self.reductions = self.space.reductions({})
         reference = self.space.realize(self.space.complete({}, random.Random(0)))
         plan = expand(reference)
-        self.stem = compile_layers(plan.stem)
-        self.head = compile_layers(plan.head)
+        self.stem = compile_cell(plan.stem)
+        self.head = compile_cell(plan.head)
         size = plan.stem.out_shape[1]
         width = self.channels
         shapes = [plan.stem.out_shape, plan.stem.out_shape]  # (prev_prev, prev): the first cell reads the stem twice
@@ -272,12 +273,6 @@ class CellSupernet(nn.Module):
                 k += 1
         _copy(self.classifier, network.classifier, columns[-1])
         return genome, network
-
-
-def compile_layers(plan) -> nn.Module:
-    from nas.compiler import compile_cell
-
-    return compile_cell(plan)
 
 
 def _copy(source: nn.Module, target: nn.Module, columns: torch.Tensor | None) -> None:

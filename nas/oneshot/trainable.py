@@ -78,7 +78,8 @@ def train_oneshot(config: dict[str, Any], data: DatasetSplits, space: SearchSpac
     result = search.finish()
     model = search.extract()
     spent += time.perf_counter() - clock_started
-    metrics = {**result, **fixed, "history": search.history, "train_loss": train_loss, "train_time": spent, "resumed_from": resumed_from,
+    metrics = {**result, **fixed, "history": search.history, "train_loss": train_loss, "train_time": spent,
+               "resumed_from": resumed_from,
                "reported_at": time.time(), "final": True, "weights_shared": model is not None,
                "wall_s": time.perf_counter() - started, **clock.read()}
     _report(search, metrics, model)
