@@ -20,7 +20,8 @@ OPTIONS = {"evolution": {"population": 2, "sample_size": 2}, "pnas": {"warmup": 
            "scaling": {"base": "resnet20", "grid": [[1.2, 1.1, 1.0]], "phis": 2},
            "optuna": {"startup_trials": 2}}
 SPACES = {"pnas": "cells"}
-for name in sorted(STRATEGIES):
+GRADIENT = {"darts", "pcdarts"}  # one-shot strategies that learn by gradient: no proposals (nas.oneshot)
+for name in sorted(set(STRATEGIES) - GRADIENT):
     space = load_space(SPACES.get(name, "compact"), input_channels=1, input_size=28, num_classes=10)
     strategy = make_searcher(name, space, seed=0, max_trials=4, options=OPTIONS.get(name))
     told = 0

@@ -27,7 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "build": ("build", "build a genome; print its parameters, FLOPs, MACs and per-stage output shapes"),
     "scale": ("scale", "scale a genome's width, depth and input resolution; write the new genome"),
     "draw": ("draw", "draw a genome: network overview and each distinct cell graph (PNG or SVG)"),
-    "search": ("search", "search architectures on Ray Tune (random, evolution, rl, scaling, optuna, pnas); resumable"),
+    "search": ("search", "search architectures on Ray Tune (random, evolution, rl, scaling, optuna, pnas; "
+               "one-shot: darts, pcdarts, spos, rsws); resumable"),
     "compare": ("compare", "retrain searched and hand-designed networks (same data, recipe, seeds); report with significance"),
     "train": ("train", "train or fine-tune one genome with a search trial's recipe; report its test accuracy"),
     "bench": ("bench", "build a ground-truth table of trained architectures; rank zero-cost proxies against it"),

@@ -32,7 +32,8 @@ DEFAULTS = SearchConfig(strategy="random")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     search = parser.add_argument_group("search")
-    search.add_argument("--strategy", choices=list(STRATEGIES), help="search strategy (required unless --resume)")
+    search.add_argument("--strategy", choices=list(STRATEGIES), metavar="NAME",
+                        help=f"search strategy: {', '.join(STRATEGIES)} (required unless --resume)")
     search.add_argument("--space", default=DEFAULTS.space, metavar="FILE|NAME",
                         help=f"search space: {', '.join(space_names())} or a YAML file (default {DEFAULTS.space})")
     search.add_argument("--trials", type=int, default=DEFAULTS.trials, metavar="N",

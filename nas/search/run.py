@@ -411,6 +411,11 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
     if searcher is not None and config is not None:
         config = with_searcher(config, searcher)
     config = prepare_folder(folder, config, resume)
+    if searcher is None and config.searcher is None and getattr(strategy_class(config.strategy), "oneshot", False):
+        from nas.oneshot.run import run_oneshot
+
+        return run_oneshot(config, folder, address=address, resume=resume, retry_errored=retry_errored,
+                           verbose=verbose, library_logs=library_logs)
     if resume and config.searcher is not None and searcher is None:
         raise SearchError(f"{folder}: this search ran the searcher {config.searcher} given from Python; resume it "
                           "from Python with the same searcher: nas.search(None, folder, resume=True, searcher=...)")

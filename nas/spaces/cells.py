@@ -140,13 +140,18 @@ class CellSpace(SearchSpace):
         width = channels or sample.get("channels", self.channels[0])
         return cell_graph(*self.genotype(sample, kind), width, kind == "reduce", False, self.ops)
 
-    def build(self, sample: Mapping[str, Any]) -> Genome:
+    def reductions(self, sample: Mapping[str, Any]) -> list[bool]:
+        """The network's cells in order, True for a reduction cell (also the layout of `nas.oneshot`'s supernet)."""
         normal_cells = sample.get("normal_cells", self.normal_cells[0])
         reductions = [False] * normal_cells
         for stride in clip_strides([2] * (self.stages - 1), self.input_size):
             reductions += [stride > 1] + [False] * normal_cells  # where maps would vanish: a normal cell instead
+        return reductions
+
+    def build(self, sample: Mapping[str, Any]) -> Genome:
         return Genome.from_dict(network_dict(
-            {kind: self.genotype(sample, kind) for kind in self.kinds()}, reductions, self.genome_name(sample),
+            {kind: self.genotype(sample, kind) for kind in self.kinds()}, self.reductions(sample),
+            self.genome_name(sample),
             channels=sample.get("channels", self.channels[0]), num_classes=self.num_classes,
             input_channels=self.input_channels, input_size=self.input_size, stem_multiplier=self.stem_multiplier,
             ops=self.ops))

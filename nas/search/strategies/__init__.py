@@ -31,7 +31,7 @@ def _strategy_entry(name: str, entry: Any) -> type[SpaceSearcher]:
     return entry
 
 
-# strategy -> a SpaceSearcher subclass, or (module under nas.search.strategies, class) for the built-in
+# strategy -> a SpaceSearcher subclass, or (module under nas.search.strategies or a dotted path, class) for the built-in
 # ones, imported on use (optuna is slow to import)
 STRATEGIES: Registry[type[SpaceSearcher] | tuple[str, str]] = Registry("strategy", GROUPS["strategies"],
                                                                         _strategy_entry)
@@ -40,6 +40,9 @@ for _name, _where in {"random": ("random_search", "RandomSearcher"), "evolution"
                       "optuna": ("optuna_search", "OptunaSearcher"),
                       "pnas": ("pnas", "PNASSearcher")}.items():
     STRATEGIES.add(_name, _where)
+for _name, _where in {"darts": "DartsSearcher", "pcdarts": "PcDartsSearcher", "spos": "SposSearcher",
+                      "rsws": "RswsSearcher"}.items():  # one-shot: one supernet-training trial (nas.oneshot)
+    STRATEGIES.add(_name, ("nas.oneshot.strategies", _where))
 
 
 def register_strategy(name: str, cls: type[SpaceSearcher]) -> type[SpaceSearcher]:
@@ -64,7 +67,7 @@ def strategy_class(strategy: str) -> type[SpaceSearcher]:
     entry = STRATEGIES.get(strategy)
     if isinstance(entry, tuple):
         module, name = entry
-        return getattr(importlib.import_module(f"nas.search.strategies.{module}"), name)
+        return getattr(importlib.import_module(module if "." in module else f"nas.search.strategies.{module}"), name)
     return entry
 
 

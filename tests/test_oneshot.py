@@ -1,0 +1,186 @@
+"""One-shot search: the supernet derived from a cells space, its paths as genomes, DARTS / SPOS / RSWS."""
+import json
+import random
+
+import pytest
+import torch
+
+from nas import build
+from nas.cli import main
+from nas.genome import Genome
+from nas.oneshot.search import make_search
+from nas.oneshot.supernet import OneShotError, supernet_for
+from nas.search.strategies import strategy_class
+from nas.spaces import load_space
+from nas.train.datasets import load_dataset
+from nas.train.settings import TrainSettings
+
+TINY = """\
+kind: cells
+name: tiny_cells
+blocks: 2
+concat: {concat}
+network: {{channels: 4, normal_cells: 1, stages: 2}}
+ops:
+  sep_conv_3x3: {{op: sepconv, out: "@out", kernel: 3, stride: "@stride", preact: true}}
+  max_pool_3x3: {{op: maxpool, kernel: 3, stride: "@stride", padding: 1}}
+  avg_pool_3x3: {{op: avgpool, kernel: 3, stride: "@stride", padding: 1, count_include_pad: false}}
+  skip_connect: {{op: skip_connect, out: "@out", stride: "@stride"}}
+"""
+SKIPS_ONLY = """\
+kind: cells
+name: skips
+blocks: 2
+network: {channels: 4, normal_cells: 1, stages: 1}
+ops:
+  skip_connect: {op: skip_connect, out: "@out", stride: "@stride"}
+"""
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def spaces(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("oneshot")
+    for concat in ("unread", "all"):
+        (folder / f"tiny_{concat}.yaml").write_text(TINY.format(concat=concat))
+    (folder / "skips.yaml").write_text(SKIPS_ONLY)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", None, val_fraction=0.1, seed=0, train_limit=300)
+
+
+def fitted(path, data):
+    return load_space(str(path), input_channels=data.channels, input_size=data.size, num_classes=data.num_classes)
+
+
+@pytest.mark.parametrize("concat", ["unread", "all"])
+def test_a_fixed_path_of_the_supernet_is_the_built_genome_with_shared_weights(spaces, concat):
+    space = load_space(str(spaces / f"tiny_{concat}.yaml"), input_channels=1, input_size=8, num_classes=10)
+    torch.manual_seed(0)
+    supernet = supernet_for(space)
+    rng = random.Random(0)
+    x = torch.randn(6, 1, 8, 8)
+    supernet.train()
+    with torch.no_grad():
+        for _ in range(3):  # move the BN statistics away from their initial values
+            supernet(x, path=supernet.space.complete({}, rng))
+    supernet.eval()
+    for _ in range(5):
+        path = supernet.space.sample(rng)
+        genome, network = supernet.extract(path)
+        assert genome == supernet.space.realize(path) and genome == Genome.from_dict(genome.to_dict())
+        network.eval()
+        with torch.no_grad():
+            expected = supernet(x, path=path)
+            assert torch.allclose(network(x), expected, rtol=0, atol=1e-6)
+            assert not torch.allclose(build(genome).eval()(x), expected, atol=1e-3)  # the weights are what count
+
+
+def test_partial_channels_edges_keep_the_shapes(spaces):
+    space = load_space(str(spaces / "tiny_all.yaml"), input_channels=1, input_size=8, num_classes=10)
+    supernet = supernet_for(space, channels=8, partial=4)
+    from nas.oneshot.architecture import Architecture
+
+    architecture = Architecture(supernet, edge_norm=True)
+    x = torch.randn(3, 1, 8, 8)
+    out = supernet(x, weights=architecture.weights(), edge_weights=architecture.edge_weights())
+    assert out.shape == (3, 10)
+    edge = supernet.cells[0].edges[0]
+    assert edge(torch.randn(3, 8, 8, 8), index=0).shape == (3, 8, 8, 8)
+    assert supernet.cells[1].kind == "reduce"
+    assert supernet.cells[1].channels == 16  # the reduction cell doubles the width
+    assert supernet.cells[1].edges[0](torch.randn(3, 16, 8, 8), index=0).shape == (3, 16, 4, 4)
+    # the ops see 1/K of the channels: a quarter of the parameters of a full-width op
+    full = supernet_for(space, channels=8)
+    narrow = sum(p.numel() for p in edge.ops[0].parameters())
+    assert narrow < sum(p.numel() for p in full.cells[0].edges[0].ops[0].parameters())
+    assert supernet(x, path=supernet.space.sample(random.Random(0))).shape == (3, 10)
+    with pytest.raises(OneShotError, match="partial"):
+        supernet.extract(supernet.space.sample(random.Random(0)))
+    with pytest.raises(OneShotError, match="divide"):
+        supernet_for(space, channels=6, partial=4)
+
+
+def test_stage_spaces_say_in_one_line_that_they_have_no_supernet():
+    with pytest.raises(OneShotError, match="no supernet") as error:
+        supernet_for(load_space("compact"))
+    assert "\n" not in str(error.value)
+
+
+def search(strategy, space, data, epochs=2, **options):
+    options = strategy_class(strategy).resolve_options(options)
+    return make_search(strategy, space, data, TrainSettings(epochs=epochs, batch_size=32, lr=0.05), options,
+                       seed=3, paths=4)
+
+
+def test_darts_derives_a_valid_genome_and_resumes_exactly(spaces, digits):
+    space = fitted(spaces / "tiny_unread.yaml", digits)
+    straight = search("darts", space, digits)
+    while not straight.done:
+        metrics = straight.train_epoch()
+    assert metrics["epoch"] == 2 and 0 <= metrics["val_accuracy"] <= 1 and "skips_normal" in metrics
+    build(Genome.from_dict(metrics["genome"]))
+    # stopped after epoch 1 and continued from its state in a new process-like object
+    first = search("darts", space, digits)
+    first.train_epoch()
+    state = first.state_dict()
+    again = search("darts", space, digits)
+    again.load_state_dict(state)
+    resumed = again.train_epoch()
+    assert resumed["sample"] == metrics["sample"] and resumed["train_loss"] == metrics["train_loss"]
+    for name, value in straight.supernet.state_dict().items():
+        assert torch.equal(value, again.supernet.state_dict()[name]), name
+    assert torch.equal(straight.architecture.alphas["normal"], again.architecture.alphas["normal"])
+    result = straight.finish()
+    assert result["derived_last_changed"] in (1, 2) and len(straight.history) == 2
+    build(Genome.from_dict(result["genome"])).load_state_dict(straight.extract())
+
+
+def test_second_order_darts_takes_another_architecture_step(spaces, digits):
+    space = fitted(spaces / "tiny_all.yaml", digits)
+    first, second = search("darts", space, digits, epochs=1), search("darts", space, digits, epochs=1, order=2)
+    first.train_epoch()
+    metrics = second.train_epoch()
+    build(Genome.from_dict(metrics["genome"]))
+    assert not torch.allclose(first.architecture.alphas["normal"], second.architecture.alphas["normal"])
+    assert torch.isfinite(second.architecture.alphas["normal"]).all()
+
+
+def test_darts_stops_early_when_the_normal_cell_fills_with_skips(spaces, digits):
+    space = fitted(spaces / "skips.yaml", digits)
+    darts = search("darts", space, digits, epochs=3, stop_skips=2)
+    darts.train_epoch()
+    assert darts.done and "skip connections" in darts.stopped_early
+    assert darts.finish()["skips_normal"] == 4
+
+
+@pytest.mark.parametrize("strategy", ["darts", "spos", "rsws"])
+def test_one_shot_searches_run_as_one_trial_and_end_with_a_genome(strategy, spaces, tmp_path, ray_session, capsys):
+    out = tmp_path / strategy
+    extra = ["--option", "population=2", "--option", "sample_size=2"] if strategy == "spos" else []
+    code = main(["search", "--strategy", strategy, "--space", str(spaces / "tiny_unread.yaml"), "--trials", "3",
+                 "--epochs", "1", "--train-limit", "300", "--out", str(out), *extra])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "[1/1] trial" in printed and "derived cell last changed" in printed
+    trials = json.loads((out / "trials.json").read_text())["trials"]
+    assert len(trials) == 1 and trials[0]["status"] == "TERMINATED"
+    genome = Genome.load(out / "best_genome.yaml")
+    assert genome.fingerprint() == trials[0]["fingerprint"]
+    build(genome).load_state_dict(torch.load(out / "best_weights.pt", weights_only=True))
+    summary = json.loads((out / "summary.json").read_text())
+    oneshot = summary["oneshot"]
+    assert oneshot["final"] and oneshot["derived_last_changed"] == 1 and len(oneshot["history"]) == 1
+    assert "skips_normal" in oneshot["history"][0] and oneshot["history"][0]["cell"]
+    if strategy != "darts":
+        assert oneshot["paths_scored"] == 3
