@@ -2,7 +2,10 @@
 
 Files (all in the run folder):
   search.json               the search's configuration (written by nas.search.run; what --resume reads)
-  trials.json / trials.csv  every trial in the order the strategy proposed it: sample, fingerprint,
+  trials.json / trials.csv  every trial in the order the strategy proposed it: its number (`trial`, from 1:
+                            the screen's, the leaderboard's, Optuna's user attribute "trial", the
+                            TensorBoard run's trial_<number>_<id>; trials.json also keeps the 0-based
+                            `index`), sample, fingerprint,
                             metrics, status, failure reason, node; rewritten whenever a trial ends
   best_genome.yaml          the best trial's genome (what `nas build` reads), for the data set's input
   best_weights.pt           its trained weights (a state_dict of `nas.build(genome)`)
@@ -27,7 +30,7 @@ import io
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +47,7 @@ BEST_BY = "val_accuracy"  # the objective that picks "best" (the leaderboard's o
 METRICS = ("val_accuracy", "train_loss", "params", "flops", "epoch", "epoch_time", "build_time", "train_time",
            "resumed_from", "started_at", "reported_at", "node_ip", "node_id", "device", "precision", "pid",
            "cpu_s", "gpu_s", "augment")
-CSV_COLUMNS = ("index", "trial_id", "status", "fingerprint", "genome_name", "duplicate_of", *METRICS, "error", "failures",
+CSV_COLUMNS = ("trial", "trial_id", "status", "fingerprint", "genome_name", "duplicate_of", *METRICS, "error", "failures",
                "sample")
 
 
@@ -108,7 +111,8 @@ def trial_record(index: int, trial, status: str | None = None) -> dict[str, Any]
     result = trial.last_result or {}
     status = status or trial.status
     record: dict[str, Any] = {
-        "index": index,
+        "trial": index + 1,  # the trial's number everywhere: the screen, the leaderboard, Optuna, TensorBoard
+        "index": index,  # (0-based, as records before "trial" had it)
         "trial_id": trial.trial_id,
         "status": status,
         "fingerprint": config.get("fingerprint"),
@@ -126,7 +130,7 @@ def trial_record(index: int, trial, status: str | None = None) -> dict[str, Any]
 
 
 def mark_duplicates(records: Sequence[dict[str, Any]]) -> int:
-    """Set each record's `duplicate_of` (index of the first trial of the same genome); return how many."""
+    """Set each record's `duplicate_of` (the number of the first trial of the same genome); return how many."""
     first: dict[str, int] = {}
     count = 0
     for record in records:
@@ -135,7 +139,7 @@ def mark_duplicates(records: Sequence[dict[str, Any]]) -> int:
         if record["duplicate_of"] is not None:
             count += 1
         elif fingerprint:
-            first[fingerprint] = record["index"]
+            first[fingerprint] = record["index"] + 1
     return count
 
 
@@ -196,6 +200,8 @@ def _cell(value: Any) -> Any:
 
 def write_trials(folder: Path, records: list[dict[str, Any]], extra: Mapping[str, Any] | None = None) -> None:
     records.sort(key=lambda r: r["index"])
+    for record in records:  # (records of an older version have no "trial")
+        record.setdefault("trial", record["index"] + 1)
     mark_duplicates(records)
     payload = {"counts": counts(records), **(extra or {}), "trials": records}
     write_records(folder, payload, records, CSV_COLUMNS)
@@ -484,8 +490,11 @@ def test_accuracy(genome_spec: Mapping[str, Any], weights: Mapping[str, Any], da
     model = build(Genome.from_dict(genome_spec), num_classes=data.num_classes, in_channels=data.channels,
                   input_size=data.size)
     model.load_state_dict(weights)
+    # channels-last: PyTorch's CPU convolutions (oneDNN) run about twice as fast in it as in NCHW, most of
+    # all the depthwise ones of MBConv cells (benchmarks/search_end.py)
+    model = model.to(memory_format=torch.channels_last)
     return evaluate(model, data, data.test, Precision.choose("off", torch.device("cpu")),
-                    TrainSettings.eval_batch_size)
+                    TrainSettings.eval_batch_size, channels_last=True)
 
 
 def write_best(folder: Path, best: dict[str, Any], data) -> dict[str, Any]:
@@ -522,9 +531,11 @@ def augment_policy(config: Mapping[str, Any], data) -> str:
 
 
 def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Mapping[str, float],
-           interrupted: int | None = None) -> dict[str, Any]:
+           interrupted: int | None = None, say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Write the final trial record, the best genome, weights and plot, and summary.json; return the summary.
-    `interrupted`: the signal that stopped the search (its unfinished trials are already recorded INTERRUPTED)."""
+    `interrupted`: the signal that stopped the search (its unfinished trials are already recorded INTERRUPTED).
+    `say(text)` is told each step that takes a while (testing the best network, writing the plots)."""
+    say = say or (lambda text: None)
     records = read_trials(folder)
     extra = {}
     if searcher is not None:
@@ -538,8 +549,10 @@ def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Map
     order = ranked(records)
     if order:
         best = dict(order[0])
+        say(f"testing the best network (trial {best['index'] + 1}) on {len(data.test):,} test images")
         best.update(write_best(folder, best, data))
         summary["best"] = {k: v for k, v in best.items() if k != "genome"}
+    say("writing plots")
     plot_best_so_far(records, folder / BEST_PLOT, title=f"{config.get('strategy')} on {config.get('dataset')}")
     summary["best_by"] = BEST_BY
     several = objectives_of(config)

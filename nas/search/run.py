@@ -48,7 +48,7 @@ from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_fol
 from nas.search.folder import check_claimable, check_not_in_use, own_folder
 from nas.search.interrupts import Interrupted, Interrupts
 from nas.search.loggers import tune_loggers
-from nas.search.progress import WIDTH, ProgressCallback, TrialsView, announce, search_label
+from nas.search.progress import WIDTH, ProgressCallback, TrialsView, search_label, status
 from nas.search.repair import restore_named_checkpoints
 from nas.search.strategies import SpaceSearcher, make_searcher, strategy_class
 from nas.search.tune_searcher import TuneSearcher, tune_searcher
@@ -95,7 +95,7 @@ def tune_session(address: str | None) -> Iterator[None]:
     locally, `ensure_ray`); a Ray started here is shut down at the end."""
     address = ray_address(address)
     with tune_environment():
-        announce(f"starting Ray ({'connecting to ' + address if address else 'local'})")
+        status(f"starting Ray ({'connecting to ' + address if address else 'local'})")
         try:
             started_here = ensure_ray(address)
         except SystemExit as stop:  # a signal met the handler ray.init installs while it starts: sys.exit(signum)
@@ -104,11 +104,14 @@ def tune_session(address: str | None) -> Iterator[None]:
             if ray.is_initialized():
                 ray.shutdown()
             raise Interrupted(int(stop.code)) from None
+        status("waiting for the first trial to start", until_running=True)
         try:
             yield
         finally:
             if started_here:
+                status("stopping Ray")
                 ray.shutdown()
+            status(None)
 
 
 @dataclass
@@ -215,7 +218,10 @@ def search_algorithm(searcher: SpaceSearcher | Searcher, concurrent: int | None)
 
 
 def _trial_name(trial) -> str:
-    return f"trial_{trial.trial_id}"
+    """``trial_3_3cde63f1``: the trial's number (the screen's, trials.csv's; `report.proposal_index` + 1) and
+    Tune's id; the trial's folder in ``tune/`` and so its run's name in TensorBoard."""
+    number = report.proposal_index(trial, -1) + 1
+    return f"trial_{number}_{trial.trial_id}" if number > 0 else f"trial_{trial.trial_id}"
 
 
 # ----- the run -----
@@ -454,6 +460,7 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                 if interrupts.signal is not None:
                     record_interrupted(folder)
             summary = report.finish(folder, config.to_dict(), data, saved_strategy(searcher, folder), timings,
-                                    interrupted=interrupts.signal)
+                                    interrupted=interrupts.signal, say=view.status)
+            view.status(None)
             records = report.read_trials(folder)
     return SearchOutcome(folder, records, summary, interrupts.signal)
