@@ -10,7 +10,8 @@ Files (all in the run folder):
   best_genome.yaml          the best trial's genome (what `nas build` reads), for the data set's input
   best_weights.pt           its trained weights (a state_dict of `nas.build(genome)`)
   best_so_far.png           best validation accuracy so far against trial index and against search cost
-  summary.json              counts, best trial with its test accuracy, timings, duplicates avoided, the
+  summary.json              counts, best trial with its test accuracy, timings (seconds: data, Ray's start
+                            and stop, search, best_test, plots, finish), duplicates avoided, the
                             search's cost (CPU and GPU seconds in all, and up to the best trial), and
                             "interrupted" (the signal's name when SIGINT/SIGTERM stopped the search, else null)
   pareto.csv / pareto.png   several objectives (optuna's NSGA-II): the trials no other trial beats on
@@ -30,6 +31,7 @@ import io
 import json
 import math
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -536,6 +538,8 @@ def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Map
     `interrupted`: the signal that stopped the search (its unfinished trials are already recorded INTERRUPTED).
     `say(text)` is told each step that takes a while (testing the best network, writing the plots)."""
     say = say or (lambda text: None)
+    started = clock = time.perf_counter()
+    timings = dict(timings)
     records = read_trials(folder)
     extra = {}
     if searcher is not None:
@@ -550,14 +554,20 @@ def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Map
     if order:
         best = dict(order[0])
         say(f"testing the best network (trial {best['index'] + 1}) on {len(data.test):,} test images")
+        clock = time.perf_counter()
         best.update(write_best(folder, best, data))
         summary["best"] = {k: v for k, v in best.items() if k != "genome"}
+        timings["best_test_s"] = time.perf_counter() - clock
     say("writing plots")
+    clock = time.perf_counter()
     plot_best_so_far(records, folder / BEST_PLOT, title=f"{config.get('strategy')} on {config.get('dataset')}")
     summary["best_by"] = BEST_BY
     several = objectives_of(config)
     if several:
         summary["pareto"] = write_pareto(folder, records, *several,
                                          title=f"{config.get('strategy')} on {config.get('dataset')}")
+    timings["plots_s"] = time.perf_counter() - clock
+    timings["finish_s"] = time.perf_counter() - started
+    summary["timings"] = {k: round(v, 3) for k, v in timings.items()}
     replace_file(folder / SUMMARY_JSON, json.dumps(summary, indent=2, default=str) + "\n")
     return summary

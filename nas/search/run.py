@@ -281,7 +281,7 @@ def _tuner(config: SearchConfig, folder: Path, data: DatasetSplits, searcher: Sp
         storage_path=str(folder.resolve()),
         failure_config=tune.FailureConfig(max_failures=config.max_failures, fail_fast=False),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        callbacks=[*tune_loggers(), RunRecorder(), ProgressCallback()],
+        callbacks=[*tune_loggers(config.strategy), RunRecorder(), ProgressCallback()],
         verbose=0,
     )
     return tune.Tuner(make_trainable(config, data), param_space=param_space, tune_config=tune_config,
@@ -459,6 +459,8 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                 timings["search_s"] = time.perf_counter() - clock
                 if interrupts.signal is not None:
                     record_interrupted(folder)
+                clock = time.perf_counter()
+            timings["ray_stop_s"] = time.perf_counter() - clock
             summary = report.finish(folder, config.to_dict(), data, saved_strategy(searcher, folder), timings,
                                     interrupted=interrupts.signal, say=view.status)
             view.status(None)
