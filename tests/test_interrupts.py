@@ -166,3 +166,30 @@ def test_a_comparison_interrupted_while_ray_starts_prints_the_command_that_resum
     assert main(argv) == 130
     assert capsys.readouterr().out.strip().splitlines()[-1] == " ".join(["nas", *argv])
     assert json.loads((out / "compare.json").read_text())["baselines"] == ["resnet20"]  # a rerun resumes it
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt(), Interrupted(signal.SIGINT)], ids=["plain", "Interrupted"])
+def test_an_interrupt_at_the_end_or_a_second_one_prints_what_is_kept_and_the_resume_command(
+        stop, tmp_path, monkeypatch, capsys):
+    """Whatever was interrupted (the end of a search: testing the best network, the plots; a second Ctrl-C;
+    start-up), the command says what the run folder keeps and how to continue, and SIGINT is put back."""
+    import nas.search.run
+
+    out = tmp_path / "run"
+
+    def stopped_at_the_end(config, folder, **kwargs):
+        folder.mkdir()
+        (folder / "search.json").write_text("{}")
+        (folder / "trials.json").write_text(json.dumps({"trials": [{"status": "TERMINATED"}, {"status": "RUNNING"}]}))
+        raise stop
+
+    monkeypatch.setattr(nas.search.run, "run_search", stopped_at_the_end)
+    handler = signal.getsignal(signal.SIGINT)
+    assert main(["search", "--strategy", "random", "--out", str(out)]) == 130
+    printed = capsys.readouterr()
+    assert printed.out.strip().splitlines()[-1] == f"nas search --resume --out {out}"
+    assert f"the run folder {out} keeps 1 finished trial of 2 (trials.json)" in printed.err
+    assert signal.getsignal(signal.SIGINT) is handler
+    monkeypatch.setattr(nas.search.run, "run_search", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    assert main(["search", "--strategy", "random", "--out", str(tmp_path / "none")]) == 130
+    assert "before anything was written" in capsys.readouterr().err

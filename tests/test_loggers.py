@@ -86,3 +86,31 @@ def test_nsga2_writes_its_pareto_set_and_says_what_picks_best(nsga_run):
         and (o["val_accuracy"] > r["val_accuracy"] or o["params"] < r["params"]) for o in done)}
     assert set(pareto["trials"]) == on_front
     assert (out / "pareto.png").stat().st_size > 1000
+
+
+def test_tensorboard_has_the_trials_figures_and_hyperparameters_not_tunes_bookkeeping(tmp_path):
+    import pickle
+
+    from nas.search.loggers import TrialBoard
+
+    class Trial:  # what the logger reads of a Ray Tune trial
+        local_path = str(tmp_path / "trial_2_abc")
+        config = {"sample": {"stage1.family": "mbconv", "stage1.width": 32, "widths": [1, 2]}, "genome": {}}
+
+        def init_local_path(self):
+            (tmp_path / "trial_2_abc").mkdir(exist_ok=True)
+
+    board, trial = TrialBoard("evolution"), Trial()
+    for epoch in (1, 2):
+        board.log_trial_result(epoch, trial, {"val_accuracy": 0.5 + epoch / 10, "epoch": epoch, "done": False,
+                                              "training_iteration": epoch, "time_total_s": 3.0, "reported_at": 1e9,
+                                              "should_checkpoint": True, "device": "cpu"})
+    assert pickle.loads(pickle.dumps(board))._writers == {}  # saved with the experiment: no open files
+    board.log_trial_end(trial)
+    events = list((tmp_path / "trial_2_abc").glob("events.out.tfevents.*"))
+    tags = set().union(*(scalar_tags(path) for path in events))
+    assert "nas/val_accuracy" in tags and "nas/epoch" in tags and "hparams/val_accuracy" in tags
+    assert not [tag for tag in tags if any(word in tag for word in ("done", "training_iteration", "time_",
+                                                                    "reported_at", "checkpoint"))], tags
+    text = b"".join(path.read_bytes() for path in events)
+    assert b"stage1.family" in text and b"mbconv" in text and b"evolution" in text  # the HPARAMS tab's columns

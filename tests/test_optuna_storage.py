@@ -89,6 +89,10 @@ def test_told_trials_carry_the_fingerprint_and_cost_as_user_attributes(url):
     trial = optuna.load_study(study_name="run-a", storage=url).trials[0]
     assert trial.user_attrs["fingerprint"] == config["fingerprint"]
     assert trial.user_attrs["params"] == cost(config["sample"])
+    complete(first, "t1", first.suggest("t1"))
+    numbered = [t.user_attrs["trial"] for t in optuna.load_study(study_name="run-a", storage=url).trials
+                if "trial" in t.user_attrs]  # (a proposal answered from an earlier trial has no number of its own)
+    assert trial.user_attrs["trial"] == 1 and numbered == [1, 2]  # the search's numbers: the screen's, trials.csv's
 
 
 def test_the_strategy_imports_no_private_optuna_or_ray_names():

@@ -168,3 +168,25 @@ def test_the_live_mode_starts_stops_and_keeps_the_finished_lines():
         view.finished(trials, trials[0], "TERMINATED")
     assert view._live is None and active_view() is None
     assert "[1/1] trial 1  val 0.5000  3 ep  best 0.5000" in out.getvalue()
+
+
+def test_a_status_says_what_is_slow_once_on_a_pipe_and_with_its_seconds_in_the_live_view(monkeypatch):
+    out = io.StringIO()
+    with TrialsView(2, label=label, live=False, file=out) as view:
+        view.status("starting Ray (local)")
+        view.status("waiting for the first trial to start", until_running=True)
+        view.update([Trial(1)])  # a trial runs: the wait is over
+        assert view.status_line() is None
+        view.status("testing the best network (trial 1) on 10,000 test images")
+        view.status(None)
+    assert lines_of(out) == ["starting Ray (local)", "waiting for the first trial to start",
+                             "testing the best network (trial 1) on 10,000 test images"]
+    live = io.StringIO()
+    clock = [100.0]
+    monkeypatch.setattr("nas.search.progress.time.monotonic", lambda: clock[0])
+    with TrialsView(2, label=label, live=True, file=live) as view:
+        view.status("starting Ray (local)")
+        clock[0] += 12
+        text = io.StringIO()
+        Console(file=text, width=80).print(view._render([]))
+        assert "starting Ray (local)... 12 s" in text.getvalue()

@@ -118,7 +118,11 @@ def test_each_strategy_runs_end_to_end_from_the_cli(strategy, files, tmp_path, r
         assert trial["status"] == "TERMINATED" and trial["epoch"] == 1 and trial["sample"]
         assert 0.0 <= trial["val_accuracy"] <= 1.0 and trial["params"] > 0 and trial["flops"] > 0
     csv_lines = (out / "trials.csv").read_text().splitlines()
-    assert len(csv_lines) == wanted + 1 and csv_lines[0].startswith("index,trial_id,status,fingerprint")
+    assert len(csv_lines) == wanted + 1 and csv_lines[0].startswith("trial,trial_id,status,fingerprint")
+    # one number per trial: the screen's "trial N", trials.csv's and the TensorBoard run's (the trial's folder)
+    assert [t["trial"] for t in trials] == list(range(1, wanted + 1))
+    assert {p.name for p in (out / "tune").glob("trial_*") if p.is_dir()} == \
+        {f"trial_{t['trial']}_{t['trial_id']}" for t in trials}
     summary = json.loads((out / "summary.json").read_text())
     best = summary["best"]
     assert 0.0 <= best["test_accuracy"] <= 1.0

@@ -313,28 +313,83 @@ def failed(folder: Path, argv: list[str], error: Exception) -> int:
     return code
 
 
+def starting_line(args: argparse.Namespace, out=None) -> None:
+    """On a terminal, the first line of a search at once: the imports of torch and Ray that come next take
+    seconds (a pipe or a file gets its first line from the search itself, "loading DATASET")."""
+    out = out or sys.stdout
+    if not args.quiet and out.isatty():
+        print("nas search: starting (loading torch and Ray)", file=out, flush=True)
+
+
+def interrupted_line(folder: Path | None, stop: BaseException) -> int:
+    """A search stopped by a signal before Ray Tune could stop it cleanly (during start-up, a second signal,
+    or at the end): what the run folder keeps and the command that continues it; the exit code. Further
+    Ctrl-Cs are ignored while this is printed (one more must not cut the command short)."""
+    import signal as signals
+
+    try:
+        previous = signals.signal(signals.SIGINT, signals.SIG_IGN)
+    except ValueError:  # not the main thread: nothing to ignore
+        previous = None
+    try:
+        reason = str(stop) or "SIGINT"
+        if folder is not None and (folder / "search.json").is_file():
+            print(f"interrupted ({reason}); the run folder {folder} keeps {kept(folder)}; to continue:",
+                  file=sys.stderr, flush=True)
+            from nas.search.run import resume_command
+
+            print(resume_command(folder), flush=True)
+        else:
+            print(f"interrupted ({reason}) before anything was written; run the command again", file=sys.stderr)
+    finally:
+        if previous is not None:
+            signals.signal(signals.SIGINT, previous)
+    return int(getattr(stop, "exit_code", 130))
+
+
+def kept(folder: Path) -> str:
+    """What a stopped run folder holds, in words: "3 finished trials (trials.json)", or "its configuration"."""
+    try:
+        trials = json.loads((folder / "trials.json").read_text())["trials"]
+        done = sum(t.get("status") in ("TERMINATED", "ERROR") for t in trials)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return "its configuration (search.json)"
+    return f"{done} finished trial{'s' if done != 1 else ''} of {len(trials)} (trials.json)"
+
+
 def run(args: argparse.Namespace) -> int:
     if args.help_options:
         print(options_text(args.strategy))
         return 0
+    where: dict[str, Path] = {}
+    try:
+        return search(args, where)
+    except KeyboardInterrupt as stop:  # start-up, a second signal, the end: whatever was running, say how to go on
+        return interrupted_line(where.get("folder"), stop)
+
+
+def search(args: argparse.Namespace, where: dict[str, Path]) -> int:
+    """`run` without the help: `where["folder"]` is the run folder as soon as it is known."""
     from nas.cli.checks import check_data, check_space
-    from nas.search.interrupts import Interrupted
+
+    if args.resume and not args.out:
+        raise SearchError("--resume needs --out (the run folder of the search to continue)")
+    if not args.resume and not args.strategy:
+        raise SearchError(f"--strategy is required ({', '.join(STRATEGIES)})")
+    if args.out:
+        where["folder"] = Path(args.out)
 
     check_data(None, args.data_dir)
     if args.resume:
-        if not args.out:
-            raise SearchError("--resume needs --out (the run folder of the search to continue)")
         check_resume(args, Path(args.out))
         config = None
-    else:
-        if not args.strategy:
-            raise SearchError(f"--strategy is required ({', '.join(STRATEGIES)})")
-    folder = Path(args.out) if args.out else default_folder(args.strategy)
+    folder = where["folder"] = Path(args.out) if args.out else default_folder(args.strategy)
     if not args.resume:
         config = config_from_args(args, folder)
         check_space(config.space)
         if config.options.get("storage"):
             refuse_existing_study(config.options["storage"], config.options["study_name"])
+    starting_line(args)
     from nas.search.run import resume_command, run_search  # torch and Ray: after the checks above
     try:
         outcome = run_search(config, folder, address=args.address, resume=args.resume,
@@ -343,13 +398,6 @@ def run(args: argparse.Namespace) -> int:
         raise
     except Exception as error:  # noqa: BLE001 - a full disk, a fault of ours: one line, and how to go on
         return failed(folder, args.argv, error)
-    except Interrupted as stop:  # before Tune ran, or a second signal: at once, whatever was running
-        if (folder / "search.json").is_file():
-            print(f"interrupted ({stop}); the run folder {folder} keeps what was done; to continue:", file=sys.stderr)
-            print(resume_command(folder), flush=True)
-        else:
-            print(f"interrupted ({stop}) before anything was written; run the command again", file=sys.stderr)
-        return stop.exit_code
     if not args.quiet:
         print_leaderboard(outcome.records, outcome.summary)
     if outcome.interrupted is not None:

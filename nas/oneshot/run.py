@@ -115,7 +115,7 @@ def _tuner(config: SearchConfig, folder: Path, trainable) -> tune.Tuner:
                           name=TUNE_DIR, storage_path=str(folder.resolve()),
                           failure_config=tune.FailureConfig(max_failures=config.max_failures, fail_fast=False),
                           checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                          callbacks=[*tune_loggers(), OneShotRecorder(), ProgressCallback()], verbose=0))
+                          callbacks=[*tune_loggers(config.strategy), OneShotRecorder(), ProgressCallback()], verbose=0))
 
 
 def oneshot_summary(folder: Path) -> dict[str, Any]:

@@ -101,6 +101,7 @@ class TrialsView:
         self._snapshots: dict[str, dict[str, Any]] = {}  # trial id -> its latest in-epoch snapshot
         self._last_line = time.monotonic()  # when a line was last printed
         self._paced_from: tuple[float, float] | None = None  # (when, progress) at the first in-epoch snapshot
+        self._status: tuple[str, float, bool] | None = None  # (what the run is doing, since when, until a trial runs)
 
     def attach(self, source) -> None:
         """Read in-epoch progress from `source` (`poll()` -> {trial id: snapshot} or None); None: stop."""
@@ -130,6 +131,23 @@ class TrialsView:
         if self.enabled:
             self._print(text)
 
+    def status(self, text: str | None, until_running: bool = False) -> None:
+        """What the run is doing now that takes a while (starting Ray, testing the best network), or None
+        when done: the live view shows it with the seconds it has taken so far; elsewhere it is printed once,
+        at once. `until_running`: it ends by itself when a trial is first seen running."""
+        self._status = (text, time.monotonic(), until_running) if text else None
+        if text and self.enabled and self._live is None:
+            self._print(text)
+        elif self._live is not None:
+            self._live.refresh()
+
+    def status_line(self) -> str | None:
+        """The status with its elapsed seconds, e.g. ``starting Ray (local)... 12 s``; None when there is none."""
+        if self._status is None:
+            return None
+        text, since, _ = self._status
+        return f"{text}... {time.monotonic() - since:.0f} s"
+
     def _print(self, text: str) -> None:
         self.console.print(text, markup=False, soft_wrap=True)
         self.console.file.flush()
@@ -150,6 +168,8 @@ class TrialsView:
                 self._seen.setdefault(trial.trial_id, now)
                 if self._first_running is None:
                     self._first_running = now
+                if self._status is not None and self._status[2]:
+                    self._status = None  # (waiting for the first trial: it runs)
         if self._progress_at_start is None:
             self._progress_at_start = self._progress(trials)
             for trial in trials:  # finished before this session (a resume): no line, but they count
@@ -315,6 +335,8 @@ class TrialsView:
                           f"{figure(accuracy)}" if accuracy is not None else "-",
                           duration(now - self._seen.get(trial.trial_id, now)))
         parts = [Text(self.headline(trials))]
+        if self._status is not None:
+            parts.append(Text(self.status_line() or ""))
         if running:
             parts.append(table)
         if len(running) > MAX_ROWS:
@@ -359,6 +381,13 @@ def announce(text: str) -> None:
     view = active_view()
     if view is not None:
         view.announce(text)
+
+
+def status(text: str | None, until_running: bool = False) -> None:
+    """Set (None: clear) what the active view says the run is doing (`TrialsView.status`)."""
+    view = active_view()
+    if view is not None:
+        view.status(text, until_running)
 
 
 class ProgressCallback(Callback):

@@ -2,14 +2,18 @@
 
 Files (all in the run folder):
   search.json               the search's configuration (written by nas.search.run; what --resume reads)
-  trials.json / trials.csv  every trial in the order the strategy proposed it: sample, fingerprint,
+  trials.json / trials.csv  every trial in the order the strategy proposed it: its number (`trial`, from 1:
+                            the screen's, the leaderboard's, Optuna's user attribute "trial", the
+                            TensorBoard run's trial_<number>_<id>; trials.json also keeps the 0-based
+                            `index`), sample, fingerprint,
                             metrics, status, failure reason, node; rewritten whenever a trial ends
   best_genome.yaml          the best trial's genome (what `nas build` reads), for the data set's input
   best_weights.pt           its trained weights (a state_dict of `nas.build(genome)`)
   best_input.json           what they must be fed: input shape, pixel scale, mean/std, class names
                             (nas.train.contract; `nas export` reads it)
   best_so_far.png           best validation accuracy so far against trial index and against search cost
-  summary.json              counts, best trial with its test accuracy, timings, duplicates avoided, the
+  summary.json              counts, best trial with its test accuracy, timings (seconds: data, Ray's start
+                            and stop, search, best_test, plots, finish), duplicates avoided, the
                             search's cost (CPU and GPU seconds in all, and up to the best trial), and
                             "interrupted" (the signal's name when SIGINT/SIGTERM stopped the search, else null)
   pareto.csv / pareto.png   several objectives (optuna's NSGA-II): the trials no other trial beats on
@@ -29,7 +33,8 @@ import io
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +52,7 @@ BEST_BY = "val_accuracy"  # the objective that picks "best" (the leaderboard's o
 METRICS = ("val_accuracy", "train_loss", "params", "flops", "epoch", "epoch_time", "build_time", "train_time",
            "resumed_from", "started_at", "reported_at", "node_ip", "node_id", "device", "precision", "pid",
            "cpu_s", "gpu_s", "augment", "evaluator", "score")
-CSV_COLUMNS = ("index", "trial_id", "status", "fingerprint", "genome_name", "duplicate_of", *METRICS, "error", "failures",
+CSV_COLUMNS = ("trial", "trial_id", "status", "fingerprint", "genome_name", "duplicate_of", *METRICS, "error", "failures",
                "sample")
 
 
@@ -111,7 +116,8 @@ def trial_record(index: int, trial, status: str | None = None) -> dict[str, Any]
     result = trial.last_result or {}
     status = status or trial.status
     record: dict[str, Any] = {
-        "index": index,
+        "trial": index + 1,  # the trial's number everywhere: the screen, the leaderboard, Optuna, TensorBoard
+        "index": index,  # (0-based, as records before "trial" had it)
         "trial_id": trial.trial_id,
         "status": status,
         "fingerprint": config.get("fingerprint"),
@@ -129,7 +135,7 @@ def trial_record(index: int, trial, status: str | None = None) -> dict[str, Any]
 
 
 def mark_duplicates(records: Sequence[dict[str, Any]]) -> int:
-    """Set each record's `duplicate_of` (index of the first trial of the same genome); return how many."""
+    """Set each record's `duplicate_of` (the number of the first trial of the same genome); return how many."""
     first: dict[str, int] = {}
     count = 0
     for record in records:
@@ -138,7 +144,7 @@ def mark_duplicates(records: Sequence[dict[str, Any]]) -> int:
         if record["duplicate_of"] is not None:
             count += 1
         elif fingerprint:
-            first[fingerprint] = record["index"]
+            first[fingerprint] = record["index"] + 1
     return count
 
 
@@ -199,6 +205,8 @@ def _cell(value: Any) -> Any:
 
 def write_trials(folder: Path, records: list[dict[str, Any]], extra: Mapping[str, Any] | None = None) -> None:
     records.sort(key=lambda r: r["index"])
+    for record in records:  # (records of an older version have no "trial")
+        record.setdefault("trial", record["index"] + 1)
     mark_duplicates(records)
     payload = {"counts": counts(records), **(extra or {}), "trials": records}
     write_records(folder, payload, records, CSV_COLUMNS)
@@ -493,8 +501,11 @@ def test_accuracy(genome_spec: Mapping[str, Any], weights: Mapping[str, Any], da
     model = build(Genome.from_dict(genome_spec), num_classes=data.num_classes, in_channels=data.channels,
                   input_size=data.size)
     model.load_state_dict(weights)
+    # channels-last: PyTorch's CPU convolutions (oneDNN) run about twice as fast in it as in NCHW, most of
+    # all the depthwise ones of MBConv cells (benchmarks/search_end.py)
+    model = model.to(memory_format=torch.channels_last)
     return evaluate(model, data, data.test, Precision.choose("off", torch.device("cpu")),
-                    TrainSettings.eval_batch_size)
+                    TrainSettings.eval_batch_size, channels_last=True)
 
 
 def write_best(folder: Path, best: dict[str, Any], data) -> dict[str, Any]:
@@ -535,9 +546,13 @@ def augment_policy(config: Mapping[str, Any], data) -> str:
 
 
 def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Mapping[str, float],
-           interrupted: int | None = None) -> dict[str, Any]:
+           interrupted: int | None = None, say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Write the final trial record, the best genome, weights and plot, and summary.json; return the summary.
-    `interrupted`: the signal that stopped the search (its unfinished trials are already recorded INTERRUPTED)."""
+    `interrupted`: the signal that stopped the search (its unfinished trials are already recorded INTERRUPTED).
+    `say(text)` is told each step that takes a while (testing the best network, writing the plots)."""
+    say = say or (lambda text: None)
+    started = clock = time.perf_counter()
+    timings = dict(timings)
     records = read_trials(folder)
     extra = {}
     if searcher is not None:
@@ -551,13 +566,21 @@ def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Map
     order = ranked(records)
     if order:
         best = dict(order[0])
+        say(f"testing the best network (trial {best['index'] + 1}) on {len(data.test):,} test images")
+        clock = time.perf_counter()
         best.update(write_best(folder, best, data))
         summary["best"] = {k: v for k, v in best.items() if k != "genome"}
+        timings["best_test_s"] = time.perf_counter() - clock
+    say("writing plots")
+    clock = time.perf_counter()
     plot_best_so_far(records, folder / BEST_PLOT, title=f"{config.get('strategy')} on {config.get('dataset')}")
     summary["best_by"] = BEST_BY
     several = objectives_of(config)
     if several:
         summary["pareto"] = write_pareto(folder, records, *several,
                                          title=f"{config.get('strategy')} on {config.get('dataset')}")
+    timings["plots_s"] = time.perf_counter() - clock
+    timings["finish_s"] = time.perf_counter() - started
+    summary["timings"] = {k: round(v, 3) for k, v in timings.items()}
     replace_file(folder / SUMMARY_JSON, json.dumps(summary, indent=2, default=str) + "\n")
     return summary

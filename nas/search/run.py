@@ -50,7 +50,7 @@ from nas.search.folder import check_claimable, check_not_in_use, own_folder
 from nas.search.board import progress_board
 from nas.search.interrupts import Interrupted, Interrupts
 from nas.search.loggers import tune_loggers
-from nas.search.progress import WIDTH, ProgressCallback, TrialsView, announce, search_label
+from nas.search.progress import WIDTH, ProgressCallback, TrialsView, search_label, status
 from nas.search.repair import restore_named_checkpoints
 from nas.search.strategies import SpaceSearcher, make_searcher, strategy_class
 from nas.search.tune_searcher import TuneSearcher, tune_searcher
@@ -98,7 +98,7 @@ def tune_session(address: str | None) -> Iterator[None]:
     locally, `ensure_ray`); a Ray started here is shut down at the end."""
     address = ray_address(address)
     with tune_environment():
-        announce(f"starting Ray ({'connecting to ' + address if address else 'local'})")
+        status(f"starting Ray ({'connecting to ' + address if address else 'local'})")
         try:
             started_here = ensure_ray(address)
         except SystemExit as stop:  # a signal met the handler ray.init installs while it starts: sys.exit(signum)
@@ -107,11 +107,14 @@ def tune_session(address: str | None) -> Iterator[None]:
             if ray.is_initialized():
                 ray.shutdown()
             raise Interrupted(int(stop.code)) from None
+        status("waiting for the first trial to start", until_running=True)
         try:
             yield
         finally:
             if started_here:
+                status("stopping Ray")
                 ray.shutdown()
+            status(None)
 
 
 @dataclass
@@ -218,7 +221,10 @@ def search_algorithm(searcher: SpaceSearcher | Searcher, concurrent: int | None)
 
 
 def _trial_name(trial) -> str:
-    return f"trial_{trial.trial_id}"
+    """``trial_3_3cde63f1``: the trial's number (the screen's, trials.csv's; `report.proposal_index` + 1) and
+    Tune's id; the trial's folder in ``tune/`` and so its run's name in TensorBoard."""
+    number = report.proposal_index(trial, -1) + 1
+    return f"trial_{number}_{trial.trial_id}" if number > 0 else f"trial_{trial.trial_id}"
 
 
 # ----- the run -----
@@ -279,7 +285,7 @@ def _tuner(config: SearchConfig, folder: Path, data: DatasetSplits, searcher: Sp
         storage_path=str(folder.resolve()),
         failure_config=tune.FailureConfig(max_failures=config.max_failures, fail_fast=False),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-        callbacks=[*tune_loggers(), RunRecorder(), ProgressCallback()],
+        callbacks=[*tune_loggers(config.strategy), RunRecorder(), ProgressCallback()],
         verbose=0,
     )
     return tune.Tuner(make_trainable(config, data, board), param_space=param_space, tune_config=tune_config,
@@ -465,8 +471,11 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                 timings["search_s"] = time.perf_counter() - clock
                 if interrupts.signal is not None:
                     record_interrupted(folder)
+                clock = time.perf_counter()
+            timings["ray_stop_s"] = time.perf_counter() - clock
             summary = report.finish(folder, config.to_dict(), data, saved_strategy(searcher, folder), timings,
-                                    interrupted=interrupts.signal)
+                                    interrupted=interrupts.signal, say=view.status)
             summary = evaluator.finish(folder, config, data, summary, interrupts.signal)
+            view.status(None)
             records = report.read_trials(folder)
     return SearchOutcome(folder, records, summary, interrupts.signal)

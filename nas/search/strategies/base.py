@@ -212,6 +212,7 @@ class SpaceSearcher:
                 continue
             self.pending[trial_id] = (proposal, key)
             self.suggested += 1
+            proposal.meta.setdefault("trial", self.suggested)  # the trial's number (Tune's counter: the screen's)
             return self._config(proposal)
         return None if self.pending else FINISHED
 

@@ -24,7 +24,9 @@ storage has already finished (it ended after the searcher's last snapshot and Tu
 not told twice, and trials the storage holds as running that no restored proposal waits for (asked
 after the snapshot) are marked failed.
 
-Every told trial carries the genome's fingerprint, params and FLOPs as user attributes.
+Every told trial carries the search's trial number (`trial`, as the screen and trials.csv number it: a
+proposal answered from an earlier trial has none, and Optuna's own `number` counts those too), the
+genome's fingerprint, params and FLOPs as user attributes.
 """
 from __future__ import annotations
 
@@ -44,7 +46,8 @@ from nas.spaces.base import Choice, SearchSpace
 
 SCALARS = (str, int, float, bool, type(None))
 OPTUNA_DIRECTIONS = {"max": "maximize", "min": "minimize"}
-USER_ATTRIBUTES = ("fingerprint", "params", "flops")  # what a told trial carries (when known)
+USER_ATTRIBUTES = ("trial", "fingerprint", "params", "flops")  # what a told trial carries (when known); "trial":
+# the search's trial number (the screen's, trials.csv's), which Optuna's own 0-based trial.number need not match
 
 
 def _by_index(choice: Choice) -> bool:
