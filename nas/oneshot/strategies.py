@@ -9,30 +9,47 @@ through ask/tell after the supernet is trained, each path scored with inherited,
 """
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 from nas.search.strategies.base import Proposal, SpaceSearcher, StrategyError
 from nas.search.strategies.evolution import EvolutionSearcher
+from nas.search.strategies.options import option
 from nas.search.strategies.random_search import RandomSearcher
 
-COMMON: dict[str, Any] = {"channels": None, "normal_cells": None, "bn_batches": 4, "stop_skips": 0}
-COMMON_HELP: dict[str, tuple[str, str]] = {
-    "channels": ("int", "cell width C of the supernet (and of the genome found); none: the space's first option"),
-    "normal_cells": ("int", "normal cells per stage of the supernet; none: the space's first option"),
-    "bn_batches": ("int", "training batches that recalibrate a path's batch-norm statistics before it is scored"),
-    "stop_skips": ("int", "stop training once the derived normal cell holds this many skip connections "
-                          "(DARTS+ / P-DARTS use 2); 0: never"),
-}
-DARTS: dict[str, Any] = {"arch_lr": 3e-4, "arch_weight_decay": 1e-3, "partial_channels": 1, "warmup_epochs": 0,
-                         "order": 1}
-DARTS_HELP: dict[str, tuple[str, str]] = {
-    "arch_lr": ("float", "Adam learning rate of the architecture weights (DARTS: 3e-4)"),
-    "arch_weight_decay": ("float", "weight decay of the architecture weights (DARTS: 1e-3)"),
-    "partial_channels": ("int", "PC-DARTS: 1/K of an edge's channels go through its ops (1: off, as DARTS)"),
-    "warmup_epochs": ("int", "first epochs that train the network weights only (PC-DARTS: 15 of 50)"),
-    "order": ("int", "1: first-order architecture gradient; 2: DARTS's unrolled second-order one (about 3x dearer)"),
-}
-PATHS_HELP = "paths scored after the supernet is trained: --trials"
+@dataclass(frozen=True)
+class CommonOptions:
+    """The options of every one-shot strategy: the supernet's size and how paths are scored."""
+
+    channels: int | None = option(None, "cell width C of the supernet (and of the genome found); none: the space's "
+                                        "first option", minimum=1)
+    normal_cells: int | None = option(None, "normal cells per stage of the supernet; none: the space's first option",
+                                      minimum=1)
+    bn_batches: int = option(4, "training batches that recalibrate a path's batch-norm statistics before it is scored",
+                             minimum=0)
+    stop_skips: int = option(0, "stop training once the derived normal cell holds this many skip connections "
+                                "(DARTS+ / P-DARTS use 2); 0: never", minimum=0)
+
+
+@dataclass(frozen=True)
+class DartsOptions(CommonOptions):
+    arch_lr: float = option(3e-4, "Adam learning rate of the architecture weights (DARTS: 3e-4)", minimum=0)
+    arch_weight_decay: float = option(1e-3, "weight decay of the architecture weights (DARTS: 1e-3)", minimum=0)
+    partial_channels: int = option(1, "PC-DARTS: 1/K of an edge's channels go through its ops (1: off, as DARTS)",
+                                   minimum=1)
+    warmup_epochs: int = option(0, "first epochs that train the network weights only (PC-DARTS: 15 of 50)", minimum=0)
+    order: int = option(1, "1: first-order architecture gradient; 2: DARTS's unrolled second-order one (about 3x "
+                           "dearer)", minimum=1, maximum=2)
+
+
+@dataclass(frozen=True)
+class PcDartsOptions(DartsOptions):
+    partial_channels: int = option(4, "PC-DARTS: 1/K of an edge's channels go through its ops (1: off, as DARTS)",
+                                   minimum=1)
+
+
+@dataclass(frozen=True)
+class SposOptions(CommonOptions, EvolutionSearcher.Options):
+    """Regularized evolution's options over the supernet's paths, and the supernet's."""
 
 
 class OneShotMixin:
@@ -43,8 +60,7 @@ class DartsSearcher(OneShotMixin, SpaceSearcher):
     """DARTS (Liu et al. 2019): architecture weights learned by gradient on held-out batches (first or second order)."""
 
     name = "darts"
-    OPTIONS = {**COMMON, **DARTS}
-    OPTION_HELP = {**COMMON_HELP, **DARTS_HELP}
+    Options = DartsOptions
 
     def setup(self) -> None:
         if self.options["partial_channels"] < 1:
@@ -65,20 +81,18 @@ class PcDartsSearcher(DartsSearcher):
     """PC-DARTS (Xu et al. 2020): DARTS with partial channels (K = 4) and edge normalisation."""
 
     name = "pcdarts"
-    OPTIONS = {**COMMON, **DARTS, "partial_channels": 4}
+    Options = PcDartsOptions
 
 
 class SposSearcher(OneShotMixin, EvolutionSearcher):
     """SPOS (Guo et al. 2020): uniform single-path supernet training, then regularized evolution over paths."""
 
     name = "spos"
-    OPTIONS = {**EvolutionSearcher.OPTIONS, **COMMON}
-    OPTION_HELP = {**EvolutionSearcher.OPTION_HELP, **COMMON_HELP}
+    Options = SposOptions
 
 
 class RswsSearcher(OneShotMixin, RandomSearcher):
     """Random search with weight sharing (Li & Talwalkar 2019): the same supernet, paths drawn at random."""
 
     name = "rsws"
-    OPTIONS = dict(COMMON)
-    OPTION_HELP = dict(COMMON_HELP)
+    Options = CommonOptions

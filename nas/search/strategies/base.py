@@ -153,7 +153,7 @@ class SpaceSearcher:
             raise StrategyError(f"strategy {cls.name!r} has no option {unknown[0]!r} (allowed: {allowed})"
                                 + did_you_mean(unknown[0], cls.OPTIONS))
         for key, value in options.items():
-            if cls.Options is not None:
+            if cls.Options is not None and key in typed_options.fields_of(cls.Options):
                 problem = typed_options.check(cls.name, cls.Options, key, value)
                 if problem:
                     raise StrategyError(f"strategy {cls.name!r} option {key}: {problem}")
