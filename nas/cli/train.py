@@ -32,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"epochs (default {DEFAULT_EPOCHS})")
     add_recipe(train)
     train.add_argument("--seed", type=int, default=0, metavar="S", help="seed of weights and batch order (default 0)")
+    train.add_argument("--workers", type=workers_argument, default="auto", metavar="N",
+                       help="data-parallel processes of one thread each on the CPU cores (nas.train.parallel; "
+                            "batch split evenly, gradients averaged); auto: every core for trainings of 20,000 "
+                            "images x epochs or more on a CPU, else 1 (default auto)")
     train.add_argument("--from", dest="weights", metavar="WEIGHTS",
                        help="fine-tune these weights (a state_dict file, e.g. a run's best_weights.pt); "
                             "a classifier for another number of classes starts afresh")
@@ -58,8 +62,22 @@ def run(args: argparse.Namespace) -> int:
                   f"val accuracy {record['val_accuracy']:.4f} ({record['epoch_time']:.1f} s)", flush=True)
 
     result = train(genome, args.dataset, settings=settings, weights=args.weights, out=out, data_dir=args.data_dir,
-                   val_fraction=args.val_fraction, train_limit=args.train_limit, progress=progress)
+                   val_fraction=args.val_fraction, train_limit=args.train_limit, progress=progress,
+                   workers=args.workers)
     if result.reinitialised:
         print(f"started afresh (shape differs from --from): {', '.join(result.reinitialised)}")
     print(f"test accuracy {result.test_accuracy:.4f} (val {result.val_accuracy:.4f}) -> {result.folder}")
     return 0
+
+
+def workers_argument(text: str) -> int | str:
+    """`--workers`: a positive integer or auto."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or auto, got {text!r}")
+    return value

@@ -31,6 +31,7 @@ from nas.train.failures import TrialFailure
 from nas.train.loop import (Precision, evaluate, make_optimizer, make_scheduler, steps_per_epoch, to_device,
                             train_epoch, trial_seed)
 from nas.train.settings import TrainSettings
+from nas.train.speed import resolve_channels_last
 
 GENOME_FILE, WEIGHTS_FILE, RESULT_FILE = "genome.yaml", "weights.pt", "train.json"
 
@@ -134,7 +135,8 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
           weights: str | Path | Mapping[str, torch.Tensor] | None = None, out: str | Path | None = None,
           settings: TrainSettings | Mapping[str, Any] | None = None, seed: int = 0, data_dir: str | Path | None = None,
           val_fraction: float = 0.1, train_limit: int | None = None, device: str | torch.device | None = None,
-          progress: Callable[[dict[str, float]], None] | None = None, **recipe: Any) -> TrainResult:
+          progress: Callable[[dict[str, float]], None] | None = None, workers: int | str = 1,
+          **recipe: Any) -> TrainResult:
     """Train `genome` on `data` (a `DatasetSplits`, or a data set name for `load_dataset`) with the
     search trials' recipe and return the trained model with its test accuracy.
 
@@ -142,6 +144,7 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
     override the defaults; `epochs` and `seed` too. `weights` (a state_dict or a file) fine-tunes
     instead of starting from scratch. `out`: a new folder for genome.yaml, weights.pt, train.json.
     `progress` is called with each epoch's record.
+    `workers` (a count, or "auto") other than 1 trains data-parallel on CPU cores (`nas.train.parallel`).
     """
     if isinstance(data, str):
         data = load_dataset(data, data_dir, val_fraction=val_fraction, seed=seed, train_limit=train_limit)
@@ -156,6 +159,10 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
     folder = new_folder(out) if out is not None else None
     try:
         try:
+            if workers != 1:
+                from nas.train.parallel import train_data_parallel
+
+                return train_data_parallel(genome, data, settings, state, weights, folder, device, progress, workers)
             return _train(genome, data, settings, state, weights, folder, device, progress)
         except TrialFailure as failure:  # e.g. "loss became NaN at epoch 2"
             raise TrainError(f"training failed: {failure}") from None
@@ -174,7 +181,7 @@ def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, 
     torch.manual_seed(trial_seed(settings.seed, fingerprint))
     generator = torch.Generator().manual_seed(trial_seed(settings.seed + 1, fingerprint))
     precision = Precision.choose(settings.precision, device)
-    channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"
+    channels_last = resolve_channels_last(settings.channels_last, device)
     model = build(genome)
     skipped = load_matching(model, state, str(weights) if not isinstance(weights, Mapping) else "weights") \
         if state is not None else []
