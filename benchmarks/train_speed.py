@@ -193,20 +193,30 @@ class Bench:
         return once, startups
 
     def timed(self, work: Callable[[], None], images: int) -> float:
+        """images/s of `work`; also records images per CPU-second of this process in `CPU_RATES`."""
         self.sync()
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         work()
         self.sync()
+        CPU_RATES.append(images / max(1e-9, time.process_time() - cpu))
         return images / (time.perf_counter() - started)
+
+
+CPU_RATES: list[float] = []  # images per CPU-second of this process, one per timed pass (Bench.timed)
 
 
 def measure(variants: dict[str, Callable[[], float]], repeats: int, reference: str) -> dict[str, list[float]]:
     """images/s of every variant, `repeats` rounds, the variants taking turns; also `name ratio` lists
-    (the variant's images/s over the reference's in the same round)."""
+    (the variant's images/s over the reference's in the same round) and `name cpu` lists (images per
+    CPU-second of this process: the work, less sensitive to other processes; none for the workers)."""
     figures: dict[str, list[float]] = {name: [] for name in variants}
+    for name in variants:
+        figures[f"{name} cpu"] = []
     for _ in range(repeats):
         for name, timer in variants.items():
+            CPU_RATES.clear()
             figures[name].append(timer())
+            figures[f"{name} cpu"] += CPU_RATES
     for name in variants:
         figures[f"{name} ratio"] = [v / r for v, r in zip(figures[name], figures[reference])]
     return figures
@@ -221,10 +231,12 @@ def spread(values: list[float], digits: int = 0) -> str:
 
 def report(title: str, figures: dict[str, list[float]], reference: str) -> None:
     print(f"\n{title}  (images/s: median (min-max) of the rounds; ratio to '{reference}' in the same round)")
-    names = [n for n in figures if not n.endswith(" ratio")]
+    names = [n for n in figures if not n.endswith((" ratio", " cpu"))]
     width = max(len(n) for n in names)
     for name in names:
-        print(f"  {name:<{width}}  {spread(figures[name]):>20}   x {spread(figures[name + ' ratio'], 2)}",
+        cpu = figures.get(name + " cpu")
+        work = f"   {spread(cpu)} images/CPU-s" if cpu else ""
+        print(f"  {name:<{width}}  {spread(figures[name]):>20}   x {spread(figures[name + ' ratio'], 2)}{work}",
               flush=True)
 
 
