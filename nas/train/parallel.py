@@ -53,7 +53,7 @@ SUPPORTED = frozenset({
     "eval_batch_size", "seed", "test_at_end",
 })
 JOB, EPOCHS, RESULT, FAILED = "job.pt", "epochs.jsonl", "result.pt", "failed.txt"  # in the workers' folder
-MIN_IMAGES = 20_000  # `auto`: below this many training images x epochs, starting the workers (~3 s) does not pay
+MIN_IMAGES = 20_000  # `auto`: below this many training images x epochs, starting the workers does not pay
 
 
 class ParallelError(NasError):
