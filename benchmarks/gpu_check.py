@@ -13,6 +13,9 @@ GPU; not yet timed on one, as none was available when it was written):
               architectures in the same order either way);
   search      a short search end to end (`--strategy`, default pnas over the cells space) on the
               data set with `--gpus-per-trial 0.25`: best validation and test accuracy, and time.
+  train_speed benchmarks/train_speed.py on the device: the toolkit's loop against a plain PyTorch loop,
+              memory format, bf16 autocast and batch size, for a 125k- and a 23k-parameter network on
+              the data set (images/s, ratios measured side by side).
 
     bash benchmarks/gpu_check.sh                              # on the GPU machine, data under ./data
     bash benchmarks/gpu_check.sh --data-dir /data/fashion     # Fashion-MNIST files elsewhere
@@ -30,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PARTS = ("throughput", "packing", "search")
+PARTS = ("throughput", "packing", "search", "train_speed")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -227,6 +230,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {summary['counts']} in {summary['wall_s']:.1f} s; best val accuracy {best.get('val_accuracy')}, "
               f"its test accuracy {best.get('test_accuracy')}, {best.get('params')} params; run folder {out / 'search'}",
               flush=True)
+    if "train_speed" in args.parts:
+        print("speed (benchmarks/train_speed.py):", flush=True)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import train_speed
+
+        train_speed.main(["--device", args.device, "--dataset", args.dataset, "--parts", "loop,layout,batch",
+                          "--batches", "50", "--repeats", "3"] + (["--data-dir", args.data_dir] if args.data_dir else []))
     print(f"gpu_check done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 

@@ -45,6 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                             "standard deviation of the test accuracy (instead of --seed)")
     train.add_argument("--cpus-per-trial", type=float, default=1.0, metavar="N", help="CPUs per seed with --seeds")
     train.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="N", help="GPUs per seed with --seeds")
+    train.add_argument("--workers", type=workers_argument, default=1, metavar="N",
+                       help="data-parallel processes of one thread each on the CPU cores (nas.train.parallel; "
+                            "batch split evenly, gradients averaged; no --resume, no frozen parts); auto: every core "
+                            "for trainings of 20,000 images x epochs or more on a CPU, else 1 (default 1)")
     train.add_argument("--from", dest="weights", metavar="WEIGHTS",
                        help="fine-tune these weights (a state_dict file, e.g. a run's best_weights.pt); "
                             "a classifier for another number of classes starts afresh. Or a reference model's: "
@@ -120,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         result = train(genome, data, settings=settings, weights=weights, out=out, progress=display.epoch_done,
                        on_batch=display.batch, source=source, recipe=args.recipe, pretrained=pretrained,
                        freeze=args.freeze, train_only=args.train_only,
-                       pretrained_lr_scale=args.pretrained_lr_scale, frozen_bn=args.frozen_bn)
+                       pretrained_lr_scale=args.pretrained_lr_scale, frozen_bn=args.frozen_bn,
+                       workers=args.workers)
     if result.transfer is not None:
         print(describe_transfer(result.transfer))
     if result.reinitialised:
@@ -140,3 +145,16 @@ def describe_transfer(record: dict) -> str:
     rates = {g["part"]: g["lr"] for g in record.get("param_groups", [])}
     parts.append("learning rate " + ", ".join(f"{part} {lr:g}" for part, lr in rates.items()))
     return "; ".join(parts)
+
+
+def workers_argument(text: str) -> int | str:
+    """`--workers`: a positive integer or auto."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer or auto, got {text!r}")
+    return value

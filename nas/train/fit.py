@@ -36,6 +36,7 @@ from nas.train.loop import (Precision, evaluate, make_optimizer, make_scheduler,
 from nas.train.loop import tagged
 from nas.train.regularizers import Extras
 from nas.train.settings import TrainSettings
+from nas.train.speed import resolve_channels_last
 
 GENOME_FILE, WEIGHTS_FILE, RESULT_FILE = "genome.yaml", "weights.pt", "train.json"
 
@@ -146,7 +147,7 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
           resume: bool = False, pretrained: Any = None, freeze: str | Sequence[str] | None = None,
           train_only: str | Sequence[str] | None = None, pretrained_lr_scale: float = 1.0, frozen_bn: str = "eval",
           on_batch: Callable[..., None] | None = None, val_limit: int | str | None = None,
-          source: Mapping[str, Any] | None = None, **fields: Any) -> TrainResult:
+          source: Mapping[str, Any] | None = None, workers: int | str = 1, **fields: Any) -> TrainResult:
     """Train `genome` on `data` (a `DatasetSplits`, or a data set name for `load_dataset`) with the
     search trials' recipe and return the trained model with its test accuracy.
 
@@ -167,10 +168,16 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
     read from local caches only; `freeze` / `train_only` name genome parts ("stem,stages[0:2]", "head");
     `pretrained_lr_scale` multiplies the learning rate of pretrained weights; `frozen_bn` ("eval" or
     "train") is what frozen batch-norm layers do while training.
+
+    `workers` (a count, or "auto") other than 1 trains data-parallel on CPU cores (`nas.train.parallel`),
+    from scratch or from `weights`, in one go: it does not resume or fine-tune with frozen parts.
     """
     tuning = FineTune.create(weights, pretrained, freeze, train_only, pretrained_lr_scale, frozen_bn)
     if tuning is not None:
         tuning.check(genome)  # part paths against this genome, before any data loads
+    if workers != 1 and (resume or tuning is not None):
+        raise TrainError("--workers other than 1 trains in one go, from scratch or from --from weights: it does not "
+                         f"{'resume' if resume else 'fine-tune with frozen parts or a pretrained model'}; use --workers 1")
     dataset = data if isinstance(data, str) else None
     if isinstance(data, str):
         data = load_dataset(data, data_dir, val_fraction=val_fraction, seed=seed, train_limit=train_limit,
@@ -206,6 +213,10 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
                "frozen_bn": frozen_bn}}
     try:
         try:
+            if workers != 1:
+                from nas.train.parallel import train_data_parallel
+
+                return train_data_parallel(genome, data, settings, state, weights, folder, device, progress, workers)
             return _train(genome, data, settings, state, weights, folder, device, progress, run, tuning, on_batch)
         except TrialFailure as failure:  # e.g. "loss became NaN at epoch 2"
             raise TrainError(f"training failed: {failure}") from None
@@ -240,7 +251,7 @@ def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, 
     torch.manual_seed(trial_seed(settings.seed, fingerprint))
     generator = torch.Generator().manual_seed(trial_seed(settings.seed + 1, fingerprint))
     precision = Precision.choose(settings.precision, device)
-    channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"
+    channels_last = resolve_channels_last(settings.channels_last, device)
     model = build(genome)
     skipped = load_matching(model, state, str(weights) if not isinstance(weights, Mapping) else "weights") \
         if state is not None else []

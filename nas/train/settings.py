@@ -65,7 +65,7 @@ class TrainSettings:
     label_smoothing: float = 0.0
     augment: str = "auto"  # auto (the data set's default), none, or e.g. crop,flip,cutout (nas.train.augment)
     precision: str = "auto"
-    channels_last: bool | None = None  # None: on a GPU only
+    channels_last: bool | None = None  # None: the measured default of the device (nas.train.speed)
     max_params: int | None = 50_000_000  # a trial whose genome is bigger fails before allocating
     max_flops: int | None = None  # per image (2 per multiply-add)
     checkpoint_every: int = 1  # epochs between checkpoints; 0: only after the last epoch

@@ -37,6 +37,7 @@ from nas.train.loop import (Precision, augmentation, evaluate, make_optimizer, m
 from nas.train.loop import tagged
 from nas.train.regularizers import Extras
 from nas.train.settings import TrainSettings
+from nas.train.speed import resolve_channels_last
 
 
 def placement() -> dict[str, Any]:
@@ -98,7 +99,7 @@ def train_genome(config: dict[str, Any], data: DatasetSplits, board: str | None 
     torch.manual_seed(trial_seed(settings.seed, fingerprint))
     generator = torch.Generator().manual_seed(trial_seed(settings.seed + 1, fingerprint))
     precision = Precision.choose(settings.precision, device)
-    channels_last = settings.channels_last if settings.channels_last is not None else device.type == "cuda"
+    channels_last = resolve_channels_last(settings.channels_last, device)
     try:
         model = build(genome, num_classes=data.num_classes, in_channels=data.channels, input_size=data.size)
         model = model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
