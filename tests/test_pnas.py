@@ -238,12 +238,12 @@ def test_an_exhausted_space_ends_the_search():
 # ----- options -----
 
 @pytest.mark.parametrize("options,message", [  # the shared type and range checks, then pnas's own
-    ({"k": 0}, "option k: expected a positive whole number, got 0"),
-    ({"candidates": "many"}, "option candidates: expected a whole number >= 0, got 'many'"),
-    ({"candidates": 0}, "'candidates' must be a positive integer, got 0"),
-    ({"ensemble": 2.5}, "option ensemble: expected a whole number >= 0"),
-    ({"warmup": True}, "option warmup: expected a positive whole number"),
-    ({"lr": -1}, "option lr: expected a finite number >= 0"),
+    ({"k": 0}, "option k: expected a whole number >= 1 or none, got 0"),
+    ({"candidates": "many"}, "option candidates: expected a whole number >= 1, got 'many'"),
+    ({"candidates": 0}, "option candidates: expected a whole number >= 1, got 0"),
+    ({"ensemble": 2.5}, "option ensemble: expected a whole number >= 1"),
+    ({"warmup": True}, "option warmup: expected a whole number >= 1 or none"),
+    ({"lr": -1}, "option lr: expected a number >= 0"),
     ({"lr": 0}, "'lr' must be a positive number"),
     ({"beam": 3}, "has no option 'beam'"),
 ])

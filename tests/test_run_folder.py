@@ -115,7 +115,7 @@ def test_search_refuses_a_folder_of_the_users_and_changes_nothing(space, tmp_pat
 
 
 @pytest.mark.parametrize("extra, words", [
-    (["--option", "population=abc"], "option population: expected a positive whole number"),
+    (["--option", "population=abc"], "option population: expected a whole number >= 1 or none"),
     (["--option", "colour=red"], "has no option 'colour'"),
     (["--space", "{missing}"], "missing.yaml"),
     (["--val-fraction", "nan"], "val_fraction must be in (0, 1)"),
@@ -133,7 +133,7 @@ def test_a_mistyped_search_leaves_no_folder_and_the_corrected_one_is_accepted(sp
 
 
 @pytest.mark.parametrize("extra, words", [
-    (["--option", "population=abc"], "option population: expected a positive whole number"),
+    (["--option", "population=abc"], "option population: expected a whole number >= 1 or none"),
     (["--space", "{missing}"], "missing.yaml"),
 ])
 def test_a_mistyped_option_or_space_is_said_before_the_data_is_loaded(space, tmp_path, capsys, extra, words):
@@ -149,7 +149,7 @@ def test_rl_options_out_of_range_are_refused(space, tmp_path, capsys):
     out = tmp_path / "run"
     argv = ["search", "--strategy", "rl", "--space", str(space), "--option", "hidden=-5", "--out", str(out)]
     assert main(argv) == 2
-    assert "option hidden: expected a whole number >= 0, got -5" in one_error_line(capsys, "search")
+    assert "option hidden: expected a whole number >= 1, got -5" in one_error_line(capsys, "search")
     assert not out.exists()
 
 

@@ -66,12 +66,12 @@ def test_options_are_one_typed_dataclass_checked_for_type_range_and_name():
     assert rl.OPTIONS["lr"] == 0.0006 and rl.OPTION_HELP["baseline_decay"][0] == "float in [0, 1]"
     assert rl.resolve_options({"hidden": 8})["hidden"] == 8
     for options, words in (({"baseline_decay": 2}, "expected a number in [0, 1], got 2"),
-                           ({"hidden": 1.5}, "expected int, got 1.5"),
+                           ({"hidden": 1.5}, "expected a whole number >= 1, got 1.5"),
                            ({"hiden": 8}, "did you mean 'hidden'"),
-                           ({"layers": True}, "expected int, got True")):
+                           ({"layers": True}, "expected a whole number >= 1, got True")):
         with pytest.raises(StrategyError, match=re.escape(words)):
             rl.resolve_options(options)
     scaling = strategy_class("scaling")
     assert scaling.resolve_options({"phis": [1, 2]})["phis"] == [1, 2]
-    with pytest.raises(StrategyError, match=re.escape("expected numbers >= 0, got [1.0, -1.0]")):
+    with pytest.raises(StrategyError, match=re.escape("expected a list of numbers >= 0, got [1.0, -1.0]")):
         scaling.resolve_options({"betas": [1.0, -1.0]})

@@ -142,9 +142,11 @@ class Table:
 
 # ----- from a finished search's run folder -----
 def trial_history(run_folder: Path, trial_id: str) -> list[dict[str, Any]]:
-    """Every result a trial reported, in order (Ray Tune's result.json of ``tune/trial_<id>``)."""
-    path = run_folder / "tune" / f"trial_{trial_id}" / "result.json"
-    if not path.is_file():
+    """Every result a trial reported, in order (Ray Tune's result.json of ``tune/trial_<n>_<id>``, or
+    ``tune/trial_<id>`` in run folders written before trials were numbered)."""
+    folders = [*sorted((run_folder / "tune").glob(f"trial_*_{trial_id}")), run_folder / "tune" / f"trial_{trial_id}"]
+    path = next((folder / "result.json" for folder in folders if (folder / "result.json").is_file()), None)
+    if path is None:
         return []
     results = []
     for line in path.read_text().splitlines():

@@ -96,17 +96,41 @@ def fields_of(options: type) -> dict[str, tuple[Any, Any, Mapping[str, Any]]]:
     return result
 
 
+WORDS = {int: "a whole number", float: "a number", str: "a name", bool: "true or false"}
+
+
+def _words(hint: Any, meta: Mapping[str, Any]) -> str:
+    """What a value of type `hint` within `meta`'s range must be, in words: ``a whole number >= 1 or none``."""
+    low, high = meta.get(_MIN), meta.get(_MAX)
+    bounds = (f" in [{low}, {high}]" if low is not None and high is not None
+              else f" >= {low}" if low is not None else f" <= {high}" if high is not None else "")
+    parts = []
+    for alternative in _alternatives(hint):
+        if alternative is type(None):
+            continue
+        if typing.get_origin(alternative) is list:
+            (item,) = typing.get_args(alternative) or (Any,)
+            parts.append(f"a list of {WORDS.get(item, type_name(item)).removeprefix('a ')}s{bounds}"
+                         if item in (int, float) else f"a list of {type_name(item)}")
+        elif alternative in (int, float):
+            parts.append(WORDS[alternative] + bounds)
+        else:
+            parts.append(WORDS.get(alternative, type_name(alternative)))
+    if type(None) in _alternatives(hint):
+        parts.append("none")
+    return " or ".join(parts)
+
+
 def check(strategy: str, options: type, key: str, value: Any) -> str | None:
     """Why `value` is not a valid option `key` (None when it is)."""
     _, hint, meta = fields_of(options)[key]
+    expected = f"expected {_words(hint, meta)}, got {value!r}"
     if not any(_fits(value, alternative) for alternative in _alternatives(hint)):
-        return f"expected {type_name(hint)}, got {value!r}"
+        return expected
     low, high, choices = meta.get(_MIN), meta.get(_MAX), meta.get(_CHOICES)
     for number in _numbers(value):
         if (low is not None and number < low) or (high is not None and number > high):
-            bounds = (f"in [{low}, {high}]" if low is not None and high is not None
-                      else f">= {low}" if low is not None else f"<= {high}")
-            return f"expected {'numbers' if isinstance(value, list) else 'a number'} {bounds}, got {value!r}"
+            return expected
     if choices and isinstance(value, str) and value not in choices:
         return f"expected one of {', '.join(choices)}, got {value!r}"
     return None
