@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from nas import baselines
@@ -109,17 +109,25 @@ def bool_argument(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
 
 
-def val_limit_argument(text: str) -> int | str:
-    """`--val-limit`: a positive count, or ``all``."""
-    if text.strip().lower() == "all":
-        return "all"
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number of images or 'all', got {text!r}")
-    return value
+def count_or(word: str, what: str) -> Callable[[str], int | str]:
+    """An argument type: a positive whole number (`what`, in words), or `word` (``all``, ``auto``)."""
+
+    def parse(text: str) -> int | str:
+        if text.strip().lower() == word:
+            return word
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"expected {what} or '{word}', got {text!r}")
+        return value
+
+    return parse
+
+
+val_limit_argument = count_or("all", "a positive number of images")  # --val-limit
+workers_argument = count_or("auto", "a positive number of workers")  # nas train --workers
 
 
 def add_val_limit(group: argparse._ArgumentGroup) -> None:

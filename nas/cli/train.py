@@ -19,7 +19,8 @@ import argparse
 from datetime import datetime
 from pathlib import Path
 
-from nas.cli.common import add_recipe, add_source, add_val_limit, dataset_help, load_source, recipe_from_args
+from nas.cli.common import (add_recipe, add_source, add_val_limit, dataset_help, load_source, recipe_from_args,
+                            workers_argument)
 from nas.errors import NasError
 
 DEFAULT_EPOCHS = 10
@@ -145,16 +146,3 @@ def describe_transfer(record: dict) -> str:
     rates = {g["part"]: g["lr"] for g in record.get("param_groups", [])}
     parts.append("learning rate " + ", ".join(f"{part} {lr:g}" for part, lr in rates.items()))
     return "; ".join(parts)
-
-
-def workers_argument(text: str) -> int | str:
-    """`--workers`: a positive integer or auto."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer or auto, got {text!r}")
-    return value
