@@ -36,7 +36,7 @@ def test_defaults_are_the_measured_ones():
     assert resolve_channels_last(None, cpu) and resolve_channels_last(None, cuda)  # channels-last on both
     assert not resolve_channels_last(False, cpu) and resolve_channels_last(True, cpu)  # an explicit setting wins
     assert loop.Precision.choose("auto", cpu).dtype is None  # fp32 on CPUs
-    assert TrainSettings().eval_batch_size == 1024 and TrainSettings().batch_size == 32
+    assert TrainSettings().eval_batch_size == 256 and TrainSettings().batch_size == 32
 
 
 def test_auto_workers(monkeypatch):

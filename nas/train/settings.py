@@ -69,7 +69,9 @@ class TrainSettings:
     max_params: int | None = 50_000_000  # a trial whose genome is bigger fails before allocating
     max_flops: int | None = None  # per image (2 per multiply-add)
     checkpoint_every: int = 1  # epochs between checkpoints; 0: only after the last epoch
-    eval_batch_size: int = 1024
+    # evaluation (eval mode: the batch changes no result): 256 tested 10,000 Fashion-MNIST images in 8.5-10.2 s
+    # against 12.9 s at 1024 (a 504k-parameter MBConv network, 2 idle cores)
+    eval_batch_size: int = 256
     seed: int = 0  # with the genome's fingerprint, seeds weights and batch order
     test_at_end: bool = False  # after the last epoch also report test_accuracy (final retraining, never search)
     # the pieces of published final trainings (nas.train.regularizers; all off by default)
