@@ -171,6 +171,7 @@ def config_from_args(args: argparse.Namespace, folder: Path | None = None) -> Se
 
 def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     from rich.console import Console
+    from rich.measure import Measurement
     from rich.table import Table
 
     from nas.evaluate.hooks import summary_lines
@@ -179,13 +180,25 @@ def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) ->
     console = Console()
     evaluator = summary.get("evaluator") or "train"
     scored_by = f"proxy score: {evaluator[len('proxy:'):]}" if evaluator.startswith("proxy:") else "validation accuracy"
-    table = Table(title=f"leaderboard ({scored_by})", title_justify="left")
-    for i, column in enumerate(LEADERBOARD_COLUMNS):
-        column = "score" if column == "val acc" and evaluator.startswith("proxy:") else column
-        table.add_column(column, justify="left" if column in ("fingerprint", "node") else "right")
     rows = leaderboard(records)
-    for row in rows:
-        table.add_row(*row)
+
+    def table_of(dropped: tuple[str, ...]) -> Table:
+        table = Table(title=f"leaderboard ({scored_by})", title_justify="left")
+        kept = [i for i, column in enumerate(LEADERBOARD_COLUMNS) if column not in dropped]
+        for i in kept:
+            column = LEADERBOARD_COLUMNS[i]
+            column = "score" if column == "val acc" and evaluator.startswith("proxy:") else column
+            table.add_column(column, justify="left" if column in ("fingerprint", "node") else "right")
+        for row in rows:
+            table.add_row(*(row[i] for i in kept))
+        return table
+
+    # what cannot fit the terminal is left out whole (node first, then the fingerprint), never cut to "finger…"
+    for dropped in ((), ("node",), ("node", "fingerprint")):
+        table = table_of(dropped)
+        natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+        if natural <= console.width:
+            break
     if rows:  # (no completed trial: no empty table)
         console.print(table)
     counts = summary["counts"]
