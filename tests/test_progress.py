@@ -190,3 +190,17 @@ def test_a_status_says_what_is_slow_once_on_a_pipe_and_with_its_seconds_in_the_l
         text = io.StringIO()
         Console(file=text, width=80).print(view._render([]))
         assert "starting Ray (local)... 12 s" in text.getvalue()
+
+
+def test_the_leaderboard_leaves_out_whole_columns_that_cannot_fit_80_columns(capsys, monkeypatch):
+    from nas.cli.search import print_leaderboard
+
+    monkeypatch.setenv("COLUMNS", "80")
+    records = [{"index": i, "status": "TERMINATED", "val_accuracy": 0.9 + i / 100, "params": 30_600 + i,
+                "flops": 1_510_000, "epoch": 3, "train_time": 1.9, "fingerprint": f"{i}abb64a14f369ffff",
+                "node_ip": "192.0.2.2"} for i in range(3)]
+    summary = {"counts": {"completed": 3, "failed": 0}, "best": None}
+    print_leaderboard(records, summary)
+    out = capsys.readouterr().out
+    assert "fingerprint" in out and "2abb64a14f36" in out and "…" not in out
+    assert all(len(line) <= 80 for line in out.splitlines())
