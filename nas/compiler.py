@@ -37,7 +37,7 @@ def compile_cell(plan: CellPlan) -> nn.Module:
 
 # Layers that return a new tensor (never their input, never a view) which their own backward does not
 # need: a value they produce may be overwritten once nothing else reads it.
-_FRESH_OUTPUT_LAYERS = (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm)
+_FRESH_OUTPUT_LAYERS = (nn.Conv2d, nn.Linear, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
 def _owns_fresh_output(module: nn.Module) -> bool:

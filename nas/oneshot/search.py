@@ -54,7 +54,8 @@ def recalibrate(model: nn.Module, data: DatasetSplits, split: Split, batch_size:
     average) over `count` training batches of this path; `count` 0 keeps the statistics as they are."""
     if count <= 0:
         return
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    batch_norms = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+    norms = [m for m in model.modules() if isinstance(m, batch_norms) and m.track_running_stats]
     momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
