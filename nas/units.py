@@ -1,4 +1,4 @@
-"""Numbers for people: counts of parameters and FLOPs with an SI prefix, durations."""
+"""Numbers for people: counts of parameters and FLOPs with an SI prefix, durations; and which values are numbers."""
 from __future__ import annotations
 
 import math
@@ -28,3 +28,10 @@ def duration(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
+
+
+def finite(value: object) -> float | None:
+    """`value` as a float when it is a finite int or float (not a bool: True is no metric), else None."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return None

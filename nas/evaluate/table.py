@@ -14,7 +14,6 @@ table (space, data set, recipe, seed). A lookup matches the genome's fingerprint
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 
 from nas.errors import NasError
 from nas.genome import Genome
-from nas.units import plural
+from nas.units import finite, plural
 
 TABLE_FILE = "table.json"
 FORMAT = "nas-bench-table"
@@ -155,10 +154,6 @@ def trial_history(run_folder: Path, trial_id: str) -> list[dict[str, Any]]:
     return results
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
-
-
 def table_from_run(run_folder: str | Path, meta: Mapping[str, Any]) -> Table:
     """The table of the completed trials of a search run with `test_at_end` (their per-epoch validation
     accuracies from Ray Tune's per-trial results), in the order the sample was drawn."""
@@ -172,7 +167,7 @@ def table_from_run(run_folder: str | Path, meta: Mapping[str, Any]) -> Table:
         history = trial_history(run_folder, record["trial_id"])
         by_epoch: dict[int, float] = {}
         for result in history:  # a resumed trial may report an epoch twice: the last report of it counts
-            epoch, value = result.get("epoch"), _number(result.get("val_accuracy"))
+            epoch, value = result.get("epoch"), finite(result.get("val_accuracy"))
             if isinstance(epoch, int) and value is not None:
                 by_epoch[epoch] = value
         last = history[-1] if history else {}
@@ -181,8 +176,8 @@ def table_from_run(run_folder: str | Path, meta: Mapping[str, Any]) -> Table:
             continue
         entries.append(Entry(
             fingerprint=record["fingerprint"], genome=record["genome"], sample=record.get("sample"),
-            val_accuracy=curve, test_accuracy=_number(last.get("test_accuracy")),
+            val_accuracy=curve, test_accuracy=finite(last.get("test_accuracy")),
             params=int(record.get("params") or 0), flops=int(record.get("flops") or 0),
-            cpu_s=_number(record.get("cpu_s")) or 0.0, gpu_s=_number(record.get("gpu_s")) or 0.0,
-            train_time=_number(record.get("train_time")) or 0.0, seed=int(meta.get("seed", 0))))
+            cpu_s=finite(record.get("cpu_s")) or 0.0, gpu_s=finite(record.get("gpu_s")) or 0.0,
+            train_time=finite(record.get("train_time")) or 0.0, seed=int(meta.get("seed", 0))))
     return Table({**meta, "archs": len(entries)}, entries)

@@ -24,7 +24,6 @@ Without a source the view goes by Tune's per-epoch results.
 """
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +31,7 @@ from typing import Any
 
 from ray.tune import Callback
 
-from nas.units import duration  # noqa: F401 (re-exported)
+from nas.units import duration, finite  # noqa: F401 (duration re-exported)
 
 FINISHED = ("TERMINATED", "ERROR")
 WIDTH = 80  # columns of the lines and the live view
@@ -44,12 +43,6 @@ PIPE_EVERY_S = 30.0  # not on a terminal: a line of the running trials' in-epoch
 def figure(value: float) -> str:
     """An accuracy as 0.9123; a larger figure (a proxy's score, nas.evaluate) in 4 significant digits."""
     return f"{value:.4f}" if abs(value) < 1000 else f"{value:.4g}"
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
-    return None
 
 
 def _epochs(trial) -> int | None:
@@ -199,7 +192,7 @@ class TrialsView:
     def _consider_best(self, trial) -> None:
         if self.best_key is None:
             return
-        value = _number((trial.last_result or {}).get(self.best_key))
+        value = finite((trial.last_result or {}).get(self.best_key))
         if value is None:
             return
         better = self.best is None or (value > self.best[0] if self.best_mode == "max" else value < self.best[0])
@@ -221,8 +214,8 @@ class TrialsView:
         snap = self._snapshots.get(trial.trial_id)
         if snap is None or trial.status != "RUNNING" or trial.trial_id in self._reported:
             return None
-        reported = _number((trial.last_result or {}).get("epoch")) or 0
-        epoch = _number(snap.get("epoch"))
+        reported = finite((trial.last_result or {}).get("epoch")) or 0
+        epoch = finite(snap.get("epoch"))
         return snap if epoch is not None and epoch > reported and snap.get("phase") else None
 
     def _progress(self, trials: Sequence[Any]) -> float:
@@ -233,10 +226,10 @@ class TrialsView:
             if trial.status in FINISHED or trial.trial_id in self._reported:
                 work += 1.0
             elif trial.status == "RUNNING":
-                epoch, epochs = _number((trial.last_result or {}).get("epoch")), _epochs(trial)
+                epoch, epochs = finite((trial.last_result or {}).get("epoch")), _epochs(trial)
                 share = min(1.0, epoch / epochs) if epoch and epochs else 0.0
                 snap = self.snapshot(trial)
-                if snap is not None and _number(snap.get("fraction")) is not None:
+                if snap is not None and finite(snap.get("fraction")) is not None:
                     share = max(share, min(1.0, snap["fraction"]))
                 work += share
         return work
@@ -294,11 +287,11 @@ class TrialsView:
         result = trial.last_result or {}
         parts = [head]
         for key, name in self.metrics:
-            value = _number(result.get(key))
+            value = finite(result.get(key))
             parts.append(f"{name} {figure(value)}" if value is not None else f"{name} -")
         if result.get("epoch") is not None:
             parts.append(f"{result['epoch']} ep")
-        seconds = _number(result.get("train_time")) or _number(result.get("time_total_s"))
+        seconds = finite(result.get("train_time")) or finite(result.get("time_total_s"))
         if seconds is not None:
             parts.append(f"{seconds:.1f}s")
         if self.best is not None:
@@ -329,7 +322,7 @@ class TrialsView:
             snap = self.snapshot(trial)
             if snap is not None:  # the epoch under way, and where in it
                 epoch = snap["epoch"]
-            accuracy = _number(result.get(self.metrics[-1][0] if self.metrics else "val_accuracy"))
+            accuracy = finite(result.get(self.metrics[-1][0] if self.metrics else "val_accuracy"))
             table.add_row(self.label(trial), f"{epoch or 0}/{epochs}" if epochs else str(epoch or 0),
                           _batches(snap) if snap is not None else "-",
                           f"{figure(accuracy)}" if accuracy is not None else "-",

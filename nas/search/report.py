@@ -497,15 +497,17 @@ def test_accuracy(genome_spec: Mapping[str, Any], weights: Mapping[str, Any], da
     from nas.genome import Genome
     from nas.train.loop import Precision, evaluate
     from nas.train.settings import TrainSettings
+    from nas.train.speed import resolve_channels_last
 
     model = build(Genome.from_dict(genome_spec), num_classes=data.num_classes, in_channels=data.channels,
                   input_size=data.size)
     model.load_state_dict(weights)
-    # channels-last: PyTorch's CPU convolutions (oneDNN) run about twice as fast in it as in NCHW, most of
-    # all the depthwise ones of MBConv cells (benchmarks/search_end.py)
-    model = model.to(memory_format=torch.channels_last)
-    return evaluate(model, data, data.test, Precision.choose("off", torch.device("cpu")),
-                    TrainSettings.eval_batch_size, channels_last=True)
+    cpu = torch.device("cpu")
+    channels_last = resolve_channels_last(None, cpu)  # the loop's measured default (channels-last on CPUs)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return evaluate(model, data, data.test, Precision.choose("off", cpu), TrainSettings.eval_batch_size,
+                    channels_last=channels_last)
 
 
 def write_best(folder: Path, best: dict[str, Any], data) -> dict[str, Any]:
