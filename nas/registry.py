@@ -2,9 +2,12 @@
 
 A registry with an entry-point `group` also finds entries in other installed packages (plug-ins, see
 `nas.plugins`): lazily, on the first lookup of a name it does not know or when it lists its names.
+A registry with `builtins` imports those modules (whose decorators register the built-in entries) on its
+first lookup or listing, so that importing the registry itself stays cheap.
 """
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from importlib import metadata
 from types import ModuleType
@@ -25,8 +28,11 @@ class Registry(Generic[T]):
     that names a module must register its entries itself when imported.
     """
 
-    def __init__(self, kind: str, group: str | None = None, adapt: Callable[[str, Any], T] | None = None):
+    def __init__(self, kind: str, group: str | None = None, adapt: Callable[[str, Any], T] | None = None,
+                 builtins: tuple[str, ...] = ()):
         self.kind = kind
+        self.builtins = builtins  # modules imported on first use; importing them registers the built-in entries
+        self._builtins_loaded = not builtins
         self.group = group
         self.adapt = adapt
         self._entries: dict[str, T] = {}
@@ -40,8 +46,15 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         return entry
 
+    def _load_builtins(self) -> None:
+        if not self._builtins_loaded:
+            self._builtins_loaded = True  # first: the modules' own lookups must not import them again
+            for module in self.builtins:
+                importlib.import_module(module)
+
     # ----- plug-ins -----
     def _scan(self) -> dict[str, metadata.EntryPoint]:
+        self._load_builtins()
         if self._pending is None:
             from nas.plugins import entry_points
 
@@ -51,6 +64,7 @@ class Registry(Generic[T]):
 
     def _resolve(self, name: str) -> bool:
         """Is `name` registered, after loading the plug-in that provides it (if any)?"""
+        self._load_builtins()
         if name in self._entries:
             return True
         pending = self._scan()
@@ -100,6 +114,7 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         """Every name, plug-ins' included (found from the installed packages' metadata, not imported)."""
+        self._load_builtins()
         return sorted(set(self._entries) | set(self._scan()))
 
     def decorator(self, name: str, make: Callable[[Callable], T]) -> Callable[[Callable], Callable]:

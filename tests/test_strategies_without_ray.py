@@ -75,3 +75,22 @@ def test_options_are_one_typed_dataclass_checked_for_type_range_and_name():
     assert scaling.resolve_options({"phis": [1, 2]})["phis"] == [1, 2]
     with pytest.raises(StrategyError, match=re.escape("expected a list of numbers >= 0, got [1.0, -1.0]")):
         scaling.resolve_options({"betas": [1.0, -1.0]})
+
+
+def test_a_strategy_registers_with_its_decorator_and_a_name_taken_twice_is_an_error():
+    from nas.errors import RegistryError
+    from nas.search.strategies import STRATEGIES, SpaceSearcher, strategy, strategy_class
+    from nas.search.strategies.random_search import RandomSearcher
+
+    assert strategy_class("random") is RandomSearcher  # the built-ins register with the same decorator
+
+    @strategy
+    class Greedy(SpaceSearcher):
+        name = "greedy-test-only"
+
+    try:
+        assert strategy_class("greedy-test-only") is Greedy and "greedy-test-only" in STRATEGIES.names()
+        with pytest.raises(RegistryError, match="already registered"):
+            strategy(type("Again", (SpaceSearcher,), {"name": "greedy-test-only"}))
+    finally:
+        STRATEGIES._entries.pop("greedy-test-only")  # the test's own entry; registries have no public remove

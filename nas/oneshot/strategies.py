@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nas.search.strategies import strategy
 from nas.search.strategies.base import Proposal, SpaceSearcher, StrategyError
 from nas.search.strategies.evolution import EvolutionSearcher
 from nas.search.strategies.options import option
@@ -56,6 +57,7 @@ class OneShotMixin:
     oneshot = True  # `nas search` runs the strategy as one supernet-training trial (nas.oneshot.run)
 
 
+@strategy
 class DartsSearcher(OneShotMixin, SpaceSearcher):
     """DARTS (Liu et al. 2019): architecture weights learned by gradient on held-out batches (first or second order)."""
 
@@ -77,6 +79,7 @@ class DartsSearcher(OneShotMixin, SpaceSearcher):
         raise StrategyError(f"{self.name} takes no trial results")
 
 
+@strategy
 class PcDartsSearcher(DartsSearcher):
     """PC-DARTS (Xu et al. 2020): DARTS with partial channels (K = 4) and edge normalisation."""
 
@@ -84,6 +87,7 @@ class PcDartsSearcher(DartsSearcher):
     Options = PcDartsOptions
 
 
+@strategy
 class SposSearcher(OneShotMixin, EvolutionSearcher):
     """SPOS (Guo et al. 2020): uniform single-path supernet training, then regularized evolution over paths."""
 
@@ -91,6 +95,7 @@ class SposSearcher(OneShotMixin, EvolutionSearcher):
     Options = SposOptions
 
 
+@strategy
 class RswsSearcher(OneShotMixin, RandomSearcher):
     """Random search with weight sharing (Li & Talwalkar 2019): the same supernet, paths drawn at random."""
 

@@ -5,7 +5,8 @@
     tune.TuneConfig(search_alg=TuneSearcher(strategy), num_samples=50)   # nas.search.tune_searcher
 
 `STRATEGIES` is a `nas.registry.Registry`: a strategy is a `SpaceSearcher` subclass, registered from
-Python with `register_strategy(name, cls)` or by another package's entry point in group
+Python with the class decorator `@strategy` (under the class's `name`; the built-in ones are registered so)
+or `register_strategy(name, cls)`, or by another package's entry point in group
 ``nas.strategies`` (see `nas.plugins`).
 """
 from __future__ import annotations
@@ -31,18 +32,14 @@ def _strategy_entry(name: str, entry: Any) -> type[SpaceSearcher]:
     return entry
 
 
-# strategy -> a SpaceSearcher subclass, or (module under nas.search.strategies or a dotted path, class) for the built-in
-# ones, imported on use (optuna is slow to import)
-STRATEGIES: Registry[type[SpaceSearcher] | tuple[str, str]] = Registry("strategy", GROUPS["strategies"],
-                                                                        _strategy_entry)
-for _name, _where in {"random": ("random_search", "RandomSearcher"), "evolution": ("evolution", "EvolutionSearcher"),
-                      "rl": ("rl", "RLSearcher"), "scaling": ("scaling", "ScalingSearcher"),
-                      "optuna": ("optuna_search", "OptunaSearcher"),
-                      "pnas": ("pnas", "PNASSearcher")}.items():
-    STRATEGIES.add(_name, _where)
-for _name, _where in {"darts": "DartsSearcher", "pcdarts": "PcDartsSearcher", "spos": "SposSearcher",
-                      "rsws": "RswsSearcher"}.items():  # one-shot: one supernet-training trial (nas.oneshot)
-    STRATEGIES.add(_name, ("nas.oneshot.strategies", _where))
+# strategy -> a SpaceSearcher subclass. The built-in ones register with `@strategy` in these modules, which are
+# imported on the registry's first use (they import torch and optuna only when a strategy is made, so that
+# `nas --help` and the argument checks list the names without them).
+BUILTIN_MODULES = ("nas.search.strategies.random_search", "nas.search.strategies.evolution", "nas.search.strategies.rl",
+                   "nas.search.strategies.scaling", "nas.search.strategies.optuna_search",
+                   "nas.search.strategies.pnas", "nas.oneshot.strategies")
+STRATEGIES: Registry[type[SpaceSearcher]] = Registry("strategy", GROUPS["strategies"], _strategy_entry,
+                                                     builtins=BUILTIN_MODULES)
 
 
 def register_strategy(name: str, cls: type[SpaceSearcher]) -> type[SpaceSearcher]:
@@ -50,9 +47,19 @@ def register_strategy(name: str, cls: type[SpaceSearcher]) -> type[SpaceSearcher
     return STRATEGIES.add(name, _strategy_entry(name, cls))
 
 
+def strategy(cls: type[SpaceSearcher]) -> type[SpaceSearcher]:
+    """Class decorator: register `cls` as the strategy `cls.name`.
+
+        @strategy
+        class MySearcher(SpaceSearcher):
+            name = "mine"
+    """
+    return register_strategy(cls.name, cls)
+
+
 def __getattr__(name: str) -> Any:
     """The base's names (Proposal, SpaceSearcher, StrategyError), imported on first use: the base imports
-    the genome and space modules, and the command line reads `STRATEGIES` without them (`nas --help`)."""
+    the genome and space modules, and importing this package (for `STRATEGIES`) stays cheap."""
     if name in ("Proposal", "SpaceSearcher", "StrategyError"):
         return getattr(importlib.import_module("nas.search.strategies.base"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -64,11 +71,7 @@ def strategy_class(strategy: str) -> type[SpaceSearcher]:
     if strategy not in STRATEGIES:
         raise StrategyError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})"
                             + did_you_mean(strategy, STRATEGIES))
-    entry = STRATEGIES.get(strategy)
-    if isinstance(entry, tuple):
-        module, name = entry
-        return getattr(importlib.import_module(module if "." in module else f"nas.search.strategies.{module}"), name)
-    return entry
+    return STRATEGIES.get(strategy)
 
 
 def make_searcher(strategy: str, space: SearchSpace | str, *, seed: int, metric: str = "val_accuracy",
@@ -83,4 +86,4 @@ def make_searcher(strategy: str, space: SearchSpace | str, *, seed: int, metric:
 
 
 __all__ = ["STRATEGIES", "Proposal", "SpaceSearcher", "StrategyError", "make_searcher", "register_strategy",
-           "strategy_class"]
+           "strategy", "strategy_class"]

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas.search.strategies.base import Proposal, SpaceSearcher, StrategyError
+from nas.search.strategies import strategy
 from nas.search.strategies.options import option
 
 
@@ -29,6 +30,7 @@ def default_sample_size(population: int) -> int:
     return min(population, max(2, population // 4))
 
 
+@strategy
 class EvolutionSearcher(SpaceSearcher):
     name = "evolution"
     @dataclass(frozen=True)

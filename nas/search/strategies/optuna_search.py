@@ -36,11 +36,15 @@ import contextlib
 import pickle
 import random
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
+# optuna is imported where it is used: listing the strategies (`nas --help`, the argument checks) imports
+# this module, and optuna takes a second to import. The name below is for the annotations only.
+if TYPE_CHECKING:
+    import optuna
 
 from nas.search.strategies.base import MINIMIZED, Proposal, SpaceSearcher, StrategyError
+from nas.search.strategies import strategy
 from nas.search.strategies.options import option
 from nas.spaces.base import Choice, SearchSpace
 
@@ -69,6 +73,7 @@ def suggest_sample(space: SearchSpace, trial: optuna.Trial) -> dict[str, Any]:
     return values
 
 
+@strategy
 class OptunaSearcher(SpaceSearcher):
     name = "optuna"
     @dataclass(frozen=True)
@@ -85,6 +90,8 @@ class OptunaSearcher(SpaceSearcher):
         study_name: str | None = option(None, "the study's name in the storage; none: the run folder's name")
 
     def setup(self) -> None:
+        import optuna  # deferred (see the module's imports)
+
         o = self.options
         self.objective_names = list(o["objectives"] or [self.metric])
         directions = o["directions"] or [self._default_direction(name) for name in self.objective_names]
@@ -135,6 +142,8 @@ class OptunaSearcher(SpaceSearcher):
         return Proposal(sample, token=trial.number)
 
     def tell(self, proposal: Proposal, outcome: dict[str, float] | None) -> None:
+        import optuna  # deferred (see the module's imports)
+
         number = proposal.token
         if self._finished(number):
             return  # told before an interruption (the storage kept it): not twice
@@ -160,6 +169,8 @@ class OptunaSearcher(SpaceSearcher):
         return {"study": pickle.dumps(self.study)}  # an in-memory study pickles with its storage
 
     def set_core_state(self, state: dict[str, Any]) -> None:
+        import optuna  # deferred (see the module's imports)
+
         self.live_trials = {}
         if "study" in state:
             self.study = pickle.loads(state["study"])
@@ -171,6 +182,8 @@ class OptunaSearcher(SpaceSearcher):
     def _fail_orphans(self) -> None:
         """Trials the storage holds as running that no restored proposal will finish (asked after the
         snapshot that was restored) are marked failed, so that the study does not wait on them."""
+        import optuna  # deferred (see the module's imports)
+
         waiting = [proposal for proposal, _ in self.pending.values()]
         waiting += [proposal for proposals in self.waiting.values() for proposal in proposals]
         alive = {proposal.token for proposal in waiting}
@@ -186,10 +199,14 @@ class OptunaSearcher(SpaceSearcher):
 
 
 def _tpe(searcher: OptunaSearcher, seed: int) -> optuna.samplers.BaseSampler:
+    import optuna  # deferred (see the module's imports)
+
     return optuna.samplers.TPESampler(n_startup_trials=searcher.options["startup_trials"], seed=seed)
 
 
 def _nsga2(searcher: OptunaSearcher, seed: int) -> optuna.samplers.BaseSampler:
+    import optuna  # deferred (see the module's imports)
+
     population = searcher.options["population"] or min(50, max(4, searcher.max_trials // 4))
     return optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
 
@@ -199,11 +216,15 @@ SAMPLERS: dict[str, Callable[[OptunaSearcher, int], optuna.samplers.BaseSampler]
 
 def idle_sampler() -> optuna.samplers.BaseSampler:
     """The sampler a study holds between steps (never asked to sample; plain data, so the study pickles)."""
+    import optuna  # deferred (see the module's imports)
+
     return optuna.samplers.RandomSampler(seed=0)
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """An Optuna storage from its URL (sqlite:///file.db, postgresql://..., mysql://...)."""
+    import optuna  # deferred (see the module's imports)
+
     try:
         return optuna.storages.RDBStorage(url)
     except Exception as error:  # noqa: BLE001 - SQLAlchemy's many errors: one line for the user

@@ -36,8 +36,8 @@ from typing import Any
 
 from nas.errors import NasError
 from nas.search.strategies.base import Proposal, SpaceSearcher, StrategyError
+from nas.search.strategies import strategy
 from nas.search.strategies.options import option
-from nas.search.strategies.predictor import Ensemble, OneHot, rank_correlation
 from nas.spaces.base import SearchSpace, sample_key
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ def _clamp(value: int, low: int, high: int) -> int:
     return max(low, min(high, value))
 
 
+@strategy
 class PNASSearcher(SpaceSearcher):
     name = "pnas"
     @dataclass(frozen=True)
@@ -123,6 +124,8 @@ class PNASSearcher(SpaceSearcher):
             self.warmup = o["warmup"] or o["k"] or _clamp(self.max_trials // self.blocks, 1, 256)
             rest = (self.max_trials - self.warmup) // (self.blocks - 1) if self.blocks > 1 else self.warmup
             self.k = o["k"] or _clamp(rest, 1, 256)
+        from nas.search.strategies.predictor import Ensemble, OneHot  # deferred: torch and scipy (nas --help lists us)
+
         self.encoding = OneHot(self.full_space)
         self.predictor = Ensemble(self.encoding.width, members=o["ensemble"], hidden=o["hidden"], epochs=o["epochs"],
                                   lr=float(o["lr"]))
@@ -271,6 +274,8 @@ class PNASSearcher(SpaceSearcher):
         """How the predictions made for finished trials compare with what they scored."""
         if not self.checked:
             return {"n": 0, "mae": None, "spearman": None}
+        from nas.search.strategies.predictor import rank_correlation  # deferred: scipy (nas --help lists us)
+
         predicted, actual = zip(*self.checked)
         return {"n": len(self.checked), "mae": sum(abs(p - a) for p, a in self.checked) / len(self.checked),
                 "spearman": rank_correlation(predicted, actual)}
@@ -300,6 +305,8 @@ class PNASSearcher(SpaceSearcher):
         self.checked, self.random_left = state["checked"], state["random_left"]
         self.empty_pool_at = state["empty_pool_at"]
         o = self.options
+        from nas.search.strategies.predictor import Ensemble  # deferred: torch (nas --help lists us)
+
         self.predictor = Ensemble(self.encoding.width, members=o["ensemble"], hidden=o["hidden"], epochs=o["epochs"],
                                   lr=float(o["lr"]))
         self.predictor.load_state_dict(state["predictor"])

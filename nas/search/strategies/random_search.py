@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from nas.search.strategies.base import Proposal, SpaceSearcher
+from nas.search.strategies import strategy
 
 
+@strategy
 class RandomSearcher(SpaceSearcher):
     name = "random"
 

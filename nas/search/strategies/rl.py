@@ -14,13 +14,15 @@ from dataclasses import dataclass
 import copy
 from typing import Any
 
-import torch
-
 from nas.search.strategies.base import Proposal, SpaceSearcher
+from nas.search.strategies import strategy
 from nas.search.strategies.options import option
-from nas.search.strategies.controller import Controller, single_threaded
+
+# torch and the controller (nas.search.strategies.controller) are imported in the methods that use them:
+# listing the strategies (`nas --help`, the argument checks) imports this module and must not import torch.
 
 
+@strategy
 class RLSearcher(SpaceSearcher):
     name = "rl"
     @dataclass(frozen=True)
@@ -33,6 +35,9 @@ class RLSearcher(SpaceSearcher):
         init_range: float = option(0.08, "controller weights start uniform in [-init_range, init_range]", minimum=0)
 
     def setup(self) -> None:
+        import torch  # deferred (see the note above the class)
+        from nas.search.strategies.controller import Controller
+
         o = self.options
         self.generator = torch.Generator().manual_seed(self.seed)
         self.controller = Controller(self.space, o["hidden"], o["layers"], o["init_range"], self.generator)
@@ -41,6 +46,9 @@ class RLSearcher(SpaceSearcher):
         self.updates = 0
 
     def ask(self) -> Proposal:
+        import torch  # deferred (see the note above the class)
+        from nas.search.strategies.controller import single_threaded
+
         with torch.no_grad(), single_threaded():
             sample, _, _ = self.controller.walk(self.space, generator=self.generator)
         return Proposal(sample)
@@ -51,6 +59,8 @@ class RLSearcher(SpaceSearcher):
             return
         if self.baseline is None:
             self.baseline = reward
+        from nas.search.strategies.controller import single_threaded  # deferred (see the note above the class)
+
         with single_threaded():
             _, log_prob, entropy = self.controller.walk(self.space, forced=proposal.sample)
             loss = -(reward - self.baseline) * log_prob - self.options["entropy_weight"] * entropy

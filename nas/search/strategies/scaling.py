@@ -21,8 +21,8 @@ from nas import baselines
 from nas.errors import NasError
 from nas.genome import Genome
 from nas.search.strategies.base import FINISHED, Proposal, SpaceSearcher, StrategyError
+from nas.search.strategies import strategy
 from nas.search.strategies.options import option
-from nas.spaces.layout import fit_genome
 from nas.spaces.scaling import ScalingSpace, compound_grid
 
 
@@ -37,6 +37,7 @@ def load_base(base: str | Genome) -> Genome:
     raise StrategyError(f"scaling base {base!r} is neither a baseline ({', '.join(baselines.names())}) nor a genome file")
 
 
+@strategy
 class ScalingSearcher(SpaceSearcher):
     name = "scaling"
     @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class ScalingSearcher(SpaceSearcher):
     def scaling_space(self) -> ScalingSpace:
         o = self.options
         try:
+            from nas.spaces.layout import fit_genome  # deferred: it imports torch, and listing strategies must not
+
             base = fit_genome(load_base(o["base"]), self.space.input_channels, self.space.input_size,
                               self.space.num_classes)
         except NasError as error:
