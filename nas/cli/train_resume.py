@@ -55,22 +55,33 @@ def resume(args: argparse.Namespace) -> int:
     if not spec.get("dataset"):
         raise NasError(f"{folder}: trained from Python on a data set object; continue it with "
                        "nas.train(genome, data, out=..., resume=True)")
-    settings = spec["settings"]
+    from nas.train.checkpointing import read_state
+    from nas.train.datasets import load_dataset
+    from nas.train.display import TrainDisplay, data_lines
+    from nas.train.pace import TrainingPace
+    from nas.train.settings import TrainSettings
 
-    def progress(record: dict) -> None:
-        if not args.quiet:
-            print(f"epoch {record['epoch']}/{settings.get('epochs')}: train loss {record['train_loss']:.4f}, "
-                  f"val accuracy {record['val_accuracy']:.4f} ({record['epoch_time']:.1f} s)", flush=True)
-
+    settings = TrainSettings.from_dict(spec["settings"])
+    saved, _ = read_state(folder) if (folder / STATE_FILE).exists() else (None, None)
+    done_epochs = int(saved["epoch"]) if saved is not None else 0  # a damaged state.pt: train() says so
+    source = {"dataset": spec["dataset"], "data_dir": spec.get("data_dir"),
+              "val_fraction": spec.get("val_fraction", 0.1), "split_seed": spec.get("split_seed", 0),
+              "train_limit": spec.get("train_limit"), "val_limit": spec.get("val_limit")}
+    if not args.quiet:
+        print(f"resuming {folder} after epoch {done_epochs} of {settings.epochs}", flush=True)
+        print(f"loading {source['dataset']}", flush=True)
+    data = load_dataset(source["dataset"], source["data_dir"], val_fraction=source["val_fraction"],
+                        seed=source["split_seed"], train_limit=source["train_limit"], val_limit=source["val_limit"])
     transfer = spec.get("transfer") or {}
     # state.pt holds the weights; a fine-tuning reads its start again to rebuild its frozen parts and lr groups
     weights = spec.get("weights") if transfer or not (folder / STATE_FILE).exists() else None
-    with interruptible(folder):
-        result = train(Genome.from_dict(spec["genome"]), spec["dataset"], settings=settings, weights=weights,
-                       out=folder, data_dir=spec.get("data_dir"), val_fraction=spec.get("val_fraction", 0.1),
-                       seed=spec.get("split_seed", 0), train_limit=spec.get("train_limit"),
-                       val_limit=spec.get("val_limit"), recipe=spec.get("recipe"),
-                       resume=True, progress=progress, pretrained=transfer.get("pretrained"),
+    pace = TrainingPace.for_run(settings, len(data.train), len(data.val), done_epochs=done_epochs)
+    with interruptible(folder), TrainDisplay(pace, enabled=not args.quiet) as display:  # as `nas train` shows it
+        for line in data_lines(data, source["val_limit"]):
+            display.print(line)
+        result = train(Genome.from_dict(spec["genome"]), data, settings=spec["settings"], weights=weights,
+                       out=folder, source=source, recipe=spec.get("recipe"), resume=True,
+                       progress=display.epoch_done, on_batch=display.batch, pretrained=transfer.get("pretrained"),
                        freeze=transfer.get("freeze"), train_only=transfer.get("train_only"),
                        pretrained_lr_scale=transfer.get("pretrained_lr_scale", 1.0),
                        frozen_bn=transfer.get("frozen_bn", "eval"))
