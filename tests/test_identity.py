@@ -161,7 +161,7 @@ class Widths(SearchSpace):
     def __init__(self):
         super().__init__("widths", [Choice("width", (4, 8, 12))], input_channels=1, input_size=8, num_classes=3)
 
-    def build(self, s):
+    def genome_of(self, s):
         return Genome.from_dict({
             "name": self.genome_name(s), "input": {"channels": 1, "size": 8}, "num_classes": 3,
             "stem": [{"op": "conv", "out": s["width"], "kernel": 1}],

@@ -22,7 +22,7 @@ class ToySpace(SearchSpace):
             Choice("kernel", (1, 3, 5), {"kind": ("conv",)}), Choice("pool", ("max", "avg"), {"kind": ("pool",)}),
         ], input_channels=1, input_size=8, num_classes=10)
 
-    def build(self, s):
+    def genome_of(self, s):
         layer = ({"op": "conv", "out": s["width"], "kernel": s["kernel"], "norm": "none"} if s["kind"] == "conv"
                  else {"op": f"{s['pool']}pool", "kernel": 3, "stride": 1, "padding": 1})
         return Genome.from_dict({

@@ -61,7 +61,7 @@ def sample_key(sample: Mapping[str, Any]) -> str:
 
 
 class SearchSpace(ABC):
-    """Choices plus the map from a sample to a genome. Subclasses define `choices` and `build`."""
+    """Choices plus the map from a sample to a genome. Subclasses define `choices` and `genome_of`."""
 
     max_tries = 200  # draws before sample/mutate give up on finding a valid genome
     cache_size = 4096  # realized genomes kept in memory
@@ -86,7 +86,7 @@ class SearchSpace(ABC):
 
     # ----- to be defined by each space -----
     @abstractmethod
-    def build(self, sample: Mapping[str, Any]) -> Genome:
+    def genome_of(self, sample: Mapping[str, Any]) -> Genome:
         """The genome of a (structurally checked) sample; may raise GenomeError."""
 
     # ----- choices -----
@@ -156,7 +156,7 @@ class SearchSpace(ABC):
         genome = self._genomes.get(key)
         if genome is None:
             self.check_choices(sample)
-            genome = self.build(sample)
+            genome = self.genome_of(sample)
             if len(self._genomes) >= self.cache_size:
                 del self._genomes[next(iter(self._genomes))]
             self._genomes[key] = genome

@@ -148,7 +148,7 @@ class CellSpace(SearchSpace):
             reductions += [stride > 1] + [False] * normal_cells  # where maps would vanish: a normal cell instead
         return reductions
 
-    def build(self, sample: Mapping[str, Any]) -> Genome:
+    def genome_of(self, sample: Mapping[str, Any]) -> Genome:
         return Genome.from_dict(network_dict(
             {kind: self.genotype(sample, kind) for kind in self.kinds()}, self.reductions(sample),
             self.genome_name(sample),

@@ -59,5 +59,5 @@ class ScalingSpace(SearchSpace):
         phi = sample["phi"]
         return {"width": beta**phi, "depth": alpha**phi, "resolution": max(1, round(self.input_size * gamma**phi))}
 
-    def build(self, sample: Mapping[str, Any]) -> Genome:
+    def genome_of(self, sample: Mapping[str, Any]) -> Genome:
         return scale(self.base, **self.factors(sample))

@@ -151,7 +151,7 @@ class StageSpace(SearchSpace):
         return family.stages(sample.get(f"stage{k + 1}.width", slot.width[0]),
                              sample.get(f"stage{k + 1}.repeats", slot.repeats[0]), stride, values)
 
-    def build(self, sample: Mapping[str, Any]) -> Genome:
+    def genome_of(self, sample: Mapping[str, Any]) -> Genome:
         stem, size = stem_layers(self.stem_out, self.input_size, self.stem_max_size, self.stem_act)
         strides = clip_strides([slot.stride for slot in self.slots], size)
         return Genome.from_dict({
