@@ -78,12 +78,12 @@ def strategies_page() -> str:
 
 
 def datasets_page() -> str:
-    from nas.train.datasets import DATASETS, KINDS, LOADERS
+    from nas.train.datasets import DATASETS, KINDS
 
     lines = ["# Data sets\n", NOTE, "Names `--dataset` takes, and the kinds of your own data (`KIND:PATH`).", "",
              "| name | loader |", "| --- | --- |"]
     for name in DATASETS:
-        loader = LOADERS.get(name, DATASETS.get(name))  # a built-in's own loader, not its lazy stand-in
+        loader = DATASETS.get(name)
         doc = " ".join(((loader.__doc__ or "").strip().split("\n\n")[0]).split())
         lines.append(f"| `{name}` | {cell(doc) or '-'} |")
     lines += ["", "| kind | reads |", "| --- | --- |"]

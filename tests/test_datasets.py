@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from nas.train.datasets import SYSTEM_DIRS, DatasetError, dataset_names, load_dataset
+from nas.train.builtin_data import SYSTEM_DIRS
+from nas.train.datasets import DatasetError, dataset_names, load_dataset
 from nas.train.idx import IdxError, read_idx
 
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")

@@ -1,14 +1,13 @@
 """The data sets by name, without torch: the registries `DATASETS` and `KINDS`, name checks, the data folder.
 
 The command line checks `--dataset` and `--data-dir` here before it imports torch, so that a typo is
-answered at once. The built-in data sets are registered by name; their loaders live in
-`nas.train.datasets` (which imports torch) and are imported on first use. A plug-in adds a data set
+answered at once. The built-in data sets register themselves in `nas.train.builtin_data` (torch-free
+too), which the registry imports on its first use. A plug-in adds a data set
 with ``DATASETS.add(name, loader)`` (a loader: data_dir -> `nas.train.raw.RawData`) or through an entry
 point in group ``nas.datasets``.
 """
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -20,7 +19,6 @@ from nas.train.raw import DatasetError, RawData
 from nas.train.user_data import load_folder, load_npz
 
 DATA_DIR_ENV = "NAS_DATA_DIR"
-BUILTIN = ("digits", "mnist", "fashion_mnist", "cifar10", "cifar100")  # loaders: nas.train.datasets.LOADERS
 
 # What each class index means, for the data sets whose classes are known by name (the input contract
 # of a trained network records them); data sets not named here record none.
@@ -34,23 +32,9 @@ CLASS_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 
-class BuiltinLoader:
-    """The loader of built-in data set `name`, imported from `nas.train.datasets` when first called."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __call__(self, root: Path) -> RawData:
-        return importlib.import_module("nas.train.datasets").LOADERS[self.name](root)
-
-    def __repr__(self) -> str:
-        return f"BuiltinLoader({self.name!r})"
-
-
 # name -> loader(data_dir) -> RawData; plug-ins add theirs with DATASETS.add(name, loader)
-DATASETS: Registry[Callable[[Path], RawData]] = Registry("data set", GROUPS["datasets"])
-for _name in BUILTIN:
-    DATASETS.add(_name, BuiltinLoader(_name))
+DATASETS: Registry[Callable[[Path], RawData]] = Registry("data set", GROUPS["datasets"],
+                                                       builtins=("nas.train.builtin_data",))
 
 # kind -> loader(path) -> RawData, for names "kind:PATH" (the user's own data)
 KINDS: Registry[Callable[[Path], RawData]] = Registry("data set kind")
