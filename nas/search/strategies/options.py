@@ -12,6 +12,7 @@ and docs/reference/strategies.md are generated from the same fields.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import types
 import typing
@@ -81,9 +82,15 @@ def _numbers(value: Any) -> list[float]:
     return []
 
 
+@functools.lru_cache(maxsize=None)
+def _type_hints(options: type) -> dict[str, Any]:
+    """An options class's resolved hints, once per class (resolving them evaluates every annotation)."""
+    return typing.get_type_hints(options)
+
+
 def fields_of(options: type) -> dict[str, tuple[Any, Any, Mapping[str, Any]]]:
-    """name -> (default, type hint, metadata) of an options dataclass."""
-    hints = typing.get_type_hints(options)
+    """name -> (default, type hint, metadata) of an options dataclass (defaults made afresh on each call)."""
+    hints = _type_hints(options)
     result = {}
     for field in dataclasses.fields(options):
         if field.default is not dataclasses.MISSING:
