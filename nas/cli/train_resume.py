@@ -54,7 +54,7 @@ def resume(args: argparse.Namespace) -> int:
         return 0
     if not spec.get("dataset"):
         raise NasError(f"{folder}: trained from Python on a data set object; continue it with "
-                       "nas.train(genome, data, out=..., resume=True)")
+                       "nas.fit(genome, data, out=..., resume=True)")
     settings = spec["settings"]
 
     def progress(record: dict) -> None:

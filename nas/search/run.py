@@ -424,7 +424,7 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                            verbose=verbose, library_logs=library_logs)
     if resume and config.searcher is not None and searcher is None:
         raise SearchError(f"{folder}: this search ran the searcher {config.searcher} given from Python; resume it "
-                          "from Python with the same searcher: nas.search(None, folder, resume=True, searcher=...)")
+                          "from Python with the same searcher: nas.run_search(None, folder, resume=True, searcher=...)")
     if not resume:
         check_claimable(folder, CONFIG_FILE, "search")  # a wrong --out is said before the data is loaded
     check_not_in_use(folder, "search")  # and a folder another driver runs in
