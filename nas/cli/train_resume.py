@@ -20,8 +20,8 @@ def resume_command(folder: Path) -> str:
 
 @contextlib.contextmanager
 def interruptible(folder: Path) -> Iterator[None]:
-    """SIGINT and SIGTERM stop the training (`nas.search.interrupts`); the command to continue it is printed."""
-    from nas.search.interrupts import Interrupts
+    """SIGINT and SIGTERM stop the training (`nas.engine.interrupts`); the command to continue it is printed."""
+    from nas.engine.interrupts import Interrupts
     from nas.train.resume import RUN_FILE
 
     try:

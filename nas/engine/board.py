@@ -94,7 +94,7 @@ class BoardReader:
 
 @contextlib.contextmanager
 def progress_board(view) -> Iterator[str | None]:
-    """A board for one run (Ray connected): attached to `view` (a `nas.search.progress.TrialsView`), its
+    """A board for one run (Ray connected): attached to `view` (a `nas.engine.progress.TrialsView`), its
     name yielded for the trials, killed at the end. None (and no board) when the view is disabled or the
     board cannot be made."""
     if view is None or not view.enabled:
