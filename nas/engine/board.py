@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import ray
+from ray import tune
 
 from nas.train.pace import TrainingPace
 
@@ -148,8 +149,6 @@ class TrialReporter:
 def trial_id() -> str | None:
     """The id of the Tune trial running here (None outside one)."""
     try:
-        from ray import tune
-
         return tune.get_context().get_trial_id()
     except Exception:  # noqa: BLE001
         return None

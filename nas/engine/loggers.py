@@ -92,7 +92,7 @@ class TrialBoard(LoggerCallback):
         if writer is None:
             return
         if last and not failed:  # as SummaryWriter.add_hparams does, into this run (not a run of its own)
-            from tensorboardX.summary import hparams as hparams_summary
+            from tensorboardX.summary import hparams as hparams_summary  # (optional, as SummaryWriter above)
 
             metrics = {f"hparams/{key}": value for key, value in last.items()}
             for summary in hparams_summary(hparams(trial, self.strategy), metrics):

@@ -33,6 +33,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ray.tune import Callback
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
 
 from nas.engine.records import FINISHED, TrialStatus
 from nas.engine.tune_trials import proposal_index, trial_error
@@ -73,8 +77,6 @@ class TrialsView:
                  metrics: Sequence[tuple[str, str]] = (("val_accuracy", "val"),),
                  best: tuple[str, str] | None = ("val_accuracy", "max"), live: bool | None = None,
                  enabled: bool = True, file=None, pipe_every_s: float | None = None):
-        from rich.console import Console
-
         self.total = total
         self.label = label
         self.metrics = tuple(metrics)
@@ -108,8 +110,6 @@ class TrialsView:
     def __enter__(self) -> "TrialsView":
         _ACTIVE.append(self)
         if self.live_mode:
-            from rich.live import Live
-
             self._live = Live(_Drawing(self), console=self.console, refresh_per_second=2, transient=True)
             self._live.start()
         return self
@@ -307,10 +307,6 @@ class TrialsView:
         return text
 
     def _render(self, trials: Sequence[Any]):
-        from rich.console import Group
-        from rich.table import Table
-        from rich.text import Text
-
         running = [t for t in trials if t.status == "RUNNING" and t.trial_id not in self._reported]
         table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
         for name, justify in (("trial", "left"), ("epoch", "right"), ("batches", "right"), ("accuracy", "right"),
