@@ -1,4 +1,4 @@
-"""A search's run folder: the record of every trial, the best genome and its weights, a plot, a summary.
+"""The end of a search: the record of every trial, the best genome and its weights, a plot, a summary.
 
 Files (all in the run folder):
   search.json               the search's configuration (written by nas.search.run; what --resume reads)
@@ -20,11 +20,9 @@ Files (all in the run folder):
                             every objective, and a plot of all trials with that set; "best" stays the
                             best validation accuracy (summary.json's "best_by")
 
-Cost: every trial reports cpu_s (CPU seconds of its process) and gpu_s (wall seconds x the GPU
-fraction it holds), carried over resumes. A run's cost unit is GPU seconds when any trial ran on a
-GPU, else CPU seconds; cumulative costs add the trials in the order the strategy proposed them (all
-of them, failed and unfinished ones too), so "the cost to reach the best result" is what the trials
-up to and including the best one cost, whatever ran concurrently.
+`finish` writes them at the end of a search, each by the module whose job it is: the records
+(`nas.engine.records`), the best network and its test (`nas.search.best`), the cost (`nas.search.cost`), the
+plot (`nas.search.plots`) and the Pareto set (`nas.search.pareto`).
 """
 from __future__ import annotations
 
