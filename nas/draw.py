@@ -16,6 +16,9 @@ are ordered within layers by the barycentre of their neighbours, and long edges 
 own. Cells with many long edges (dense blocks) draw those as bus lanes at the side instead. The
 figure is sized to its graphs, so big cells stay legible. Only matplotlib's object API is used
 (no pyplot), so the caller's backend and state are left alone.
+
+One file of about 500 lines: one job, one figure; the cell layout, the panels and their packing share the
+measures of the text and boxes (FONT, LINE, PAD) and are only used together.
 """
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ from torch import nn
 from nas.compiler import build
 from nas.errors import NasError
 from nas.genome import Genome
-from nas.search.folder import check_output_file
+from nas.engine.folder import check_output_file
 from nas.train.contract import CONTRACT_FILE, METADATA_KEY, check_contract, to_json, with_normalization
 
 EXAMPLE_BATCH = 2

@@ -1,8 +1,8 @@
-"""Cost of a genome (parameters, FLOPs) and its per-stage output shapes, from the code that builds it."""
+"""Cost of a genome (parameters, FLOPs) and its per-stage output shapes, from the code that builds it.
+
+`summary(genome)` is exported as `nas.summarize(genome)` (a name apart from this module's)."""
 from __future__ import annotations
 
-import sys
-import types
 from dataclasses import dataclass, field
 
 import torch
@@ -75,13 +75,3 @@ def summary(genome: Genome, num_classes: int | None = None, in_channels: int | N
     shapes.append(("head", plan.head.out_shape))
     return Summary(genome.name, params, flops, plan.input_shape, (plan.num_classes,), shapes)
 
-
-class _CallableModule(types.ModuleType):
-    """`nas.summary(genome)` is this module's `summary`: importing the submodule `nas.summary` makes
-    `nas.summary` the module (`nas` imports its public names lazily), so the module calls it."""
-
-    def __call__(self, *args, **kwargs) -> Summary:
-        return summary(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -40,7 +40,7 @@ def test_lenet5_trainable_parameters_per_layer_are_the_papers(lenet):
 
 
 def test_lenet5_shapes_follow_the_paper():
-    shapes = dict(nas.summary(baselines.get("lenet5")).stage_shapes)
+    shapes = dict(nas.summarize(baselines.get("lenet5")).stage_shapes)
     assert shapes == {"stem": (6, 14, 14), "stage1": (16, 10, 10), "stage2": (16, 5, 5), "head": (84,)}
 
 
@@ -89,7 +89,7 @@ def cifar_resnet_parameters(n: int, classes: int = 10) -> int:
 ])
 def test_cifar_resnets_match_the_papers_table(name, n, exact, stated, digits):
     genome = baselines.get(name)
-    summary = nas.summary(genome)
+    summary = nas.summarize(genome)
     assert summary.params == cifar_resnet_parameters(n) == exact
     assert round(exact / 1e6, digits) == stated
     model = nas.build(genome)
@@ -122,7 +122,7 @@ def fractalnet_parameters(widths=(64, 128, 256, 512, 512), columns=3, classes=10
 
 def test_fractalnet_is_the_20_layer_cifar_network_of_the_paper():
     genome = baselines.get("fractalnet")
-    params = nas.summary(genome).params
+    params = nas.summarize(genome).params
     assert params == fractalnet_parameters() == 33_724_618
     assert round(params / 1e6, 1) == 33.7
     assert 0.87 < params / PAPER_STATED_FRACTALNET_20 < 0.88  # the documented gap to the paper's 38.6M
@@ -156,7 +156,7 @@ def test_fractalnet_regularisation_is_the_papers():
 def test_xception_cifar_is_small_and_works_from_8_to_32_pixels():
     genome = baselines.get("xception_cifar")
     for size in (8, 16, 32):
-        summary = nas.summary(genome, input_size=size)
+        summary = nas.summarize(genome, input_size=size)
         assert summary.params < 1_000_000 and summary.output_shape == (10,)
     model = nas.build(genome, input_size=8)
     model(torch.randn(2, 3, 8, 8)).sum().backward()

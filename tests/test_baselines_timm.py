@@ -29,7 +29,7 @@ def test_parameter_count_equals_timm_and_the_reference_figure(name):
     reference_name, figure, _ = TIMM[name]
     with torch.device("meta"):
         reference = timm.create_model(reference_name, pretrained=False)
-    assert nas.summary(baselines.get(name)).params == count(reference) == figure
+    assert nas.summarize(baselines.get(name)).params == count(reference) == figure
 
 
 def randomize_batchnorm(model: nn.Module, seed: int = 0) -> None:

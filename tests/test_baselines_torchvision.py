@@ -29,7 +29,7 @@ def count(model: nn.Module) -> int:
 def test_parameter_count_equals_torchvision_and_the_reference_figure(name):
     with torch.device("meta"):
         reference = torchvision_model(name)
-    assert nas.summary(baselines.get(name)).params == count(reference) == TORCHVISION[name]
+    assert nas.summarize(baselines.get(name)).params == count(reference) == TORCHVISION[name]
 
 
 def vgg_parameters(blocks: list[list[int]], fc: tuple[int, ...] = (4096, 4096, 1000)) -> int:
@@ -54,14 +54,14 @@ def vgg_parameters(blocks: list[list[int]], fc: tuple[int, ...] = (4096, 4096, 1
     ("vgg16", [[64, 64], [128, 128], [256] * 3, [512] * 3, [512] * 3], 138),
 ])
 def test_vgg_configurations_match_the_papers_table(name, blocks, paper_millions):
-    params = nas.summary(baselines.get(name)).params
+    params = nas.summarize(baselines.get(name)).params
     assert params == vgg_parameters(blocks)
     assert round(params / 1e6) == paper_millions  # Table 2 of Simonyan & Zisserman, in millions
 
 
 @pytest.mark.parametrize("name, paper_millions", [("densenet_bc_100_12", 0.8), ("densenet_40_12", 1.0)])
 def test_cifar_densenets_match_the_papers_table(name, paper_millions):
-    summary = nas.summary(baselines.get(name))
+    summary = nas.summarize(baselines.get(name))
     assert round(summary.params / 1e6, 1) == paper_millions  # Table 2 of Huang et al. 2017 (10 classes)
     assert summary.stage_shapes[-2][1][1:] == (8, 8)
 
@@ -69,7 +69,7 @@ def test_cifar_densenets_match_the_papers_table(name, paper_millions):
 @pytest.mark.parametrize("name", ["mobilenet_v2_cifar", "efficientnet_b0_cifar"])
 def test_cifar_variants_end_at_4x4(name):
     genome = baselines.get(name)
-    summary = nas.summary(genome)
+    summary = nas.summarize(genome)
     assert genome.input.size == (32, 32) and genome.num_classes == 10
     assert summary.stage_shapes[-2][1][1:] == (4, 4)
 
@@ -106,6 +106,6 @@ def test_googlenet_with_the_papers_5x5_kernel_does_not_pair_with_torchvision():
     for stage in spec["stages"]:
         del stage["params"]["c5_kernel"]  # the template's default: the paper's 5x5
     paper = nas.Genome.from_dict(spec)
-    assert nas.summary(paper).params > TORCHVISION["googlenet"]
+    assert nas.summarize(paper).params > TORCHVISION["googlenet"]
     with pytest.raises(nas.TransferError, match="shape"):
         nas.transfer_weights(torchvision_model("googlenet"), nas.build(paper), input_shape=(1, 3, 64, 64))

@@ -34,7 +34,7 @@ def test_parameter_count_equals_torchvision(name):
     else:
         with torch.device("meta"):
             reference = torchvision_model(name)
-    assert nas.summary(baselines.get(name)).params == count_params(reference) == TORCHVISION[name]
+    assert nas.summarize(baselines.get(name)).params == count_params(reference) == TORCHVISION[name]
 
 
 def randomise(model: nn.Module, generator: torch.Generator) -> None:

@@ -94,7 +94,7 @@ def test_build_reads_yaml_and_json_genome_files(capsys, tmp_path, tiny_file):
         assert code == 0
         reports.append(json.loads(out))
     assert reports[0] == reports[1]
-    assert reports[0]["params"] == nas.summary(genome).params
+    assert reports[0]["params"] == nas.summarize(genome).params
     assert reports[0]["params"] == sum(p.numel() for p in nas.build(genome).parameters())
     assert reports[0]["fingerprint"] == genome.fingerprint()
     assert [s["shape"] for s in reports[0]["stages"]][1:4] == [[8, 16, 16], [20, 16, 16], [16, 8, 8]]
@@ -110,7 +110,7 @@ def test_baselines_json_lists_every_baseline_with_its_summary(capsys, monkeypatc
     assert code == 0 and [r["name"] for r in records] == subset
     assert out == json.dumps(records, indent=2) + "\n"  # written record by record, the same text as one dump
     for record in records:
-        cost = nas.summary(baselines.get(record["name"]))
+        cost = nas.summarize(baselines.get(record["name"]))
         assert (record["params"], record["flops"]) == (cost.params, cost.flops)
         assert record["input_shape"] == list(cost.input_shape)
     assert next(r for r in records if r["name"] == "resnet50")["params"] == 25_557_032

@@ -116,7 +116,7 @@ def cell_searched() -> Genome:
 def fake_run(folder: Path, strategy: str, best: Genome, accuracies: list[float], best_file: bool = True,
              seed: int = 0, val_fraction: float = 0.1) -> Path:
     """A run folder as `nas search` writes it (its own config and trial writers), without the training."""
-    from nas.search.report import write_trials
+    from nas.engine.records import write_trials
     from nas.search.run import CONFIG_FILE, SearchConfig
 
     folder.mkdir(parents=True)

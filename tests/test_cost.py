@@ -2,7 +2,8 @@
 GPU seconds when any trial had a GPU, and the best-so-far plot's cost panel."""
 import pytest
 
-from nas.search.report import cost_key, cost_points, cost_summary, cumulative_costs, plot_best_so_far
+from nas.search.cost import cost_key, cost_points, cost_summary, cumulative_costs
+from nas.search.plots import plot_best_so_far
 
 
 def record(index, status="TERMINATED", val=None, cpu=0.0, gpu=0.0, params=10):

@@ -65,7 +65,7 @@ def test_scale_multiplies_by_its_constant_and_has_no_parameters():
     module = scale.build(8, scale.resolve({"factor": 0.17}, "node"))
     assert torch.equal(module(x), x * 0.17) and not list(module.parameters())
     plain, scaled = genome({"op": "conv", "out": 8}), genome({"op": "conv", "out": 8}, {"op": "scale", "factor": 0.2})
-    assert nas.summary(scaled).params == nas.summary(plain).params
+    assert nas.summarize(scaled).params == nas.summarize(plain).params
     with pytest.raises(GenomeError, match="factor must be a finite number"):
         genome({"op": "scale", "factor": "big"})
 

@@ -157,7 +157,7 @@ def test_scale_keeps_working_on_explicit_cells_with_arithmetic_and_on_first_para
     assert inception.stages[3].params["c7"] == 64  # the explicit cell's width param scales with the widths
     mobile = nas.scale(baselines.get("mobilenet_v3_large"), width=0.5)
     assert mobile.stages[1].first["expanded"] == 32 and mobile.stages[1].params["expanded"] == 40
-    assert nas.summary(mobile).params < nas.summary(baselines.get("mobilenet_v3_large")).params
+    assert nas.summarize(mobile).params < nas.summarize(baselines.get("mobilenet_v3_large")).params
 
 
 def test_non_square_kernels_get_the_matching_padding():
@@ -217,7 +217,7 @@ def test_new_templates_build_run_and_count_like_their_summary(stage):
     out = model(torch.randn(2, 3, 16, 16))
     out.sum().backward()  # trains too (drop-path active, in-place ops safe for autograd)
     assert out.shape == (2, 5) and torch.isfinite(out).all()
-    assert nas.summary(genome).params == sum(p.numel() for p in model.parameters())
+    assert nas.summarize(genome).params == sum(p.numel() for p in model.parameters())
 
 
 def test_a_shufflenet_unit_with_stride_one_must_keep_the_width():

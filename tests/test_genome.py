@@ -96,4 +96,4 @@ def test_malformed_yaml_is_a_genome_error():
 
 
 def test_resnet50_matches_torchvision_parameter_count():
-    assert nas.summary(baselines.get("resnet50")).params == 25_557_032
+    assert nas.summarize(baselines.get("resnet50")).params == 25_557_032

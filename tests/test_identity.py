@@ -117,7 +117,7 @@ def test_a_shared_op_differs_from_two_copies_of_it():
         "edges": [["in", "c"], ["in", "d"], ["c", "x"], ["d", "y"], ["x", "out"], ["y", "out"]],
     })
     assert not same(shared, copies)
-    assert nas.summary(Genome.from_dict(shared)).params < nas.summary(Genome.from_dict(copies)).params
+    assert nas.summarize(Genome.from_dict(shared)).params < nas.summarize(Genome.from_dict(copies)).params
 
 
 @pytest.mark.parametrize("edit", [

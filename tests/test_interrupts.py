@@ -11,7 +11,7 @@ import pytest
 
 import held_trials
 from nas.cli import main
-from nas.search.interrupts import Interrupted
+from nas.engine.interrupts import Interrupted
 
 SPACE = """
 kind: stages
@@ -102,15 +102,15 @@ def terminal_sigint():
 
 def interrupt_ray_start(monkeypatch):
     """Deliver SIGINT to this process while Ray is starting (the search's handler is installed then)."""
-    import nas.search.run as run
+    import nas.engine.session as session
 
-    starting = run.ensure_ray
+    starting = session.ensure_ray
 
     def ensure_ray(address):
         signal.raise_signal(signal.SIGINT)
         return starting(address)
 
-    monkeypatch.setattr(run, "ensure_ray", ensure_ray)
+    monkeypatch.setattr(session, "ensure_ray", ensure_ray)
 
 
 @pytest.mark.parametrize("again", ["resume", "restart"])

@@ -18,10 +18,10 @@ import torch
 from nas.cli import main
 from nas.compiler import build
 from nas.genome import Genome
-from nas.search import board as board_module
-from nas.search.board import Board, BoardReader, TrialReporter
+from nas.engine import board as board_module
+from nas.engine.board import Board, BoardReader, TrialReporter
 from nas.search.config import SearchConfig, SearchError
-from nas.search.progress import TrialsView
+from nas.engine.progress import TrialsView
 from nas.train import loop
 from nas.train.datasets import DatasetError, load_dataset
 from nas.train.display import TrainDisplay, data_lines

@@ -91,7 +91,7 @@ def test_nsga2_writes_its_pareto_set_and_says_what_picks_best(nsga_run):
 def test_tensorboard_has_the_trials_figures_and_hyperparameters_not_tunes_bookkeeping(tmp_path):
     import pickle
 
-    from nas.search.loggers import TrialBoard
+    from nas.engine.loggers import TrialBoard
 
     class Trial:  # what the logger reads of a Ray Tune trial
         local_path = str(tmp_path / "trial_2_abc")

@@ -168,7 +168,7 @@ def test_a_plugin_op_and_cell_template_are_used_in_a_genome(plugin):
     assert OPS.get("demo_scale").defaults == {"factor": 2.0}
     assert OPS.origin("demo_scale").distribution == DISTRIBUTION
     assert TEMPLATES.origin("demo_double").value == f"{PACKAGE}.cells"
-    assert nas.summary(genome).params > 0
+    assert nas.summarize(genome).params > 0
 
 
 def test_a_space_file_names_a_plugin_kind(plugin, tmp_path):
@@ -235,12 +235,12 @@ def test_a_searcher_given_from_python_keeps_its_name(tmp_path, ray_session, clea
     space = load_space(str(space_file), input_channels=1, input_size=8, num_classes=10)
     config = nas.SearchConfig(strategy="random", space=str(space_file), trials=1, train_limit=200, concurrent=1,
                               train={"epochs": 1})
-    outcome = nas.search(config, tmp_path / "run", searcher=HandMade(space, seed=0, max_trials=1), verbose=False)
+    outcome = nas.run_search(config, tmp_path / "run", searcher=HandMade(space, seed=0, max_trials=1), verbose=False)
     assert outcome.summary["config"]["strategy"] == "handmade"
     saved = json.loads((tmp_path / "run" / "search.json").read_text())
     assert saved["strategy"] == "handmade" and saved["searcher"].endswith(":HandMade")
     with pytest.raises(nas.NasError, match="given from Python"):
-        nas.search(None, tmp_path / "run", resume=True)
+        nas.run_search(None, tmp_path / "run", resume=True)
     assert nas.run_search is nas.search.run.run_search and nas.SearchConfig is SearchConfig
 
 

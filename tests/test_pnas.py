@@ -257,7 +257,7 @@ def test_bad_options_are_reported(toy, options, message):
 def test_tuner_runs_pnas_with_trials_in_flight(toy, ray_session, tmp_path):
     from ray import tune
 
-    from nas.search.tune_searcher import TuneSearcher
+    from nas.engine.searcher import TuneSearcher
 
     def trainable(config):
         sample = config["sample"]

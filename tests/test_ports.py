@@ -75,7 +75,7 @@ def test_outputs_are_released_after_their_last_reader():
 
 def test_summary_and_transfer_understand_ports():
     genome = nas.Genome.from_dict(FIBONACCI)
-    assert nas.summary(genome).stage_shapes[1] == ("stage1", (32, 8, 8))
+    assert nas.summarize(genome).stage_shapes[1] == ("stage1", (32, 8, 8))
     torch.manual_seed(0)
     a, b = nas.build(genome).eval(), nas.build(genome).eval()
     nas.transfer_weights(a, b, (1, 3, 8, 8))

@@ -1,4 +1,4 @@
-"""Live progress (nas.search.progress) and the libraries' chatter (nas.search.verbosity): the view's
+"""Live progress (nas.engine.progress) and the libraries' chatter (nas.engine.verbosity): the view's
 lines and live table from stand-in trials, the Tune callback's forwarding, and a tiny `nas search`
 whose piped output has one line per finished trial and nothing from Ray."""
 import io
@@ -11,8 +11,8 @@ from pathlib import Path
 import optuna
 from rich.console import Console
 
-from nas.search import verbosity
-from nas.search.progress import ProgressCallback, TrialsView, active_view, duration
+from nas.engine import verbosity
+from nas.engine.progress import ProgressCallback, TrialsView, active_view, duration
 from tests.test_search_run import TINY_SPACE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,7 +183,7 @@ def test_a_status_says_what_is_slow_once_on_a_pipe_and_with_its_seconds_in_the_l
                              "testing the best network (trial 1) on 10,000 test images"]
     live = io.StringIO()
     clock = [100.0]
-    monkeypatch.setattr("nas.search.progress.time.monotonic", lambda: clock[0])
+    monkeypatch.setattr("nas.engine.progress.time.monotonic", lambda: clock[0])
     with TrialsView(2, label=label, live=True, file=live) as view:
         view.status("starting Ray (local)")
         clock[0] += 12

@@ -155,7 +155,7 @@ def test_random_genomes_build_run_and_count_like_their_summary(spec):
         out = model(torch.randn(batch, genome.input.channels, SIZE, SIZE))
     assert out.shape == (batch, genome.num_classes)
     assert torch.isfinite(out).all()
-    assert nas.summary(genome).params == sum(p.numel() for p in model.parameters())
+    assert nas.summarize(genome).params == sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize("template", AVAILABLE)

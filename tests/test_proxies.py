@@ -126,7 +126,7 @@ def test_snip_is_the_sum_of_gradient_times_weight():
 
 def test_params_and_flops_equal_nas_summary(genome, digits):
     candidate = Candidate.of(genome, digits, seed=0, batch_size=8)
-    cost = nas.summary(genome, num_classes=10, in_channels=1, input_size=8)
+    cost = nas.summarize(genome, num_classes=10, in_channels=1, input_size=8)
     assert score("params", candidate) == cost.params
     assert score("flops", candidate) == cost.flops
 
@@ -180,7 +180,7 @@ def test_a_warm_start_puts_the_best_proxy_scored_samples_first_in_evolution(digi
 
     space = load_space("macro", input_channels=1, input_size=8, num_classes=10)
     warm = warm_samples(space, digits, "params", 5, seed=0, batch_size=8)
-    sizes = [nas.summary(space.realize(s), num_classes=10, in_channels=1, input_size=8).params for s in warm]
+    sizes = [nas.summarize(space.realize(s), num_classes=10, in_channels=1, input_size=8).params for s in warm]
     assert len(warm) == 5 and sizes == sorted(sizes, reverse=True)
     strategy = make_searcher("evolution", space, seed=0, max_trials=6, options={"population": 3, "sample_size": 2})
     strategy.warm_start(warm)

@@ -128,7 +128,7 @@ def test_aux_head_adds_a_loss_in_training_only_and_is_not_saved(few_digits, tmp_
     assert head and head <= {id(p) for p in extras.trained().parameters()}  # the optimizer trains the head
     assert Extras.create(model, small_darts(aux=False), settings, 10, 1, 8).aux is None  # no mark, no head
 
-    result = nas.train(small_darts(), few_digits, epochs=1, aux_weight=0.4, batch_size=50, out=tmp_path / "out")
+    result = nas.fit(small_darts(), few_digits, epochs=1, aux_weight=0.4, batch_size=50, out=tmp_path / "out")
     saved = torch.load(tmp_path / "out" / "weights.pt", weights_only=True)
     assert list(saved) == list(build(small_darts(), num_classes=10, in_channels=1, input_size=8).state_dict())
     record = json.loads((tmp_path / "out" / "train.json").read_text())
@@ -148,7 +148,7 @@ def test_ema_weights_differ_from_the_raw_ones_and_are_evaluated_and_saved(few_di
     assert list(averaged) == list(raw) and extras.evaluated() is not model
     assert any(not torch.equal(averaged[k], raw[k]) for k in raw if raw[k].is_floating_point())
 
-    result = nas.train(small_darts(aux=False), few_digits, epochs=2, ema_decay=0.9, batch_size=50,
+    result = nas.fit(small_darts(aux=False), few_digits, epochs=2, ema_decay=0.9, batch_size=50,
                        out=tmp_path / "ema")
     saved = torch.load(tmp_path / "ema" / "weights.pt", weights_only=True)
     assert all(torch.equal(saved[k], v) for k, v in result.model.state_dict().items())
@@ -325,7 +325,7 @@ def test_seeds_train_as_parallel_tune_trials_each_as_nas_train_would(ray_session
     summary = train_seeds(genome, "digits", [0, 3], settings, tmp_path / "seeds", train_limit=200, verbose=False)
     assert [r["seed"] for r in summary["seeds"]] == [0, 3] and summary["n"] == 2
     assert json.loads((tmp_path / "seeds" / "seeds.json").read_text())["test_mean"] == summary["test_mean"]
-    alone = nas.train(genome, few_digits, settings={**settings.to_dict(), "seed": 3})  # the same, outside Tune
+    alone = nas.fit(genome, few_digits, settings={**settings.to_dict(), "seed": 3})  # the same, outside Tune
     assert summary["seeds"][1]["test_accuracy"] == alone.test_accuracy
     saved = torch.load(tmp_path / "seeds" / "seed3" / "weights.pt", weights_only=True)
     assert all(torch.equal(saved[k], v) for k, v in alone.model.state_dict().items())  # the averaged weights

@@ -12,7 +12,7 @@ import pytest
 from nas.cli import main
 from nas.errors import NasError
 from tests.test_search_run import PAIR_SPACE
-from nas.search.folder import LOCK_FILE, FolderError, check_output_file, claim, lock, own_folder
+from nas.engine.folder import LOCK_FILE, FolderError, check_output_file, claim, lock, own_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,7 +29,7 @@ def tree(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-# ----- nas.search.folder -----
+# ----- nas.engine.folder -----
 def test_claim_creates_a_new_folder_accepts_an_empty_one_or_a_run_and_refuses_the_users(tmp_path):
     assert claim(tmp_path / "a" / "new", "search.json", "search") is False and (tmp_path / "a" / "new").is_dir()
     (tmp_path / "empty").mkdir()
@@ -61,7 +61,7 @@ def test_one_lock_holder_at_a_time_and_a_killed_holder_leaves_no_stale_lock(tmp_
     with lock(tmp_path, "search"):  # released
         pass
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from pathlib import Path; from nas.search.folder import lock\n"
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from nas.engine.folder import lock\n"
          "with lock(Path(sys.argv[1]), 'search'):\n    print('locked', flush=True)\n    time.sleep(600)",
          str(tmp_path)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
     try:

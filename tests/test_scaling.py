@@ -65,7 +65,7 @@ def test_depth_multiplies_repeats_with_ceil_and_dense_layers_but_never_transitio
     # a `layers` stage stays as written (repeating it would repeat its pooling too); explicit cell 1 -> 2
     assert [s.get("repeats", 1) for s in stages] == [3, 1, 1, 2, 3, 1, 2]
     assert stages[1]["params"]["layers"] == 5  # ceil(3 * 1.5): a dense block deepens inside its one cell
-    assert nas.summary(deeper).params > nas.summary(small()).params
+    assert nas.summarize(deeper).params > nas.summarize(small()).params
 
 
 def test_width_scales_every_channel_count_and_keeps_shapes_consistent():
@@ -77,7 +77,7 @@ def test_width_scales_every_channel_count_and_keeps_shapes_consistent():
     assert spec["stages"][3]["params"] == {"c1": 16, "c3_reduce": 16, "c3": 32, "c5_reduce": 8, "c5": 16, "pool_proj": 16}
     assert spec["stages"][5]["params"]["layers"][0]["out"] == 64
     assert spec["cells"]["mine"]["nodes"]["b"]["out"] == 80 and spec["cells"]["mine"]["nodes"]["a"]["out"] == "@out"
-    before, after = nas.summary(small()), nas.summary(wider)
+    before, after = nas.summarize(small()), nas.summarize(wider)
     assert [s[1][1:] for s in after.stage_shapes] == [s[1][1:] for s in before.stage_shapes]
     assert 3.0 < after.flops / before.flops < 4.5  # FLOPs grow about width^2
 
@@ -90,7 +90,7 @@ def test_width_one_leaves_channels_as_written():
 def test_resolution_changes_the_input_and_every_feature_map():
     bigger = scale(small(), resolution=64)
     assert bigger.input.size == (64, 64)
-    before, after = nas.summary(small()), nas.summary(bigger)
+    before, after = nas.summarize(small()), nas.summarize(bigger)
     assert after.params == before.params
     assert [s[1][1] for s in after.stage_shapes[:-1]] == [2 * s[1][1] for s in before.stage_shapes[:-1]]
 
@@ -126,6 +126,6 @@ def test_efficientnet_b1_to_b7_match_torchvision(variant):
 def test_baselines_with_derived_widths_and_transitions_scale_to_valid_genomes(name):
     base = baselines.get(name)
     scaled = scale(base, width=1.3, depth=1.4)
-    before, after = nas.summary(base), nas.summary(scaled)
+    before, after = nas.summarize(base), nas.summarize(scaled)
     assert after.params > before.params
     assert after.stage_shapes[-2][1][1:] == before.stage_shapes[-2][1][1:]  # transitions and pools were not repeated

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import nas.engine.records as records
 import nas.search.report as report
 from nas.cli import main
 from nas.cli.failure import EXIT_CODE
@@ -60,15 +61,15 @@ def test_an_internal_error_is_one_line_with_a_log_and_the_run_resumes(space, tmp
 def test_a_full_disk_names_the_file_and_the_room_a_trial_takes_and_the_run_resumes(space, tmp_path, capsys,
                                                                                   monkeypatch, ray_session):
     out = tmp_path / "run"
-    replace_file = report.replace_file
+    replace_file = records.replace_file
 
     def full_after_one_trial(path, text):
-        records = json.loads(text).get("trials", []) if path.name == report.TRIALS_JSON else []
-        if any(r["status"] == "TERMINATED" for r in records):
+        written = json.loads(text).get("trials", []) if path.name == records.TRIALS_JSON else []
+        if any(r["status"] == "TERMINATED" for r in written):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         replace_file(path, text)
 
-    monkeypatch.setattr(report, "replace_file", full_after_one_trial)
+    monkeypatch.setattr(records, "replace_file", full_after_one_trial)
     assert main(search(space, out)) == 2
     captured = capsys.readouterr()
     first, *rest = error_lines(captured)
@@ -77,7 +78,7 @@ def test_a_full_disk_names_the_file_and_the_room_a_trial_takes_and_the_run_resum
     assert rest == [f"the run folder {out} keeps what was done; to continue:"]
     assert captured.out.strip().endswith(f"nas search --resume --out {out}")
 
-    monkeypatch.setattr(report, "replace_file", replace_file)
+    monkeypatch.setattr(records, "replace_file", replace_file)
     assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0
     trials = json.loads((out / "trials.json").read_text())["trials"]
     assert len(trials) == 2 and all(t["status"] == "TERMINATED" for t in trials)

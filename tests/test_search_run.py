@@ -17,7 +17,7 @@ from nas.compiler import build
 from nas.genome import Genome
 from nas.search.run import SearchConfig, SearchError, run_search
 from nas.search.strategies import make_searcher
-from nas.search.tune_searcher import TuneSearcher
+from nas.engine.searcher import TuneSearcher
 from nas.spaces import load_space
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -261,7 +261,7 @@ def test_without_address_a_search_starts_its_own_ray_unless_ray_address_names_on
     Ray's own RAY_ADDRESS variable, set by the user, is honoured like --address."""
     import ray
 
-    from nas.search.run import ensure_ray, ray_address
+    from nas.engine.session import ensure_ray, ray_address
 
     calls = []
     monkeypatch.setattr(ray, "is_initialized", lambda: False)

@@ -127,7 +127,7 @@ def test_input_overrides_are_respected_and_maps_never_vanish(name, channels, siz
     space = load_space(name, input_channels=channels, input_size=size, num_classes=7)
     genome = space.realize(space.sample(random.Random(size)))
     assert genome.input.channels == channels and genome.input.size == (size, size) and genome.num_classes == 7
-    summary = nas.summary(genome)
+    summary = nas.summarize(genome)
     spatial = [shape[1:] for _, shape in summary.stage_shapes if len(shape) == 3]
     assert min(min(s) for s in spatial) >= min(2, size)
     if size >= 8:  # room for reductions: they happen
@@ -145,7 +145,7 @@ def test_layout_rules():
 def test_fit_genome_clips_stage_reductions_for_tiny_inputs():
     fitted = fit_genome(baselines.get("resnet50"), channels=1, size=8, num_classes=10)
     assert fitted.input.size == (8, 8) and fitted.num_classes == 10
-    shapes = [shape for _, shape in nas.summary(fitted).stage_shapes if len(shape) == 3]
+    shapes = [shape for _, shape in nas.summarize(fitted).stage_shapes if len(shape) == 3]
     assert min(min(s[1:]) for s in shapes) >= 1
     assert [s.stride for s in fitted.stages] == [1, 1, 1, 1]  # the stem already took 8x8 down to 2x2
 

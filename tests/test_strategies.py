@@ -388,7 +388,7 @@ def test_unknown_strategies_and_options_are_reported(toy):
 def test_tuner_runs_a_searcher_and_saves_its_state(toy, ray_session, tmp_path):
     from ray import tune
 
-    from nas.search.tune_searcher import TuneSearcher
+    from nas.engine.searcher import TuneSearcher
 
     def trainable(config):
         sample = config["sample"]

@@ -1,5 +1,5 @@
 """Every strategy is a plain ask/tell object: a tiny pure-Python loop runs each one, saves and restores it,
-with no Ray imported (Ray enters only through nas.search.tune_searcher)."""
+with no Ray imported (Ray enters only through nas.engine.searcher)."""
 import re
 import subprocess
 import sys

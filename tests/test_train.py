@@ -177,7 +177,7 @@ def test_trainable_reports_every_epoch_checkpoints_and_fails_alone(ray_session, 
     assert list(history["epoch"]) == [1, 2]
     for key in ("val_accuracy", "train_loss", "params", "flops", "epoch", "epoch_time", "node_ip", "node_id"):
         assert key in ok.metrics
-    cost = nas.summary(genome, num_classes=10, in_channels=1, input_size=8)
+    cost = nas.summarize(genome, num_classes=10, in_channels=1, input_size=8)
     assert ok.metrics["params"] == cost.params and ok.metrics["flops"] == cost.flops
     assert 0.0 <= ok.metrics["val_accuracy"] <= 1.0
     assert ok.metrics["train_time"] >= ok.metrics["epoch_time"] > 0

@@ -55,20 +55,20 @@ def test_nas_train_writes_a_new_folder_and_fine_tunes_from_it(genome_file, tmp_p
 def test_same_recipe_and_seed_give_the_same_network(genome_file):
     data = load_dataset("digits", train_limit=200)
     genome = Genome.load(genome_file)
-    first = nas.train(genome, data, epochs=1)
-    second = nas.train(genome, data, epochs=1)
+    first = nas.fit(genome, data, epochs=1)
+    second = nas.fit(genome, data, epochs=1)
     assert first.test_accuracy == second.test_accuracy
     assert first.history[0]["train_loss"] == second.history[0]["train_loss"]
-    other = nas.train(genome, data, epochs=1, seed=1)
+    other = nas.fit(genome, data, epochs=1, seed=1)
     assert other.history[0]["train_loss"] != first.history[0]["train_loss"]
 
 
 def test_fine_tuning_starts_from_the_given_weights(genome_file):
     data = load_dataset("digits", train_limit=200)
     genome = Genome.load(genome_file)
-    first = nas.train(genome, data, epochs=1)
+    first = nas.fit(genome, data, epochs=1)
     weights = {k: v.clone() for k, v in first.model.state_dict().items()}
-    still = nas.train(genome, data, epochs=1, lr=0.0, weights=weights)  # a learning rate of 0: nothing moves
+    still = nas.fit(genome, data, epochs=1, lr=0.0, weights=weights)  # a learning rate of 0: nothing moves
     for name, parameter in still.model.named_parameters():
         assert torch.equal(parameter.detach(), weights[name]), name
     assert still.test_accuracy == pytest.approx(first.test_accuracy, abs=0.05)  # batch-norm statistics move a bit
@@ -79,7 +79,7 @@ def test_fine_tuning_on_other_classes_restarts_only_the_classifier(genome_file):
     genome = Genome.load(genome_file)
     five = Genome.from_dict({**genome.to_dict(), "num_classes": 5, "input": {"channels": 1, "size": 8}})
     weights = nas.build(five).state_dict()
-    result = nas.train(genome, data, epochs=1, weights=weights)
+    result = nas.fit(genome, data, epochs=1, weights=weights)
     assert result.reinitialised and all("weight" in n or "bias" in n for n in result.reinitialised)
     assert len(result.reinitialised) <= 2
 

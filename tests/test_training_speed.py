@@ -80,8 +80,8 @@ def test_shards_are_equal_and_disjoint():
 
 def test_two_workers_train_digits_deterministically(few_digits):
     genome = Genome.from_dict(TINY)
-    runs = [nas.train(genome, few_digits, epochs=3, workers=2, lr=0.1) for _ in range(2)]
-    one = nas.train(genome, few_digits, epochs=3, workers=1, lr=0.1)
+    runs = [nas.fit(genome, few_digits, epochs=3, workers=2, lr=0.1) for _ in range(2)]
+    one = nas.fit(genome, few_digits, epochs=3, workers=1, lr=0.1)
     assert [h["train_loss"] for h in runs[0].history] == [h["train_loss"] for h in runs[1].history]
     assert runs[0].test_accuracy == runs[1].test_accuracy
     first, second = runs[0].model.state_dict(), runs[1].model.state_dict()
@@ -95,9 +95,9 @@ def test_two_workers_train_digits_deterministically(few_digits):
 def test_refusals_are_one_line(few_digits, monkeypatch):
     genome = Genome.from_dict(TINY)
     with pytest.raises(NasError, match="batch size \\(15\\) must be divisible"):
-        nas.train(genome, few_digits, epochs=1, workers=2, batch_size=15)
+        nas.fit(genome, few_digits, epochs=1, workers=2, batch_size=15)
     with pytest.raises(NasError, match="workers must be a positive integer"):
-        nas.train(genome, few_digits, epochs=1, workers=0)
+        nas.fit(genome, few_digits, epochs=1, workers=0)
     with pytest.raises(NasError, match="runs on CPU cores"):
         parallel.check(TrainSettings(), 2, torch.device("cuda"))
     monkeypatch.setattr(parallel, "SUPPORTED", parallel.SUPPORTED - {"label_smoothing"})

@@ -95,7 +95,7 @@ def test_input_conv_for_more_channels_repeats_and_scales():
 
 def test_frozen_parts_do_not_change_the_new_classifier_does_and_lr_groups_are_as_set(r18_file, few, tmp_path):
     spec = f"torchvision:resnet18={r18_file}"
-    result = nas.train(RESNET18, few, epochs=1, batch_size=16, pretrained=spec, freeze="stem,stages[0:3]",
+    result = nas.fit(RESNET18, few, epochs=1, batch_size=16, pretrained=spec, freeze="stem,stages[0:3]",
                        pretrained_lr_scale=0.1, out=tmp_path / "run")
     start = build(result.genome)
     load_reference(reference(spec), result.genome, start)
@@ -119,7 +119,7 @@ def test_frozen_parts_do_not_change_the_new_classifier_does_and_lr_groups_are_as
 
 def test_train_only_head_trains_the_new_classifier_and_frozen_bn_train_updates_statistics(r18_file, few):
     spec = f"torchvision:resnet18={r18_file}"
-    result = nas.train(RESNET18, few, epochs=1, batch_size=16, pretrained=spec, train_only="head", frozen_bn="train",
+    result = nas.fit(RESNET18, few, epochs=1, batch_size=16, pretrained=spec, train_only="head", frozen_bn="train",
                        optimizer="adamw")
     start = build(result.genome)
     load_reference(reference(spec), result.genome, start)
@@ -137,9 +137,9 @@ def test_freezing_works_from_the_genomes_own_weights(few):
                              "stem": [{"op": "conv", "out": 8, "kernel": 3}],
                              "stages": [{"cell": "basic", "out": 8}, {"cell": "basic", "out": 16, "stride": 2}],
                              "head": [{"op": "global_avgpool"}]})
-    first = nas.train(tiny, few, epochs=1, batch_size=16)
+    first = nas.fit(tiny, few, epochs=1, batch_size=16)
     weights = {k: v.clone() for k, v in first.model.state_dict().items()}
-    tuned = nas.train(tiny, few, epochs=1, batch_size=16, weights=weights, freeze="stages[0]")
+    tuned = nas.fit(tiny, few, epochs=1, batch_size=16, weights=weights, freeze="stages[0]")
     after = tuned.model.state_dict()
     assert all(torch.equal(weights[k], after[k]) for k in weights if k.startswith("stages.0."))
     stem = next(k for k in weights if k.startswith("stem.") and k.endswith("weight"))
@@ -179,13 +179,13 @@ def test_bad_requests_are_one_clear_error(r18_file, few):
             genome = for_data(RESNET18, 1, 1000)
             data = DatasetSplits(few.name, few.train, few.val, few.test, 1000, few.scale, few.mean, few.std)
             with pytest.raises(FineTuneError, match="nothing left to train"):
-                nas.train(genome, data, epochs=1, batch_size=16, **kwargs)
+                nas.fit(genome, data, epochs=1, batch_size=16, **kwargs)
             continue
         with pytest.raises(error, match=message):
-            nas.train(RESNET18, few, epochs=1, batch_size=16, **kwargs)
+            nas.fit(RESNET18, few, epochs=1, batch_size=16, **kwargs)
     other = Genome.from_dict({**RESNET18.to_dict(), "stages": RESNET18.to_dict()["stages"][:3]})
     with pytest.raises(PretrainedError, match="its layers do not match genome resnet18"):
-        nas.train(other, few, epochs=1, pretrained=spec)
+        nas.fit(other, few, epochs=1, pretrained=spec)
     for text, message in [("torchvision:resnet34=" + str(r18_file), "not a state_dict of"),
                           ("torchvision:resnet81", "did you mean resnet18"), ("timm:resnet18:x", "for torchvision")]:
         with pytest.raises(PretrainedError, match=message):
@@ -279,17 +279,17 @@ def test_a_stopped_fine_tuning_resumes_from_the_command_line_to_the_uninterrupte
                              "stem": [{"op": "conv", "out": 8, "kernel": 3}],
                              "stages": [{"cell": "basic", "out": 8}, {"cell": "basic", "out": 16, "stride": 2}],
                              "head": [{"op": "global_avgpool"}]})
-    start = nas.train(tiny, "digits", epochs=1, batch_size=16, train_limit=64)
+    start = nas.fit(tiny, "digits", epochs=1, batch_size=16, train_limit=64)
     torch.save(start.model.state_dict(), tmp_path / "start.pt")
     args = dict(epochs=2, batch_size=16, train_limit=64, weights=str(tmp_path / "start.pt"), freeze="stages[0]",
                 pretrained_lr_scale=0.5)
-    whole = nas.train(tiny, "digits", out=tmp_path / "whole", **args)
+    whole = nas.fit(tiny, "digits", out=tmp_path / "whole", **args)
 
     def stop_after_the_first_epoch(record):
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        nas.train(tiny, "digits", out=tmp_path / "stopped", progress=stop_after_the_first_epoch, **args)
+        nas.fit(tiny, "digits", out=tmp_path / "stopped", progress=stop_after_the_first_epoch, **args)
     assert main(["train", "--resume", str(tmp_path / "stopped"), "--quiet"]) == 0
     resumed = torch.load(tmp_path / "stopped" / "weights.pt", weights_only=True)
     assert all(torch.equal(resumed[k], v) for k, v in whole.model.state_dict().items())

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{error.filename}: " if error.filename else ""
         print(f"nas {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as error:  # nas.search.interrupts.Interrupted carries SIGTERM's code (143)
+    except KeyboardInterrupt as error:  # nas.engine.interrupts.Interrupted carries SIGTERM's code (143)
         print(f"nas {args.command}: interrupted", file=sys.stderr)
         return int(getattr(error, "exit_code", 130))
     except Exception as error:  # noqa: BLE001 - not bad input: one line and a log file, never a traceback

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 def build(args: argparse.Namespace) -> int:
     from nas.evaluate.bench import build_table
     from nas.search.config import SearchConfig
-    from nas.search.interrupts import Interrupted
+    from nas.engine.interrupts import Interrupted
 
     if args.archs < 1 or args.epochs < 1:
         raise NasError("--archs and --epochs must be positive integers")

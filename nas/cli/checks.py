@@ -45,7 +45,7 @@ def check_genome_source(source: str) -> None:
 
 def check_run_folders(runs: list[str]) -> None:
     """`nas compare`'s RUN_DIRs: each a search run folder (holding search.json)."""
-    from nas.search.report import CONFIG_JSON
+    from nas.engine.records import CONFIG_JSON
 
     for run in runs:
         if not (Path(run) / CONFIG_JSON).is_file():

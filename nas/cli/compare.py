@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         check_genome_source(source)
     check_data(config.dataset, config.data_dir)
     from nas.compare.run import CompareInterrupted, run_compare  # torch and Ray: after the checks above
-    from nas.search.interrupts import Interrupted
+    from nas.engine.interrupts import Interrupted
 
     folder = Path(args.out) if args.out else Path("results") / (
         f"compare-{(args.dataset or 'runs').split(':')[0]}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from nas.cli.common import add_input, add_source, load_source, parse_input
 from nas.errors import NasError
-from nas.search.folder import check_output_file
+from nas.engine.folder import check_output_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

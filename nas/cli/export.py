@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nas.cli.checks import check_file, check_genome_source
-    from nas.search.folder import check_output_file
+    from nas.engine.folder import check_output_file
     from nas.train.contract import describe, find_contract, read_contract
 
     check_genome_source(args.source)

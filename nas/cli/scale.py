@@ -8,7 +8,7 @@ from pathlib import Path
 from nas.cli.common import add_source, load_source
 from nas.errors import NasError
 from nas.scaling import scale
-from nas.search.folder import check_output_file
+from nas.engine.folder import check_output_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

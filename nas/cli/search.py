@@ -4,6 +4,9 @@
     nas search --strategy optuna --objectives val_accuracy params --trials 40
     nas search --strategy rl --dataset cifar10 --data-dir data --gpus-per-trial 0.25 --address auto
     nas search --resume --out results/runs/evolution-20250101-120000
+
+One file of about 400 lines: one job, the `nas search` command (its arguments, their check against the run
+being resumed, the run, its closing lines and exit codes), read top to bottom as the command runs.
 """
 from __future__ import annotations
 
@@ -175,7 +178,7 @@ def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) ->
     from rich.table import Table
 
     from nas.evaluate.hooks import summary_lines
-    from nas.search.report import LEADERBOARD_COLUMNS, leaderboard
+    from nas.search.leaderboard import LEADERBOARD_COLUMNS, leaderboard
 
     console = Console()
     evaluator = summary.get("evaluator") or "train"
@@ -307,7 +310,7 @@ def failed(folder: Path, argv: list[str], error: Exception) -> int:
     """A search stopped by something other than bad input or a signal: one line on stderr (a full disk says
     which file and how much room a trial takes; anything else is an internal error with its log file), then
     the command that continues the run, when its folder holds one."""
-    from nas.search.folder import describe_os_error
+    from nas.engine.folder import describe_os_error
     from nas.search.report import trial_footprint
     from nas.search.run import resume_command
 

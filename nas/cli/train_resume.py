@@ -20,8 +20,8 @@ def resume_command(folder: Path) -> str:
 
 @contextlib.contextmanager
 def interruptible(folder: Path) -> Iterator[None]:
-    """SIGINT and SIGTERM stop the training (`nas.search.interrupts`); the command to continue it is printed."""
-    from nas.search.interrupts import Interrupts
+    """SIGINT and SIGTERM stop the training (`nas.engine.interrupts`); the command to continue it is printed."""
+    from nas.engine.interrupts import Interrupts
     from nas.train.resume import RUN_FILE
 
     try:
@@ -54,7 +54,7 @@ def resume(args: argparse.Namespace) -> int:
         return 0
     if not spec.get("dataset"):
         raise NasError(f"{folder}: trained from Python on a data set object; continue it with "
-                       "nas.train(genome, data, out=..., resume=True)")
+                       "nas.fit(genome, data, out=..., resume=True)")
     from nas.train.checkpointing import read_state
     from nas.train.datasets import load_dataset
     from nas.train.display import TrainDisplay, data_lines

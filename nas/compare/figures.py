@@ -20,6 +20,7 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from nas.engine.ranking import best_so_far_points, trial_points
 from nas.genome import Genome
 
 KIND_STYLE = {  # kind -> (colour, marker, legend label)
@@ -136,8 +137,6 @@ def plot_tradeoff(rows: Sequence[Mapping[str, Any]], cost: str, front: Sequence[
 
 def search_curves_figure(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> Figure:
     """Best validation accuracy so far against trials, per run (`runs`: (label, trial records))."""
-    from nas.search.report import best_so_far_points, trial_points
-
     figure = Figure(figsize=(7.5, 4.5))
     axes = figure.add_subplot()
     colours = ["tab:red", "tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:cyan"]

@@ -28,7 +28,8 @@ from nas.compare.config import DEFAULT_BASELINES, PlanError  # noqa: F401 (re-ex
 from nas.compare.transplant import transplant
 from nas.errors import GenomeError
 from nas.genome import Genome
-from nas.search.report import BEST_GENOME, CONFIG_JSON, TRIALS_JSON  # a search run folder's files
+from nas.engine.ranking import ranked
+from nas.engine.records import BEST_GENOME, CONFIG_JSON, TRIALS_JSON  # a search run folder's files
 from nas.spaces.layout import fit_genome
 from nas.suggest import did_you_mean
 
@@ -50,8 +51,6 @@ class SearchRun:
 
 
 def _ranked(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    from nas.search.report import ranked
-
     return ranked(list(records))
 
 

@@ -18,7 +18,7 @@ from nas.compare.figures import draw_cells, plot_search_curves, plot_tradeoff
 from nas.compare.plan import Model, SearchRun, comparison_pairs
 from nas.compare.stats import Comparison, compare_pairs, pareto_front
 from nas.compare.verdict import detail_lines, matched_size, summary_line
-from nas.search.report import INTERRUPTED
+from nas.engine.records import TrialStatus
 
 REPORT_MD, REPORT_HTML, FIGURES = "report.md", "report.html", "figures"
 MAIN_HEADERS = ("model", "kind", "test acc. % (mean ± std)", "seeds", "val acc. %", "params", "FLOPs (2 per MAC)",
@@ -121,7 +121,7 @@ def _runs_section(runs: Sequence[SearchRun], figure: str | None) -> list[Block]:
     body = []
     for run in runs:
         records = run.records
-        done = [r for r in records if r["status"] == "TERMINATED" and isinstance(r.get("val_accuracy"), (int, float))]
+        done = [r for r in records if r["status"] == TrialStatus.TERMINATED and isinstance(r.get("val_accuracy"), (int, float))]
         best = max(done, key=lambda r: r["val_accuracy"], default=None)
         summary_file = run.folder / "summary.json"
         timings = json.loads(summary_file.read_text()).get("timings", {}) if summary_file.is_file() else {}
@@ -249,7 +249,7 @@ def _recipe_section(summary: Mapping[str, Any], config: Any) -> list[Block]:
 def _interrupted(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> list[Block]:
     if not summary.get("interrupted"):
         return []
-    finished = sum(r["status"] == "TERMINATED" for r in records)
+    finished = sum(r["status"] == TrialStatus.TERMINATED for r in records)
     return [Paragraph(f"**Partial: the comparison was interrupted ({summary['interrupted']}) with {finished} of "
                       f"{len(summary['seeds']) * len(summary['models'])} trials finished; every figure below uses "
                       "those only. Run the same command again to finish it (finished trials are not trained "
@@ -316,7 +316,7 @@ def write_report(folder: Path, config: Any, models: Sequence[Model], runs: Seque
         Image(f"{FIGURES}/accuracy_vs_flops.png", "test accuracy against FLOPs"),
     ]
     failures = [f"`{r['model']}` seed {r['seed']}: {r['error'] or 'unknown error'}" for r in records
-                if r["status"] not in ("TERMINATED", INTERRUPTED)]
+                if r["status"] not in (TrialStatus.TERMINATED, TrialStatus.INTERRUPTED)]
     if failures:
         blocks += [Paragraph(f"{len(failures)} trial(s) failed; their models' statistics use the remaining seeds:"),
                    Bullets(failures)]

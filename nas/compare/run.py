@@ -26,80 +26,33 @@ from typing import Any
 
 from ray import tune
 
+from nas.compare.aggregate import aggregate, comparison_cost, measure_latencies
 from nas.compare.config import DEFAULT_EPOCHS, CompareConfig  # noqa: F401 (re-exported)
-from nas.compare.latency import Latency, machine, measure_latency
+from nas.compare.data import DataChoice, choose_data
+from nas.compare.latency import machine
 from nas.compare.plan import Model, PlanError, SearchRun, plan_models, read_run
-from nas.search.board import progress_board
-from nas.search.folder import LOCK_FILE, check_not_in_use, own_folder
-from nas.search.loggers import tune_loggers
-from nas.search.progress import ProgressCallback, TrialsView
-from nas.search.repair import restore_named_checkpoints
-from nas.search.report import write_records
-from nas.search.verbosity import libraries_quiet, ray_listener_muted
+from nas.compare.report import write_report
+from nas.engine import experiment
+from nas.engine.board import progress_board
+from nas.engine.folder import LOCK_FILE, check_not_in_use, own_folder
+from nas.engine.interrupts import Interrupts
+from nas.engine.progress import ProgressCallback, TrialsView
+from nas.engine.recording import TUNE_DIR
+from nas.engine.records import TrialStatus, replace_file, write_records
+from nas.engine.session import tune_session
+from nas.engine.tune_trials import interrupted_records
+from nas.engine.verbosity import libraries_quiet, ray_listener_muted
 from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.display import data_lines
 from nas.train.failures import failure_reason
 from nas.train.settings import TrainSettings
+from nas.train.trainable import tune_trainable
 
-CONFIG_FILE, MODELS_FILE, SUMMARY_FILE, LATENCY_FILE = ("compare.json", "models.json", "summary.json", "latency.json")
-# and trials.json / trials.csv, written as a search writes its own (nas.search.report.write_records)
-TUNE_DIR, GENOMES_DIR = "tune", "genomes"
+CONFIG_FILE, MODELS_FILE, SUMMARY_FILE = "compare.json", "models.json", "summary.json"  # and latency.json (aggregate)
+# and trials.json / trials.csv, written as a search writes its own (nas.engine.records.write_records)
+GENOMES_DIR = "genomes"
 TRIAL_FIELDS = ("model", "seed", "status", "test_accuracy", "val_accuracy", "train_loss", "epoch", "train_time",
                 "cpu_s", "gpu_s", "params", "flops", "trial_id", "error")
-
-
-@dataclass(frozen=True)
-class DataChoice:
-    dataset: str
-    data_dir: str | None
-    split_seed: int
-    val_fraction: float
-    note: str  # why these splits
-    run_seeds: tuple[int, ...] = ()  # the split seeds of the runs that searched this data set
-
-    def check_test_split(self, data: DatasetSplits) -> None:
-        """Runs made with different split seeds can share a test split only when the data set brings its
-        own test images (then each run's validation images are training images of another, never test)."""
-        if len(self.run_seeds) > 1 and not data.official_test:
-            raise PlanError(f"the runs split {self.dataset} differently (seeds {list(self.run_seeds)}) and it has no "
-                            "test images of its own: a test split shared by all of them does not exist; compare "
-                            "runs made with the same --seed")
-
-
-def choose_data(config: CompareConfig, runs: Sequence[SearchRun]) -> DataChoice:
-    """The data set and its splits: the runs' own on the data set they searched (so their validation
-    images, which chose the genomes, never reach the test split); otherwise the given or default ones.
-    Runs with different split seeds are accepted here; `DataChoice.check_test_split` decides once the data
-    set is loaded (they need a data set with its own test images)."""
-    searched = sorted({str(run.config.get("dataset")) for run in runs})
-    dataset = config.dataset or (searched[0] if len(searched) == 1 else None) or "digits"
-    if config.dataset is None and len(searched) > 1:
-        raise PlanError(f"the runs searched different data sets ({', '.join(searched)}); choose one with --dataset")
-    same = [run for run in runs if run.config.get("dataset") == dataset]
-    if not same:
-        return DataChoice(dataset, config.data_dir, config.split_seed or 0,
-                          config.val_fraction if config.val_fraction is not None else 0.1,
-                          "no run searched this data set: splits from the given (or default) seed")
-    seeds = sorted({int(run.config.get("seed", 0)) for run in same})
-    shares = sorted({float(run.config.get("val_fraction", 0.1)) for run in same})
-    if len(shares) > 1:
-        raise PlanError(f"the runs held out different validation shares of {dataset} ({shares}); compare runs "
-                        "made with the same --val-fraction")
-    if len(seeds) == 1 and config.split_seed is not None and config.split_seed != seeds[0]:
-        raise PlanError(f"--split-seed {config.split_seed} differs from the runs' seed {seeds[0]}: their validation "
-                        "images (which chose the genomes) would reach the test split")
-    if config.val_fraction is not None and config.val_fraction != shares[0]:
-        raise PlanError(f"--val-fraction {config.val_fraction} differs from the runs' {shares[0]}")
-    data_dir = config.data_dir or next((run.config.get("data_dir") for run in same if run.config.get("data_dir")), None)
-    if len(seeds) == 1:
-        return DataChoice(dataset, data_dir, seeds[0], shares[0],
-                          f"the split seed ({seeds[0]}) and validation share ({shares[0]}) of the search runs",
-                          tuple(seeds))
-    seed = config.split_seed if config.split_seed is not None else seeds[0]
-    return DataChoice(dataset, data_dir, seed, shares[0],
-                      f"the data set's own test images; the runs' validation share ({shares[0]}); split seed {seed} "
-                      f"(the runs used {', '.join(map(str, seeds))}: each run's validation images may be training "
-                      "images here, never test images)", tuple(seeds))
 
 
 # ----- Ray Tune -----
@@ -141,32 +94,18 @@ Progress = ProgressCallback  # the name comparisons before nas.search.progress p
 
 
 def make_trainable(config: CompareConfig, data: DatasetSplits, board: str | None = None):
-    from nas.train.trainable import tune_trainable
-
     return tune_trainable(data, {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial}, board=board)
 
 
 def make_tuner(config: CompareConfig, models: Sequence[Model], data: DatasetSplits, folder: Path,
                retry_errored: bool = False, verbose: bool = True, board: str | None = None) -> tune.Tuner:
-    path = folder.resolve() / TUNE_DIR
     trainable = make_trainable(config, data, board)
     space = param_space(config, models)
-    if tune.Tuner.can_restore(str(path)):
-        restore_named_checkpoints(path, verbose)
-        return tune.Tuner.restore(str(path), trainable, resume_unfinished=True, restart_errored=retry_errored,
-                                  param_space=space)
-    return tune.Tuner(
-        trainable,
-        param_space=space,
-        tune_config=tune.TuneConfig(num_samples=1, reuse_actors=True, trial_name_creator=trial_name,
-                                    trial_dirname_creator=trial_name),
-        run_config=tune.RunConfig(
-            name=TUNE_DIR, storage_path=str(folder.resolve()),
-            failure_config=tune.FailureConfig(max_failures=0, fail_fast=False),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-            callbacks=[*tune_loggers(), ProgressCallback()],  # result.json: every report; live progress
-            verbose=0),
-    )
+    if experiment.can_restore(folder):
+        return experiment.restored_tuner(folder, trainable, space, retry_errored, verbose)
+    return experiment.new_tuner(folder, trainable, space,
+                                tune.TuneConfig(num_samples=1, reuse_actors=True, trial_name_creator=trial_name,
+                                                trial_dirname_creator=trial_name))
 
 
 def trial_records(results) -> list[dict[str, Any]]:
@@ -177,64 +116,16 @@ def trial_records(results) -> list[dict[str, Any]]:
         config = result.config or {}
         record = {name: metrics.get(name) for name in TRIAL_FIELDS}
         record.update(model=config.get("model"), seed=config.get("seed"), trial_id=metrics.get("trial_id"),
-                      status="ERROR" if result.error is not None else "TERMINATED",
+                      status=TrialStatus.ERROR if result.error is not None else TrialStatus.TERMINATED,
                       error=failure_reason(result.error) if result.error is not None else "")
-        if record["status"] == "TERMINATED" and record["test_accuracy"] is None:
-            record.update(status="ERROR", error="finished without a test accuracy")
+        if record["status"] == TrialStatus.TERMINATED and record["test_accuracy"] is None:
+            record.update(status=TrialStatus.ERROR, error="finished without a test accuracy")
         records.append(record)
     return records
 
 
-# ----- aggregates -----
-def aggregate(models: Sequence[Model], records: Sequence[Mapping[str, Any]],
-              latencies: Mapping[str, Latency]) -> list[dict[str, Any]]:
-    """Per model: test and validation accuracy over its finished seeds, cost, latency and training time."""
-    from nas.compare.stats import spread
-
-    rows = []
-    for model in models:
-        done = sorted((r for r in records if r["model"] == model.label and r["status"] == "TERMINATED"),
-                      key=lambda r: r["seed"])
-        failed = [r for r in records if r["model"] == model.label and r["status"] not in ("TERMINATED", "INTERRUPTED")]
-        test, val, seconds = (spread([r[k] for r in done]) for k in ("test_accuracy", "val_accuracy", "train_time"))
-        own = [r for r in records if r["model"] == model.label]  # an interrupted or failed trial may know them
-        params = next((r["params"] for r in own if r.get("params") is not None), None)
-        flops = next((r["flops"] for r in own if r.get("flops") is not None), None)
-        latency = latencies.get(model.label)
-        rows.append({
-            "model": model.label, "kind": model.kind, "source": model.source,
-            "seeds": [r["seed"] for r in done], "test_accuracies": [r["test_accuracy"] for r in done],
-            "test_mean": test.mean, "test_std": test.std, "n": test.n,
-            "val_mean": val.mean, "val_std": val.std,
-            "train_time_mean": seconds.mean, "train_time_std": seconds.std,
-            "params": params, "flops": flops,
-            "latency_ms": latency.median_ms if latency else None,
-            "failed": len(failed), "errors": sorted({r["error"] for r in failed if r["error"]}),
-        })
-    return rows
-
-
 def write_trials(folder: Path, records: Sequence[Mapping[str, Any]]) -> None:
     write_records(folder, {"trials": list(records)}, records, TRIAL_FIELDS)
-
-
-def measure_latencies(folder: Path, models: Sequence[Model], data: DatasetSplits,
-                      config: CompareConfig) -> dict[str, Latency]:
-    """Each model's latency, measured once per folder: a resumed comparison reuses the figures in
-    latency.json (per genome fingerprint and measuring setup), so its report does not change."""
-    path = folder / LATENCY_FILE
-    saved = json.loads(path.read_text()) if path.is_file() else {}
-    latencies = {}
-    for model in models:
-        key = f"{model.genome.fingerprint()}:{config.latency_threads}:{config.latency_repeats}"
-        if key in saved:
-            latencies[model.label] = Latency(**saved[key])
-        else:
-            latencies[model.label] = measure_latency(model.genome, data.input_shape, data.num_classes,
-                                                     repeats=config.latency_repeats, threads=config.latency_threads)
-            saved[key] = asdict(latencies[model.label])
-    path.write_text(json.dumps(saved, indent=1) + "\n")
-    return latencies
 
 
 # ----- the run -----
@@ -248,7 +139,7 @@ class CompareOutcome:
 
 
 GITIGNORE = (f"# Ray Tune's experiment: trial state and checkpoints (large)\n{TUNE_DIR}/\n"
-             f"# the lock a running comparison holds (nas.search.folder)\n{LOCK_FILE}\n")
+             f"# the lock a running comparison holds (nas.engine.folder)\n{LOCK_FILE}\n")
 
 
 def check_folder(folder: Path, config: CompareConfig) -> bool:
@@ -284,8 +175,6 @@ def write_new(path: Path, text: str) -> bool:
 
 def start_folder(folder: Path, config: CompareConfig) -> None:
     """Under the folder's lock, a new comparison: compare.json, and a .gitignore for tune/ unless one is there."""
-    from nas.search.report import replace_file
-
     replace_file(folder / CONFIG_FILE, json.dumps(json.loads(json.dumps(config.to_dict())), indent=2) + "\n")
     write_new(folder / ".gitignore", GITIGNORE)
 
@@ -297,20 +186,18 @@ def write_plan(folder: Path, models: Sequence[Model]) -> None:
     (folder / MODELS_FILE).write_text(json.dumps([m.to_dict() for m in models], indent=2) + "\n")
 
 
-def interrupted_records(folder: Path, models: Sequence[Model]) -> list[dict[str, Any]]:
+def snapshot_record(index: int, trial, status: str | None) -> dict[str, Any]:
+    """A trial of Ray Tune's last snapshot as a comparison's record (`status` overriding the trial's)."""
+    result, config = trial.last_result or {}, trial.config or {}
+    record = {name: result.get(name) for name in TRIAL_FIELDS}
+    record.update(model=config.get("model"), seed=config.get("seed"), trial_id=trial.trial_id,
+                  status=TrialStatus(status or trial.status), error="")
+    return record
+
+
+def stopped_records(folder: Path, models: Sequence[Model]) -> list[dict[str, Any]]:
     """After an interrupt: one record per trial of Ray Tune's last snapshot, unfinished ones INTERRUPTED."""
-    from ray.tune import ExperimentAnalysis
-
-    from nas.search.report import FINISHED, INTERRUPTED
-
-    records = []
-    for trial in ExperimentAnalysis(str((folder / TUNE_DIR).resolve())).trials:
-        result, config = trial.last_result or {}, trial.config or {}
-        record = {name: result.get(name) for name in TRIAL_FIELDS}
-        status = trial.status if trial.status in FINISHED else INTERRUPTED
-        record.update(model=config.get("model"), seed=config.get("seed"), trial_id=trial.trial_id, status=status,
-                      error="")
-        records.append(record)
+    records = interrupted_records(folder / TUNE_DIR, snapshot_record)
     order = {m.label: i for i, m in enumerate(models)}
     records.sort(key=lambda r: (order.get(r["model"], len(order)), r["seed"]))
     return records
@@ -328,14 +215,11 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
                 retry_errored: bool = False, verbose: bool = True, command: str | None = None,
                 library_logs: bool = False) -> CompareOutcome:
     """Plan, train (or resume), measure and report a comparison in `folder`; `verbose`: progress
-    (`nas.search.progress`), `library_logs`: Ray's and the other libraries' own output too.
+    (`nas.engine.progress`), `library_logs`: Ray's and the other libraries' own output too.
 
     The runs, data set and models are read and checked before the folder is touched; the folder is then
-    claimed (new, empty, or this comparison's: `nas.search.folder`) and locked while the comparison runs.
+    claimed (new, empty, or this comparison's: `nas.engine.folder`) and locked while the comparison runs.
     SIGINT/SIGTERM stop it cleanly (`CompareInterrupted`, after recording the trials); rerunning resumes."""
-    from nas.search.interrupts import Interrupts
-    from nas.search.run import tune_session
-
     started = time.perf_counter()
     folder = Path(folder)
     resumed = check_folder(folder, config)
@@ -364,36 +248,22 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
         view = TrialsView(len(models) * config.seeds, label=trial_name, enabled=verbose,
                           metrics=(("test_accuracy", "test"), ("val_accuracy", "val")), best=None)
         with libraries_quiet(not library_logs), view, ray_listener_muted(not library_logs), tune_session(address), \
-                progress_board(view) as board:  # trials' in-epoch progress (nas.search.board)
+                progress_board(view) as board:  # trials' in-epoch progress (nas.engine.board)
             interrupts.arm()
             clock = time.perf_counter()
             tuner = make_tuner(config, models, data, folder, retry_errored, verbose, board)
-            with interrupts.tuning():
-                results = tuner.fit()
+            results = experiment.fit(tuner, interrupts)
             training_s = time.perf_counter() - clock
             stopped = interrupts.signal
-            records = interrupted_records(folder, models) if stopped is not None else trial_records(results)
+            records = stopped_records(folder, models) if stopped is not None else trial_records(results)
         if stopped is None:
             return finish_compare(folder, config, models, runs, data, choice, records, training_s, started, command,
                                   verbose)
         write_trials(folder, records)
-        if any(r["status"] == "TERMINATED" for r in records):  # a partial report of the finished trials
+        if any(r["status"] == TrialStatus.TERMINATED for r in records):  # a partial report of the finished trials
             finish_compare(folder, config, models, runs, data, choice, records, training_s, started, command,
                            verbose, interrupted=signal.Signals(stopped).name)
         raise CompareInterrupted(stopped, folder)
-
-
-def comparison_cost(runs: Sequence[SearchRun], records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """CPU and GPU seconds the searches' trials and this comparison's trials spent (from their records)."""
-    def spent(trials: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-        return {"trials": len(trials), **{key: round(sum(float(t.get(key) or 0.0) for t in trials), 1)
-                                          for key in ("cpu_s", "gpu_s")}}
-
-    searches = {run.label: spent(run.records) for run in runs}
-    training = spent(records)
-    parts = [*searches.values(), training]
-    return {"searches": searches, "training": training,
-            **{key: round(sum(part[key] for part in parts), 1) for key in ("cpu_s", "gpu_s")}}
 
 
 def finish_compare(folder: Path, config: CompareConfig, models: Sequence[Model], runs: Sequence[SearchRun],
@@ -402,8 +272,6 @@ def finish_compare(folder: Path, config: CompareConfig, models: Sequence[Model],
                    interrupted: str | None = None) -> CompareOutcome:
     """Trials, latency, aggregates, summary and report of a comparison whose trials all ended (or, with
     `interrupted`, the signal's name: of the trials that finished before it, marked as partial)."""
-    from nas.compare.report import write_report
-
     order = {m.label: i for i, m in enumerate(models)}
     records.sort(key=lambda r: (order.get(r["model"], len(order)), r["seed"]))
     write_trials(folder, records)

@@ -62,7 +62,7 @@ def finished(run: Path) -> bool:
     """Did the run in `run` end with every trial finished (not interrupted)?"""
     import json
 
-    from nas.search.report import SUMMARY_JSON
+    from nas.engine.records import SUMMARY_JSON
 
     try:
         summary = json.loads((run / SUMMARY_JSON).read_text())

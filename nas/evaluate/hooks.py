@@ -91,7 +91,7 @@ def finish(folder: Path, config, data, summary: dict[str, Any], interrupted: int
     evaluator = evaluator_of(config)
     if evaluator.kind == "train":
         return summary
-    from nas.search.report import BEST_GENOME, BEST_WEIGHTS, SUMMARY_JSON, replace_file
+    from nas.engine.records import BEST_GENOME, BEST_WEIGHTS, SUMMARY_JSON, replace_file
 
     summary["evaluator"] = str(evaluator)
     best = summary.get("best")
@@ -119,7 +119,7 @@ def train_from_scratch(genome_file: Path, weights_file: Path, config, data) -> d
     import torch
 
     from nas.genome import Genome
-    from nas.search.progress import announce
+    from nas.engine.progress import announce
     from nas.train.fit import train
 
     announce(f"training the best-scored genome from scratch ({plural(config.settings.epochs, 'epoch')}) before reporting "

@@ -11,7 +11,7 @@ Lightweight NAS" (ICLR), section 3 and appendix A, which collects the pruning-at
 and Mellor et al. 2021 (NASWOT, ICML, eq. 2) and its 2020 first version (jacob_cov). The loss is cross
 entropy on the minibatch; a network is in training mode (batch statistics) unless the proxy says otherwise.
 `params` and `flops` are the baselines every proxy must beat (Ning et al. / ZiCo, ICLR 2023: no earlier
-proxy beats #params consistently); they equal `nas.summary(genome)`.
+proxy beats #params consistently); they equal `nas.summarize(genome)`.
 
 A proxy that cannot be computed for a network (a network without any ReLU for naswot, a Jacobian that
 is constant over the batch for jacob_cov) scores -inf, its documented minimum.
@@ -100,7 +100,7 @@ def score(name: str, candidate: Candidate) -> float:
 @proxy("params", paper="number of parameters (the baseline: Ning et al. 2021; ZiCo, Li et al. ICLR 2023)",
        uses_data=False)
 def params(candidate: Candidate) -> float:
-    """Number of parameters: `nas.summary(genome).params` (of the built network when there is no genome)."""
+    """Number of parameters: `nas.summarize(genome).params` (of the built network when there is no genome)."""
     if candidate.genome is not None:
         return float(candidate.cost().params)
     return float(sum(p.numel() for p in candidate.network().parameters()))
@@ -108,7 +108,7 @@ def params(candidate: Candidate) -> float:
 
 @proxy("flops", paper="FLOPs per image (a baseline, as params)", uses_data=False)
 def flops(candidate: Candidate) -> float:
-    """FLOPs of one image's forward pass: `nas.summary(genome).flops` (torch.utils.flop_counter, 2 per multiply-add)."""
+    """FLOPs of one image's forward pass: `nas.summarize(genome).flops` (torch.utils.flop_counter, 2 per multiply-add)."""
     from nas.summary import count_flops
 
     if candidate.genome is not None:

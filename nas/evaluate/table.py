@@ -107,7 +107,7 @@ class Table:
         return {"format": FORMAT, "version": VERSION, **self.meta, "entries": [e.to_dict() for e in self.entries]}
 
     def save(self, path: str | Path) -> Path:
-        from nas.search.report import replace_file
+        from nas.engine.records import replace_file
 
         path = table_file(path)
         replace_file(path, json.dumps(self.to_dict(), indent=1) + "\n")
@@ -157,7 +157,7 @@ def trial_history(run_folder: Path, trial_id: str) -> list[dict[str, Any]]:
 def table_from_run(run_folder: str | Path, meta: Mapping[str, Any]) -> Table:
     """The table of the completed trials of a search run with `test_at_end` (their per-epoch validation
     accuracies from Ray Tune's per-trial results), in the order the sample was drawn."""
-    from nas.search.report import read_trials
+    from nas.engine.records import read_trials
 
     run_folder = Path(run_folder)
     entries = []

@@ -24,58 +24,52 @@ from pathlib import Path
 from typing import Any
 
 from ray import tune
-from ray.tune import Callback
 
+from nas.engine import experiment
+from nas.engine.folder import check_claimable, check_not_in_use, own_folder
+from nas.engine.interrupts import Interrupts
+from nas.engine.progress import WIDTH, TrialsView, search_label
+from nas.engine.recording import TUNE_DIR, RunRecorder
+from nas.engine.records import CONFIG_JSON, SUMMARY_JSON, SearchTrial, read_trials, replace_file, write_trials
+from nas.engine.session import tune_session
+from nas.engine.tune_trials import interrupted_records, search_trial, trial_name
+from nas.engine.verbosity import libraries_quiet, ray_listener_muted
 from nas.oneshot.supernet import OneShotError
+from nas.oneshot.trainable import oneshot_trainable
+from nas.registry import loaded_plugins
 from nas.search import report
 from nas.search.config import SearchConfig
-from nas.search.folder import check_claimable, check_not_in_use, own_folder
-from nas.search.interrupts import Interrupts
-from nas.search.loggers import tune_loggers
-from nas.search.progress import WIDTH, ProgressCallback, TrialsView, search_label
+from nas.search.run import SearchOutcome
+from nas.search.run_folder import begin
 from nas.search.strategies import strategy_class
 from nas.spaces import load_space
 from nas.spaces.cells import CellSpace
 from nas.train.datasets import load_dataset
 from nas.units import plural
 
+METRIC, MODE = "val_accuracy", "max"
 
-def trial_record(index: int, trial, status: str | None = None) -> dict[str, Any]:
-    """`report.trial_record`, with the genome the search found (its last report) in place of the trial's config."""
-    record = report.trial_record(index, trial, status)
+
+def trial_record(index: int, trial, status: str | None = None) -> SearchTrial:
+    """`search_trial`, with the genome the search found (its last report) in place of the trial's config."""
+    record = search_trial(index, trial, status)
     result = trial.last_result or {}
     if result.get("genome"):
-        record.update(genome=result["genome"], sample=result.get("sample"), fingerprint=result.get("fingerprint"),
-                      genome_name=result["genome"].get("name"))
+        record.genome, record.sample = result["genome"], result.get("sample")
+        record.fingerprint, record.genome_name = result.get("fingerprint"), result["genome"].get("name")
     if result.get("final") and not result.get("weights_shared"):
-        record["checkpoint"] = None  # partial channels: the genome has no weights of the supernet's
+        record.checkpoint = None  # partial channels: the genome has no weights of the supernet's
     return record
 
 
-class OneShotRecorder(Callback):
-    """Keeps trials.csv/json current in the run folder being recorded (as `nas.search.run.RunRecorder`)."""
+class OneShotRecorder(RunRecorder):
+    """Keeps trials.csv/json current (`nas.engine.recording.RunRecorder`) after every epoch's report, the
+    record carrying the genome found so far (`trial_record`)."""
 
-    def _write(self, trials, current=None, status: str | None = None) -> None:
-        from nas.search.run import _RECORDING
+    every_result = True
 
-        recording = _RECORDING["now"]
-        if recording is None or recording.fault is not None:
-            return
-        try:
-            report.write_trials(recording.folder, [trial_record(i, t, status if t is current else None)
-                                                   for i, t in enumerate(trials)])
-        except Exception as error:  # noqa: BLE001 - raised again once Tune has stopped
-            recording.fault = error
-            recording.stop()
-
-    def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
-        self._write(trials)
-
-    def on_trial_complete(self, iteration, trials, trial, **info) -> None:
-        self._write(trials, trial, "TERMINATED")
-
-    def on_trial_error(self, iteration, trials, trial, **info) -> None:
-        self._write(trials, trial, "ERROR")
+    def record(self, index: int, trial, status: str | None) -> SearchTrial:
+        return trial_record(index, trial, status)
 
 
 def check_space(config: SearchConfig) -> None:
@@ -106,22 +100,16 @@ def _param_space(config: SearchConfig) -> dict[str, Any]:
 
 
 def _tuner(config: SearchConfig, folder: Path, trainable) -> tune.Tuner:
-    from nas.search.run import METRIC, MODE, TUNE_DIR, _trial_name
-
-    return tune.Tuner(trainable, param_space=_param_space(config),
-                      tune_config=tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=1,
-                                                  trial_name_creator=_trial_name, trial_dirname_creator=_trial_name),
-                      run_config=tune.RunConfig(
-                          name=TUNE_DIR, storage_path=str(folder.resolve()),
-                          failure_config=tune.FailureConfig(max_failures=config.max_failures, fail_fast=False),
-                          checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                          callbacks=[*tune_loggers(config.strategy), OneShotRecorder(), ProgressCallback()], verbose=0))
+    tune_config = tune.TuneConfig(metric=METRIC, mode=MODE, num_samples=1, trial_name_creator=trial_name,
+                                  trial_dirname_creator=trial_name)
+    return experiment.new_tuner(folder, trainable, _param_space(config), tune_config, strategy=config.strategy,
+                                recorder=OneShotRecorder(), max_failures=config.max_failures)
 
 
 def oneshot_summary(folder: Path) -> dict[str, Any]:
     """What summary.json says of the one-shot search (from the trial's last report)."""
-    records = report.read_trials(folder)
-    tune_dir = folder / "tune"
+    records = read_trials(folder)
+    tune_dir = folder / TUNE_DIR
     results = sorted(tune_dir.glob("trial_*/result.json"))
     last: dict[str, Any] = {}
     if results:
@@ -139,13 +127,9 @@ def oneshot_summary(folder: Path) -> dict[str, Any]:
 def run_oneshot(config: SearchConfig, folder: Path, *, address: str | None, resume: bool, retry_errored: bool,
                 verbose: bool, library_logs: bool):
     """`nas.search.run.run_search` for a one-shot strategy (see the module's docstring)."""
-    from nas.oneshot.trainable import oneshot_trainable
-    from nas.search.run import TUNE_DIR, SearchOutcome, begin, recording_into, tune_session
-    from nas.search.verbosity import libraries_quiet, ray_listener_muted
-    from nas.registry import loaded_plugins
 
     if not resume:
-        check_claimable(folder, report.CONFIG_JSON, "search")
+        check_claimable(folder, CONFIG_JSON, "search")
     check_not_in_use(folder, "search")
     check_space(config)
     timings: dict[str, float] = {}
@@ -161,7 +145,7 @@ def run_oneshot(config: SearchConfig, folder: Path, *, address: str | None, resu
                            num_classes=data.num_classes)
         if not resume:
             config.plugins = loaded_plugins()
-        with own_folder(folder, report.CONFIG_JSON, "search") as existing:
+        with own_folder(folder, CONFIG_JSON, "search") as existing:
             restore = begin(folder, config, resume, existing)
             view.announce(data.describe())
             plan = (f"{config.strategy} (one-shot) over {config.space}: one supernet, "
@@ -176,25 +160,17 @@ def run_oneshot(config: SearchConfig, folder: Path, *, address: str | None, resu
                 clock = time.perf_counter()
                 trainable = oneshot_trainable(data, space, config.resources())
                 if restore:
-                    tuner = tune.Tuner.restore(str((folder / TUNE_DIR).resolve()), trainable, resume_unfinished=True,
-                                               restart_errored=retry_errored, param_space=_param_space(config))
+                    tuner = experiment.restored_tuner(folder, trainable, _param_space(config), retry_errored, verbose)
                 else:
                     tuner = _tuner(config, folder, trainable)
-                with interrupts.tuning(), recording_into(folder, interrupts.stop_tuning) as recording:
-                    tuner.fit()
-                if recording.fault is not None:
-                    raise recording.fault
+                experiment.fit(tuner, interrupts, folder)
                 timings["search_s"] = time.perf_counter() - clock
-                if interrupts.signal is not None:  # the unfinished trial recorded INTERRUPTED (as record_interrupted)
-                    from ray.tune import ExperimentAnalysis
-
-                    trials = ExperimentAnalysis(str((folder / TUNE_DIR).resolve())).trials
-                    report.write_trials(folder, [trial_record(i, t, None if t.status in report.FINISHED
-                                                              else report.INTERRUPTED) for i, t in enumerate(trials)])
+                if interrupts.signal is not None:  # the unfinished trial recorded INTERRUPTED
+                    write_trials(folder, interrupted_records(folder / TUNE_DIR, trial_record))
             summary = report.finish(folder, config.to_dict(), data, None, timings, interrupted=interrupts.signal)
             summary["oneshot"] = oneshot = oneshot_summary(folder)
             if oneshot["final"]:
                 view.announce(changed_line(oneshot))
-            report.replace_file(folder / report.SUMMARY_JSON, json.dumps(summary, indent=2, default=str) + "\n")
-            records = report.read_trials(folder)
+            replace_file(folder / SUMMARY_JSON, json.dumps(summary, indent=2, default=str) + "\n")
+            records = read_trials(folder)
     return SearchOutcome(folder, records, summary, interrupts.signal)

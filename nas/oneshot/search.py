@@ -23,6 +23,9 @@
 After every epoch a path is scored (DARTS: the derived one; SPOS/RSWS: one drawn at random) and recorded
 with its genome, its cells' parameter-free ops and skip connections (DARTS's collapse: `stop_skips`
 ends the training early once the normal cell holds that many skip connections, as DARTS+ / P-DARTS).
+
+One file of about 400 lines: one job, the one-shot loop (`OneShotSearch`) and its three variants, which
+override a step or two of it each and read best side by side.
 """
 from __future__ import annotations
 

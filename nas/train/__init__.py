@@ -1,7 +1,5 @@
 """Training child networks: data sets as in-memory tensors, the Ray Tune trainable, checkpoints, failures;
-and `train` (`nas.train(genome, data, ...)`): one genome trained or fine-tuned outside a search.
-
-The package itself is callable: ``nas.train(...)`` is `nas.train.fit.train` (see `nas.CallableModule`).
+and `train` (`nas.fit(genome, data, ...)`, `nas.train.fit.train`): one genome trained or fine-tuned outside a search.
 
 The names below are imported on first use (PEP 562): `nas.train.settings`, `nas.train.failures`,
 `nas.train.catalog` (the data sets by name) and `nas.train.contract` stay importable without torch (the
@@ -10,13 +8,7 @@ command line reads their defaults and checks names before it imports torch).
 from __future__ import annotations
 
 import importlib
-import sys
 from typing import Any
-
-from nas import CallableModule
-
-sys.modules[__name__].__class__ = CallableModule
-__call_target__ = ("nas.train.fit", "train")
 
 # public name -> module that defines it
 _EXPORTS = {

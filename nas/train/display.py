@@ -1,7 +1,7 @@
 """`nas train`'s progress: a live bar on a terminal, flushed lines elsewhere (CI logs, pipes, files).
 
     with TrainDisplay(pace) as display:                       # pace: nas.train.pace.TrainingPace
-        nas.train(..., progress=display.epoch_done, on_batch=display.batch)
+        nas.fit(..., progress=display.epoch_done, on_batch=display.batch)
 
 On a terminal (rich's Progress): the epoch and phase, a bar over the phase's batches, batches done of
 the total, the mean training loss so far, the elapsed time and an ETA of the whole run; each finished

@@ -1,8 +1,8 @@
 """Train or fine-tune one genome outside a search, with the search trials' recipe (no Ray).
 
-    result = nas.train(genome, "digits", epochs=10)                  # from scratch
-    result = nas.train(genome, data, weights="best_weights.pt")      # fine-tune found weights
-    result = nas.train(genome, data, pretrained="torchvision:resnet18", freeze="stem,stages[0:2]")
+    result = nas.fit(genome, "digits", epochs=10)                  # from scratch
+    result = nas.fit(genome, data, weights="best_weights.pt")      # fine-tune found weights
+    result = nas.fit(genome, data, pretrained="torchvision:resnet18", freeze="stem,stages[0:2]")
     result.test_accuracy, result.model
 
 The recipe is a trial's (`TrainSettings`: optimizer, per-step cosine schedule, label smoothing,

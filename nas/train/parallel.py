@@ -1,5 +1,5 @@
 """Data-parallel training on CPU cores: `workers` processes of one thread each, gradients averaged by
-PyTorch's DistributedDataParallel over gloo. For `nas train` / `nas.train(..., workers=2)`: one network
+PyTorch's DistributedDataParallel over gloo. For `nas train` / `nas.fit(..., workers=2)`: one network
 trained on every core of one machine (inside a search, trials already run one per core).
 
 Semantics, against one process with the same settings:

@@ -6,7 +6,7 @@ where it stands (``state.pt``, `nas.train.checkpointing.TrainingState`, written 
     train.json   written when training ends (with genome.yaml and weights.pt); state.pt then goes
 
 A folder with run.json and no train.json is an unfinished training: ``nas train --resume OUT`` (or
-``nas.train(..., out=OUT, resume=True)``) continues it from state.pt, or from the start when it was
+``nas.fit(..., out=OUT, resume=True)``) continues it from state.pt, or from the start when it was
 stopped before its first epoch ended; a folder with train.json is finished and is not retrained.
 """
 from __future__ import annotations

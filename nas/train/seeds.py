@@ -2,7 +2,8 @@
 
 Each trial is the search's own trainable (`nas.train.trainable.train_genome`) with the same settings
 but the seed, on the same splits, reporting its test accuracy after its last epoch, as `nas compare`
-retrains its models (its Ray session, interrupts and progress view are reused). The output folder:
+retrains its models (through the same engine, `nas.engine`: Ray session, experiment, interrupts, progress
+view). The output folder:
 
     genome.yaml           the genome, for the data set
     seed<S>/              per seed: weights.pt (the evaluated weights) and train.json (settings, history, accuracies)
@@ -16,13 +17,24 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import torch
 from ray import tune
 
+from nas.compare.stats import spread
+from nas.engine import experiment
+from nas.engine.interrupts import Interrupted, Interrupts
+from nas.engine.progress import TrialsView
+from nas.engine.session import tune_session
+from nas.engine.verbosity import libraries_quiet, ray_listener_muted
 from nas.errors import NasError
 from nas.genome import Genome
+from nas.train.checkpointing import load_weights
+from nas.train.datasets import load_dataset
+from nas.train.fit import GENOME_FILE, RESULT_FILE, WEIGHTS_FILE, for_data, new_folder
 from nas.train.settings import TrainSettings
+from nas.train.trainable import tune_trainable
 
-SEEDS_FILE, TUNE_DIR = "seeds.json", "tune"
+SEEDS_FILE = "seeds.json"  # and tune/, Ray Tune's experiment
 
 
 class SeedRecipe:
@@ -45,17 +57,6 @@ def train_seeds(genome: Genome, dataset: str, seeds: Sequence[int], settings: Tr
                 address: str | None = None, verbose: bool = True, recipe: str | None = None,
                 val_limit: int | str | None = None) -> dict[str, Any]:
     """Train `genome` once per seed in parallel on Ray Tune; write the folder above; return seeds.json's record."""
-    from nas.compare.stats import spread
-    from nas.search.interrupts import Interrupts
-    from nas.search.loggers import tune_loggers
-    from nas.search.progress import ProgressCallback, TrialsView
-    from nas.search.run import tune_session
-    from nas.search.verbosity import libraries_quiet, ray_listener_muted
-    from nas.train.checkpointing import load_weights
-    from nas.train.datasets import load_dataset
-    from nas.train.fit import GENOME_FILE, RESULT_FILE, WEIGHTS_FILE, for_data, new_folder
-    from nas.train.trainable import tune_trainable
-
     if len(set(seeds)) != len(seeds) or not seeds:
         raise NasError(f"--seeds: give distinct seeds, got {' '.join(map(str, seeds))}")
     folder = new_folder(out)
@@ -71,19 +72,11 @@ def train_seeds(genome: Genome, dataset: str, seeds: Sequence[int], settings: Tr
                       metrics=(("test_accuracy", "test"), ("val_accuracy", "val")), best=None)
     with Interrupts() as interrupts, libraries_quiet(True), view, ray_listener_muted(True), tune_session(address):
         interrupts.arm()
-        tuner = tune.Tuner(
-            tune_trainable(data, {"cpu": cpus_per_trial, "gpu": gpus_per_trial}), param_space=space,
-            tune_config=tune.TuneConfig(num_samples=1, trial_name_creator=trial_name,
-                                        trial_dirname_creator=trial_name),
-            run_config=tune.RunConfig(name=TUNE_DIR, storage_path=str(folder.resolve()),
-                                      failure_config=tune.FailureConfig(max_failures=0),
-                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                                      callbacks=[*tune_loggers(), ProgressCallback()], verbose=0))
-        with interrupts.tuning():
-            results = tuner.fit()
+        tuner = experiment.new_tuner(folder, tune_trainable(data, {"cpu": cpus_per_trial, "gpu": gpus_per_trial}),
+                                     space, tune.TuneConfig(num_samples=1, trial_name_creator=trial_name,
+                                                            trial_dirname_creator=trial_name))
+        results = experiment.fit(tuner, interrupts)
         if interrupts.signal is not None:
-            from nas.search.interrupts import Interrupted
-
             raise Interrupted(interrupts.signal)
     rows = []
     for result in results:
@@ -95,7 +88,6 @@ def train_seeds(genome: Genome, dataset: str, seeds: Sequence[int], settings: Tr
         if result.error is None and result.checkpoint is not None:
             with result.checkpoint.as_directory() as directory:
                 weights = load_weights(directory)
-            import torch
 
             torch.save(weights, own / WEIGHTS_FILE)
             frame = result.metrics_dataframe

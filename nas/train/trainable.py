@@ -84,7 +84,7 @@ def check_caps(params: int, flops: int, settings: TrainSettings) -> None:
 
 def train_genome(config: dict[str, Any], data: DatasetSplits, board: str | None = None) -> None:
     """Train one genome, reporting every epoch (and with `board`, the name of a search's progress board,
-    posting its in-epoch progress there: nas.search.board)."""
+    posting its in-epoch progress there: nas.engine.board)."""
     started, started_at = time.perf_counter(), time.time()
     settings = TrainSettings.from_dict(config.get("train"))
     where = placement()
@@ -137,7 +137,7 @@ def train_genome(config: dict[str, Any], data: DatasetSplits, board: str | None 
 
     live = None  # the batch hook posting in-epoch progress to the search's board (none without a board)
     if board is not None:
-        from nas.search.board import trial_progress
+        from nas.engine.board import trial_progress
 
         live = trial_progress(board, settings, len(train), len(val), done)
     for epoch in range(done + 1, settings.epochs + 1):
@@ -174,7 +174,7 @@ def train_genome(config: dict[str, Any], data: DatasetSplits, board: str | None 
 def tune_trainable(data: DatasetSplits, resources: dict[str, float], board: str | None = None):
     """`train_genome` as a Ray Tune trainable: `data` put in the object store once and shared by every
     trial, `resources` (e.g. ``{"cpu": 1, "gpu": 0.25}``) reserved for each; `board`: where trials post
-    their in-epoch progress (nas.search.board; None: nowhere)."""
+    their in-epoch progress (nas.engine.board; None: nowhere)."""
     if board is None:
         return tune.with_resources(tune.with_parameters(train_genome, data=data), resources)
     return tune.with_resources(tune.with_parameters(train_genome, data=data, board=board), resources)

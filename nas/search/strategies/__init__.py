@@ -2,7 +2,7 @@
 
     strategy = make_searcher("evolution", load_space("macro"), seed=0, max_trials=50)
     config = strategy.suggest("t1"); ...; strategy.on_trial_complete("t1", {"val_accuracy": 0.9})
-    tune.TuneConfig(search_alg=TuneSearcher(strategy), num_samples=50)   # nas.search.tune_searcher
+    tune.TuneConfig(search_alg=TuneSearcher(strategy), num_samples=50)   # nas.engine.searcher
 
 `STRATEGIES` is a `nas.registry.Registry`: a strategy is a `SpaceSearcher` subclass, registered from
 Python with the class decorator `@strategy` (under the class's `name`; the built-in ones are registered so)
@@ -77,7 +77,7 @@ def strategy_class(strategy: str) -> type[SpaceSearcher]:
 def make_searcher(strategy: str, space: SearchSpace | str, *, seed: int, metric: str = "val_accuracy",
                   mode: str = "max", max_trials: int, options: Mapping[str, Any] | None = None) -> SpaceSearcher:
     """The strategy `strategy` over `space` (a SearchSpace, or a name/path for `load_space`); in Ray Tune it
-    runs through `nas.search.tune_searcher.TuneSearcher`."""
+    runs through `nas.engine.searcher.TuneSearcher`."""
     if isinstance(space, str):
         from nas.spaces import load_space
 

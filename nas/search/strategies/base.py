@@ -1,5 +1,5 @@
 """The base of every strategy: plain Python, no Ray. A strategy is ask/tell over a seeded RNG with state that
-saves and restores; `nas.search.tune_searcher.TuneSearcher` is the one adapter that runs it in Ray Tune.
+saves and restores; `nas.engine.searcher.TuneSearcher` is the one adapter that runs it in Ray Tune.
 
 A strategy only implements its core:
   - `ask() -> Proposal | None | FINISHED`: the next sample to try (None: wait for results),

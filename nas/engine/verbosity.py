@@ -63,7 +63,7 @@ def libraries_quiet(quiet: bool = True) -> Iterator[None]:
 def _set_optuna_verbosity(level: int | None = None) -> int | None:
     """Set Optuna's verbosity (ERROR by default) if Optuna is importable; return the previous one."""
     try:
-        import optuna
+        import optuna  # optional, and a second to import: only when a run quiets the libraries
     except ImportError:
         return None
     previous = optuna.logging.get_verbosity()

@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import ray
+from ray import tune
 
 from nas.train.pace import TrainingPace
 
@@ -94,7 +95,7 @@ class BoardReader:
 
 @contextlib.contextmanager
 def progress_board(view) -> Iterator[str | None]:
-    """A board for one run (Ray connected): attached to `view` (a `nas.search.progress.TrialsView`), its
+    """A board for one run (Ray connected): attached to `view` (a `nas.engine.progress.TrialsView`), its
     name yielded for the trials, killed at the end. None (and no board) when the view is disabled or the
     board cannot be made."""
     if view is None or not view.enabled:
@@ -148,8 +149,6 @@ class TrialReporter:
 def trial_id() -> str | None:
     """The id of the Tune trial running here (None outside one)."""
     try:
-        from ray import tune
-
         return tune.get_context().get_trial_id()
     except Exception:  # noqa: BLE001
         return None

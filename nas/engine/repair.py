@@ -18,15 +18,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from nas.train.checkpointing import STATE_FILE, is_readable, unreadable_reason
+from ray.tune import ExperimentAnalysis
 
-UNFINISHED = ("PENDING", "RUNNING", "PAUSED")
+from nas.engine.records import UNFINISHED
+from nas.train.checkpointing import STATE_FILE, is_readable, unreadable_reason
 
 
 def restore_named_checkpoints(tune_dir: str | Path, verbose: bool = False) -> list[str]:
     """Repair every unfinished trial whose named checkpoint is gone; one line per repair (printed if `verbose`)."""
-    from ray.tune import ExperimentAnalysis
-
     repaired = []
     for trial in ExperimentAnalysis(str(tune_dir)).trials:
         checkpoint = trial.checkpoint

@@ -1,0 +1,77 @@
+"""A Ray Tune experiment in a run folder: the one `RunConfig` every run uses, a new `Tuner` or a stopped one
+restored (after `nas.engine.repair`), and its loop run under the interrupt handlers with the records kept.
+
+    tuner = (restored_tuner(folder, trainable, param_space, retry_errored) if can_restore(folder)
+             else new_tuner(folder, trainable, param_space, tune_config, recorder=RunRecorder()))
+    results = fit(tuner, interrupts, folder)
+
+The experiment lives in ``<folder>/tune``: one checkpoint kept per trial, failed trials failing alone
+(retried from their last checkpoint up to `max_failures` times), the loggers of `nas.engine.loggers`, the
+live view of `nas.engine.progress`.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+from ray.tune import Callback
+
+from nas.engine.interrupts import Interrupts
+from nas.engine.loggers import tune_loggers
+from nas.engine.progress import ProgressCallback
+from nas.engine.recording import TUNE_DIR, recording_into
+from nas.engine.repair import restore_named_checkpoints
+
+
+def tune_dir(folder: Path) -> str:
+    """The experiment's folder, absolute (as Ray Tune wants it)."""
+    return str((Path(folder) / TUNE_DIR).resolve())
+
+
+def can_restore(folder: Path) -> bool:
+    return tune.Tuner.can_restore(tune_dir(folder))
+
+
+def run_config(folder: Path, *, strategy: str | None = None, recorder: Callback | None = None,
+               max_failures: int = 0, callbacks: Sequence[Callback] = ()) -> tune.RunConfig:
+    """The experiment ``<folder>/tune``: one checkpoint per trial, a failing trial fails alone (retried up to
+    `max_failures` times), the loggers (TensorBoard's hparams name `strategy`), the run's `recorder` (trials.json
+    kept current), the live view."""
+    return tune.RunConfig(
+        name=TUNE_DIR,
+        storage_path=str(Path(folder).resolve()),
+        failure_config=tune.FailureConfig(max_failures=max_failures, fail_fast=False),
+        checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+        callbacks=[*tune_loggers(strategy), *([recorder] if recorder is not None else []), *callbacks,
+                   ProgressCallback()],
+        verbose=0,
+    )
+
+
+def new_tuner(folder: Path, trainable, param_space: dict[str, Any], tune_config: tune.TuneConfig,
+              **run: Any) -> tune.Tuner:
+    """A new experiment in `folder` (`run`: `run_config`'s options)."""
+    return tune.Tuner(trainable, param_space=param_space, tune_config=tune_config,
+                      run_config=run_config(folder, **run))
+
+
+def restored_tuner(folder: Path, trainable, param_space: dict[str, Any], retry_errored: bool = False,
+                   verbose: bool = False) -> tune.Tuner:
+    """The stopped experiment in `folder`, its unfinished trials given back their named checkpoints first
+    (`restore_named_checkpoints`); they continue from there, failed ones start again with `retry_errored`."""
+    path = tune_dir(folder)
+    restore_named_checkpoints(path, verbose)
+    return tune.Tuner.restore(path, trainable, resume_unfinished=True, restart_errored=retry_errored,
+                              param_space=param_space)
+
+
+def fit(tuner: tune.Tuner, interrupts: Interrupts, folder: Path | None = None):
+    """Run Tune's loop, SIGINT/SIGTERM stopping it cleanly, the run's records kept in `folder` (`recording_into`);
+    an error writing them is raised once the loop has stopped. Returns Tune's results."""
+    with interrupts.tuning(), recording_into(folder, interrupts.stop_tuning) as recording:
+        results = tuner.fit()
+    if recording.fault is not None:
+        raise recording.fault
+    return results

@@ -1,0 +1,57 @@
+"""The best trial's network written out at the end of a search: its genome (best_genome.yaml), its trained
+weights (best_weights.pt), their input contract (best_input.json) and its accuracy on the test split."""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nas.engine.records import BEST_GENOME, BEST_INPUT, BEST_WEIGHTS, replace_file
+from nas.genome import Genome
+from nas.train.checkpointing import STATE_FILE, read_state
+from nas.train.contract import input_contract, to_json
+
+
+def test_accuracy(genome_spec: Mapping[str, Any], weights: Mapping[str, Any], data) -> float:
+    """Accuracy of the genome with `weights` on the data set's test split (on this machine's CPU)."""
+    import torch
+
+    from nas.compiler import build
+    from nas.genome import Genome
+    from nas.train.loop import Precision, evaluate
+    from nas.train.settings import TrainSettings
+    from nas.train.speed import resolve_channels_last
+
+    model = build(Genome.from_dict(genome_spec), num_classes=data.num_classes, in_channels=data.channels,
+                  input_size=data.size)
+    model.load_state_dict(weights)
+    cpu = torch.device("cpu")
+    channels_last = resolve_channels_last(None, cpu)  # the loop's measured default (channels-last on CPUs)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return evaluate(model, data, data.test, Precision.choose("off", cpu), TrainSettings.eval_batch_size,
+                    channels_last=channels_last)
+
+
+def write_best(folder: Path, best: dict[str, Any], data) -> dict[str, Any]:
+    """Best genome (YAML), its weights and its test accuracy; returns what was written."""
+    written: dict[str, Any] = {}
+    genome = Genome.from_dict(best["genome"])
+    genome.save(folder / BEST_GENOME)
+    written["genome_file"] = BEST_GENOME
+    checkpoint = best.get("checkpoint")
+    if not (checkpoint and Path(checkpoint).is_dir()):
+        return written
+    state, damage = read_state(checkpoint)
+    if damage:
+        written["weights_missing"] = f"{Path(checkpoint) / STATE_FILE}: {damage}"
+    else:
+        weights = state.get("evaluated", state["model"])  # the moving average, where kept
+        torch.save(weights, folder / BEST_WEIGHTS)
+        written["weights_file"] = BEST_WEIGHTS
+        replace_file(folder / BEST_INPUT, to_json(input_contract(data)))
+        written["input_file"] = BEST_INPUT
+        written["test_accuracy"] = test_accuracy(best["genome"], weights, data)
+    return written
