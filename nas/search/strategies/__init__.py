@@ -43,6 +43,7 @@ for _name, _where in {"random": ("random_search", "RandomSearcher"), "evolution"
 for _name, _where in {"darts": "DartsSearcher", "pcdarts": "PcDartsSearcher", "spos": "SposSearcher",
                       "rsws": "RswsSearcher"}.items():  # one-shot: one supernet-training trial (nas.oneshot)
     STRATEGIES.add(_name, ("nas.oneshot.strategies", _where))
+STRATEGIES.add("enas", ("nas.oneshot.enas", "EnasSearcher"))  # one-shot too: the rl controller over a supernet
 
 
 def register_strategy(name: str, cls: type[SpaceSearcher]) -> type[SpaceSearcher]:
