@@ -87,6 +87,10 @@ def test_an_interrupted_enas_search_resumes_exactly(spaces):
     data = load_dataset("digits", None, val_fraction=0.1, seed=0, train_limit=300)
     space = fitted(spaces / "tiny.yaml", data)
     straight = enas(space, data, **SMALL)
+    buffers = {k: v.clone() for k, v in straight.supernet.state_dict().items() if "running" in k}
+    assert 0 <= straight.reward(straight.controller.ask().sample) <= 1
+    assert all(torch.equal(v, straight.supernet.state_dict()[k]) for k, v in buffers.items())  # no val data in BN
+    straight = enas(space, data, **SMALL)
     while not straight.done:
         metrics = straight.train_epoch()
     assert metrics["epoch"] == 2 and 0 <= metrics["val_accuracy"] <= 1 and "param_free_normal" in metrics

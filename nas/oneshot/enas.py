@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from nas.oneshot.search import OneShotSearch
 from nas.oneshot.strategies import CommonOptions, OneShotMixin
@@ -34,6 +35,8 @@ from nas.search.strategies.base import Proposal
 from nas.search.strategies.options import option
 from nas.search.strategies.rl import RLSearcher
 from nas.train.loop import inputs
+
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
 @dataclass(frozen=True)
@@ -89,11 +92,20 @@ class EnasSearch(OneShotSearch):
     # ----- phase 2: the controller -----
     @torch.no_grad()
     def reward(self, path: dict[str, Any]) -> float:
-        """The path's accuracy on one validation batch with the shared weights (batch-norm batch statistics)."""
+        """The path's accuracy on one validation batch with the shared weights: batch norm on the batch's own
+        statistics, the running ones left as they are (momentum 0: no validation data goes into them)."""
         split = self.val_split
         index = torch.randperm(len(split), generator=self.generator)[:self.settings.batch_size].to(split.x.device)
+        norms = [m for m in self.supernet.modules() if isinstance(m, BATCH_NORMS)]
+        momenta = [m.momentum for m in norms]
         self.supernet.train()
-        logits = self.supernet(inputs(self.data, split.x[index], False), path=path)
+        try:
+            for m in norms:
+                m.momentum = 0.0
+            logits = self.supernet(inputs(self.data, split.x[index], False), path=path)
+        finally:
+            for m, momentum in zip(norms, momenta):
+                m.momentum = momentum
         return float((logits.argmax(1) == split.y[index]).float().mean())
 
     def train_controller(self) -> None:
