@@ -1,12 +1,13 @@
 """Supernet epoch time over the epoch time of one network it holds: what a one-shot search costs per epoch.
 
-For each one-shot strategy (SPOS, DARTS first order, PC-DARTS with K = 4), one epoch of supernet
+For each one-shot strategy (SPOS, DARTS first order, PC-DARTS with K = 4, ENAS), one epoch of supernet
 training (`OneShotSearch.train_pass`: SPOS one uniform path per batch over the training split; DARTS
-an architecture step and a weight step per batch, each on half the training split) and one epoch of
+an architecture step and a weight step per batch, each on half the training split; ENAS one path
+sampled by the controller per batch, then the epoch's controller steps, whose share it prints) and one epoch of
 training a derived network (`nas.build` of a path of the same supernet: SGD over the whole training
 split, same batch size) take turns in one process, `--repeats` times, the order alternating. It prints
 the median of each (process CPU seconds, steadier than wall time on a busy machine; wall time beside)
-and the ratio supernet / derived network, with the targets: SPOS <= 1.5, DARTS <= 10, PC-DARTS <= 4.
+and the ratio supernet / derived network, with the targets: SPOS and ENAS <= 1.5, DARTS <= 10, PC-DARTS <= 4.
 
     python benchmarks/oneshot_speed.py                                  # the cells space, digits, 1 thread
     python benchmarks/oneshot_speed.py --space search_spaces/cells.yaml --dataset fashion_mnist \\
@@ -30,7 +31,7 @@ from nas.train.datasets import load_dataset
 from nas.train.loop import batches, inputs, to_device
 from nas.train.settings import TrainSettings
 
-TARGETS = {"spos": 1.5, "darts": 10.0, "pcdarts": 4.0}
+TARGETS = {"spos": 1.5, "darts": 10.0, "pcdarts": 4.0, "enas": 1.5}
 
 
 def clock(device: torch.device) -> tuple[float, float]:
@@ -56,11 +57,12 @@ def derived_epoch(model: nn.Module, data, split, batch_size: int, generator: tor
     return end_cpu - cpu, end_wall - wall
 
 
-def supernet_epoch(search, device: torch.device) -> tuple[float, float]:
+def supernet_epoch(search, device: torch.device) -> tuple[float, float, float]:
+    """(cpu s, wall s, cpu s of ENAS's controller phase within them: 0 for the others)."""
     cpu, wall = clock(device)
     search.train_pass()
     end_cpu, end_wall = clock(device)
-    return end_cpu - cpu, end_wall - wall
+    return end_cpu - cpu, end_wall - wall, getattr(search, "controller_cpu_s", 0.0)
 
 
 def main() -> None:
@@ -106,6 +108,10 @@ def main() -> None:
         ratio = s_cpu / d_cpu if device.type == "cpu" else s_wall / d_wall
         print(f"{name:9} {s_cpu:14.2f} {d_cpu:13.2f} {ratio:6.2f} {s_wall / d_wall:7.2f} {TARGETS.get(name, 0):7.1f}"
               f"  {'ok' if ratio <= TARGETS.get(name, float('inf')) else 'OVER'}")
+        controller = statistics.median(t[2] for t in supernet_times)
+        if controller:
+            print(f"{'':9} of which the controller's steps {controller:.2f} cpu s; the shared weights' pass alone: "
+                  f"{(s_cpu - controller) / d_cpu:.2f}x")
 
 
 if __name__ == "__main__":

@@ -82,7 +82,7 @@ CASE_IDS = ["random", "evolution", "rl", "tpe", "nsga2"]
 
 def test_every_contract_strategy_is_registered():
     assert set(STRATEGIES) == {"random", "evolution", "rl", "scaling", "optuna", "pnas",
-                               "darts", "pcdarts", "spos", "rsws"}  # the last four: one-shot (nas.oneshot)
+                               "darts", "pcdarts", "spos", "rsws", "enas"}  # the last five: one-shot (nas.oneshot)
 
 
 @pytest.mark.parametrize("strategy,options", STRATEGY_CASES, ids=CASE_IDS)

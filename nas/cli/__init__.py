@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scale": ("scale", "scale a genome's width, depth and input resolution; write the new genome"),
     "draw": ("draw", "draw a genome: network overview and each distinct cell graph (PNG or SVG)"),
     "search": ("search", "search architectures on Ray Tune (random, evolution, rl, scaling, optuna, pnas; "
-               "one-shot: darts, pcdarts, spos, rsws); resumable"),
+               "one-shot: darts, pcdarts, spos, rsws, enas); resumable"),
     "compare": ("compare", "retrain searched and hand-designed networks (same data, recipe, seeds); report with significance"),
     "train": ("train", "train or fine-tune one genome with a search trial's recipe; report its test accuracy"),
     "bench": ("bench", "build a ground-truth table of trained architectures; rank zero-cost proxies against it"),

@@ -417,7 +417,11 @@ SEARCHES: dict[str, type[OneShotSearch]] = {"darts": DartsSearch, "pcdarts": Dar
 def make_search(strategy: str, space: SearchSpace, data: DatasetSplits, settings: TrainSettings,
                 options: Mapping[str, Any], *, seed: int, paths: int,
                 device: torch.device = torch.device("cpu")) -> OneShotSearch:
-    """The one-shot search `strategy` (darts, pcdarts, spos, rsws) over `space` with its resolved `options`."""
+    """The one-shot search `strategy` (darts, pcdarts, spos, rsws, enas) over `space` with its resolved `options`."""
+    if strategy == "enas":  # its own module (nas.oneshot.enas), which imports this one
+        from nas.oneshot.enas import EnasSearch
+
+        return EnasSearch(space, data, settings, options, seed=seed, paths=paths, device=device)
     if strategy not in SEARCHES:
         raise OneShotError(f"unknown one-shot strategy {strategy!r} (known: {', '.join(SEARCHES)})")
     return SEARCHES[strategy](space, data, settings, options, seed=seed, paths=paths, device=device)

@@ -4,8 +4,9 @@
 `spos` is regularized evolution (`nas.search.strategies.evolution`) and `rsws` random search
 (`nas.search.strategies.random_search`) over the supernet's paths: `nas.oneshot.search` drives them
 through ask/tell after the supernet is trained, each path scored with inherited, BN-recalibrated weights.
-`darts` and `pcdarts` choose by gradient, not by proposals: their `ask` says so. All four carry
-``oneshot = True``: `nas search` runs them as one supernet-training trial (`nas.oneshot.run`).
+`darts` and `pcdarts` choose by gradient, not by proposals: their `ask` says so. `enas` is the `rl`
+controller over the supernet's paths (its search: `nas.oneshot.enas`). All five carry ``oneshot = True``:
+`nas search` runs them as one supernet-training trial (`nas.oneshot.run`).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from nas.search.strategies.base import Proposal, SpaceSearcher, StrategyError
 from nas.search.strategies.evolution import EvolutionSearcher
 from nas.search.strategies.options import option
 from nas.search.strategies.random_search import RandomSearcher
+from nas.search.strategies.rl import RLSearcher
 
 @dataclass(frozen=True)
 class CommonOptions:
@@ -101,3 +103,30 @@ class RswsSearcher(OneShotMixin, RandomSearcher):
 
     name = "rsws"
     Options = CommonOptions
+
+
+@dataclass(frozen=True)
+class EnasOptions(CommonOptions):
+    """The controller's options (those of the `rl` strategy, with ENAS's sizes), its training, the supernet's."""
+
+    lr: float = option(0.00035, "Adam learning rate of the controller (ENAS: 0.00035; the shared weights use --lr)",
+                       minimum=0)
+    entropy_weight: float = option(1e-4, "weight of the entropy bonus in the REINFORCE loss", minimum=0)
+    baseline_decay: float = option(0.99, "decay of the moving-average reward baseline", minimum=0, maximum=1)
+    hidden: int = option(100, "hidden units per LSTM layer of the controller (ENAS: 100)", minimum=1)
+    layers: int = option(1, "LSTM layers of the controller", minimum=1)
+    init_range: float = option(0.1, "controller weights start uniform in [-init_range, init_range] (ENAS: 0.1)",
+                               minimum=0)
+    controller_steps: int = option(10, "controller updates per epoch, after the epoch's shared-weight training",
+                                   minimum=0)
+    paths_per_step: int = option(2, "paths sampled per controller update, each rewarded on one validation batch",
+                                 minimum=1)
+
+
+@strategy
+class EnasSearcher(OneShotMixin, RLSearcher):
+    """ENAS (Pham et al. 2018): the `rl` controller samples the supernet's paths, rewarded with shared weights
+    (the search itself: `nas.oneshot.enas`)."""
+
+    name = "enas"
+    Options = EnasOptions

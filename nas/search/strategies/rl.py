@@ -54,21 +54,31 @@ class RLSearcher(SpaceSearcher):
         return Proposal(sample)
 
     def tell(self, proposal: Proposal, outcome: dict[str, float] | None) -> None:
-        reward = self.score(outcome)
-        if reward is None:
+        self.tell_many([proposal], [outcome])
+
+    def tell_many(self, proposals: list[Proposal], outcomes: list[dict[str, float] | None]) -> None:
+        """One controller update from several samples (ENAS aggregates a step's samples): the mean of their
+        REINFORCE losses against the baseline as it stood, then the baseline moves by each reward in turn.
+        With one sample it is `tell`."""
+        scored = [(p, r) for p, r in zip(proposals, map(self.score, outcomes)) if r is not None]
+        if not scored:
             return
         if self.baseline is None:
-            self.baseline = reward
+            self.baseline = scored[0][1]
         from nas.search.strategies.controller import single_threaded  # deferred (see the note above the class)
 
         with single_threaded():
-            _, log_prob, entropy = self.controller.walk(self.space, forced=proposal.sample)
-            loss = -(reward - self.baseline) * log_prob - self.options["entropy_weight"] * entropy
+            loss = 0
+            for proposal, reward in scored:
+                _, log_prob, entropy = self.controller.walk(self.space, forced=proposal.sample)
+                loss = loss - (reward - self.baseline) * log_prob - self.options["entropy_weight"] * entropy
+            loss = loss / len(scored)
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
         decay = self.options["baseline_decay"]
-        self.baseline = decay * self.baseline + (1.0 - decay) * reward
+        for _, reward in scored:
+            self.baseline = decay * self.baseline + (1.0 - decay) * reward
         self.updates += 1
 
     def probabilities(self, prefix: dict[str, Any], name: str) -> list[float]:
