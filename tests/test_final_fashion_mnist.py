@@ -57,7 +57,7 @@ def resnet20_parameters(channels: tuple[int, int, int], in_channels: int = 1, cl
 # `nas scale`'s CIFAR input, 3x32x32; fitting changes the first conv's input channels)
 HAND = {"resnet20_w0.6.yaml": resnet20_parameters((10, 20, 38)), "mobilenet_v2_cifar_w0.15.yaml": 81_882,
         "darts_v2_w0.2_d0.3.yaml": 99_506}
-SEARCHED = {"pnas-seed2": 23_442, "pnas-seed0": 20_322, "optuna-seed2": 81_656}
+SEARCHED = {"pnas-seed2": 23_442, "optuna-seed2": 81_656}
 
 
 def test_every_network_of_the_final_experiment_has_at_most_100k_parameters():
