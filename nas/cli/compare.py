@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out = parser.add_argument_group("output")
     out.add_argument("--out", metavar="DIR",
                      help="report folder (default results/compare-<dataset>-<timestamp>); rerun to resume")
+    out.add_argument("--resume", metavar="DIR",
+                     help="continue the comparison in DIR (its --out) with the settings in its compare.json "
+                          "(the same as running its command again)")
     out.add_argument("--retry-errored", action="store_true", help="when resuming: run failed trials again")
     out.add_argument("--quiet", action="store_true", help="no progress and no result table")
     out.add_argument("--verbose", action="store_true", help="also show Ray's, Optuna's and matplotlib's own logs and warnings")
@@ -109,10 +112,44 @@ def command_line(config: CompareConfig, folder: Path) -> str:
     return shlex.join(parts)
 
 
+RESUME_FREE = frozenset({"resume", "retry_errored", "quiet", "verbose", "address"})  # options --resume takes
+CONFIG_FILE = "compare.json"  # nas.compare.run.CONFIG_FILE (that module imports Ray: not before the checks)
+
+
+def resumed_config(args: argparse.Namespace) -> CompareConfig:
+    """`--resume DIR`: the comparison saved in DIR/compare.json; an option that would change it is refused."""
+    import json
+
+    from nas.compare.config import PlanError
+
+    folder = Path(args.resume)
+    if getattr(args, "argv", None) is not None:
+        from nas.cli import given_options
+
+        written = sorted(given_options(args.argv, "compare") - RESUME_FREE)
+    else:
+        written = ["runs"] if args.runs else []
+    if written:
+        names = ["RUN_DIR" if name == "runs" else "--" + name.replace("_", "-") for name in written]
+        raise PlanError(f"--resume continues the comparison with the settings in {folder / CONFIG_FILE}; leave out "
+                        f"{', '.join(names)}")
+    saved = folder / CONFIG_FILE
+    if not saved.is_file():
+        raise PlanError(f"{folder}: no comparison to resume (no {CONFIG_FILE}; start one with `nas compare ... --out "
+                        f"{folder}`)")
+    try:
+        spec = json.loads(saved.read_text())
+        return CompareConfig(**spec)
+    except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as error:
+        raise PlanError(f"{saved}: not a comparison's settings ({' '.join(str(error).split())[:120]})") from None
+
+
 def run(args: argparse.Namespace) -> int:
     from nas.cli.checks import check_data, check_genome_source, check_run_folders
 
-    config = config_from_args(args)
+    if args.resume:
+        args.out = args.resume
+    config = resumed_config(args) if args.resume else config_from_args(args)
     check_run_folders(config.runs)
     for source in config.baselines:
         check_genome_source(source)
