@@ -77,9 +77,11 @@ def add_recipe(group: argparse._ArgumentGroup) -> None:
 
 def add_final_training(group: argparse._ArgumentGroup) -> None:
     """`--recipe` and the options of published final trainings (each overrides the recipe's value)."""
+    from nas.train.recipe import recipe_names  # torch-free; read when the parser is made (the shipped files)
+
     group.add_argument("--recipe", metavar="NAME|FILE",
-                       help="a training recipe: a shipped one (`nas recipes` lists them: darts, fast, search) or a "
-                            ".yaml file; the options written on the command line override its settings")
+                       help=f"a training recipe: a shipped one ({', '.join(recipe_names())}; `nas recipes` shows "
+                            "them) or a .yaml file; the options written on the command line override its settings")
     group.add_argument("--momentum", type=float, default=RECIPE_DEFAULTS["momentum"], metavar="M",
                        help="SGD momentum")
     group.add_argument("--nesterov", type=bool_argument, default=RECIPE_DEFAULTS["nesterov"], metavar="BOOL",

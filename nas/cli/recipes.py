@@ -1,7 +1,7 @@
 """`nas recipes [NAME|FILE ...]`: the training recipes `--recipe` takes (shipped with nas, or your own
 .yaml files): name, one line of description and the key settings; with names, every setting.
 
-    nas recipes                        # darts, fast, search, ...
+    nas recipes                        # the shipped recipes (darts, fast, final, search) and what each sets
     nas recipes darts --json           # every setting of one recipe
     nas train darts_v2 --dataset cifar10 --recipe darts --epochs 50     # a recipe, one setting overridden
 """
