@@ -25,6 +25,7 @@ import json
 import math
 import statistics
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -156,7 +157,7 @@ def plot(runs, top, queries, path, title, mean_curve) -> None:
         axis.fill_between(xs, [m - e for m, e in zip(mean, error)], [m + e for m, e in zip(mean, error)], alpha=0.15)
     axis.set_xlabel("queries (architectures evaluated)")
     axis.set_ylabel("regret: table best - best found (val acc)")
-    axis.set_title(title, fontsize=9)
+    axis.set_title("\n".join(textwrap.wrap(title, 80)), fontsize=9)
     axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=120)

@@ -135,3 +135,21 @@ def test_an_interrupted_build_writes_what_it_trained_and_the_same_command_trains
     assert len({e.fingerprint for e in whole.entries}) == 3
     trials = json.loads((out / "run" / "trials.json").read_text())["trials"]
     assert sorted(t["status"] for t in trials) == ["TERMINATED"] * 3
+
+
+def test_the_table_strategies_benchmark_writes_its_report(tiny, tmp_path):
+    from benchmark_scripts import load
+
+    space = load_space(str(tiny), input_channels=1, input_size=8, num_classes=10)
+    table = whole_space_table(space, lambda s: 0.5 + 0.001 * len(str(s)))
+    table.meta["space"] = str(tiny)
+    table.save(tmp_path / "table.json")
+    out = tmp_path / "report"
+    assert load("table_strategies").main([str(tmp_path), "--strategies", "random", "rl", "--seeds", "2",
+                                          "--queries", "4", "--out", str(out)]) == 0
+    assert {p.name for p in out.iterdir()} == {"strategies.md", "curves.csv", "regret.png", "strategies.json"}
+    data = json.loads((out / "strategies.json").read_text())
+    assert data["table_best"] == max(e.final_val_accuracy for e in table.entries)
+    for curves in data["curves"].values():
+        assert len(curves) == 2 and all(c == sorted(c) and len(c) == 4 for c in curves)
+    assert "rl vs random: regret" in (out / "strategies.md").read_text()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,7 +169,7 @@ def plot(rows: Sequence[Judgement], path: Path, title: str) -> None:
     axis.axvline(0.0, color="black", linewidth=0.8)
     axis.set_xlim(-1.0, 1.0)
     axis.set_xlabel("rank correlation with the table's accuracy (95% bootstrap interval)")
-    axis.set_title(title, fontsize=9)
+    axis.set_title("\n".join(textwrap.wrap(title, 80)), fontsize=9)
     axis.legend(loc="lower right", fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
