@@ -8,7 +8,7 @@ from torch import nn
 import nas
 from nas.errors import RegistryError
 from nas.evaluate.bench import correlations
-from nas.evaluate.proxies import Candidate, binary_code_kernel, score
+from nas.evaluate.proxies import Candidate, binary_code_kernel, jacob_cov_minimum, score
 from nas.evaluate.registry import PROXIES, builtin_names, proxy
 from nas.evaluate.spec import BUILTIN_PROXIES, EvaluatorError, parse_evaluator
 from nas.evaluate.table import Entry, Table, TableError
@@ -100,6 +100,21 @@ def test_naswot_of_two_inputs_with_identical_activations_is_its_minimum():
     same = chain_candidate(x=torch.cat([image, image]))
     assert score("naswot", same) == -math.inf  # K_H singular: the documented minimum
     assert math.isfinite(score("naswot", chain_candidate()))
+
+
+def test_jacob_cov_of_two_inputs_in_the_same_linear_region_is_its_documented_minimum():
+    # a bias-free ReLU network: x and 2x switch the same units on, so their input Jacobians are equal
+    # (correlation 1, eigenvalues 2 and 0): the rank-1 minimum; two inputs in different regions score more
+    def net():
+        return nn.Sequential(nn.Flatten(), nn.Linear(4, 6, bias=False), nn.ReLU(), nn.Linear(6, 3, bias=False))
+
+    x = torch.randn(1, 4, 1, 1, generator=torch.Generator().manual_seed(2))
+    same = Candidate(net, torch.cat([x, 2 * x]), torch.tensor([0, 1]), 3, seed=0)
+    assert score("jacob_cov", same) == pytest.approx(jacob_cov_minimum(2), rel=1e-9)
+    apart = Candidate(net, torch.cat([x, -x]), torch.tensor([0, 1]), 3, seed=0)
+    assert score("jacob_cov", apart) > jacob_cov_minimum(2) + 1.0
+    k = 1e-5  # by hand: -(log(2 + k) + 1/(2 + k) + log k + 1/k)
+    assert jacob_cov_minimum(2) == pytest.approx(-(math.log(2 + k) + 1 / (2 + k) + math.log(k) + 1 / k))
 
 
 def test_gradient_proxies_are_positive_and_repeat_with_a_seed(genome, digits):

@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--cpus-per-trial", type=float, default=1.0, metavar="C", help="CPU cores per training (default 1)")
     build.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="G", help="GPUs per training (default 0)")
     build.add_argument("--address", metavar="ADDR", help="connect to a Ray cluster")
+    build.add_argument("--so-far", action="store_true",
+                       help="train nothing: write DIR/table.json from the architectures trained so far by an "
+                            "unfinished or running build of the same command (marked complete: false)")
     build.add_argument("--quiet", action="store_true", help="no progress")
     build.add_argument("--verbose", action="store_true", help="also show Ray's own logs")
 
@@ -58,6 +61,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rank.add_argument("--batch-size", type=int, default=64, metavar="B", help="minibatch of each proxy (default 64)")
     rank.add_argument("--seed", type=int, default=0, metavar="S", help="seed of initialisation and minibatch (default 0)")
     rank.add_argument("--data-dir", metavar="DIR", help="where the table's data set is; default ./data")
+    rank.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                      help="bootstrap resamples of the architectures for 95%% intervals (default 1000; 0: none)")
+    rank.add_argument("--report", metavar="DIR",
+                      help="also write DIR/rank.md, rank.csv, rank.png and scores.csv (every architecture's scores)")
     rank.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
@@ -77,7 +84,14 @@ def build(args: argparse.Namespace) -> int:
                           concurrent=args.concurrent, cpus_per_trial=args.cpus_per_trial,
                           gpus_per_trial=args.gpus_per_trial, seed=args.seed,
                           train={"epochs": args.epochs, **recipe_from_args(args)})
-    again = " ".join(["nas", *args.argv])
+    again = " ".join(["nas", *[a for a in args.argv if a != "--so-far"]])
+    if args.so_far:
+        from nas.evaluate.bench import table_so_far
+
+        table = table_so_far(config, Path(args.out))
+        state = "the whole table" if table.meta["complete"] else f"to train the rest: {again}"
+        print(f"table: {table.describe()} -> {Path(args.out) / 'table.json'}; {state}")
+        return 0
     try:
         table, outcome = build_table(config, Path(args.out), address=args.address, verbose=not args.quiet,
                                      library_logs=args.verbose)
@@ -85,7 +99,8 @@ def build(args: argparse.Namespace) -> int:
         print(f"interrupted ({stop}); to continue: {again}", file=sys.stderr)
         return stop.exit_code
     if table is None:
-        print(f"interrupted; the trained architectures are kept; to continue: {again}", flush=True)
+        print(f"interrupted; the architectures trained so far are kept and written to "
+              f"{Path(args.out) / 'table.json'} (complete: false); to continue: {again}", flush=True)
         return 128 + outcome.interrupted
     accuracies = [e.final_val_accuracy for e in table.entries]
     cpu = sum(e.cpu_s for e in table.entries)
@@ -121,27 +136,74 @@ def rank(args: argparse.Namespace) -> int:
             left = seconds / done * (total - done)
             print(f"scored {done}/{total} architectures ({seconds:.1f} s, ETA {left:.0f} s)", file=sys.stderr, flush=True)
 
-    rankings, _ = rank_table(table, args.proxies, data, against=args.against, seed=args.seed,
-                             batch_size=args.batch_size, progress=progress)
+    if args.bootstrap < 0:
+        raise NasError(f"--bootstrap {args.bootstrap}: a number of resamples >= 0")
+    rankings, scores = rank_table(table, args.proxies, data, against=args.against, seed=args.seed,
+                                  batch_size=args.batch_size, progress=progress)
+    judged = judge_rankings(table, rankings, scores, args)
+    if args.report:
+        report(table, judged, scores, args)
     if args.json:
+        extra = {j.evaluator: j.to_row() for j in judged}
         print(json.dumps({"table": str(args.table), "against": args.against, "archs": len(table),
-                          "rankings": [r.to_dict() for r in rankings]}, indent=2))
+                          "bootstrap": args.bootstrap,
+                          "rankings": [{**r.to_dict(), "spearman_ci": [extra[r.proxy]["spearman_lo"],
+                                                                        extra[r.proxy]["spearman_hi"]],
+                                        "kendall_ci": [extra[r.proxy]["kendall_lo"], extra[r.proxy]["kendall_hi"]],
+                                        "top10_hit": extra[r.proxy]["top10_hit"]} for r in rankings]}, indent=2))
         return 0
     from rich.console import Console
     from rich.table import Table as RichTable
 
     shown = RichTable(title=f"proxies against {args.against} of {table.describe()}", title_justify="left")
-    for column in ("proxy", "Spearman rho", "Kendall tau", "archs", "s / arch", "NB201 C10 rho*"):
+    for column in ("proxy", "Spearman rho", "95% CI", "Kendall tau", "top-10%", "archs", "s / arch", "NB201 C10 rho*"):
         shown.add_column(column, justify="left" if column == "proxy" else "right")
 
     def figure(value: float | None) -> str:
         return "-" if value is None or value != value else f"{value:.3f}"
 
     for r in sorted(rankings, key=lambda r: -r.spearman_rho if r.spearman_rho == r.spearman_rho else 2.0):
-        shown.add_row(r.proxy, figure(r.spearman_rho), figure(r.kendall_tau), str(r.scored),
+        j = next(j for j in judged if j.evaluator == r.proxy)
+        shown.add_row(r.proxy, figure(r.spearman_rho), f"{figure(j.spearman_ci[0])}..{figure(j.spearman_ci[1])}",
+                      figure(r.kendall_tau), figure(j.top_hit), str(r.scored),
                       f"{r.seconds / max(1, len(table)):.3f}", figure(r.anchor))
     console = Console()
     console.print(shown)
     console.print("* Spearman rho with test accuracy over all 15,625 NAS-Bench-201 cells on CIFAR-10 "
                   "(Abdelfattah et al. 2021); a proxy must beat params and flops to be worth its cost.")
     return 0
+
+
+def truth_of(table, against: str) -> list[float]:
+    return [e.final_val_accuracy if against == "val_accuracy" else e.test_accuracy for e in table.entries]
+
+
+def judge_rankings(table, rankings, scores, args):
+    from nas.evaluate.correlate import judge
+
+    return judge(scores, truth_of(table, args.against), boots=args.bootstrap, seed=args.seed,
+                 seconds={r.proxy: r.seconds for r in rankings}, anchors={r.proxy: r.anchor for r in rankings})
+
+
+def report(table, judged, scores, args) -> None:
+    """--report DIR: rank.md, rank.csv, rank.png and scores.csv."""
+    import csv
+    import io
+
+    from nas.evaluate.correlate import write_report
+    from nas.search.report import replace_file
+
+    truth = truth_of(table, args.against)
+    spread = f"{min(truth):.4f} to {max(truth):.4f}" if truth else "none"
+    line = (f"Table: {table.describe()}; {args.against} (final epoch) from {spread}. Proxies on one minibatch of "
+            f"{args.batch_size} training images at initialisation, seed {args.seed}.")
+    written = write_report(judged, args.report, title=f"Evaluators against {args.against}: {table.describe()}",
+                           command=" ".join(["nas", *args.argv]), truth_line=line, boots=args.bootstrap)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["fingerprint", "genome_name", args.against, *scores])
+    for i, entry in enumerate(table.entries):
+        writer.writerow([entry.fingerprint, entry.genome.get("name", ""), truth[i],
+                         *[repr(float(scores[name][i])) for name in scores]])
+    replace_file(Path(args.report) / "scores.csv", buffer.getvalue())
+    print(f"report: {', '.join(str(p) for p in written)}, {Path(args.report) / 'scores.csv'}", file=sys.stderr)

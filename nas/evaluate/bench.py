@@ -95,14 +95,42 @@ def build_table(config, folder: str | Path, *, address: str | None = None, verbo
         outcome = run_search(None if resume else config, run, address=address, resume=resume, verbose=verbose,
                              library_logs=library_logs)
         if outcome.interrupted is not None:
+            write_table(config, folder, complete=False)  # the architectures trained so far; a resume trains the rest
             return None, outcome
-    meta = {"space": config.space, "dataset": config.dataset,
+    return write_table(config, folder, complete=True), outcome
+
+
+def table_meta(config, complete: bool) -> dict[str, Any]:
+    return {"space": config.space, "dataset": config.dataset,
             "data": {"val_fraction": config.val_fraction, "train_limit": config.train_limit, "seed": config.seed},
             "epochs": config.settings.epochs, "seed": config.seed, "requested": config.trials,
-            "recipe": config.settings.to_dict(), "run": RUN_DIR}
-    table = table_from_run_folder(run, meta)
+            "complete": complete, "recipe": config.settings.to_dict(), "run": RUN_DIR}
+
+
+def write_table(config, folder: Path, *, complete: bool) -> Table:
+    """``folder/table.json`` from the run's finished trials (`complete`: False while the build is unfinished)."""
+    table = table_from_run_folder(folder / RUN_DIR, table_meta(config, complete))
     table.save(folder / TABLE_FILE)
-    return table, outcome
+    return table
+
+
+def table_so_far(config, folder: str | Path) -> Table:
+    """Write ``folder/table.json`` from the architectures an unfinished (or running) build has trained so far,
+    training nothing: a table marked ``"complete": false`` that a search or `nas bench rank` reads like any
+    other. The build's command, run again, resumes it and writes the whole table at its end."""
+    from nas.search.run import read_config
+
+    folder = Path(folder)
+    config = table_config(config)
+    check_folder(folder)
+    run = folder / RUN_DIR
+    if not (run / "search.json").is_file():
+        raise BenchError(f"--out {folder}: no build to read (no {RUN_DIR}/search.json); start it without --so-far")
+    saved = read_config(run)
+    differ = [name for name in DEFINING if getattr(saved, name) != getattr(config, name)]
+    if differ:
+        raise BenchError(f"{run} holds a table being built with other settings ({', '.join(differ)})")
+    return write_table(config, folder, complete=finished(run))
 
 
 def table_from_run_folder(run: Path, meta: dict[str, Any]) -> Table:

@@ -223,13 +223,25 @@ def naswot(candidate: Candidate) -> float:
     return float(logdet) if sign > 0 else -math.inf
 
 
+JACOB_COV_K = 1e-5
+
+
+def jacob_cov_minimum(n: int) -> float:
+    """jacob_cov's smallest finite value for a batch of `n` images: a correlation matrix of rank 1 (eigenvalues
+    n, 0, ..., 0), s = -(log(n + k) + 1/(n + k) + (n - 1) (log k + 1/k))."""
+    k = JACOB_COV_K
+    return -(math.log(n + k) + 1.0 / (n + k) + (n - 1) * (math.log(k) + 1.0 / k))
+
+
 @proxy("jacob_cov", paper="Mellor et al. 2020 (NASWOT v1), as in Abdelfattah et al. 2021: Jacobian covariance")
 def jacob_cov(candidate: Candidate) -> float:
     """jacob_cov (Mellor et al. 2020, first version of NASWOT, eq. 2; the variant of Abdelfattah et al. 2021):
     J = the gradient of the sum of each input's outputs with respect to that input (one row per image),
     Sigma = the correlation matrix of J's rows, lambda its eigenvalues, k = 1e-5, and
-    s = -sum(log(lambda + k) + 1 / (lambda + k)). Its minimum is -inf: a Jacobian row that does not vary
-    (no correlation defined) scores -inf."""
+    s = -sum(log(lambda + k) + 1 / (lambda + k)). Over the batch's N images the score is largest when the
+    rows are uncorrelated (every lambda 1) and smallest when they are all perfectly correlated (eigenvalues
+    N, 0, ..., 0: `jacob_cov_minimum(N)`), as for inputs whose activations are the same linear region of a
+    ReLU network (equal Jacobians). A Jacobian row that does not vary (no correlation defined) scores -inf."""
     model = candidate.network()
     model.train()
     x = candidate.x.clone().requires_grad_(True)
@@ -243,6 +255,6 @@ def jacob_cov(candidate: Candidate) -> float:
         return -math.inf
     unit = centred / norms[:, None]
     eigenvalues = torch.linalg.eigvalsh(unit @ unit.T)
-    k = 1e-5
+    k = JACOB_COV_K
     value = -float(torch.sum(torch.log(eigenvalues + k) + 1.0 / (eigenvalues + k)))
     return value if math.isfinite(value) else -math.inf

@@ -94,8 +94,9 @@ class Table:
 
     def describe(self) -> str:
         m = self.meta
+        so_far = f" (an unfinished build: {len(self)} of {m.get('requested')})" if m.get("complete") is False else ""
         return (f"{plural(len(self), 'architecture')} of space {m.get('space')!r} on {m.get('dataset')}, "
-                f"{plural(int(m.get('epochs') or 0), 'epoch')}, seed {m.get('seed')}")
+                f"{plural(int(m.get('epochs') or 0), 'epoch')}, seed {m.get('seed')}{so_far}")
 
     def missing_line(self, genome: Genome, where: str) -> str:
         """The one line said when `genome` is not in the table."""

@@ -1,0 +1,168 @@
+"""Search strategies on a ground-truth table: many seeds, equal query budgets, anytime regret, significance.
+
+    python benchmarks/table_strategies.py results/bench-fashion-mnist/table --seeds 20 --queries 50 \
+        --out results/bench-fashion-mnist/strategies
+
+Every strategy (random, evolution, rl, optuna (TPE), pnas by default) runs `--seeds` times over the table's
+space for `--queries` proposals in a plain ask/tell loop; each proposal is answered from the table
+(`nas.evaluate.on_table`: its own entry when stored, else the nearest stored architecture by differing
+choices). Nothing trains, so a run takes seconds. Written to `--out`:
+
+    strategies.md    per strategy: mean ± std over seeds of the best validation accuracy found and of the
+                     regret (table best - best found) after 1/4, 1/2, 3/4 and all of the budget; Welch's
+                     t-tests of each strategy's final regret against random search, Holm-adjusted
+                     (`nas.compare.stats`); the command and its wall time
+    curves.csv       every run's best-so-far after each query
+    regret.png       mean anytime regret per strategy (band: ± one standard error over seeds); a seed's best
+                     is carried forward, so no curve rises
+    strategies.json  the same as data
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import statistics
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+STRATEGIES = ("random", "evolution", "rl", "optuna", "pnas")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("table", help="a table folder or table.json (nas bench build)")
+    parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--out", required=True)
+    args = parser.parse_args(argv)
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    from nas.compare.stats import compare_pairs, spread
+    from nas.evaluate.on_table import Answerer, mean_curve, search_on_table
+    from nas.evaluate.table import Table
+    from nas.spaces import load_space
+
+    if args.seeds < 2 or args.queries < 4:
+        parser.error("--seeds must be at least 2 and --queries at least 4")
+    table = Table.load(args.table)
+    if len(table) < 2:
+        parser.error(f"{args.table}: {len(table)} architectures; a benchmark needs at least 2")
+    first = table.entries[0].genome
+    space = load_space(table.meta["space"], input_channels=first["input"]["channels"],
+                       input_size=first["input"]["size"], num_classes=first["num_classes"])
+    answerer = Answerer(table)
+    top = max(e.final_val_accuracy for e in table.entries)
+    runs = {name: [] for name in args.strategies}
+    started = time.perf_counter()
+    total = len(args.strategies) * args.seeds
+    for name in args.strategies:
+        for seed in range(args.seeds):
+            runs[name].append(search_on_table(table, space, name, seed=seed, queries=args.queries, answerer=answerer))
+            done = sum(len(r) for r in runs.values())
+            elapsed = time.perf_counter() - started
+            print(f"{done}/{total} runs ({name} seed {seed}), {elapsed:.0f} s, ETA {elapsed / done * (total - done):.0f} s",
+                  file=sys.stderr, flush=True)
+    wall = time.perf_counter() - started
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    points = sorted({max(1, args.queries // 4), max(1, args.queries // 2), max(1, 3 * args.queries // 4), args.queries})
+
+    def at(run, q):  # best after q queries, carried forward past a run's end
+        return run.best_so_far[min(q, len(run.best_so_far)) - 1]
+
+    rows, samples = [], {}
+    for name, group in runs.items():
+        final = [top - at(r, args.queries) for r in group]
+        samples[name] = [-v for v in final]  # higher is better for the test: minus the regret
+        rows.append({"strategy": name, "seeds": len(group),
+                     "best": spread([at(r, args.queries) for r in group]),
+                     "regret": {q: spread([top - at(r, q) for r in group]) for q in points},
+                     "found_best": sum(1 for v in final if v == 0.0),
+                     "distinct": statistics.fmean(r.distinct for r in group),
+                     "exact": statistics.fmean(r.exact for r in group)})
+    others = [name for name in args.strategies if name != "random"]
+    tests = compare_pairs(samples, [(name, "random") for name in others]) if "random" in runs else []
+
+    command = "python benchmarks/table_strategies.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    lines = [f"# Strategies on the table: {table.describe()}", "", f"`{command}`", "",
+             f"{args.seeds} seeds per strategy (seeds 0..{args.seeds - 1}), {args.queries} queries each; table best "
+             f"validation accuracy {top:.4f}; regret = table best - best found (mean ± sample std over seeds). "
+             "Each query is answered by the table (a proposal not stored: its nearest stored architecture by "
+             f"differing choices). Wall time of all runs: {wall:.0f} s.", "",
+             "| strategy | seeds | best val acc | " + " | ".join(f"regret @{q}" for q in points)
+             + " | found table best | distinct entries | exact hits |",
+             "|---|---:|---|" + "---|" * len(points) + "---:|---:|---:|"]
+    for row in rows:
+        lines.append(f"| {row['strategy']} | {row['seeds']} | {row['best'].mean:.4f} ± {row['best'].std:.4f} | "
+                     + " | ".join(f"{row['regret'][q].mean:.4f} ± {row['regret'][q].std:.4f}" for q in points)
+                     + f" | {row['found_best']}/{row['seeds']} | {row['distinct']:.1f} | {row['exact']:.1f} |")
+    if tests:
+        significant = sum(1 for t in tests if t.significant)
+        lines += ["", f"Final regret against random search, Welch's two-sided t-test over seeds, Holm-adjusted "
+                      f"together ({len(tests)} tests; significant: adjusted p < 0.05): {significant} significant.", ""]
+        for t in tests:
+            p = "-" if math.isnan(t.p) else f"{t.p:.3g}"
+            padj = "-" if math.isnan(t.p_adjusted) else f"{t.p_adjusted:.3g}"
+            verdict = ("lower regret" if t.difference > 0 else "higher regret") if t.significant else "not significant"
+            lines.append(f"- {t.a} vs random: regret {-t.difference * 100:+.2f} pp (Welch t = {t.t:.2f}, p = {p}, "
+                         f"Holm-adjusted p = {padj}): {verdict}{f' ({t.reason})' if t.reason else ''}")
+    lines += ["", "![anytime regret](regret.png)", ""]
+    (out / "strategies.md").write_text("\n".join(lines))
+
+    with open(out / "curves.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["strategy", "seed", *[f"q{i + 1}" for i in range(args.queries)]])
+        for name, group in runs.items():
+            for r in group:
+                writer.writerow([name, r.seed, *[f"{at(r, q):.6g}" for q in range(1, args.queries + 1)]])
+    (out / "strategies.json").write_text(json.dumps({
+        "command": command, "table": str(args.table), "table_best": top, "queries": args.queries,
+        "seeds": args.seeds, "wall_s": round(wall, 1),
+        "strategies": [{"strategy": r["strategy"], "best_mean": r["best"].mean, "best_std": r["best"].std,
+                        "regret": {str(q): {"mean": s.mean, "std": s.std} for q, s in r["regret"].items()},
+                        "found_best": r["found_best"], "distinct": r["distinct"], "exact": r["exact"]} for r in rows],
+        "tests": [{"a": t.a, "b": t.b, "difference": t.difference, "t": t.t, "p": t.p, "p_adjusted": t.p_adjusted,
+                   "significant": t.significant} for t in tests],
+        "curves": {name: [r.best_so_far for r in group] for name, group in runs.items()}}, indent=1) + "\n")
+    plot(runs, top, args.queries, out / "regret.png", table.describe(), mean_curve)
+    print("\n".join(lines))
+    return 0
+
+
+def plot(runs, top, queries, path, title, mean_curve) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    xs = list(range(1, queries + 1))
+    for name, group in runs.items():
+        mean = [top - v for v in mean_curve(group, queries)]
+        curves = [[top - (r.best_so_far[min(q, len(r.best_so_far)) - 1]) for q in xs] for r in group]
+        error = [statistics.stdev(c[i] for c in curves) / math.sqrt(len(curves)) if len(curves) > 1 else 0.0
+                 for i in range(queries)]
+        axis.plot(xs, mean, label=name)
+        axis.fill_between(xs, [m - e for m, e in zip(mean, error)], [m + e for m, e in zip(mean, error)], alpha=0.15)
+    axis.set_xlabel("queries (architectures evaluated)")
+    axis.set_ylabel("regret: table best - best found (val acc)")
+    axis.set_title("\n".join(textwrap.wrap(title, 80)), fontsize=9)
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
