@@ -163,9 +163,9 @@ class StageSupernet(nn.Module):
 
     def __init__(self, space: StageSpace, **options: Any):
         super().__init__()
-        unknown = sorted(k for k, v in options.items() if v not in (None, 1) or (k == "partial" and v != 1))
-        if unknown:
-            raise _error(f"option {unknown[0]!r} applies to the supernets of spaces of kind 'cells'; space "
+        given = sorted(k for k, v in options.items() if v is not None and not (k == "partial" and v == 1))
+        if given:
+            raise _error(f"option {given[0]!r} applies to the supernets of spaces of kind 'cells'; space "
                          f"{space.name!r} is of kind 'stages'")
         self.space = space
         self.kinds: list[str] = []
@@ -280,13 +280,17 @@ class StageSupernet(nn.Module):
         module = self._meta(plan)
         tensors = cell_tensors(plan, module, prefix)
         norms = {holder for _, _, _, _, holder_module, holder, _ in tensors if isinstance(holder_module, BATCH_NORMS)}
-        for name, key, node_of, op, holder_module, holder, buffer in tensors:
-            tensor = module.get_parameter(name) if not buffer else module.get_buffer(name)
+        for node, attrs in plan.graph.nodes(data=True):
+            if "op" not in attrs or cells.is_input(plan.graph, node):
+                continue
+            node_of, op = f"{prefix}.{node}", attrs["op"]
             seen = self.ops.get(node_of)
             if seen is None:
                 self.ops[node_of] = (op, where)
             elif seen[0] != op:
                 self._refuse(where, seen[1], f"node {node_of} is a {seen[0]!r} in one option, a {op!r} in another")
+        for name, key, node_of, op, holder_module, holder, buffer in tensors:
+            tensor = module.get_parameter(name) if not buffer else module.get_buffer(name)
             entry = self.entries.get(key)
             shape = list(tensor.shape)
             norm = f"{key.rpartition('.')[0]}" if holder in norms else None
