@@ -17,9 +17,11 @@ single-path training, Guo et al. 2020):
   some options have (an SE module, an expansion layer) holds one shared module that those paths use.
   The stem, the head (reading the last stage's widths) and the classifier are sliced the same way.
 - A stage's family is a choice between branches: each family has its own weights per stage (as SPOS's
-  choice blocks). Within one family, a choice that changes the op of a node (e.g. conv or pooling at the
-  same place), or a weight's rank, or a kernel to one not centred in the largest (an odd and an even
-  size), cannot share weights: building the supernet raises one line naming the choice.
+  choice blocks). Within one family, a choice that puts two different ops with weights at one node (e.g. a
+  convolution or a separable convolution at the same place), or changes a weight's rank, or a kernel to
+  one not centred in the largest (an odd and an even size), cannot share weights: building the supernet
+  raises one line naming the choice. A node whose op has no weights in some options (a pooling, an
+  identity where a block keeps its width) simply leaves the shared weights unused on those paths.
 
 `forward(x, path=sample)` runs the path's cells (compiled once per stage combination, on the meta device,
 without weights of their own) with the sliced shared tensors (`torch.func.functional_call`): gradients
@@ -280,11 +282,8 @@ class StageSupernet(nn.Module):
         module = self._meta(plan)
         tensors = cell_tensors(plan, module, prefix)
         norms = {holder for _, _, _, _, holder_module, holder, _ in tensors if isinstance(holder_module, BATCH_NORMS)}
-        for node, attrs in plan.graph.nodes(data=True):
-            if "op" not in attrs or cells.is_input(plan.graph, node):
-                continue
-            node_of, op = f"{prefix}.{node}", attrs["op"]
-            seen = self.ops.get(node_of)
+        for node_of, op in {t[2]: t[3] for t in tensors}.items():  # nodes with weights: a parameter-free op
+            seen = self.ops.get(node_of)                             # in another option just leaves them unused
             if seen is None:
                 self.ops[node_of] = (op, where)
             elif seen[0] != op:
