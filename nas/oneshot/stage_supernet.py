@@ -54,6 +54,7 @@ from nas.errors import NasError
 from nas.expand import CellPlan, expand, infer_cell, stage_cell
 from nas.genome import Genome, Stage
 from nas.modules import Network
+from nas.ops.registry import get_op
 from nas.spaces.base import Choice
 from nas.spaces.layout import clip_strides, stem_layers
 from nas.spaces.stages import StageSpace
@@ -178,6 +179,7 @@ class StageSupernet(nn.Module):
         self.plans: dict[tuple, tuple[list[tuple[str, CellPlan]], tuple[int, ...]]] = {}
         self.cells_: dict[tuple, list[_Cell]] = {}
         self.noted: set[tuple[str, int]] = set()
+        self.node_memo: dict[tuple, nn.Module] = {}  # (op, params, input shape) -> its module on the meta device
         self.cell_memo: dict[tuple, CellPlan] = {}
         self.genome_memo: dict[tuple, _SlotStages | None] = {}
         self.meta: dict[int, nn.Module] = {}  # id(plan) -> its weightless module (the plans are kept in self.plans)  # compiled lazily per (slot, combination, input shape)
@@ -279,8 +281,7 @@ class StageSupernet(nn.Module):
         if (prefix, id(plan)) in self.noted:
             return
         self.noted.add((prefix, id(plan)))
-        module = self._meta(plan)
-        tensors = cell_tensors(plan, module, prefix)
+        tensors = self._node_tensors(plan, prefix)
         norms = {holder for _, _, _, _, holder_module, holder, _ in tensors if isinstance(holder_module, BATCH_NORMS)}
         for node_of, op in {t[2]: t[3] for t in tensors}.items():  # nodes with weights: a parameter-free op
             seen = self.ops.get(node_of)                             # in another option just leaves them unused
@@ -288,8 +289,7 @@ class StageSupernet(nn.Module):
                 self.ops[node_of] = (op, where)
             elif seen[0] != op:
                 self._refuse(where, seen[1], f"node {node_of} is a {seen[0]!r} in one option, a {op!r} in another")
-        for name, key, node_of, op, holder_module, holder, buffer in tensors:
-            tensor = module.get_parameter(name) if not buffer else module.get_buffer(name)
+        for tensor, key, node_of, op, holder_module, holder, buffer in tensors:
             entry = self.entries.get(key)
             shape = list(tensor.shape)
             norm = f"{key.rpartition('.')[0]}" if holder in norms else None
@@ -305,6 +305,29 @@ class StageSupernet(nn.Module):
                     self._refuse(where, entry.first, f"{key}: a kernel of {shape[d]} is not centred in one of "
                                                      f"{entry.shape[d]}")
             entry.shape = [max(a, b) for a, b in zip(entry.shape, shape)]
+
+    def _node_tensors(self, plan: CellPlan, prefix: str) -> list[tuple[torch.Tensor, str, str, str, nn.Module, str, bool]]:
+        """As `cell_tensors`, from each node's module alone (built once per op, parameters and input shape, on
+        the meta device): (tensor, shared key, node key, op, holding module, holder's name, a buffer)."""
+        graph = plan.graph
+        ports = cells.input_nodes(graph)
+        found = []
+        for node in cells.topological_order(graph):
+            if node in ports:
+                continue
+            attrs = graph.nodes[node]
+            memo = (attrs["op"], json.dumps(attrs["params"], sort_keys=True, default=repr), attrs["in_shape"][0])
+            module = self.node_memo.get(memo)
+            if module is None:
+                with torch.device("meta"):
+                    module = self.node_memo[memo] = get_op(attrs["op"]).build(attrs["in_shape"][0], attrs["params"])
+            named = [(n, t, False) for n, t in module.named_parameters()] + [
+                (n, t, True) for n, t in module.named_buffers()]
+            for name, tensor, buffer in named:
+                holder = name.rpartition(".")[0]
+                found.append((tensor, f"{prefix}.{node}.{name}", f"{prefix}.{node}", attrs["op"],
+                              module.get_submodule(holder) if holder else module, f"{node}.{holder}", buffer))
+        return found
 
     def _refuse(self, where: tuple | None, other: tuple | None, detail: str) -> None:
         """Raise the one line naming the choice that cannot share weights (found by changing one choice)."""
