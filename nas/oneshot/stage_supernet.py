@@ -172,17 +172,17 @@ class StageSupernet(nn.Module):
                          f"{space.name!r} is of kind 'stages'")
         self.space = space
         self.kinds: list[str] = []
-        stem, size = stem_layers(space.stem_out, space.input_size, space.stem_max_size, space.stem_act)
+        _, size = stem_layers(space.stem_out, space.input_size, space.stem_max_size, space.stem_act)
         self.strides = clip_strides([slot.stride for slot in space.slots], size)
         self.entries: dict[str, _Entry] = {}
         self.ops: dict[str, tuple[str, tuple[int, tuple, tuple] | None]] = {}  # node key -> (op, first named by)
         self.plans: dict[tuple, tuple[list[tuple[str, CellPlan]], tuple[int, ...]]] = {}
-        self.cells_: dict[tuple, list[_Cell]] = {}
+        self.cells_: dict[tuple, list[_Cell]] = {}  # compiled lazily per (slot, combination, input shape)
         self.noted: set[tuple[str, int]] = set()
         self.node_memo: dict[tuple, nn.Module] = {}  # (op, params, input shape) -> its module on the meta device
         self.cell_memo: dict[tuple, CellPlan] = {}
         self.genome_memo: dict[tuple, _SlotStages | None] = {}
-        self.meta: dict[int, nn.Module] = {}  # id(plan) -> its weightless module (the plans are kept in self.plans)  # compiled lazily per (slot, combination, input shape)
+        self.meta: dict[int, nn.Module] = {}  # id(plan) -> its weightless module (the plans are kept in self.plans)
         default = space.realize(space.complete({}, random.Random(0)))
         reference = expand(default)
         self.stem_plan = reference.stem
