@@ -12,6 +12,12 @@ and the ratio supernet / derived network, with the targets: SPOS and ENAS <= 1.5
     python benchmarks/oneshot_speed.py                                  # the cells space, digits, 1 thread
     python benchmarks/oneshot_speed.py --space search_spaces/cells.yaml --dataset fashion_mnist \\
         --train-limit 2000 --option channels=16 --device cuda
+
+A stage space (`--space mobile`, `compact`, `macro`: kind ``stages``, SPOS only) is compared with derived
+networks: `--samples` sampled paths' (the ratio's base: their mean epoch, as SPOS trains uniform paths)
+and the largest path's (every numeric choice at its largest option, others at their first); the memory
+of a training step is printed beside: on a GPU the peak memory allocated, on a CPU the tensors autograd
+keeps for the backward pass (activations) plus the weights (the supernet's: the mean of 3 random paths).
 """
 from __future__ import annotations
 
@@ -65,6 +71,88 @@ def supernet_epoch(search, device: torch.device) -> tuple[float, float, float]:
     return end_cpu - cpu, end_wall - wall, getattr(search, "controller_cpu_s", 0.0)
 
 
+class SavedBytes:
+    """The bytes of the tensors autograd saves for backward while active (a CPU step's activation memory)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.hooks = torch.autograd.graph.saved_tensors_hooks(self.pack, lambda x: x)
+
+    def pack(self, tensor: torch.Tensor) -> torch.Tensor:
+        self.total += tensor.numel() * tensor.element_size()
+        return tensor
+
+    def __enter__(self) -> "SavedBytes":
+        self.hooks.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.hooks.__exit__(*exc)
+
+
+def step_memory(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device, **forward) -> float:
+    """MiB of one training step: peak allocated on a GPU; on a CPU the saved activations plus the weights."""
+    model.train()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats(device)
+        start = torch.cuda.memory_allocated(device)
+        nn.CrossEntropyLoss()(model(x, **forward), y).backward()
+        torch.cuda.synchronize()
+        used = torch.cuda.max_memory_allocated(device) - start
+        model.zero_grad(set_to_none=True)
+        return (used + sum(p.numel() * p.element_size() for p in model.parameters())) / 2 ** 20
+    with SavedBytes() as saved:
+        loss = nn.CrossEntropyLoss()(model(x, **forward), y)
+    loss.backward()
+    model.zero_grad(set_to_none=True)
+    return (saved.total + sum(p.numel() * p.element_size() for p in model.parameters())) / 2 ** 20
+
+
+def largest_path(space) -> dict:
+    """Every active numeric choice at its largest option, the others at their first."""
+    path: dict = {}
+    for choice in space.choices:
+        if choice.is_active(path):
+            numbers = [o for o in choice.options if isinstance(o, (int, float)) and not isinstance(o, bool)]
+            path[choice.name] = max(numbers) if len(numbers) == len(choice.options) else choice.options[0]
+    return path
+
+
+def stage_space(space, search, data, train, args, device: torch.device) -> None:
+    """SPOS on a stage space against a sampled and the largest derived network: epoch time and step memory."""
+    generator = torch.Generator().manual_seed(0)
+    index = batches(len(train), args.batch_size, generator)[0].to(train.x.device)
+    x, y = inputs(data, train.x[index], False), train.y[index]
+    nets = {**{f"sampled{k}": search.space.sample(random.Random(k)) for k in range(args.samples)},
+            "largest": largest_path(search.space)}
+    models = {k: build(search.space.realize(p)).to(device) for k, p in nets.items()}
+    times: dict[str, list] = {"supernet": [], **{k: [] for k in models}}
+    for repeat in range(args.repeats):
+        runs = [("supernet", lambda: supernet_epoch(search, device))] + [
+            (k, lambda m=m: derived_epoch(m, data, train, args.batch_size, generator, device)) for k, m in models.items()]
+        for name, run in (runs if repeat % 2 == 0 else runs[::-1]):
+            times[name].append(run())
+    memory = {"supernet": statistics.mean(step_memory(search.supernet, x, y, device, path=search.space.sample(
+        random.Random(seed))) for seed in range(3)), **{k: step_memory(m, x, y, device) for k, m in models.items()}}
+    params = {"supernet": sum(p.numel() for p in search.supernet.parameters()),
+              **{k: sum(p.numel() for p in m.parameters()) for k, m in models.items()}}
+    cpu = device.type == "cpu"
+    medians = {k: tuple(statistics.median(t[i] for t in v) for i in (0, 1)) for k, v in times.items()}
+    base = medians["supernet"][0 if cpu else 1]
+    print(f"{'network':9} {'epoch cpu s':>11} {'(wall s)':>9} {'step ms':>8} {'step MiB':>9} {'params':>10} "
+          f"{'supernet / it':>13}")
+    steps = max(1, len(batches(len(train), args.batch_size, generator)))
+    for name, (c, w) in medians.items():
+        ratio = base / (c if cpu else w)
+        print(f"{name:9} {c:11.2f} {w:9.2f} {1000 * w / steps:8.1f} {memory[name]:9.1f} {params[name]:10,} "
+              f"{ratio:13.2f}")
+    sampled = statistics.mean(medians[k][0 if cpu else 1] for k in medians if k.startswith("sampled"))
+    ratio = base / sampled
+    print(f"spos epoch / the sampled networks' mean epoch: {ratio:.2f} (target {TARGETS['spos']}): "
+          f"{'ok' if ratio <= TARGETS['spos'] else 'OVER'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="cells")
@@ -76,6 +164,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--strategies", nargs="+", default=list(TARGETS))
+    parser.add_argument("--samples", type=int, default=3, help="stage spaces: sampled paths' networks to compare")
     parser.add_argument("--option", action="append", default=[], help="KEY=VALUE for every strategy, e.g. channels=16")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -89,6 +178,15 @@ def main() -> None:
         extra[key] = int(value) if value.isdigit() else value
     train = to_device(data.train, device)
     print(f"{data.describe()}; space {args.space}; batch {args.batch_size}; {args.threads} thread(s); {device}")
+    from nas.spaces.stages import StageSpace
+
+    if isinstance(space, StageSpace):
+        options = strategy_class("spos").resolve_options(extra)
+        clock_start = time.perf_counter()
+        search = make_search("spos", space, data, settings, options, seed=0, paths=1, device=device)
+        print(f"stage supernet derived in {time.perf_counter() - clock_start:.1f} s")
+        stage_space(space, search, data, train, args, device)
+        return
     print(f"{'strategy':9} {'supernet cpu s':>14} {'derived cpu s':>13} {'ratio':>6} {'(wall)':>7} {'target':>7}")
     for name in args.strategies:
         options = strategy_class(name).resolve_options(extra)

@@ -111,9 +111,15 @@ def test_partial_channels_edges_keep_the_shapes(spaces):
         supernet_for(space, channels=6, partial=4)
 
 
-def test_stage_spaces_say_in_one_line_that_they_have_no_supernet():
+def test_spaces_of_other_kinds_say_in_one_line_that_they_have_no_supernet():
+    from nas.spaces.base import Choice, SearchSpace
+
+    class Listed(SearchSpace):  # a plug-in kind of its own: neither cells nor stages
+        def build(self, sample):
+            raise AssertionError("supernet_for reads no genome of this space")
+
     with pytest.raises(OneShotError, match="no supernet") as error:
-        supernet_for(load_space("compact"))
+        supernet_for(Listed("listed", [Choice("depth", (1, 2))]))
     assert "\n" not in str(error.value)
 
 

@@ -74,7 +74,15 @@ class OneShotRecorder(RunRecorder):
 
 def check_space(config: SearchConfig) -> None:
     """The space has a supernet, and the strategy's options fit it (partial channels dividing the width)."""
+    from nas.spaces.stages import StageSpace
+
     space = load_space(config.space)
+    if isinstance(space, StageSpace):  # SPOS / RSWS, and a supernet derivable from the space (or one line why not)
+        from nas.oneshot.stage_supernet import check_stage_space
+
+        check_stage_space(space, config.strategy)
+        strategy_class(config.strategy)(space, seed=config.seed, max_trials=config.trials, options=config.options)
+        return
     if not isinstance(space, CellSpace):
         raise OneShotError(f"--strategy {config.strategy}: space {config.space!r} has no supernet (one-shot "
                            "search covers spaces of kind 'cells', e.g. --space cells)")

@@ -94,7 +94,7 @@ class OneShotSearch:
                                                    normal_cells=options.get("normal_cells"),
                                                    partial=self.partial()).to(device)
         self.space = self.supernet.space
-        self.kinds = op_kinds(self.supernet)
+        self.kinds = op_kinds(self.supernet) if isinstance(self.supernet, CellSupernet) else {}  # stages: none
         self.rng = random.Random(seed)  # paths
         self.generator = torch.Generator().manual_seed(seed + 1)  # batch order, BN recalibration
         self.train_split, self.val_split = to_device(data.train, device), to_device(data.val, device)
@@ -197,7 +197,8 @@ class OneShotSearch:
         cost = summary(genome)
         return {"val_accuracy": val_accuracy, "sample": dict(path), "genome": genome.to_dict(),
                 "fingerprint": genome.fingerprint(), "params": cost.params, "flops": cost.flops,
-                **cell_counts(path, self.kinds, self.supernet.kinds, self.supernet.space.blocks)}
+                **(cell_counts(path, self.kinds, self.supernet.kinds, self.supernet.space.blocks)
+                   if self.kinds else {})}
 
     def finish(self) -> dict[str, Any]:
         """The search's answer: its path, genome and metrics (SPOS/RSWS score `paths` paths first)."""

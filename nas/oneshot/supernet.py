@@ -25,8 +25,8 @@ exactly those slices. The relaxed network concatenates every block (DARTS's choi
 in eval mode its outputs equal `forward(x, path=path)` (tests/test_oneshot.py). With partial channels
 (``partial=K > 1``) the edges' ops are 1/K wide: no path of it is a genome's network, so `extract` refuses.
 
-The stage spaces (``macro``, ``compact``, ``mobile``) get no supernet: their choices change cell
-templates, widths and depths per stage, which would need weight slicing (Once-for-All) not offered here.
+The stage spaces (``macro``, ``compact``, ``mobile``, any space of kind ``stages``) get the supernet of
+`nas.oneshot.stage_supernet`: weights shared by slicing (Once-for-All), single paths only (SPOS, RSWS).
 """
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ from nas.oneshot.mixed import MixedEdge, PartialEdge, layer, op_chain
 from nas.ops.registry import get_op
 from nas.spaces.base import SearchSpace
 from nas.spaces.cells import CellSpace
+from nas.spaces.stages import StageSpace
 from nas.spaces.layout import reduced
 
 
@@ -71,9 +72,12 @@ def supernet_for(space: SearchSpace, **options: Any) -> "CellSupernet":
     """The supernet of `space` (see the module's docstring); a one-line OneShotError for spaces without one."""
     if isinstance(space, CellSpace):
         return CellSupernet(space, **options)
+    if isinstance(space, StageSpace):
+        from nas.oneshot.stage_supernet import StageSupernet
+
+        return StageSupernet(space, **options)
     raise OneShotError(f"space {space.name!r} ({type(space).__name__}) has no supernet: one-shot search covers "
-                       "spaces of kind 'cells'; stage spaces choose widths and depths, whose weights are not "
-                       "shared here")
+                       "spaces of kind 'cells' and 'stages'")
 
 
 def state_index(name: str) -> int:
