@@ -27,7 +27,6 @@ LONGEST_FIRST = (
     "test_search_run.py",
     "test_compare.py",
     "test_search_failures.py",
-    "test_progress.py",
     "test_pnas.py",
     "test_train.py",
     "test_recipes.py",
