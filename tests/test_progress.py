@@ -1,21 +1,14 @@
 """Live progress (nas.engine.progress) and the libraries' chatter (nas.engine.verbosity): the view's
-lines and live table from stand-in trials, the Tune callback's forwarding, and a tiny `nas search`
-whose piped output has one line per finished trial and nothing from Ray."""
+lines and live table from stand-in trials, and the Tune callback's forwarding. (A tiny `nas search` whose
+piped output has one line per finished trial and nothing from Ray: test_search_run.py, which runs it.)"""
 import io
 import logging
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import optuna
 from rich.console import Console
 
 from nas.engine import verbosity
 from nas.engine.progress import ProgressCallback, TrialsView, active_view, duration
-from tests.test_search_run import TINY_SPACE
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class Trial:
@@ -138,24 +131,6 @@ def test_quiet_libraries_silence_ray_and_optuna_and_put_them_back():
     assert verbosity.ray_init_options() == {}
     with verbosity.libraries_quiet(False):  # --verbose: left as they are
         assert verbosity.ray_init_options() == {}
-
-
-def test_a_piped_search_prints_a_line_per_trial_and_nothing_from_ray(tmp_path):
-    (tmp_path / "tiny.yaml").write_text(TINY_SPACE)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-    done = subprocess.run([sys.executable, "-m", "nas", "search", "--strategy", "random", "--trials", "2",
-                           "--space", str(tmp_path / "tiny.yaml"), "--epochs", "1", "--train-limit", "200",
-                           "--out", str(tmp_path / "run")],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert lines[0] == "loading digits" and "starting Ray (local)" in lines  # the data first, then Ray
-    finished = [line for line in lines if line.startswith("[")]
-    assert [line[:6] for line in finished] == ["[1/2] ", "[2/2] "]
-    chatter = ("Trial status", "Tune", "ray.", "INFO", "WARNING", "Started a local Ray", "Logical resource",
-               "Current time", "╭", "Trial trial_")
-    assert not [line for line in lines + done.stderr.splitlines() if any(c in line for c in chatter)], \
-        done.stdout + done.stderr
 
 
 def test_the_live_mode_starts_stops_and_keeps_the_finished_lines():

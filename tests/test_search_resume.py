@@ -26,7 +26,7 @@ def files(tmp_path_factory):
     return folder
 
 
-REPRO_TRIALS = 5
+REPRO_TRIALS = 4  # two random proposals (population=2), then two mutations: after the kill, both from the restored state
 
 
 def repro_args(files, out):

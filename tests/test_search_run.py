@@ -98,17 +98,39 @@ STRATEGY_ARGS = {
 }
 
 
-@pytest.mark.parametrize("strategy", list(STRATEGY_ARGS))
-def test_each_strategy_runs_end_to_end_from_the_cli(strategy, files, tmp_path, ray_session, capsys):
-    out = tmp_path / "run"
+def search_argv(strategy, files, out):
     extra = STRATEGY_ARGS[strategy]
     if strategy == "scaling":
         extra = extra + ["--option", f"base={files / 'tiny_base.yaml'}"]
-    code = main(["search", "--strategy", strategy, "--space", str(files / "tiny.yaml"), "--concurrent", "2",
-                 "--out", str(out), *FAST, *extra])
-    assert code == 0
+    return ["search", "--strategy", strategy, "--space", str(files / "tiny.yaml"), "--concurrent", "2",
+            "--out", str(out), *FAST, *extra]
+
+
+@pytest.fixture(scope="module")
+def piped_random_search(files, tmp_path_factory):
+    """The random strategy's end-to-end run, as from a shell with its output piped (`python -m nas`, a Ray of
+    its own): test_each_strategy_runs_end_to_end_from_the_cli[random] checks its run folder, and
+    test_a_piped_search_prints_a_line_per_trial_and_nothing_from_ray its output (one run for both)."""
+    folder = tmp_path_factory.mktemp("piped")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
+    done = subprocess.run([PYTHON, "-m", "nas", *search_argv("random", files, folder / "run")],
+                          capture_output=True, text=True, env=env, cwd=folder, timeout=300)
+    return folder / "run", done
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGY_ARGS))
+def test_each_strategy_runs_end_to_end_from_the_cli(strategy, files, tmp_path, request, capsys):
+    if strategy == "random":  # from a shell (the run the piped output's test reads too)
+        out, done = request.getfixturevalue("piped_random_search")
+        assert done.returncode == 0, done.stderr
+        printed = done.stdout
+    else:  # in this process, on the session's Ray
+        request.getfixturevalue("ray_session")
+        out = tmp_path / "run"
+        assert main(search_argv(strategy, files, out)) == 0
+        printed = capsys.readouterr().out
+    extra = STRATEGY_ARGS[strategy]
     wanted = int(extra[extra.index("--trials") + 1])
-    printed = capsys.readouterr().out
     assert f"[{wanted}/{wanted}] trial" in printed and "leaderboard" in printed and f"run folder: {out}" in printed
     record = trials_of(out)
     trials = record["trials"]
@@ -138,6 +160,19 @@ def test_each_strategy_runs_end_to_end_from_the_cli(strategy, files, tmp_path, r
     if strategy == "scaling":  # phi = 1 for the grid point, then phi = 2 for the best point
         assert [t["sample"]["phi"] for t in trials] == [1, 2]
         assert "scaling of tiny_base:" in printed  # it starts from a genome, not from --space
+
+
+def test_a_piped_search_prints_a_line_per_trial_and_nothing_from_ray(piped_random_search):
+    done = piped_random_search[1]
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "loading digits" and "starting Ray (local)" in lines  # the data first, then Ray
+    finished = [line for line in lines if line.startswith("[")]
+    assert [line[:6] for line in finished] == ["[1/2] ", "[2/2] "]
+    chatter = ("Trial status", "Tune", "ray.", "INFO", "WARNING", "Started a local Ray", "Logical resource",
+               "Current time", "╭", "Trial trial_")
+    assert not [line for line in lines + done.stderr.splitlines() if any(c in line for c in chatter)], \
+        done.stdout + done.stderr
 
 
 class Breaking(Searcher):
