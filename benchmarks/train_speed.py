@@ -13,7 +13,7 @@ steps (after a warm-up) for:
   NCHW / channels-last, bf16 autocast, 1 and 2 threads, batch sizes, torch.compile (`--compile`, slow
   to compile), and data-parallel training (`--workers`, `nas.train.parallel`: processes of one thread,
   DDP over gloo; the epoch time its workers measure, after their start-up, which is printed apart),
-  and oneDNN (torch.backends.mkldnn) switched off
+  and oneDNN (torch.backends.mkldnn) switched off (`--onednn-off`)
   accuracy      one short training (`--accuracy-train` images, one epoch, the same seed and order) per
                 variant, scored on (at most) 1,000 validation images: fp32 against bf16 autocast, and batch 2x / 4x
                 with the learning rate scaled as much (the linear scaling rule): speed AND accuracy at
@@ -58,6 +58,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the one-process variants")
     parser.add_argument("--workers", type=int, default=2, help="processes of the data-parallel variant (default 2)")
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile (slow to compile)")
+    parser.add_argument("--onednn-off", action="store_true",
+                        help="also measure the layout part with oneDNN switched off (slow: about 7x)")
     parser.add_argument("--accuracy-train", type=int, default=3000,
                         help="training images of each run of the accuracy part (default 3000)")
     args = parser.parse_args(argv)
@@ -311,7 +313,7 @@ def run_model(args: argparse.Namespace, name: str, data) -> None:
             started = time.perf_counter()
             variants["channels-last torch.compile"] = bench.loop(b, True, compile_=True)
             print(f"  (torch.compile: {time.perf_counter() - started:.0f} s to compile and warm up)")
-        if args.device == "cpu":
+        if args.device == "cpu" and args.onednn_off:
             def without_onednn(timer: Callable[[], float]) -> Callable[[], float]:
                 def run() -> float:
                     with torch.backends.mkldnn.flags(enabled=False):

@@ -121,6 +121,6 @@ def test_the_benchmark_runs_in_a_tiny_mode(capsys):
                        "--repeats", "1", "--batch", "8", "--accuracy-train", "64"]) == 0
     printed = capsys.readouterr().out
     assert "loop / plain time (channels-last)" in printed and "channels-last bf16 autocast" in printed
-    assert "oneDNN off" in printed and printed.count("val accuracy") == 4  # fp32, bf16, batch 16 and 32
+    assert printed.count("val accuracy") == 4  # fp32, bf16, batch 16 and 32
     with pytest.raises(SystemExit):
         bench.main(["--parts", "speed"])
