@@ -12,7 +12,12 @@ steps (after a warm-up) for:
                 of random indices
   NCHW / channels-last, bf16 autocast, 1 and 2 threads, batch sizes, torch.compile (`--compile`, slow
   to compile), and data-parallel training (`--workers`, `nas.train.parallel`: processes of one thread,
-  DDP over gloo; the epoch time its workers measure, after their start-up, which is printed apart)
+  DDP over gloo; the epoch time its workers measure, after their start-up, which is printed apart),
+  and oneDNN (torch.backends.mkldnn) switched off (`--onednn-off`)
+  accuracy      one short training (`--accuracy-train` images, one epoch, the same seed and order) per
+                variant, scored on (at most) 1,000 validation images: fp32 against bf16 autocast, and batch 2x / 4x
+                with the learning rate scaled as much (the linear scaling rule): speed AND accuracy at
+                equal epochs (images per CPU-second: the work, less sensitive to other processes)
 
 Every figure is measured `--repeats` times, the variants taking turns in each round, so a busy machine
 slows them alike; the median and the spread (min-max) are printed, and each ratio is taken against the
@@ -36,7 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PNAS_GENOME = ROOT / "results" / "strategies-fashion-mnist" / "runs" / "pnas-seed2" / "best_genome.yaml"
-PARTS = ("loop", "layout", "threads", "batch", "parallel")
+PARTS = ("loop", "layout", "threads", "batch", "parallel", "accuracy")
 MODELS = ("small", "pnas")
 
 
@@ -53,6 +58,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="torch threads of the one-process variants")
     parser.add_argument("--workers", type=int, default=2, help="processes of the data-parallel variant (default 2)")
     parser.add_argument("--compile", action="store_true", help="also measure torch.compile (slow to compile)")
+    parser.add_argument("--onednn-off", action="store_true",
+                        help="also measure the layout part with oneDNN switched off (slow: about 7x)")
+    parser.add_argument("--accuracy-train", type=int, default=3000,
+                        help="training images of each run of the accuracy part (default 3000)")
     args = parser.parse_args(argv)
     args.models = [m.strip() for m in args.models.split(",") if m.strip()]
     args.parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -60,7 +69,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         bad = [c for c in chosen if c not in known]
         if bad or not chosen:
             parser.error(f"--{name}: unknown {bad[0]!r} (known: {', '.join(known)})" if bad else f"--{name}: none")
-    for name in ("batch", "batches", "repeats", "threads", "workers"):
+    for name in ("batch", "batches", "repeats", "threads", "workers", "accuracy_train"):
         if getattr(args, name) < 1:
             parser.error(f"--{name}: must be a positive integer")
     return args
@@ -133,6 +142,37 @@ class Bench:
 
         run(warm)
         return lambda: self.timed(lambda: run(timed), len(timed))
+
+    def short_training(self, batch: int, bf16: bool = False, lr_scale: float = 1.0) -> Callable[[], float]:
+        """One epoch on the first `--accuracy-train` training images (channels-last, the toolkit's loop,
+        the learning rate times `lr_scale`), from the same initial weights and in the same order for every
+        variant; each call trains afresh and returns images/s, appending the validation accuracy on the
+        first 1,000 validation images (fp32) to `self.accuracies`."""
+        import torch
+
+        from nas.train.datasets import Split
+        from nas.train.loop import Precision, evaluate, make_optimizer, make_scheduler, steps_per_epoch, train_epoch
+        from nas.train.settings import TrainSettings
+
+        count = min(self.args.accuracy_train, len(self.data.train))
+        train = Split(self.data.train.x[:count].to(self.device), self.data.train.y[:count].to(self.device))
+        val = Split(self.data.val.x[:1000].to(self.device), self.data.val.y[:1000].to(self.device))
+        base = TrainSettings(augment="none", epochs=1)
+        settings = TrainSettings(batch_size=batch, augment="none", epochs=1, channels_last=True,
+                                 lr=base.learning_rate * lr_scale)
+        precision = Precision(torch.bfloat16 if bf16 else None, self.device.type)
+        self.accuracies: list[float] = getattr(self, "accuracies", [])
+
+        def run() -> None:
+            model = self.model(True)
+            optimizer = make_optimizer(model, settings)
+            scheduler = make_scheduler(optimizer, settings, steps_per_epoch(len(train), batch))
+            generator = torch.Generator().manual_seed(0)
+            train_epoch(model, self.data, train, optimizer, scheduler, precision.scaler(), precision, settings,
+                        generator, 1, True)
+            self.accuracies.append(evaluate(model, self.data, val, Precision(None, self.device.type), 256, True))
+
+        return lambda: self.timed(run, count)
 
     def plain(self, batch: int, channels_last: bool, slices: bool = False) -> Callable[[], float]:
         """A plain PyTorch loop: index a batch, normalise, forward, loss, backward, SGD step."""
@@ -273,6 +313,15 @@ def run_model(args: argparse.Namespace, name: str, data) -> None:
             started = time.perf_counter()
             variants["channels-last torch.compile"] = bench.loop(b, True, compile_=True)
             print(f"  (torch.compile: {time.perf_counter() - started:.0f} s to compile and warm up)")
+        if args.device == "cpu" and args.onednn_off:
+            def without_onednn(timer: Callable[[], float]) -> Callable[[], float]:
+                def run() -> float:
+                    with torch.backends.mkldnn.flags(enabled=False):
+                        return timer()
+                return run
+
+            with torch.backends.mkldnn.flags(enabled=False):
+                variants["channels-last fp32, oneDNN off"] = without_onednn(bench.loop(b, True))
         report(f"{head}: memory format and precision (the toolkit's loop)",
                measure(variants, args.repeats, "NCHW fp32"), "NCHW fp32")
     if "threads" in args.parts and args.device == "cpu":
@@ -307,6 +356,25 @@ def run_model(args: argparse.Namespace, name: str, data) -> None:
         report(f"{head}: data-parallel ({args.workers} workers, batch {b // args.workers} each, gradients averaged)",
                measure(variants, args.repeats, reference), reference)
         print(f"  workers' start-up (processes, imports, data, rendezvous): {spread(startups, 1)} s per run")
+    if "accuracy" in args.parts:
+        accuracy_part(args, bench, head)
+
+
+def accuracy_part(args: argparse.Namespace, bench: "Bench", head: str) -> None:
+    """Speed and validation accuracy of short trainings: fp32 (reference), bf16 autocast, larger batches
+    with the learning rate scaled as much."""
+    b = args.batch
+    runs = {f"fp32 batch {b}": bench.short_training(b), f"bf16 autocast batch {b}": bench.short_training(b, True),
+            f"fp32 batch {2 * b}, lr x2": bench.short_training(2 * b, lr_scale=2.0),
+            f"fp32 batch {4 * b}, lr x4": bench.short_training(4 * b, lr_scale=4.0)}
+    bench.accuracies = []
+    figures = measure(runs, args.repeats, f"fp32 batch {b}")
+    report(f"{head}: short trainings ({min(args.accuracy_train, len(bench.data.train)):,} images, 1 epoch, "
+           f"channels-last)", figures, f"fp32 batch {b}")
+    names = list(runs)
+    for position, name in enumerate(names):
+        mine = bench.accuracies[position::len(names)]  # the rounds, in the order measure ran them
+        print(f"  {name:<28} val accuracy {spread(mine, 4)} ({min(1000, len(bench.data.val)):,} validation images)")
 
 
 def main(argv: list[str] | None = None) -> int:

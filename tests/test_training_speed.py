@@ -117,9 +117,10 @@ def test_the_workers_argument():
 
 def test_the_benchmark_runs_in_a_tiny_mode(capsys):
     bench = benchmark_scripts.load("train_speed")
-    assert bench.main(["--dataset", "digits", "--models", "small", "--parts", "loop,layout", "--batches", "1",
-                       "--repeats", "1", "--batch", "8"]) == 0
+    assert bench.main(["--dataset", "digits", "--models", "small", "--parts", "loop,layout,accuracy", "--batches", "1",
+                       "--repeats", "1", "--batch", "8", "--accuracy-train", "64"]) == 0
     printed = capsys.readouterr().out
     assert "loop / plain time (channels-last)" in printed and "channels-last bf16 autocast" in printed
+    assert printed.count("val accuracy") == 4  # fp32, bf16, batch 16 and 32
     with pytest.raises(SystemExit):
         bench.main(["--parts", "speed"])

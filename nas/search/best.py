@@ -20,7 +20,7 @@ def test_accuracy(genome_spec: Mapping[str, Any], weights: Mapping[str, Any], da
 
     from nas.compiler import build
     from nas.genome import Genome
-    from nas.train.loop import Precision, evaluate
+    from nas.train.inference import accuracy
     from nas.train.settings import TrainSettings
     from nas.train.speed import resolve_channels_last
 
@@ -31,8 +31,7 @@ def test_accuracy(genome_spec: Mapping[str, Any], weights: Mapping[str, Any], da
     channels_last = resolve_channels_last(None, cpu)  # the loop's measured default (channels-last on CPUs)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    return evaluate(model, data, data.test, Precision.choose("off", cpu), TrainSettings.eval_batch_size,
-                    channels_last=channels_last)
+    return accuracy(model, data, data.test, TrainSettings.eval_batch_size, channels_last)  # BNs folded, no autograd
 
 
 def write_best(folder: Path, best: dict[str, Any], data) -> dict[str, Any]:
