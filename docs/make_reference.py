@@ -47,8 +47,8 @@ def ops_page() -> str:
 
 
 def templates_page() -> str:
-    import nas.cells  # noqa: F401  (registers the templates)
-    from nas.cells.registry import TEMPLATES
+    import nas.templates  # noqa: F401  (registers the templates)
+    from nas.templates.registry import TEMPLATES
     from nas.cli.ops import describe
 
     return registry_page("Cell templates", "Every cell template a stage can name as its `cell` (`nas templates`).",

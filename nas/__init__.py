@@ -23,7 +23,7 @@ _EXPORTS = {
     "Summary": ("nas.summary", "Summary"), "summarize": ("nas.summary", "summary"),
     "TransferError": ("nas.transfer", "TransferError"), "transfer_weights": ("nas.transfer", "transfer_weights"),
     "build": ("nas.compiler", "build"),
-    "scale": ("nas.scaling", "scale"),
+    "scale": ("nas.scale_genome", "scale"),
     "run_search": ("nas.search.run", "run_search"), "SearchOutcome": ("nas.search.run", "SearchOutcome"),
     "SearchConfig": ("nas.search.config", "SearchConfig"),
     "fit": ("nas.train.fit", "train"), "TrainResult": ("nas.train.fit", "TrainResult"),

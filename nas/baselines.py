@@ -12,7 +12,7 @@ from functools import lru_cache
 from nas.errors import GenomeError
 from nas.genome import Genome
 from nas.resources import data_dir
-from nas.scaling import EFFICIENTNET, efficientnet
+from nas.scale_genome import EFFICIENTNET, efficientnet
 
 # Baselines derived from a file rather than written out, name -> function of `get`.
 DERIVED: dict[str, Callable[[Callable[[str], Genome]], Genome]] = {}
@@ -22,7 +22,7 @@ def _efficientnet(variant: str) -> Callable[[Callable[[str], Genome]], Genome]:
     return lambda get: efficientnet(get("efficientnet_b0"), variant)
 
 
-# EfficientNet-B1..B7: B0 compound-scaled with the released coefficients (nas.scaling.EFFICIENTNET).
+# EfficientNet-B1..B7: B0 compound-scaled with the released coefficients (nas.scale_genome.EFFICIENTNET).
 DERIVED.update({f"efficientnet_{variant}": _efficientnet(variant) for variant in EFFICIENTNET})
 
 

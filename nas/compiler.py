@@ -5,7 +5,7 @@ import networkx as nx
 import torch
 from torch import nn
 
-from nas import cell as cells
+from nas import cellgraph
 from nas.expand import CellPlan, NetworkPlan, expand
 from nas.genome import Genome
 from nas.modules import MERGE_CODES, DagCell, Network
@@ -17,14 +17,14 @@ def compile_cell(plan: CellPlan) -> nn.Module:
 
     A DagCell's values are its ports' inputs (in port order), then each node's output in topological order."""
     graph: nx.DiGraph = plan.graph
-    ports = cells.input_nodes(graph)
-    order = [n for n in cells.topological_order(graph) if n not in ports]
+    ports = cellgraph.input_nodes(graph)
+    order = [n for n in cellgraph.topological_order(graph) if n not in ports]
     ops = [get_op(graph.nodes[n]["op"]).build(graph.nodes[n]["in_shape"][0], graph.nodes[n]["params"]) for n in order]
     owned = {name: _owns_fresh_output(module) for name, module in zip(order, ops)}
     for name, module in zip(order, ops):
         if _reads_a_private_value(graph, name, owned):
             _compute_in_place(module)
-    if cells.is_chain(graph):
+    if cellgraph.is_chain(graph):
         return ops[0] if len(ops) == 1 else nn.Sequential(*ops)
     index = {**{port: k for k, port in enumerate(ports)}, **{name: i + len(ports) for i, name in enumerate(order)}}
     sources = [[index[s] for s in graph.predecessors(n)] for n in order]
@@ -53,7 +53,7 @@ def _accumulator(graph: nx.DiGraph, name: str, owned: dict[str, bool]) -> int:
     if graph.in_degree(name) < 2 or graph.nodes[name]["merge"] != "add":
         return -1
     for position, source in enumerate(graph.predecessors(name)):
-        if not cells.is_input(graph, source) and graph.out_degree(source) == 1 and owned[source]:
+        if not cellgraph.is_input(graph, source) and graph.out_degree(source) == 1 and owned[source]:
             return position
     return -1
 
@@ -66,7 +66,7 @@ def _reads_a_private_value(graph: nx.DiGraph, name: str, owned: dict[str, bool])
     if len(sources) > 1:
         return True
     source = sources[0]
-    return not cells.is_input(graph, source) and graph.out_degree(source) == 1 and owned[source]
+    return not cellgraph.is_input(graph, source) and graph.out_degree(source) == 1 and owned[source]
 
 
 def _compute_in_place(module: nn.Module) -> None:

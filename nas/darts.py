@@ -28,7 +28,7 @@ from typing import Any
 
 import networkx as nx
 
-from nas.cell import OUTPUT, add_node, input_nodes, new_cell, to_dict
+from nas.cellgraph import OUTPUT, add_node, input_nodes, new_cell, to_dict
 from nas.errors import GenomeError
 from nas.genome import Genome
 

@@ -41,7 +41,7 @@ from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 from matplotlib.path import Path as CurvePath
 from matplotlib.textpath import TextPath
 
-from nas import cell as cells
+from nas import cellgraph
 from nas.errors import GenomeError
 from nas.expand import CellPlan, NetworkPlan, expand
 from nas.genome import Genome
@@ -118,16 +118,16 @@ def _wrap(items: Sequence[str], width: int) -> list[str]:
 def node_lines(graph: nx.DiGraph, name: str) -> list[str]:
     """The text of a node in a cell drawing: merge (if several inputs), op label, extra parameters."""
     attrs = graph.nodes[name]
-    if cells.is_input(graph, name):
+    if cellgraph.is_input(graph, name):
         shape = attrs.get("out_shape")
-        label = "input" if cells.input_nodes(graph) == (cells.INPUT,) else f"input {name}"
+        label = "input" if cellgraph.input_nodes(graph) == (cellgraph.INPUT,) else f"input {name}"
         return [label] + (["x".join(str(s) for s in shape)] if shape else [])
     main, extras = op_text(attrs["op"], attrs.get("params", {}))
     lines = []
     if graph.in_degree(name) > 1:
         merge = MERGE_SIGNS.get(attrs.get("merge", "add"), attrs.get("merge", "add"))
         lines.append(f"{merge} of {graph.in_degree(name)}")
-    lines.append(main + ("  [output]" if name == cells.OUTPUT else ""))
+    lines.append(main + ("  [output]" if name == cellgraph.OUTPUT else ""))
     for field_name in ("drop_path", "global_drop"):
         if attrs.get(field_name):
             extras.append(f"{field_name}={attrs[field_name]:g}")
@@ -193,20 +193,20 @@ WIDTH_PARAMS = ("out", "groups", "squeeze", "channels")  # op parameters that co
 
 
 def structure_key(cell_plan: CellPlan) -> str:
-    """A hash of the cell's structure regardless of its width: like `nas.cell.fingerprint`, with every
+    """A hash of the cell's structure regardless of its width: like `nas.cellgraph.fingerprint`, with every
     channel count (`WIDTH_PARAMS`) written as its ratio to the cell's input channels."""
     c_in = cell_plan.in_shape[0] if cell_plan.in_shape else 1
     relative = nx.DiGraph()
     for name, attrs in cell_plan.graph.nodes(data=True):
-        label = cells.INPUT
+        label = cellgraph.INPUT
         if "op" in attrs:
-            spec = cells.node_spec(attrs)
+            spec = cellgraph.node_spec(attrs)
             for key in WIDTH_PARAMS:
                 value = spec.get(key)
                 if isinstance(value, int) and not isinstance(value, bool) and value > 1:
                     spec[key] = f"{value / c_in:.6g} x in"
             label = json.dumps(spec, sort_keys=True, default=str)
-        relative.add_node(name, label=label + ("#out" if name == cells.OUTPUT else ""))
+        relative.add_node(name, label=label + ("#out" if name == cellgraph.OUTPUT else ""))
     relative.add_edges_from(cell_plan.graph.edges)
     with warnings.catch_warnings():  # networkx >= 3.5 warns that directed hashes changed in 3.5
         warnings.simplefilter("ignore", UserWarning)
@@ -379,10 +379,10 @@ def cell_panel(group: CellGroup) -> Panel:
         _draw_bus(ax, layout, sources, at, box_w, box_h, x0 + (right - left) * col_pitch + box_w / 2, lane_gap)
         for n in graph:
             x, y = at(layout.position[n])
-            if cells.is_input(graph, n):
+            if cellgraph.is_input(graph, n):
                 _box(ax, x, y, box_w, box_h, "#eeeeee")
             else:
-                heavy = n == cells.OUTPUT
+                heavy = n == cellgraph.OUTPUT
                 _box(ax, x, y, box_w, box_h, _colour(graph.nodes[n]["op"]), lw=1.6 if heavy else 0.8)
             _lines(ax, x, y, texts[n])
         _number_concat_inputs(ax, graph, layout, at, box_h)
@@ -413,7 +413,7 @@ def _draw_bus(ax: Any, layout: CellLayout, sources: list[str], at: Any, box_w: f
 def _number_concat_inputs(ax: Any, graph: nx.DiGraph, layout: CellLayout, at: Any, box_h: float) -> None:
     """Small numbers on a concat node's incoming edges, in concat order (bus edges are in lane order)."""
     for n in graph:
-        if cells.is_input(graph, n) or graph.nodes[n].get("merge") != "concat" or graph.in_degree(n) < 2:
+        if cellgraph.is_input(graph, n) or graph.nodes[n].get("merge") != "concat" or graph.in_degree(n) < 2:
             continue
         for i, source in enumerate(graph.predecessors(n), start=1):
             route = layout.routes.get((source, n))
@@ -433,7 +433,7 @@ def _stage_lines(genome: Genome, plan: NetworkPlan, index: int) -> list[str]:
     explicit = " (cell graph)" if stage.cell in genome.cells else ""
     head = f"stage{index + 1}: {stage.cell}{explicit} x{stage.repeats}   out {out}   stride {stage.stride}"
     if stage.reads != (1,):
-        ports = cells.input_nodes(plan.stages[index][0].graph)
+        ports = cellgraph.input_nodes(plan.stages[index][0].graph)
         head += "   reads " + ", ".join(f"{port}<-{k}" for port, k in zip(ports, stage.reads))
     lines = [head, f"-> {_shape(shape)}"]
     params = []
@@ -448,9 +448,9 @@ def _stage_lines(genome: Genome, plan: NetworkPlan, index: int) -> list[str]:
 
 def _chain_lines(label: str, plan: CellPlan) -> list[str]:
     graph = plan.graph
-    ops = [op_text(graph.nodes[n]["op"], graph.nodes[n]["params"])[0] for n in cells.topological_order(graph)
-           if not cells.is_input(graph, n)]
-    text = " -> ".join(ops) if cells.is_chain(graph) else f"graph of {len(ops)} nodes"
+    ops = [op_text(graph.nodes[n]["op"], graph.nodes[n]["params"])[0] for n in cellgraph.topological_order(graph)
+           if not cellgraph.is_input(graph, n)]
+    text = " -> ".join(ops) if cellgraph.is_chain(graph) else f"graph of {len(ops)} nodes"
     return textwrap.wrap(f"{label}: {text}", width=60) + [f"-> {_shape(plan.out_shape)}"]
 
 

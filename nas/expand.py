@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 import networkx as nx
 import torch
 
-import nas.cells  # noqa: F401  (registers the cell templates)
+import nas.templates  # noqa: F401  (registers the cell templates)
 import nas.ops  # noqa: F401  (registers the ops)
-from nas import cell as cells
-from nas.cells.registry import CellContext, get_template
+from nas import cellgraph
+from nas.templates.registry import CellContext, get_template
 from nas.errors import GenomeError
 from nas.frozen import FrozenDict, thaw
 from nas.limits import MAX_NETWORK_SIZE
@@ -47,7 +47,7 @@ class CellPlan:
 
     @property
     def ports(self) -> tuple[str, ...]:
-        return cells.input_nodes(self.graph)
+        return cellgraph.input_nodes(self.graph)
 
 
 @dataclass(frozen=True)
@@ -191,14 +191,14 @@ def infer_cell(graph: nx.DiGraph, in_shape: Shape | tuple[Shape, ...], where: st
     """Resolve every node's params (filling defaults) and infer its shapes; returns the concrete cell.
 
     `in_shape` is the input's shape, or a tuple of shapes, one per port; `reads` the cell outputs the ports read."""
-    ports = cells.input_nodes(graph)
+    ports = cellgraph.input_nodes(graph)
     in_shapes = tuple(in_shape) if in_shape and isinstance(in_shape[0], tuple) else (tuple(in_shape),)
     if len(in_shapes) != len(ports):
         raise GenomeError(where, f"the cell has {len(ports)} inputs ({', '.join(ports)}) but gets {len(in_shapes)}")
-    concrete = cells.new_cell(ports)
+    concrete = cellgraph.new_cell(ports)
     for port, shape in zip(ports, in_shapes):
         concrete.nodes[port]["out_shape"] = shape
-    for name in cells.topological_order(graph):
+    for name in cellgraph.topological_order(graph):
         if name in ports:
             continue
         attrs = graph.nodes[name]
@@ -211,7 +211,7 @@ def infer_cell(graph: nx.DiGraph, in_shape: Shape | tuple[Shape, ...], where: st
         out_shape = _run_on_meta(spec, shape, params, node_where)
         concrete.add_node(name, **{**attrs, "params": params, "in_shape": shape, "out_shape": out_shape})
         concrete.add_edges_from((s, name) for s in sources)
-    return CellPlan(where, nx.freeze(concrete), in_shapes[0], concrete.nodes[cells.OUTPUT]["out_shape"], in_shapes, reads)
+    return CellPlan(where, nx.freeze(concrete), in_shapes[0], concrete.nodes[cellgraph.OUTPUT]["out_shape"], in_shapes, reads)
 
 
 def _run_on_meta(spec: Any, shape: Shape, params: FrozenDict, where: str) -> Shape:
@@ -295,7 +295,7 @@ def stage_cell(genome: "Genome", stage_index: int, repeat: int, c_in: int | tupl
         raise GenomeError(f"{where}.params", f"cell {stage.cell!r}, its node {error.where}: {error.message}") from None
     except (ValueError, TypeError, KeyError) as error:
         raise GenomeError(f"{where}", f"cell {stage.cell!r}: {_first_line(error)}") from None
-    cells.validate_structure(graph, f"{where}[{repeat}]")
+    cellgraph.validate_structure(graph, f"{where}[{repeat}]")
     return graph, None
 
 
@@ -320,7 +320,7 @@ def expand(genome: "Genome", num_classes: int | None = None, in_channels: int | 
             sources = tuple(max(0, len(outputs) - k) for k in stage.reads)
             in_shapes = tuple(outputs[j] for j in sources)
             graph, tokens = stage_cell(genome, s, r, tuple(shape[0] for shape in in_shapes))
-            ports = cells.input_nodes(graph)
+            ports = cellgraph.input_nodes(graph)
             if len(ports) != len(stage.reads):
                 raise GenomeError(f"stages[{s}].reads", f"cell {stage.cell!r} has {len(ports)} input(s) "
                                   f"({', '.join(ports)}) but reads lists {len(stage.reads)}")

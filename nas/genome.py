@@ -3,7 +3,7 @@
 A genome has an input (channels, size), a stem, stages of repeated cells, a head, and
 optionally named explicit cell graphs under ``cells``. The classifier (a linear layer to
 ``num_classes``) is implied after the head, unless ``classifier: none`` says that the head gives
-the logits itself (its nodes may use the token ``"@classes"``). See `nas.cell` for the cell format.
+the logits itself (its nodes may use the token ``"@classes"``). See `nas.cellgraph` for the cell format.
 
     name: resnet18
     input: {channels: 3, size: 224}
@@ -16,7 +16,7 @@ the logits itself (its nodes may use the token ``"@classes"``). See `nas.cell` f
     head:
       - {op: global_avgpool}
 
-A cell with several input ports (see `nas.cell`) says in its stage where each port reads:
+A cell with several input ports (see `nas.cellgraph`) says in its stage where each port reads:
 ``reads: [2, 1]`` counts back over the outputs of earlier cells (1: the previous cell's output,
 2: the one before), the stem's output counting as one; counting back past the stem reads the
 stem, so the first cells of a network read the stem twice, as in DARTS. Default ``[1]``.
@@ -30,7 +30,7 @@ construction it hands the genome to `nas.validation.validate` (imported on first
 ops, parameters and shapes and returns the genome's identity (`nas.identity`). So a Genome that
 exists is valid, and equality and the fingerprint compare the resolved, canonical form.
 A Genome is immutable all the way down: frozen dataclasses, FrozenDicts, and read-only graphs
-whose node and edge attributes cannot be changed (`nas.cell.freeze_graph`).
+whose node and edge attributes cannot be changed (`nas.cellgraph.freeze_graph`).
 
 A stage's ``params`` give an explicit cell more tokens (``params: {pool: 32}`` -> ``"@pool"``),
 and ``first`` overrides params for a stage's first cell. Values may be arithmetic written as data:
@@ -48,7 +48,7 @@ from typing import Any
 import networkx as nx
 import yaml
 
-from nas import cell as cells
+from nas import cellgraph
 from nas.errors import GenomeError
 from nas.frozen import FrozenDict, freeze, thaw
 from nas.limits import MAX_INT, MAX_REPEATS, MAX_TEXT, check_data
@@ -238,16 +238,16 @@ class Genome:
             graph = getattr(self, name)
             if not isinstance(graph, nx.DiGraph):
                 raise GenomeError(name, f"must be a cell graph, got {type(graph).__name__}")
-            cells.validate_structure(graph, name)
-            object.__setattr__(self, name, cells.freeze_graph(graph))
+            cellgraph.validate_structure(graph, name)
+            object.__setattr__(self, name, cellgraph.freeze_graph(graph))
         if not isinstance(self.cells, Mapping):
             raise GenomeError("cells", "must be a mapping of cell name -> cell graph")
         named = {}
         for key, graph in self.cells.items():
             if not isinstance(graph, nx.DiGraph):
                 raise GenomeError(f"cells.{key}", f"must be a cell graph, got {type(graph).__name__}")
-            cells.validate_structure(graph, f"cells.{key}")
-            named[str(key)] = cells.freeze_graph(graph)
+            cellgraph.validate_structure(graph, f"cells.{key}")
+            named[str(key)] = cellgraph.freeze_graph(graph)
         object.__setattr__(self, "cells", FrozenDict(named))
 
     # ----- dict / YAML / JSON -----
@@ -276,10 +276,10 @@ class Genome:
             input=InputSpec.from_dict(spec.get("input", {})),
             num_classes=_positive_int(spec.get("num_classes", 1000), "num_classes"),
             classifier=spec.get("classifier", "linear"),
-            stem=cells.from_dict(spec["stem"], "stem"),
+            stem=cellgraph.from_dict(spec["stem"], "stem"),
             stages=tuple(Stage.from_dict(s, f"stages[{i}]") for i, s in enumerate(stages)),
-            head=cells.from_dict(spec["head"], "head"),
-            cells=FrozenDict((str(k), cells.from_dict(v, f"cells.{k}")) for k, v in named.items()),
+            head=cellgraph.from_dict(spec["head"], "head"),
+            cells=FrozenDict((str(k), cellgraph.from_dict(v, f"cells.{k}")) for k, v in named.items()),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -288,12 +288,12 @@ class Genome:
             "input": self.input.to_dict(),
             "num_classes": self.num_classes,
             **({"classifier": self.classifier} if self.classifier != "linear" else {}),
-            "stem": cells.to_dict(self.stem),
+            "stem": cellgraph.to_dict(self.stem),
             "stages": [stage.to_dict() for stage in self.stages],
-            "head": cells.to_dict(self.head),
+            "head": cellgraph.to_dict(self.head),
         }
         if self.cells:
-            spec["cells"] = {name: cells.to_dict(graph) for name, graph in self.cells.items()}
+            spec["cells"] = {name: cellgraph.to_dict(graph) for name, graph in self.cells.items()}
         return spec
 
     @staticmethod

@@ -24,10 +24,10 @@ from typing import TYPE_CHECKING, Any
 
 import networkx as nx
 
-import nas.cells  # noqa: F401  (registers the cell templates)
+import nas.templates  # noqa: F401  (registers the cell templates)
 import nas.ops  # noqa: F401  (registers the ops)
-from nas import cell as cells
-from nas.cells.registry import TEMPLATES
+from nas import cellgraph
+from nas.templates.registry import TEMPLATES
 from nas.ops.registry import OPS
 from nas.params import REQUIRED
 
@@ -48,7 +48,7 @@ def canonical(value: Any) -> Any:
 
 def resolved_label(attrs: Mapping[str, Any]) -> str:
     """A node's label with every field present and the op's defaults filled in (tokens such as ``@out`` kept)."""
-    spec = {"op": attrs["op"], **{field: attrs.get(field, default) for field, default in cells.NODE_FIELDS.items()}}
+    spec = {"op": attrs["op"], **{field: attrs.get(field, default) for field, default in cellgraph.NODE_FIELDS.items()}}
     params = dict(attrs.get("params", {}))
     if attrs["op"] in OPS:
         params = {**{k: v for k, v in OPS.get(attrs["op"]).defaults.items() if v is not REQUIRED}, **params}
@@ -60,7 +60,7 @@ def _resolved_nodes(value: Any) -> Any:
     """A template parameter that is a list of nodes (the ``layers`` of a plain stage) with each node
     resolved like a graph's; any other value as it is."""
     if isinstance(value, (list, tuple)) and value and all(isinstance(v, Mapping) and "op" in v for v in value):
-        return [json.loads(resolved_label(cells.node_attrs(v, "params"))) for v in value]
+        return [json.loads(resolved_label(cellgraph.node_attrs(v, "params"))) for v in value]
     return value
 
 
@@ -85,7 +85,7 @@ class Identity:
             if a is None:
                 continue
             if (id(a), id(b)) not in checked:  # an explicit cell used by several stages is checked once
-                checked[id(a), id(b)] = cells.same_labelled(a, b)
+                checked[id(a), id(b)] = cellgraph.same_labelled(a, b)
             if not checked[id(a), id(b)]:
                 return False
         return True
@@ -103,9 +103,9 @@ def identity(genome: "Genome") -> Identity:
     explicit: dict[str, tuple[str, nx.DiGraph]] = {}
 
     def graph_slot(slot: str, graph: nx.DiGraph) -> dict[str, str]:
-        marked = cells.labelled(graph, resolved_label)
+        marked = cellgraph.labelled(graph, resolved_label)
         graphs.append((slot, marked))
-        return {"graph": cells.labelled_hash(marked)}
+        return {"graph": cellgraph.labelled_hash(marked)}
 
     for key in list(spec):
         if isinstance(getattr(genome, key, None), nx.DiGraph):
@@ -115,8 +115,8 @@ def identity(genome: "Genome") -> Identity:
         written = dict(written)
         if stage.cell in genome.cells:
             if stage.cell not in explicit:
-                marked = cells.labelled(genome.cells[stage.cell], resolved_label)
-                explicit[stage.cell] = (cells.labelled_hash(marked), marked)
+                marked = cellgraph.labelled(genome.cells[stage.cell], resolved_label)
+                explicit[stage.cell] = (cellgraph.labelled_hash(marked), marked)
             digest, marked = explicit[stage.cell]
             written["cell"] = {"graph": digest}
             graphs.append((f"stages[{i}]", marked))

@@ -1,5 +1,5 @@
-"""Channel rounding, a leaf module: cell templates (`nas.cells.mbconv`) and genome transforms
-(`nas.scaling`, `nas.compare.transplant`) both round widths, and neither may import the other."""
+"""Channel rounding, a leaf module: cell templates (`nas.templates.mbconv`) and genome transforms
+(`nas.scale_genome`, `nas.compare.transplant`) both round widths, and neither may import the other."""
 from __future__ import annotations
 
 __all__ = ["round_channels"]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
-from nas import cell as cells
+from nas import cellgraph
 from nas.errors import GenomeError
 from nas.expand import expand
 from nas.identity import Identity, identity
@@ -42,8 +42,8 @@ def validate(genome: "Genome") -> Identity:
 
 def node_where(prefix: str, graph: nx.DiGraph, node: str) -> str:
     """How the user wrote `node` of `graph` found at `prefix`: ``prefix[i]`` in list form, else ``prefix.nodes.NODE``."""
-    if isinstance(cells.to_dict(graph), list):
-        order = [n for n in graph if n != cells.INPUT]
+    if isinstance(cellgraph.to_dict(graph), list):
+        order = [n for n in graph if n != cellgraph.INPUT]
         if node in order:
             return f"{prefix}[{order.index(node)}]"
     return f"{prefix}.nodes.{node}"

@@ -8,9 +8,9 @@ import torch
 from torch import nn
 
 import nas
-from nas import cell as cells
-from nas.cells.registry import TEMPLATES, CellContext
-from nas.cells.se import residual_branches
+from nas import cellgraph
+from nas.templates.registry import TEMPLATES, CellContext
+from nas.templates.se import residual_branches
 from nas.compiler import compile_cell
 from nas.errors import GenomeError
 from nas.expand import expand, infer_cell
@@ -23,7 +23,7 @@ timm_xception = importlib.import_module("timm.models.xception")  # the attribute
 def make_cell(name, params=None, c_in=8, out=16, stride=1, index=0):
     spec = TEMPLATES.get(name)
     graph = spec.factory(CellContext(c_in, out, stride, index, spec.resolve(freeze(params or {}), "test")))
-    cells.validate_structure(graph, "test")
+    cellgraph.validate_structure(graph, "test")
     return graph
 
 
@@ -118,7 +118,7 @@ def test_fractal_expansion_rule(columns):
 
 def test_fractal_joins_of_four_columns_match_the_paper_figure():
     graph = make_cell("fractal", {"columns": 4}, c_in=3, out=8)
-    fan_in = [graph.in_degree(n) for n in cells.topological_order(graph) if graph.in_degree(n) > 1]
+    fan_in = [graph.in_degree(n) for n in cellgraph.topological_order(graph) if graph.in_degree(n) > 1]
     assert fan_in == [2, 3, 2, 4]
 
 
@@ -206,7 +206,7 @@ def test_global_column_batch_trains_only_that_column_of_every_block():
             continue
         checked += 1
         for stage, plan in zip(net.stages, plans):
-            order = [n for n in cells.topological_order(plan[0].graph) if n != "in"]
+            order = [n for n in cellgraph.topological_order(plan[0].graph) if n != "in"]
             for name, module in zip(order, stage[0].ops):
                 if plan[0].graph.nodes[name]["op"] != "conv":
                     continue

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nas.cells.registry import TEMPLATES
+from nas.templates.registry import TEMPLATES
 from nas.cli import main
 from nas.errors import GenomeError
 from nas.frozen import thaw

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from scipy import stats as scipy_stats
 
-from nas import cell as cells
+from nas import cellgraph
 from nas.cli import main
 from nas.compare.document import Code, Image, Paragraph, Table, to_html, to_markdown
 from nas.compare.plan import PlanError, comparison_pairs, plan_models, read_run
@@ -233,7 +233,7 @@ def test_compare_end_to_end_report_matches_the_trials(ray_session, tmp_path, cap
     for transplant in models[2:4]:
         assert transplant["details"]["matched"] and abs(transplant["details"]["params_ratio"] - 1) <= 0.05
     planned = Genome.load(out / "genomes" / "rl@tiny_resnet.yaml")
-    assert cells.to_dict(planned.stem) == cells.to_dict(Genome.load(out / "genomes" / "tiny_resnet.yaml").stem)
+    assert cellgraph.to_dict(planned.stem) == cellgraph.to_dict(Genome.load(out / "genomes" / "tiny_resnet.yaml").stem)
     assert set(planned.cells) == {"normal", "reduce"}
 
     # the trials, as Ray Tune recorded them: every model x seed, each with a test accuracy after its one epoch

@@ -52,6 +52,10 @@ def test_written_records_mark_duplicates_and_count_by_status(tmp_path):
     ("nas.search.loggers:TrialBoard", "nas.engine.loggers:TrialBoard"),
     ("nas.search.tune_searcher:TuneSearcher", "nas.engine.searcher:TuneSearcher"),
     ("nas.compare.run:Progress", "nas.engine.progress:ProgressCallback"),
+    ("nas.spaces.cells:CellSpace", "nas.spaces.cell_space:CellSpace"),  # modules renamed for their names' sake
+    ("nas.spaces.cells:_Op", "nas.spaces.cell_space:_Op"),
+    ("nas.spaces.scaling:ScalingSpace", "nas.spaces.scaling_space:ScalingSpace"),
+    ("nas.search.strategies.scaling:ScalingSearcher", "nas.search.strategies.compound_scaling:ScalingSearcher"),
 ])
 def test_names_pickled_by_earlier_experiments_are_found_where_they_were(old, new):
     def find(path):

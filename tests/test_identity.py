@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import nas
 from nas import baselines
-from nas import cell as cells
+from nas import cellgraph
 from nas.genome import Genome, Stage
 from nas.search.strategies import make_searcher
 from nas.search.strategies.base import FINISHED
@@ -138,7 +138,7 @@ def test_any_change_to_the_function_changes_the_identity(edit):
 def test_the_fingerprint_does_not_rest_on_networkx_hashes_and_is_stable():
     """A frozen value: fingerprints are stored in run folders, so a change here must be deliberate."""
     graph = Genome.from_dict(spec()).cells["mine"]
-    assert cells.fingerprint(graph) == cells.fingerprint(cells.freeze_graph(nx.DiGraph(graph)))
+    assert cellgraph.fingerprint(graph) == cellgraph.fingerprint(cellgraph.freeze_graph(nx.DiGraph(graph)))
     assert len(Genome.from_dict(spec()).fingerprint()) == 64
 
 
@@ -152,8 +152,8 @@ def test_colour_refinement_is_not_an_identity_but_the_equality_check_is():
     for graph in (six, threes):
         nx.set_node_attributes(graph, "op", "label")
         nx.set_edge_attributes(graph, -1, "pos")
-    assert cells.labelled_hash(six) == cells.labelled_hash(threes)
-    assert not cells.same_labelled(six, threes) and cells.same_labelled(six, six.copy())
+    assert cellgraph.labelled_hash(six) == cellgraph.labelled_hash(threes)
+    assert not cellgraph.same_labelled(six, threes) and cellgraph.same_labelled(six, six.copy())
 
 
 # ----- dedupe confirms a fingerprint hit -----
@@ -241,12 +241,12 @@ def test_baselines_get_hands_out_what_the_file_says_whatever_earlier_callers_tri
 
 
 def test_a_genome_copies_the_graphs_it_is_given_and_keeps_their_concat_order():
-    stem = cells.chain([{"op": "conv", "out": 8}], "stem")
-    mine = cells.new_cell()
-    cells.add_node(mine, "b", ["in"], "conv", out=4, kernel=1)
-    cells.add_node(mine, "a", ["in"], "conv", out=4, kernel=3)
-    cells.add_node(mine, "out", ["a", "b"], "identity", merge="concat")  # a before b, though b was added first
-    genome = Genome("g", stem=stem, stages=[Stage("mine", out=8)], head=cells.chain([{"op": "global_avgpool"}], "head"),
+    stem = cellgraph.chain([{"op": "conv", "out": 8}], "stem")
+    mine = cellgraph.new_cell()
+    cellgraph.add_node(mine, "b", ["in"], "conv", out=4, kernel=1)
+    cellgraph.add_node(mine, "a", ["in"], "conv", out=4, kernel=3)
+    cellgraph.add_node(mine, "out", ["a", "b"], "identity", merge="concat")  # a before b, though b was added first
+    genome = Genome("g", stem=stem, stages=[Stage("mine", out=8)], head=cellgraph.chain([{"op": "global_avgpool"}], "head"),
                     cells={"mine": mine}, input=nas.genome.InputSpec(3, (8, 8)), num_classes=2)
     assert list(genome.cells["mine"].predecessors("out")) == ["a", "b"]
     mine.nodes["a"]["op"] = "identity"  # the caller's graph stays theirs
@@ -284,24 +284,24 @@ def test_the_genome_layers_point_one_way():
     modules = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
                for p in (ROOT / "nas").rglob("*.py")}
     graph = nx.DiGraph()
-    core = ["nas.genome", "nas.cell", "nas.frozen", "nas.limits", "nas.rounding", "nas.params", "nas.registry",
-            "nas.errors", "nas.expand", "nas.identity", "nas.validation", "nas.scaling"]
-    core += [m for m in modules if m.startswith(("nas.cells", "nas.ops"))]
+    core = ["nas.genome", "nas.cellgraph", "nas.frozen", "nas.limits", "nas.rounding", "nas.params", "nas.registry",
+            "nas.errors", "nas.expand", "nas.identity", "nas.validation", "nas.scale_genome"]
+    core += [m for m in modules if m.startswith(("nas.templates", "nas.ops"))]
     for module in core:
         for target in _imports(modules[module]):
             if target in modules and target != module:
                 graph.add_edge(module, target)
     assert nx.is_directed_acyclic_graph(graph), nx.find_cycle(graph)
-    data = ["nas.genome", "nas.cell", "nas.frozen", "nas.limits", "nas.rounding"]
-    above = {"nas.expand", "nas.identity", "nas.scaling", "nas.ops.registry", "nas.cells.registry"}
+    data = ["nas.genome", "nas.cellgraph", "nas.frozen", "nas.limits", "nas.rounding"]
+    above = {"nas.expand", "nas.identity", "nas.scale_genome", "nas.ops.registry", "nas.templates.registry"}
     for module in data:
         reached = nx.descendants(graph, module) if module in graph else set()
         assert not (reached & above) or module == "nas.genome", (module, reached & above)
     # the genome reaches the layers above only through the one documented call to nas.validation
     direct = _imports(modules["nas.genome"])
     assert direct & above == set() and "nas.validation" in direct
-    for template in (m for m in modules if m.startswith("nas.cells")):
-        assert not _imports(modules[template]) & {"nas.scaling", "nas.genome"}, template
+    for template in (m for m in modules if m.startswith("nas.templates")):
+        assert not _imports(modules[template]) & {"nas.scale_genome", "nas.genome"}, template
 
 
 # ----- random cells: renaming and reordering keep the identity, a concat's order does not -----

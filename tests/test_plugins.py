@@ -21,7 +21,7 @@ from nas.plugins import PluginError
 from nas.search.run import SearchConfig
 from nas.search.strategies import STRATEGIES, register_strategy
 from nas.search.strategies.random_search import RandomSearcher
-from nas.cells.registry import TEMPLATES
+from nas.templates.registry import TEMPLATES
 from nas.spaces import KINDS, load_space
 
 PACKAGE = "nas_demo_plugin"
@@ -74,8 +74,8 @@ CODE = {
             return Scale(p["factor"])
     ''',
     "cells.py": '''
-        from nas.cell import chain
-        from nas.cells.registry import template
+        from nas.cellgraph import chain
+        from nas.templates.registry import template
 
 
         @template("demo_double", scale_widths=("width",), width=8)
@@ -111,6 +111,8 @@ def rescan_all() -> None:
 @pytest.fixture()
 def clean_registries():
     """Every registry put back as it was after the test (plug-ins loaded by it forgotten)."""
+    for each in registry._REGISTRIES:
+        each.names()  # the built-in entries loaded first (on first use), so that they are among those put back
     saved = [(r, dict(r._entries), dict(r._origins)) for r in registry._REGISTRIES]
     rescan_all()
     yield

@@ -224,7 +224,7 @@ def test_changing_a_port_or_a_concat_order_changes_the_hash(spec, data):
 
 def test_scale_keeps_ports_and_repeats_only_the_repeated_two_input_cells():
     from nas import baselines
-    from nas.scaling import round_channels
+    from nas.scale_genome import round_channels
 
     scaled = nas.scale(baselines.get("darts_v2"), width=0.5, depth=2.0)
     assert [(s.repeats, s.reads) for s in scaled.stages] == [(12, (2, 1)), (1, (2, 1)), (1, (2, 1)), (10, (2, 1)),
@@ -234,7 +234,7 @@ def test_scale_keeps_ports_and_repeats_only_the_repeated_two_input_cells():
 
 
 def test_templates_see_every_ports_channels():
-    from nas.cells.registry import CellContext
+    from nas.templates.registry import CellContext
     from nas.frozen import FrozenDict
 
     assert CellContext(c_in=8, out=None, stride=1, index=0, params=FrozenDict()).c_ins == (8,)

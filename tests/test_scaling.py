@@ -7,7 +7,7 @@ from torchvision.models._utils import _make_divisible
 import nas
 from nas import baselines
 from nas.errors import GenomeError
-from nas.scaling import EFFICIENTNET, compound_coefficients, round_channels, scale
+from nas.scale_genome import EFFICIENTNET, compound_coefficients, round_channels, scale
 
 SMALL = {
     "name": "small",

@@ -10,14 +10,14 @@ import torch
 
 import nas
 from nas import baselines
-from nas.cell import input_nodes, to_dict
-from nas.cells import TEMPLATES
+from nas.cellgraph import input_nodes, to_dict
+from nas.templates import TEMPLATES
 from nas.errors import NasError
 from nas.genome import Genome
 from nas.ops.registry import get_op
 from nas.spaces import SearchSpace, SpaceError, load_space, space_names
 from nas.spaces.layout import MIN_REDUCE_SIZE, clip_strides, fit_genome, stem_layers
-from nas.spaces.scaling import ScalingSpace, compound_grid, flops_factor
+from nas.spaces.scaling_space import ScalingSpace, compound_grid, flops_factor
 
 SPACES = ("cells", "macro", "mobile")
 

@@ -5,7 +5,7 @@ import random
 import pytest
 
 from nas import baselines
-from nas import cell as cells
+from nas import cellgraph
 from nas.darts import read_network
 from nas.compare.transplant import count_params, searched_unit_index, transplant, transplant_at, units
 from nas.expand import expand
@@ -61,8 +61,8 @@ def test_micro_cells_in_resnet20_keep_the_skeleton_and_match_params(resnet20, mi
     result = transplant(micro, resnet20, input_shape=DIGITS, num_classes=10)
     genome = result.genome
     # the skeleton's stem and head, input and classes
-    assert cells.to_dict(genome.stem) == cells.to_dict(resnet20.stem)
-    assert cells.to_dict(genome.head) == cells.to_dict(resnet20.head)
+    assert cellgraph.to_dict(genome.stem) == cellgraph.to_dict(resnet20.stem)
+    assert cellgraph.to_dict(genome.head) == cellgraph.to_dict(resnet20.head)
     assert (genome.input, genome.num_classes) == (resnet20.input, resnet20.num_classes)
     # the searched cells (they read the two previous cells), rebuilt at the skeleton's widths
     assert read_network(genome)[0] == read_network(micro)[0]
@@ -70,7 +70,7 @@ def test_micro_cells_in_resnet20_keep_the_skeleton_and_match_params(resnet20, mi
     assert [(s.cell.split("_")[0].rstrip("0123456789"), s.repeats, s.stride) for s in genome.stages] == [
         ("normal", 3, 1), ("reduce", 1, 2), ("normal", 1, 1), ("normal", 1, 1), ("reduce", 1, 2), ("normal", 1, 1),
         ("normal", 1, 1)]  # the normal cell right after a reduction aligns its older input: its own graph
-    assert all(s.reads == (2, 1) for s in genome.stages if len(cells.input_nodes(genome.cells[s.cell])) == 2)
+    assert all(s.reads == (2, 1) for s in genome.stages if len(cellgraph.input_nodes(genome.cells[s.cell])) == 2)
     plan, skeleton_plan = expand(genome), expand(resnet20)
     spatial = [plan.stages[i][-1].out_shape[1:] for i in (0, 3, 6)]
     assert spatial == [skeleton_plan.stages[i][-1].out_shape[1:] for i in range(3)]  # same resolutions
@@ -117,7 +117,7 @@ def test_more_skeleton_stages_than_searched_ones_reuse_by_depth():
     genome = transplant_at(macro_genome(), mobilenet, 0.5)
     assert [u.stride for u in units(genome)] == [u.stride for u in units(mobilenet)]
     assert [u.repeats for u in units(genome)] == [u.repeats for u in units(mobilenet)]
-    assert cells.to_dict(genome.head) == cells.to_dict(mobilenet.head)
+    assert cellgraph.to_dict(genome.head) == cellgraph.to_dict(mobilenet.head)
 
 
 def test_a_mixed_genome_is_refused(resnet20, micro):

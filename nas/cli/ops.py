@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import nas.ops  # noqa: F401  (registers the ops)
-    from nas import cell
+    from nas import cellgraph as cell
     from nas.ops.registry import OPS
 
     entries = [describe(OPS.get(name)) for name in select(OPS, args.names, "op")]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from nas.cli.common import add_source, load_source
 from nas.errors import NasError
-from nas.scaling import scale
+from nas.scale_genome import scale
 from nas.engine.folder import check_output_file
 
 

@@ -14,8 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import nas.cells  # noqa: F401  (registers the templates)
-    from nas.cells.registry import TEMPLATES
+    import nas.templates  # noqa: F401  (registers the templates)
+    from nas.templates.registry import TEMPLATES
     from nas.expand import TOKENS
     from nas.genome import STAGE_FIELDS
 

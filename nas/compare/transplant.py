@@ -24,7 +24,7 @@ What replaces a skeleton unit (width W, stride s, r cells):
     its own channels gets its width parameters scaled by W over the searched unit's width.
 
 "Matched parameter count": the unit widths are multiplied by a common factor w (each rounded with
-`nas.scaling.round_channels` to a multiple of `divisor`), and w is searched until the transplanted
+`nas.scale_genome.round_channels` to a multiple of `divisor`), and w is searched until the transplanted
 network's parameter count is within a quarter of `tolerance` of the skeleton's, or as close as the
 integer channel counts allow (a secant search in log-log space, bracketed; a handful of widths); the
 achieved ratio is reported either way.
@@ -37,11 +37,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nas import darts
-from nas.cells.registry import TEMPLATES
+from nas.templates.registry import TEMPLATES
 from nas.errors import GenomeError
 from nas.expand import expand
 from nas.genome import Genome, Stage
-from nas.scaling import round_channels
+from nas.scale_genome import round_channels
 from nas.summary import count_params as count_module_params
 from nas.summary import meta_network
 

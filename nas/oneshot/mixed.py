@@ -15,7 +15,7 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from nas import cell as cells
+from nas import cellgraph
 from nas.compiler import compile_cell
 from nas.expand import infer_cell
 
@@ -23,7 +23,7 @@ from nas.expand import infer_cell
 def op_chain(layers: list[dict[str, Any]], shape: tuple[int, int, int], where: str) -> tuple[nn.Module, int]:
     """The module of an op chain (its layers as node dicts) on inputs of `shape`, as the compiler builds a
     chain cell, and its number of layers (layer k of a genome's op chain is `layer(module, k, count)`)."""
-    plan = infer_cell(cells.chain(layers, where), shape, where)
+    plan = infer_cell(cellgraph.chain(layers, where), shape, where)
     return compile_cell(plan), len(layers)
 
 

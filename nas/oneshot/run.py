@@ -43,7 +43,7 @@ from nas.search.run import SearchOutcome
 from nas.search.run_folder import begin
 from nas.search.strategies import strategy_class
 from nas.spaces import load_space
-from nas.spaces.cells import CellSpace
+from nas.spaces.cell_space import CellSpace
 from nas.train.datasets import load_dataset
 from nas.units import plural
 

@@ -51,7 +51,7 @@ from torch import nn
 from torch.func import functional_call
 import torch.nn.functional as F
 
-from nas import cell as cells
+from nas import cellgraph
 from nas.compiler import build, compile_cell
 from nas.errors import NasError
 from nas.expand import CellPlan, expand, infer_cell, stage_cell
@@ -108,9 +108,9 @@ class _Cell:
 def _module_nodes(plan: CellPlan, module: nn.Module) -> dict[str, str]:
     """Per prefix of the compiled cell's parameter names, its graph node ('' for a chain of one node)."""
     graph = plan.graph
-    ports = cells.input_nodes(graph)
-    order = [n for n in cells.topological_order(graph) if n not in ports]
-    if cells.is_chain(graph):
+    ports = cellgraph.input_nodes(graph)
+    order = [n for n in cellgraph.topological_order(graph) if n not in ports]
+    if cellgraph.is_chain(graph):
         return {"": order[0]} if len(order) == 1 else {f"{i}.": n for i, n in enumerate(order)}
     return {f"ops.{i}.": n for i, n in enumerate(order)}
 
@@ -313,9 +313,9 @@ class StageSupernet(nn.Module):
         """As `cell_tensors`, from each node's module alone (built once per op, parameters and input shape, on
         the meta device): (tensor, shared key, node key, op, holding module, holder's name, a buffer)."""
         graph = plan.graph
-        ports = cells.input_nodes(graph)
+        ports = cellgraph.input_nodes(graph)
         found = []
-        for node in cells.topological_order(graph):
+        for node in cellgraph.topological_order(graph):
             if node in ports:
                 continue
             attrs = graph.nodes[node]

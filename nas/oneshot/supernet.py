@@ -1,7 +1,7 @@
 """A supernet derived from a search space: one network holding every choice, weights shared by the paths.
 
 `supernet_for(space)` derives it from the space's own description, never from code written per space:
-for a space of kind ``cells`` (`nas.spaces.cells.CellSpace`, any space file or plug-in subclass of that
+for a space of kind ``cells`` (`nas.spaces.cell_space.CellSpace`, any space file or plug-in subclass of that
 kind) it reads the ops table, the number of blocks, the concat rule and the network layout
 (`CellSpace.reductions`), and builds every module with the op registry from the very node dicts the space
 writes into its genomes (`nas.darts.cell_graph`), so a fixed path is the genome's network, weight for
@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from nas import cell as cells
+from nas import cellgraph
 from nas.compiler import build, compile_cell
 from nas.darts import PORTS, cell_graph
 from nas.errors import NasError
@@ -48,7 +48,7 @@ from nas.modules import DagCell, Network
 from nas.oneshot.mixed import MixedEdge, PartialEdge, layer, op_chain
 from nas.ops.registry import get_op
 from nas.spaces.base import SearchSpace
-from nas.spaces.cells import CellSpace
+from nas.spaces.cell_space import CellSpace
 from nas.spaces.stages import StageSpace
 from nas.spaces.layout import reduced
 
@@ -264,8 +264,8 @@ class CellSupernet(nn.Module):
             for cell_plan, module in zip(stage_plans, stage):
                 supercell = self.cells[k]
                 graph = cell_plan.graph
-                ports = cells.input_nodes(graph)
-                order = [n for n in cells.topological_order(graph) if n not in ports]
+                ports = cellgraph.input_nodes(graph)
+                order = [n for n in cellgraph.topological_order(graph) if n not in ports]
                 ops = module.ops if isinstance(module, DagCell) else [module]
                 reads = {f"pre{PORTS.index(port)}": k + 1 - (2, 1)[PORTS.index(port)] for port in ports}
                 for node, target in zip(order, ops):

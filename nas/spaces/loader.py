@@ -35,7 +35,7 @@ def _kind_entry(name: str, entry: object) -> type[SearchSpace]:
 # kind -> a SearchSpace subclass, or (module, class) for the built-in ones, imported on use (they need
 # torch, and the command line checks a space's name without it: `check_space_name`)
 KINDS: Registry[type[SearchSpace] | tuple[str, str]] = Registry("search-space kind", GROUPS["spaces"], _kind_entry)
-KINDS.add("cells", ("nas.spaces.cells", "CellSpace"))
+KINDS.add("cells", ("nas.spaces.cell_space", "CellSpace"))
 KINDS.add("stages", ("nas.spaces.stages", "StageSpace"))
 
 

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from nas.cells.registry import TEMPLATES
+from nas.templates.registry import TEMPLATES
 from nas.genome import Genome
 from nas.spaces.base import Choice, SearchSpace, SpaceError
 from nas.spaces.fields import Fields

@@ -36,7 +36,7 @@ def _strategy_entry(name: str, entry: Any) -> type[SpaceSearcher]:
 # imported on the registry's first use (they import torch and optuna only when a strategy is made, so that
 # `nas --help` and the argument checks list the names without them).
 BUILTIN_MODULES = ("nas.search.strategies.random_search", "nas.search.strategies.evolution", "nas.search.strategies.rl",
-                   "nas.search.strategies.scaling", "nas.search.strategies.optuna_search",
+                   "nas.search.strategies.compound_scaling", "nas.search.strategies.optuna_search",
                    "nas.search.strategies.pnas", "nas.oneshot.strategies")
 STRATEGIES: Registry[type[SpaceSearcher]] = Registry("strategy", GROUPS["strategies"], _strategy_entry,
                                                      builtins=BUILTIN_MODULES)

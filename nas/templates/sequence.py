@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from nas.cell import chain
-from nas.cells.registry import REQUIRED, CellContext, template
+from nas.cellgraph import chain
+from nas.templates.registry import REQUIRED, CellContext, template
 
 
 @template("layers", scale_depth=None, layers=REQUIRED)

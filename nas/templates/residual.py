@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from nas.cell import INPUT, OUTPUT, add_node, new_cell
-from nas.cells.registry import CellContext, template
+from nas.cellgraph import INPUT, OUTPUT, add_node, new_cell
+from nas.templates.registry import CellContext, template
 
 
 def shortcut(graph: nx.DiGraph, ctx: CellContext, out: int, preact: bool = False, kind: str = "projection") -> str:

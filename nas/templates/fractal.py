@@ -6,8 +6,8 @@ from typing import Any
 
 import networkx as nx
 
-from nas.cell import INPUT, OUTPUT, add_node, new_cell
-from nas.cells.registry import CellContext, template
+from nas.cellgraph import INPUT, OUTPUT, add_node, new_cell
+from nas.templates.registry import CellContext, template
 
 
 @template("fractal", columns=3, kernel=3, drop_path=0.15, global_drop=0.5, dropout=0.0)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import networkx as nx
 
-from nas.cell import INPUT, OUTPUT, add_node, new_cell
-from nas.cells.registry import REQUIRED, CellContext, template
-from nas.cells.residual import shortcut
+from nas.cellgraph import INPUT, OUTPUT, add_node, new_cell
+from nas.templates.registry import REQUIRED, CellContext, template
+from nas.templates.residual import shortcut
 
 
 @template("regnet", group_width=REQUIRED, bottleneck=1.0, se=0.0, act="relu",

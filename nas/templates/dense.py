@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from nas.cell import INPUT, OUTPUT, add_node, new_cell
-from nas.cells.registry import REQUIRED, CellContext, template
+from nas.cellgraph import INPUT, OUTPUT, add_node, new_cell
+from nas.templates.registry import REQUIRED, CellContext, template
 
 
 @template("dense", scale_widths=("growth",), scale_depth="layers", layers=REQUIRED, growth=REQUIRED, bn_size=4,

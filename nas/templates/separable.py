@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from nas.cell import INPUT, OUTPUT, add_node, new_cell
-from nas.cells.registry import CellContext, template
+from nas.cellgraph import INPUT, OUTPUT, add_node, new_cell
+from nas.templates.registry import CellContext, template
 
 
 @template("xception", reps=3, start_with_relu=True, grow_first=True, kernel=3)

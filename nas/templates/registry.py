@@ -1,7 +1,7 @@
 """The cell-template registry: functions that expand a stage's cell parameters into a cell graph.
 
 A template is ``factory(ctx: CellContext) -> networkx.DiGraph``; the graph has an ``in``
-node and an ``out`` node (see `nas.cell`) and concrete op parameters. Register one with::
+node and an ``out`` node (see `nas.cellgraph`) and concrete op parameters. Register one with::
 
     @template("basic", expansion=1)
     def basic(ctx): ...
@@ -57,7 +57,7 @@ class TemplateSpec:
     factory: TemplateFactory
     defaults: Mapping[str, Any]
     doc: str
-    widths: tuple[str, ...] = ()  # parameters holding channel counts, scaled with the width (see `nas.scaling`)
+    widths: tuple[str, ...] = ()  # parameters holding channel counts, scaled with the width (see `nas.scale_genome`)
     depth: str | None = "repeats"  # what depth scaling multiplies: "repeats", a parameter's name, or None
 
     def resolve(self, params: Mapping[str, Any], where: str) -> FrozenDict:
@@ -80,7 +80,7 @@ def template(name: str, *, scale_widths: tuple[str, ...] = (), scale_depth: str 
     """Register the decorated function as cell template `name` with parameters `defaults`.
 
     `scale_widths` names the parameters that count channels (scaled like a stage's ``out`` by
-    `nas.scaling.scale`); `scale_depth` says what depth scaling multiplies: the stage's
+    `nas.scale_genome.scale`); `scale_depth` says what depth scaling multiplies: the stage's
     ``"repeats"``, the name of a parameter (e.g. the layers of a dense block), or None for a
     cell that must not be repeated (e.g. a transition that halves the resolution).
     """

@@ -5,8 +5,8 @@ from collections.abc import Mapping
 
 import networkx as nx
 
-from nas.cell import INPUT, OUTPUT, add_node
-from nas.cells.registry import REQUIRED, CellContext, get_template, template
+from nas.cellgraph import INPUT, OUTPUT, add_node
+from nas.templates.registry import REQUIRED, CellContext, get_template, template
 from nas.errors import GenomeError
 
 # Single-input ops that only regularise a branch; the SE goes before them, on the branch's own output.

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from nas.cell import INPUT, OUTPUT, add_node, new_cell
-from nas.cells.registry import REQUIRED, CellContext, template
+from nas.cellgraph import INPUT, OUTPUT, add_node, new_cell
+from nas.templates.registry import REQUIRED, CellContext, template
 
 BRANCH_WIDTHS = ("c1", "c3_reduce", "c3", "c5_reduce", "c5", "pool_proj")
 

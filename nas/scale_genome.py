@@ -5,7 +5,7 @@
 
 - **width** multiplies every channel count: each stage's ``out``, the ``out`` of every stem, head and
   explicit-cell node (and of node lists inside stage parameters, as in ``layers`` stages), and the
-  parameters a cell template declares as widths (``scale_widths=`` in `nas.cells.template`, e.g. a
+  parameters a cell template declares as widths (``scale_widths=`` in `nas.templates.template`, e.g. a
   dense block's growth rate). The product is rounded to a multiple of `divisor` (8) and never below
   90% of the unrounded product (`round_channels`). ``width=1.0`` leaves every channel count as written.
 - **depth** multiplies each stage's ``repeats`` (``ceil(repeats * depth)``), or the parameter a template
@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from nas.cells.registry import TEMPLATES
+from nas.templates.registry import TEMPLATES
 from nas.errors import GenomeError
 from nas.genome import Genome
 from nas.params import REQUIRED

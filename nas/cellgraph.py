@@ -85,7 +85,7 @@ def node_attrs(spec: Mapping[str, Any], where: str) -> dict[str, Any]:
 
 
 def _check_out(value: Any, where: str) -> None:
-    """A node's ``out`` is a channel count (every op, `nas.scaling` and the templates read it so): a positive
+    """A node's ``out`` is a channel count (every op, `nas.scale_genome` and the templates read it so): a positive
     integer, or what shape inference resolves to one: a token such as ``"@out"``, or arithmetic written as a
     one-key mapping such as ``{div: ["@out", 4]}`` (see `nas.expand`), whose result is checked there."""
     if isinstance(value, (str, Mapping)) or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
