@@ -32,11 +32,11 @@ def test_twoconv_is_the_benchmark_network_layer_by_layer():
     assert (model.classifier.in_features, model.classifier.out_features) == (3136, 10)
     # biased convs, no batch norm, no hidden fully connected layer
     assert [count(m) for m in (conv1, conv2, model.classifier)] == [832, 51_264, 31_370]
-    assert count(model) == 83_466 == nas.summary(baselines.get("twoconv")).params
+    assert count(model) == 83_466 == nas.summarize(baselines.get("twoconv")).params
     kinds = {type(m).__name__ for m in model.modules()}
     assert not any("Norm" in k for k in kinds) and sum(isinstance(m, torch.nn.Linear) for m in model.modules()) == 1
     assert sum(isinstance(m, torch.nn.MaxPool2d) for m in model.modules()) == 2
-    assert dict(nas.summary(baselines.get("twoconv")).stage_shapes) == {
+    assert dict(nas.summarize(baselines.get("twoconv")).stage_shapes) == {
         "stem": (32, 14, 14), "stage1": (64, 7, 7), "head": (3136,)}
     assert model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
 
@@ -65,7 +65,7 @@ def test_every_network_of_the_final_experiment_has_at_most_100k_parameters():
     files = [str(FINAL / "genomes" / name) for name in HAND]
     runs = [read_run(ROOT / "results" / "strategies-fashion-mnist" / "runs" / name) for name in SEARCHED]
     models = plan_models(runs, ["twoconv", *files], [], *FASHION)
-    params = {m.label: nas.summary(m.genome).params for m in models}
+    params = {m.label: nas.summarize(m.genome).params for m in models}
     assert params == {**SEARCHED, "twoconv": 83_466, **{Path(f).stem: n for f, n in zip(files, HAND.values())}}
     assert max(params.values()) <= 100_000
     fitted = {(m.genome.input.channels, m.genome.input.size, m.genome.num_classes) for m in models}

@@ -115,7 +115,7 @@ def test_spaces_of_other_kinds_say_in_one_line_that_they_have_no_supernet():
     from nas.spaces.base import Choice, SearchSpace
 
     class Listed(SearchSpace):  # a plug-in kind of its own: neither cells nor stages
-        def build(self, sample):
+        def genome_of(self, sample):
             raise AssertionError("supernet_for reads no genome of this space")
 
     with pytest.raises(OneShotError, match="no supernet") as error:

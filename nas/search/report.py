@@ -36,7 +36,7 @@ from typing import Any
 from nas.engine.ranking import ranked
 from nas.engine.records import (BEST_GENOME, BEST_INPUT, BEST_WEIGHTS, CONFIG_JSON, SUMMARY_JSON,  # noqa: F401
                                 TRIALS_JSON, counts, failure_list, read_records, replace_file, write_trials)
-from nas.search.best import write_best
+from nas.search.best import EarlyBest, write_best
 from nas.search.cost import cost_summary
 from nas.search.pareto import BEST_BY, objectives_of, write_pareto
 from nas.search.plots import plot_best_so_far
@@ -64,10 +64,12 @@ def augment_policy(config: Mapping[str, Any], data) -> str:
 
 
 def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Mapping[str, float],
-           interrupted: int | None = None, say: Callable[[str], None] | None = None) -> dict[str, Any]:
+           interrupted: int | None = None, say: Callable[[str], None] | None = None,
+           early: EarlyBest | None = None) -> dict[str, Any]:
     """Write the final trial record, the best genome, weights and plot, and summary.json; return the summary.
     `interrupted`: the signal that stopped the search (its unfinished trials are already recorded INTERRUPTED).
-    `say(text)` is told each step that takes a while (testing the best network, writing the plots)."""
+    `say(text)` is told each step that takes a while (testing the best network, writing the plots).
+    `early`: the best network's files and test, started while Ray stopped (used when it is the same trial)."""
     say = say or (lambda text: None)
     started = clock = time.perf_counter()
     timings = dict(timings)
@@ -86,7 +88,8 @@ def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Map
         best = dict(order[0])
         say(f"testing the best network (trial {best['index'] + 1}) on {len(data.test):,} test images")
         clock = time.perf_counter()
-        best.update(write_best(folder, best, data))
+        written = early.take(best) if early is not None else None
+        best.update(written if written is not None else write_best(folder, best, data))
         summary["best"] = {k: v for k, v in best.items() if k != "genome"}
         timings["best_test_s"] = time.perf_counter() - clock
     say("writing plots")

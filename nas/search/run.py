@@ -48,6 +48,7 @@ from nas.engine.verbosity import libraries_quiet, ray_listener_muted
 from nas.evaluate import hooks as evaluator
 from nas.registry import loaded_plugins
 from nas.search import report
+from nas.search.best import EarlyBest
 from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder  # noqa: F401 (re-exported)
 from nas.search.run_folder import begin, prepare_folder, read_config, resume_command, started  # noqa: F401 (re-exported)
 from nas.search.strategies import SpaceSearcher, make_searcher, strategy_class
@@ -220,10 +221,11 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                 timings["search_s"] = time.perf_counter() - clock
                 if interrupts.signal is not None:
                     record_interrupted(folder)
+                early = EarlyBest(folder, data)  # the best network's test runs while Ray stops
                 clock = time.perf_counter()
             timings["ray_stop_s"] = time.perf_counter() - clock
             summary = report.finish(folder, config.to_dict(), data, saved_strategy(searcher, folder), timings,
-                                    interrupted=interrupts.signal, say=view.status)
+                                    interrupted=interrupts.signal, say=view.status, early=early)
             summary = evaluator.finish(folder, config, data, summary, interrupts.signal)
             view.status(None)
             records = read_trials(folder)
