@@ -40,3 +40,14 @@ LONGEST_FIRST = (
 def pytest_collection_modifyitems(config, items):
     rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
+@pytest.fixture()
+def one_torch_thread():
+    """torch on one thread for the test (small networks train faster so, and far faster on a loaded machine)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -15,24 +15,8 @@ from nas.evaluate.correlate import judge, top_hit_rate, write_report
 from nas.evaluate.on_table import Answerer, mean_curve, search_on_table
 from nas.evaluate.table import Entry, Table
 from nas.spaces import load_space
+from tests.tiny_spaces import TINY_STAGES as TINY_SPACE
 
-# 16 architectures: two widths per stage, SE or not per stage
-TINY_SPACE = """
-kind: stages
-name: tiny
-input: {channels: 1, size: 8}
-num_classes: 10
-stem: {out: 8, act: relu, max_size: 32}
-stages:
-  - {width: [8, 12], stride: 1}
-  - {width: [12, 16], stride: 2}
-repeats: [1]
-families:
-  residual:
-    template: basic
-    params: {se: [0.0, 0.25]}
-head: [{op: global_avgpool}]
-"""
 
 
 @pytest.fixture(scope="module")

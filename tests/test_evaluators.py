@@ -11,39 +11,10 @@ from nas.cli import main
 from nas.compiler import build
 from nas.evaluate.table import Table
 from nas.genome import Genome
+from tests.tiny_spaces import PAIR_SPACE, TINY_STAGES as TINY_SPACE
 
 # two architectures only (stage width 8 or 12)
-PAIR_SPACE = """
-kind: stages
-name: pair
-input: {channels: 1, size: 8}
-num_classes: 10
-stem: {out: 8, act: relu, max_size: 32}
-stages:
-  - {width: [8, 12], stride: 1}
-repeats: [1]
-families:
-  residual:
-    template: basic
-head: [{op: global_avgpool}]
-"""
 
-TINY_SPACE = """
-kind: stages
-name: tiny
-input: {channels: 1, size: 8}
-num_classes: 10
-stem: {out: 8, act: relu, max_size: 32}
-stages:
-  - {width: [8, 12], stride: 1}
-  - {width: [12, 16], stride: 2}
-repeats: [1]
-families:
-  residual:
-    template: basic
-    params: {se: [0.0, 0.25]}
-head: [{op: global_avgpool}]
-"""
 
 FAST = ["--dataset", "digits", "--train-limit", "200"]
 

@@ -19,6 +19,7 @@ from nas.search.run import SearchConfig, SearchError, run_search
 from nas.search.strategies import make_searcher
 from nas.engine.searcher import TuneSearcher
 from nas.spaces import load_space
+from tests.tiny_spaces import PAIR_SPACE
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -43,20 +44,6 @@ head: [{op: global_avgpool}]
 """
 
 # two architectures only: a search asking for more runs out of new ones
-PAIR_SPACE = """
-kind: stages
-name: pair
-input: {channels: 1, size: 8}
-num_classes: 10
-stem: {out: 8, act: relu, max_size: 32}
-stages:
-  - {width: [8, 12], stride: 1}
-repeats: [1]
-families:
-  residual:
-    template: basic
-head: [{op: global_avgpool}]
-"""
 
 TINY_BASE = """
 name: tiny_base
