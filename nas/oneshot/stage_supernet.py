@@ -443,10 +443,6 @@ class StageSupernet(nn.Module):
         x = self._run(self.cells_[head_key][0], x)
         return F.linear(x, self.classifier.weight[:, : x.shape[1]], self.classifier.bias)
 
-    def _apply(self, fn, *args, **kwargs):
-        self.cells_ = {}  # the compiled cells hold no tensors of their own; slices follow the moved storage
-        return super()._apply(fn, *args, **kwargs)
-
     # ----- a path as a genome and its network -----
     def genome(self, path: Mapping[str, Any]) -> Genome:
         return self.space.realize(path)
@@ -502,5 +498,3 @@ def check_stage_space(space: StageSpace, strategy: str) -> None:
         raise _error(f"--strategy {strategy}: space {space.name!r} is of kind 'stages', whose supernet runs "
                      "single paths (--strategy spos or rsws); DARTS's relaxed cells need a space of kind 'cells'")
     StageSupernet(space)
-
-
