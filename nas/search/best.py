@@ -22,10 +22,7 @@ from nas.train.contract import input_contract, to_json
 
 def test_accuracy(genome_spec: Mapping[str, Any], weights: Mapping[str, Any], data) -> float:
     """Accuracy of the genome with `weights` on the data set's test split (on this machine's CPU)."""
-    import torch
-
     from nas.compiler import build
-    from nas.genome import Genome
     from nas.train.inference import accuracy
     from nas.train.settings import TrainSettings
     from nas.train.speed import resolve_channels_last
