@@ -49,8 +49,15 @@ class Registry(Generic[T]):
     def _load_builtins(self) -> None:
         if not self._builtins_loaded:
             self._builtins_loaded = True  # first: the modules' own lookups must not import them again
-            for module in self.builtins:
-                importlib.import_module(module)
+            try:
+                for module in self.builtins:
+                    importlib.import_module(module)
+            except BaseException:
+                # not loaded after all: the next lookup tries again (the modules imported so far stay in
+                # sys.modules with their entries; only the one that failed runs again) instead of answering
+                # from a registry that silently lacks the rest
+                self._builtins_loaded = False
+                raise
 
     # ----- plug-ins -----
     def _scan(self) -> dict[str, metadata.EntryPoint]:
