@@ -84,12 +84,19 @@ def build_table(config, folder: str | Path, *, address: str | None = None, verbo
     ``folder/table.json`` once every trial has finished; returns (the table or None when interrupted, the
     search's outcome or None when the run had already finished). A folder whose table.json is not its run's
     (no run of the build there, or a damaged one) continues from the table (`continue_build`)."""
-    from nas.evaluate.bench_listed import run_state, session_start
-    from nas.search.run import read_config, run_search, started
-
     folder = Path(folder)
     config = table_config(config)
     check_folder(folder)
+    if (folder / TABLE_FILE).is_file():  # another build's table is refused at once, before Ray is imported
+        try:
+            written = Table.load(folder / TABLE_FILE)
+        except NasError:
+            written = None  # damaged: a run rewrites it; without one, continue_build says so
+        if written is not None:
+            check_same_table(written, config, folder / TABLE_FILE)
+    from nas.evaluate.bench_listed import run_state, session_start
+    from nas.search.run import read_config, run_search, started
+
     run = folder / RUN_DIR
     state = run_state(run)
     if state != "search" and (state != "none" or (folder / TABLE_FILE).is_file()):
@@ -194,11 +201,34 @@ def table_so_far(config, folder: str | Path) -> Table:
     run = folder / RUN_DIR
     if not (run / "search.json").is_file():
         raise BenchError(f"--out {folder}: no build to read (no {RUN_DIR}/search.json); start it without --so-far")
+    from nas.evaluate.bench_listed import LISTED
+
     saved = read_config(run)
+    if saved.searcher == LISTED:  # a build continued from its table.json
+        return listed_so_far(config, folder, saved)
     differ = [name for name in DEFINING if getattr(saved, name) != getattr(config, name)]
     if differ:
         raise BenchError(f"{run} holds a table being built with other settings ({', '.join(differ)})")
     return write_table(config, folder, complete=finished(run))
+
+
+def listed_so_far(config, folder: Path, saved) -> Table:
+    """`table_so_far` of a build continued from its table.json: that table and what its run has trained so far."""
+    from nas.evaluate.bench_listed import defining_differences, merged, seeded_sample, with_cost
+    from nas.train.datasets import load_dataset
+
+    differ = defining_differences(saved, config)
+    if differ:
+        raise BenchError(f"{folder / RUN_DIR} holds a table being built with other settings ({', '.join(differ)})")
+    path = folder / TABLE_FILE
+    before = Table.load(path) if path.is_file() else None
+    data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
+                        train_limit=config.train_limit, val_limit=config.val_limit)
+    meta = table_meta(config, finished(folder / RUN_DIR))
+    entries = merged(seeded_sample(config, data), before, table_from_run_folder(folder / RUN_DIR, meta))
+    table = with_cost(Table({**meta, "archs": len(entries)}, entries), before, None)
+    table.save(path)
+    return table
 
 
 def table_from_run_folder(run: Path, meta: dict[str, Any]) -> Table:

@@ -16,6 +16,7 @@ architecture in `wanted`'s order, the cost of the session added to the table's `
 from __future__ import annotations
 
 import copy
+import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -168,14 +169,18 @@ def run_state(run: Path) -> str:
     that can be resumed: no readable search.json, or no Ray Tune experiment where trials were recorded)."""
     from nas.engine.experiment import can_restore
     from nas.engine.folder import contents
+    from nas.engine.records import CONFIG_JSON
     from nas.search.run_folder import read_config, started
 
     if not run.is_dir() or not contents(run):
         return "none"
     try:
-        saved = read_config(run)
-    except NasError:
+        spec = json.loads((run / CONFIG_JSON).read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        spec = None
+    if not isinstance(spec, dict):
         return "damaged"
+    saved = read_config(run)  # a plug-in it needs and this installation lacks: said in one line
     if not started(run):
         return "none"
     if not can_restore(run):
