@@ -2,12 +2,16 @@
 
     nas bench build cells --dataset digits --archs 200 --epochs 12 --seed 0 --out bench/digits-cells
     nas bench rank bench/digits-cells                     # Kendall tau, Spearman rho of every proxy
+    nas bench reseed bench/digits-cells --archs 10 --seed 1   # seed noise: 10 of them trained again
     nas search --strategy evolution --space cells --evaluate table:bench/digits-cells
 
 build trains a fixed, seeded sample of ARCHS architectures of SPACE from scratch with one recipe (a
 search with the random strategy, one Ray Tune trial each) and writes DIR/table.json: genome,
 fingerprint, validation accuracy after every epoch, test accuracy, params, FLOPs, cost, seed. The same
-command again resumes an unfinished build. rank scores every architecture with every proxy at
+command again resumes an unfinished build, from its run folder or, without one, from table.json itself
+(training the architectures of the sample it lacks). reseed trains the table's first N architectures again
+with another seed (DIR/seed<S>.json) and reports the rank correlation between the seeds and the seed noise
+against the spread across architectures. rank scores every architecture with every proxy at
 initialisation and correlates the scores with the table's accuracy (scipy.stats), beside the published
 figures on NAS-Bench-201 CIFAR-10.
 """
@@ -28,7 +32,8 @@ DEFAULT_PROXIES = ("synflow", "naswot", "jacob_cov", "snip", "grad_norm", "fishe
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     commands = parser.add_subparsers(dest="bench_command", metavar="ACTION", required=True,
-                                     help="build a table, or rank proxies against one")
+                                     help="build a table, retrain some of it with another seed, or rank proxies "
+                                          "against one")
     build = commands.add_parser("build", help="train a seeded sample of a space into a table (resumable)",
                                 formatter_class=parser.formatter_class)
     build.add_argument("space", metavar="SPACE", help=f"search space: {', '.join(space_names())} or a YAML file")
@@ -51,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--quiet", action="store_true", help="no progress")
     build.add_argument("--verbose", action="store_true", help="also show Ray's own logs")
 
+    add_reseed(commands, parser.formatter_class)
+
     rank = commands.add_parser("rank", help="Kendall tau and Spearman rho of proxies against a table",
                                formatter_class=parser.formatter_class)
     rank.add_argument("table", metavar="TABLE", help="a table (its folder or table.json)")
@@ -68,8 +75,57 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rank.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
+def add_reseed(commands, formatter_class) -> None:
+    reseed = commands.add_parser("reseed", help="train some of a table's architectures again with another seed; "
+                                                "the rank correlation between the seeds (resumable)",
+                                 formatter_class=formatter_class)
+    reseed.add_argument("table", metavar="TABLE", help="a table's folder (the results go beside it: seed<S>.json)")
+    reseed.add_argument("--archs", type=int, required=True, metavar="N",
+                        help="the table's first N architectures (its sample's order)")
+    reseed.add_argument("--seed", type=int, default=1, metavar="S", help="the other training seed (default 1)")
+    reseed.add_argument("--data-dir", metavar="DIR", help="where the table's data set is; default ./data")
+    reseed.add_argument("--concurrent", type=int, metavar="K", help="at most K trainings at once")
+    reseed.add_argument("--cpus-per-trial", type=float, default=1.0, metavar="C", help="CPU cores per training (default 1)")
+    reseed.add_argument("--gpus-per-trial", type=float, default=0.0, metavar="G", help="GPUs per training (default 0)")
+    reseed.add_argument("--address", metavar="ADDR", help="connect to a Ray cluster")
+    reseed.add_argument("--bootstrap", type=int, default=1000, metavar="N",
+                        help="bootstrap resamples of the architectures for 95%% intervals (default 1000; 0: none)")
+    reseed.add_argument("--json", action="store_true", help="print the agreement as JSON")
+    reseed.add_argument("--quiet", action="store_true", help="no progress")
+    reseed.add_argument("--verbose", action="store_true", help="also show Ray's own logs")
+
+
 def run(args: argparse.Namespace) -> int:
-    return build(args) if args.bench_command == "build" else rank(args)
+    return {"build": build, "reseed": reseed, "rank": rank}[args.bench_command](args)
+
+
+def reseed(args: argparse.Namespace) -> int:
+    from nas.engine.interrupts import Interrupted
+    from nas.evaluate.bench_listed import cost_line
+    from nas.evaluate.reseed import agreement_lines, reseed_file, reseed_table, table_folder
+
+    again = " ".join(["nas", *args.argv])
+    say = (lambda line: print(line, file=sys.stderr)) if args.json else print
+    try:
+        second, outcome, complete = reseed_table(
+            args.table, seed=args.seed, archs=args.archs, data_dir=args.data_dir, concurrent=args.concurrent,
+            cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial, address=args.address,
+            boots=args.bootstrap, verbose=not (args.quiet or args.json), library_logs=args.verbose, say=say)
+    except Interrupted as stop:
+        print(f"interrupted ({stop}); to continue: {again}", file=sys.stderr)
+        return stop.exit_code
+    out = reseed_file(table_folder(args.table), args.seed)
+    if args.json:
+        print(json.dumps({"file": str(out), "complete": complete, **second.meta["agreement"]}, indent=2))
+    else:
+        print(f"retrained: {second.describe()} -> {out}; {cost_line(second)}")
+        for line in agreement_lines(second):
+            print(line)
+    if not complete:
+        print(f"interrupted; the architectures retrained so far are kept in {out} (complete: false); to continue: "
+              f"{again}", file=sys.stderr)
+        return 128 + outcome.interrupted
+    return 0
 
 
 def build(args: argparse.Namespace) -> int:
@@ -102,12 +158,12 @@ def build(args: argparse.Namespace) -> int:
         print(f"interrupted; the architectures trained so far are kept and written to "
               f"{Path(args.out) / 'table.json'} (complete: false); to continue: {again}", flush=True)
         return 128 + outcome.interrupted
+    from nas.evaluate.bench_listed import cost_line
+
     accuracies = [e.final_val_accuracy for e in table.entries]
-    cpu = sum(e.cpu_s for e in table.entries)
     print(f"table: {table.describe()} -> {Path(args.out) / 'table.json'}")
     if accuracies:
-        print(f"final validation accuracy {min(accuracies):.4f} to {max(accuracies):.4f}; "
-              f"training cost {cpu / 3600:.3f} CPU-hours")
+        print(f"final validation accuracy {min(accuracies):.4f} to {max(accuracies):.4f}; {cost_line(table)}")
     if len(table) < table.meta.get("requested", len(table)):
         print(f"{table.meta['requested'] - len(table)} of the {table.meta['requested']} trainings failed "
               f"(their reasons: {Path(args.out) / 'run' / 'trials.csv'})")

@@ -9,6 +9,11 @@ architectures (its proposals do not depend on results, so the sample is fixed by
 trains with the recipe and reports its test accuracy after the last epoch (`test_at_end`), and the run
 folder (``DIR/run``) is an ordinary search's, resumable by running the same command again. When the run
 has finished, ``DIR/table.json`` is written from its records (`nas.evaluate.table.table_from_run`).
+
+A folder holding a ``table.json`` but no run of its build (a table committed without its run folder, or the
+run folder damaged) continues from the table alone (`continue_build`): the same command trains the
+architectures of the seeded sample the table lacks (`nas.evaluate.bench_listed`) and ends with the table an
+uninterrupted build writes. The table records what it cost (``cost``: CPU and trial seconds, per session).
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from nas.evaluate.table import TABLE_FILE, Table
 RUN_DIR = "run"
 RANK_FILE = "rank.json"
 OURS = {RUN_DIR, TABLE_FILE, RANK_FILE, ".gitignore"}
+OURS_PATTERNS = ("seed*.json", "run-seed*", "run.damaged*", "run-seed*.damaged*")  # nas bench reseed's; set aside
 # Spearman's rho of each proxy with final test accuracy over all 15,625 NAS-Bench-201 cells on CIFAR-10
 # (Abdelfattah et al. 2021, "Zero-Cost Proxies for Lightweight NAS", table 2)
 NB201_CIFAR10_SPEARMAN = {"synflow": 0.74, "jacob_cov": 0.73, "snip": 0.60, "grad_norm": 0.59, "grasp": 0.51,
@@ -52,7 +58,8 @@ def check_folder(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise BenchError(f"--out {folder}: a file is in the way")
     if folder.is_dir():
-        others = sorted(p.name for p in folder.iterdir() if p.name not in OURS)
+        others = sorted(p.name for p in folder.iterdir()
+                        if p.name not in OURS and not any(p.match(pattern) for pattern in OURS_PATTERNS))
         if others:
             raise BenchError(f"--out {folder}: holds files that are not a table's ({', '.join(others[:3])}); "
                              "choose a new or empty folder")
@@ -72,16 +79,29 @@ def finished(run: Path) -> bool:
 
 
 def build_table(config, folder: str | Path, *, address: str | None = None, verbose: bool = True,
-                library_logs: bool = False) -> tuple[Table | None, Any]:
+                library_logs: bool = False, say: Callable[[str], None] = print) -> tuple[Table | None, Any]:
     """Train the table's sample as a search in ``folder/run`` (resumed when it is there) and write
     ``folder/table.json`` once every trial has finished; returns (the table or None when interrupted, the
-    search's outcome or None when the run had already finished)."""
-    from nas.search.run import read_config, run_search, started
-
+    search's outcome or None when the run had already finished). A folder whose table.json is not its run's
+    (no run of the build there, or a damaged one) continues from the table (`continue_build`)."""
     folder = Path(folder)
     config = table_config(config)
     check_folder(folder)
+    if (folder / TABLE_FILE).is_file():  # another build's table is refused at once, before Ray is imported
+        try:
+            written = Table.load(folder / TABLE_FILE)
+        except NasError:
+            written = None  # damaged: a run rewrites it; without one, continue_build says so
+        if written is not None:
+            check_same_table(written, config, folder / TABLE_FILE)
+    from nas.evaluate.bench_listed import run_state, session_start
+    from nas.search.run import read_config, run_search, started
+
     run = folder / RUN_DIR
+    state = run_state(run)
+    if state != "search" and (state != "none" or (folder / TABLE_FILE).is_file()):
+        return continue_build(config, folder, address=address, verbose=verbose, library_logs=library_logs, say=say)
+    session = session_start()
     resume = run.is_dir() and (run / "search.json").is_file() and started(run)
     if resume:
         saved = read_config(run)
@@ -94,10 +114,56 @@ def build_table(config, folder: str | Path, *, address: str | None = None, verbo
         folder.mkdir(parents=True, exist_ok=True)
         outcome = run_search(None if resume else config, run, address=address, resume=resume, verbose=verbose,
                              library_logs=library_logs)
-        if outcome.interrupted is not None:
-            write_table(config, folder, complete=False)  # the architectures trained so far; a resume trains the rest
+        if outcome.interrupted is not None:  # the architectures trained so far; a resume trains the rest
+            write_table(config, folder, complete=False, session=session, interrupted=True)
             return None, outcome
-    return write_table(config, folder, complete=True), outcome
+    return write_table(config, folder, complete=True, session=session if outcome else None), outcome
+
+
+def continue_build(config, folder: Path, *, address: str | None, verbose: bool, library_logs: bool,
+                   say: Callable[[str], None]) -> tuple[Table | None, Any]:
+    """The build continued from ``folder/table.json``: the architectures of the seeded sample it lacks trained
+    (in a listed search in ``folder/run``, resumable) and appended in the sample's order; `build_table`'s returns."""
+    from nas.evaluate.bench_listed import fill_table, outside, seeded_sample
+    from nas.spaces import load_space
+    from nas.train.datasets import load_dataset
+
+    path = folder / TABLE_FILE
+    before = Table.load(path) if path.is_file() else None
+    if before is not None:
+        check_same_table(before, config, path)
+        if before.meta.get("complete") and before.meta.get("requested") == config.trials:
+            say(f"table has {len(before)} of {config.trials}: complete, nothing to train")
+            return before, None
+    data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
+                        train_limit=config.train_limit, val_limit=config.val_limit)
+    wanted = seeded_sample(config, data)
+    strays = outside(wanted, before) if before is not None else []
+    if strays:
+        raise BenchError(f"{path}: {len(strays)} of its architectures are not among the first {config.trials} of "
+                         f"the seeded sample (it was built with more --archs, or another sample); choose another --out")
+    space = load_space(config.space, input_channels=data.channels, input_size=data.size, num_classes=data.num_classes)
+    table, outcome, complete = fill_table(config, space, folder / RUN_DIR, path, wanted, table_meta(config, False),
+                                          before=before, address=address, verbose=verbose, library_logs=library_logs,
+                                          say=say)
+    return (table if complete else None), outcome
+
+
+def check_same_table(table: Table, config, where: Path) -> None:
+    """One line when `table` was built with other settings than `config` (its number of architectures aside)."""
+    from nas.train.settings import TrainSettings
+
+    want = table_meta(config, False)
+    differ = [key for key in ("space", "dataset", "data", "epochs", "seed") if table.meta.get(key) != want[key]]
+    try:
+        recipe = TrainSettings.from_dict(table.meta.get("recipe") or {}).to_dict()
+    except (NasError, TypeError, ValueError):
+        recipe = None
+    if recipe != want["recipe"]:
+        differ.append("recipe")
+    if differ:
+        raise BenchError(f"{where} holds a table built with other settings ({', '.join(differ)}): run the command "
+                         "that made it, or choose another --out")
 
 
 def table_meta(config, complete: bool) -> dict[str, Any]:
@@ -107,9 +173,18 @@ def table_meta(config, complete: bool) -> dict[str, Any]:
             "complete": complete, "recipe": config.settings.to_dict(), "run": RUN_DIR}
 
 
-def write_table(config, folder: Path, *, complete: bool) -> Table:
-    """``folder/table.json`` from the run's finished trials (`complete`: False while the build is unfinished)."""
+def write_table(config, folder: Path, *, complete: bool, session: dict[str, Any] | None = None,
+                interrupted: bool = False) -> Table:
+    """``folder/table.json`` from the run's finished trials (`complete`: False while the build is unfinished),
+    its cost with the sessions the table there recorded and this `session` (`bench_listed.with_cost`)."""
+    from nas.evaluate.bench_listed import with_cost
+
     table = table_from_run_folder(folder / RUN_DIR, table_meta(config, complete))
+    try:
+        before = Table.load(folder / TABLE_FILE) if (folder / TABLE_FILE).is_file() else None
+    except NasError:
+        before = None  # damaged: rewritten from the run
+    with_cost(table, before, session, concurrent=config.concurrent, interrupted=interrupted)
     table.save(folder / TABLE_FILE)
     return table
 
@@ -126,11 +201,34 @@ def table_so_far(config, folder: str | Path) -> Table:
     run = folder / RUN_DIR
     if not (run / "search.json").is_file():
         raise BenchError(f"--out {folder}: no build to read (no {RUN_DIR}/search.json); start it without --so-far")
+    from nas.evaluate.bench_listed import LISTED
+
     saved = read_config(run)
+    if saved.searcher == LISTED:  # a build continued from its table.json
+        return listed_so_far(config, folder, saved)
     differ = [name for name in DEFINING if getattr(saved, name) != getattr(config, name)]
     if differ:
         raise BenchError(f"{run} holds a table being built with other settings ({', '.join(differ)})")
     return write_table(config, folder, complete=finished(run))
+
+
+def listed_so_far(config, folder: Path, saved) -> Table:
+    """`table_so_far` of a build continued from its table.json: that table and what its run has trained so far."""
+    from nas.evaluate.bench_listed import defining_differences, merged, seeded_sample, with_cost
+    from nas.train.datasets import load_dataset
+
+    differ = defining_differences(saved, config)
+    if differ:
+        raise BenchError(f"{folder / RUN_DIR} holds a table being built with other settings ({', '.join(differ)})")
+    path = folder / TABLE_FILE
+    before = Table.load(path) if path.is_file() else None
+    data = load_dataset(config.dataset, config.data_dir, val_fraction=config.val_fraction, seed=config.seed,
+                        train_limit=config.train_limit, val_limit=config.val_limit)
+    meta = table_meta(config, finished(folder / RUN_DIR))
+    entries = merged(seeded_sample(config, data), before, table_from_run_folder(folder / RUN_DIR, meta))
+    table = with_cost(Table({**meta, "archs": len(entries)}, entries), before, None)
+    table.save(path)
+    return table
 
 
 def table_from_run_folder(run: Path, meta: dict[str, Any]) -> Table:
