@@ -74,7 +74,7 @@ def build_table(config, folder: str | Path, *, address: str | None = None, verbo
     """Train the table's sample as a search in ``folder/run`` (resumed when it is there) and write
     ``folder/table.json`` once every trial has finished; returns (the table or None when interrupted, the
     search's outcome or None when the run had already finished)."""
-    from nas.search.run import read_config, run_search, started  # deferred: torch and Ray (`nas bench --help` imports us)
+    from nas.search.run import read_config, run_search, started  # deferred: torch, Ray (`nas bench --help` imports us)
 
     folder = Path(folder)
     config = table_config(config)
