@@ -14,7 +14,6 @@ from pathlib import Path
 
 from nas.errors import NasError
 from nas.evaluate.registry import PROXIES, builtin_names
-from nas.evaluate.table import table_file
 from nas.suggest import did_you_mean
 
 KINDS = ("train", "proxy", "table")
@@ -60,6 +59,8 @@ def parse_evaluator(text: str, check: bool = True) -> Evaluator:
             raise EvaluatorError(f"--evaluate {text}: unknown proxy {argument!r} (known: {', '.join(PROXIES.names())})"
                                  + did_you_mean(argument, PROXIES.names()))
     if check and kind == "table":
+        from nas.evaluate.table import table_file  # deferred: networkx, yaml (nas.genome); SearchConfig imports us
+
         if not table_file(Path(argument)).is_file():
             raise EvaluatorError(f"--evaluate {text}: no table at {argument} (make one with nas bench build)")
     return Evaluator(kind, argument)
