@@ -46,6 +46,7 @@ from nas.errors import GenomeError
 from nas.expand import CellPlan, NetworkPlan, expand
 from nas.genome import Genome
 from nas.ops.registry import get_op
+from nas.summary import summary
 from nas.units import si
 
 __all__ = ["FORMATS", "CellGroup", "CellLayout", "distinct_cells", "draw", "figure", "layout_cell", "node_lines",
@@ -498,8 +499,6 @@ def _pack(panels: list[Panel], max_width: float, step: float = 0.05) -> tuple[li
 
 def figure(genome: Genome, in_channels: int | None = None, input_size: int | tuple[int, int] | None = None) -> Figure:
     """The drawing of `genome` as a matplotlib Figure (not saved)."""
-    from nas.summary import summary
-
     plan = expand(genome, in_channels=in_channels, input_size=input_size)
     cost = summary(genome, in_channels=in_channels, input_size=input_size)
     panels = [overview_panel(genome, plan, cost.params, cost.flops)]

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -37,6 +38,7 @@ from nas.errors import NasError
 from nas.genome import Genome
 from nas.engine.folder import check_output_file
 from nas.train.contract import CONTRACT_FILE, METADATA_KEY, check_contract, to_json, with_normalization
+from nas.train.fit import TrainError, read_weights
 
 EXAMPLE_BATCH = 2
 
@@ -53,8 +55,6 @@ def example_input(genome: Genome, batch: int = EXAMPLE_BATCH, seed: int = 0) -> 
 def built_model(genome: Genome, weights: str | Path | Mapping[str, torch.Tensor] | None = None) -> nn.Module:
     """`build(genome)` in eval mode, with `weights` (a state_dict or its file) loaded: every tensor's name
     and shape must match."""
-    from nas.train.fit import TrainError, read_weights
-
     model = build(genome)
     if weights is not None:
         state = read_weights(weights)
@@ -97,7 +97,7 @@ def _exported(model: nn.Module, x: torch.Tensor, path: Path, extra: Mapping[str,
 
 def _onnx(model: nn.Module, x: torch.Tensor, path: Path, extra: Mapping[str, str]) -> None:
     try:
-        import onnx  # noqa: F401  (the exporter writes through it)
+        import onnx  # noqa: F401  (optional: the onnx extra; the exporter writes through it)
     except ImportError:
         raise ExportError("--format onnx needs the onnx package: from the checkout, pip install -e '.[onnx]'") from None
     with torch.no_grad(), warnings.catch_warnings():
@@ -192,8 +192,7 @@ def load_exported(path: str | Path, format: str) -> Callable[[torch.Tensor], tor
     if format == "exported":
         return torch.export.load(path).module()
     if format == "onnx":
-        import numpy as np
-        import onnxruntime
+        import onnxruntime  # optional: the onnx extra may be missing
 
         session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
         return lambda x: torch.from_numpy(np.asarray(session.run(None, {"input": x.numpy()})[0]))
@@ -204,7 +203,7 @@ def read_contract(path: str | Path, format: str) -> dict[str, Any] | None:
     """The input contract stored in an exported file (None if it holds none)."""
     path = str(path)
     if format == "onnx":
-        import onnx
+        import onnx  # optional: the onnx extra may be missing
 
         props = {p.key: p.value for p in onnx.load(path, load_external_data=False).metadata_props}
         text = props.get(METADATA_KEY)

@@ -207,7 +207,7 @@ class Genome:
 
     def __post_init__(self) -> None:
         self._check_structure()
-        from nas.validation import validate  # the layer above: registries and shapes (see the module docstring)
+        from nas.validation import validate  # deferred: torch; the layer above: registries, shapes (module docstring)
 
         object.__setattr__(self, "_identity", validate(self))
 

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any, Generic, TypeVar
 
 from nas.errors import RegistryError
+from nas.plugins import PluginError, entry_points, load, origin_of, origins
 from nas.suggest import did_you_mean
 
 T = TypeVar("T")
@@ -63,8 +64,6 @@ class Registry(Generic[T]):
     def _scan(self) -> dict[str, metadata.EntryPoint]:
         self._load_builtins()
         if self._pending is None:
-            from nas.plugins import entry_points
-
             self._pending = {} if self.group is None else {
                 name: point for name, point in entry_points(self.group).items() if name not in self._entries}
         return self._pending
@@ -77,8 +76,6 @@ class Registry(Generic[T]):
         pending = self._scan()
         if not isinstance(name, str) or name not in pending:
             return False
-        from nas.plugins import PluginError, load, origin_of
-
         point = pending.pop(name)
         loaded = load(point, self.kind)
         if name not in self._entries:  # not registered by the import itself
@@ -136,6 +133,4 @@ class Registry(Generic[T]):
 
 def loaded_plugins() -> list[dict[str, Any]]:
     """The origins (as dicts, see `nas.plugins.Origin`) of every plug-in loaded so far, in any registry."""
-    from nas.plugins import origins
-
     return origins(registry._origins.get(name) for registry in _REGISTRIES for name in sorted(registry._origins))

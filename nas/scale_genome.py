@@ -176,7 +176,7 @@ def efficientnet(base: Genome, variant: str) -> Genome:
 
 def _with_norm(spec: dict[str, Any], eps: float, momentum: float) -> dict[str, Any]:
     """`spec` with every node and stage template that takes ``eps``/``momentum`` set to these."""
-    from nas.ops.registry import OPS
+    from nas.ops.registry import OPS  # deferred: torch (as tokens_in above)
 
     def retune(node: dict[str, Any]) -> dict[str, Any]:
         defaults = OPS.get(node["op"]).defaults if node["op"] in OPS else {}

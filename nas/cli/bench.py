@@ -18,14 +18,23 @@ figures on NAS-Bench-201 CIFAR-10.
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import sys
 from pathlib import Path
 
 from nas.cli.common import add_recipe, dataset_argument, dataset_help, recipe_from_args
+from nas.engine.interrupts import Interrupted
+from nas.engine.records import replace_file
 from nas.errors import NasError
+from nas.evaluate.bench import build_table, rank_table, table_so_far
+from nas.evaluate.correlate import judge, write_report
+from nas.evaluate.registry import PROXIES, builtin_names
 from nas.evaluate.spec import BUILTIN_PROXIES
+from nas.evaluate.table import Table
 from nas.resources import space_names
+from nas.search.config import SearchConfig
 
 DEFAULT_PROXIES = ("synflow", "naswot", "jacob_cov", "snip", "grad_norm", "fisher", "params", "flops")
 
@@ -129,10 +138,6 @@ def reseed(args: argparse.Namespace) -> int:
 
 
 def build(args: argparse.Namespace) -> int:
-    from nas.evaluate.bench import build_table
-    from nas.search.config import SearchConfig
-    from nas.engine.interrupts import Interrupted
-
     if args.archs < 1 or args.epochs < 1:
         raise NasError("--archs and --epochs must be positive integers")
     config = SearchConfig(strategy="random", space=args.space, dataset=args.dataset, data_dir=args.data_dir,
@@ -142,8 +147,6 @@ def build(args: argparse.Namespace) -> int:
                           train={"epochs": args.epochs, **recipe_from_args(args)})
     again = " ".join(["nas", *[a for a in args.argv if a != "--so-far"]])
     if args.so_far:
-        from nas.evaluate.bench import table_so_far
-
         table = table_so_far(config, Path(args.out))
         state = "the whole table" if table.meta["complete"] else f"to train the rest: {again}"
         print(f"table: {table.describe()} -> {Path(args.out) / 'table.json'}; {state}")
@@ -171,10 +174,7 @@ def build(args: argparse.Namespace) -> int:
 
 
 def rank(args: argparse.Namespace) -> int:
-    from nas.evaluate.bench import rank_table
-    from nas.evaluate.registry import PROXIES, builtin_names
-    from nas.evaluate.table import Table
-    from nas.train.datasets import load_dataset
+    from nas.train.datasets import load_dataset  # deferred: torch (keeps `nas bench --help` torch-free)
 
     names = builtin_names()
     unknown = [name for name in args.proxies if name not in names and name not in PROXIES]
@@ -208,8 +208,8 @@ def rank(args: argparse.Namespace) -> int:
                                         "kendall_ci": [extra[r.proxy]["kendall_lo"], extra[r.proxy]["kendall_hi"]],
                                         "top10_hit": extra[r.proxy]["top10_hit"]} for r in rankings]}, indent=2))
         return 0
-    from rich.console import Console
-    from rich.table import Table as RichTable
+    from rich.console import Console  # deferred: rich (0.2 s to import; only this table uses it)
+    from rich.table import Table as RichTable  # deferred: rich (as above)
 
     shown = RichTable(title=f"proxies against {args.against} of {table.describe()}", title_justify="left")
     for column in ("proxy", "Spearman rho", "95% CI", "Kendall tau", "top-10%", "archs", "s / arch", "NB201 C10 rho*"):
@@ -235,20 +235,12 @@ def truth_of(table, against: str) -> list[float]:
 
 
 def judge_rankings(table, rankings, scores, args):
-    from nas.evaluate.correlate import judge
-
     return judge(scores, truth_of(table, args.against), boots=args.bootstrap, seed=args.seed,
                  seconds={r.proxy: r.seconds for r in rankings}, anchors={r.proxy: r.anchor for r in rankings})
 
 
 def report(table, judged, scores, args) -> None:
     """--report DIR: rank.md, rank.csv, rank.png and scores.csv."""
-    import csv
-    import io
-
-    from nas.evaluate.correlate import write_report
-    from nas.search.report import replace_file
-
     truth = truth_of(table, args.against)
     spread = f"{min(truth):.4f} to {max(truth):.4f}" if truth else "none"
     line = (f"Table: {table.describe()}; {args.against} (final epoch) from {spread}. Proxies on one minibatch of "

@@ -10,7 +10,10 @@ from pathlib import Path
 
 from nas import baselines
 from nas.cli.common import GENOME_SUFFIXES
+from nas.engine.records import CONFIG_JSON
 from nas.errors import NasError
+from nas.spaces.loader import check_space_name
+from nas.suggest import did_you_mean
 from nas.train.catalog import check_data_dir, check_dataset_name
 
 
@@ -23,8 +26,6 @@ def check_data(dataset: str | None, data_dir: str | None) -> None:
 
 def check_space(space: str) -> None:
     """`--space`: a shipped space, a space kind or an existing .yaml file (its contents are read later)."""
-    from nas.spaces.loader import check_space_name
-
     check_space_name(space)
 
 
@@ -37,16 +38,12 @@ def check_genome_source(source: str) -> None:
         if not path.exists():
             raise NasError(f"no such genome file: {source}")
     elif not path.exists() and source not in baselines.names():
-        from nas.suggest import did_you_mean
-
         raise NasError(f"unknown baseline {source!r} (see `nas baselines`; or give a genome file)"
                        + did_you_mean(source, baselines.names()))
 
 
 def check_run_folders(runs: list[str]) -> None:
     """`nas compare`'s RUN_DIRs: each a search run folder (holding search.json)."""
-    from nas.engine.records import CONFIG_JSON
-
     for run in runs:
         if not (Path(run) / CONFIG_JSON).is_file():
             raise NasError(f"{run}: not a search run folder (no {CONFIG_JSON}; run `nas search` first)")

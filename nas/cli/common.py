@@ -7,10 +7,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from nas import baselines
+from nas.cli import given_options
 from nas.errors import NasError
 from nas.genome import Genome
 from nas.train.augment_policy import AugmentError
 from nas.train.augment_policy import check_setting as check_augment
+from nas.train.recipe import load_recipe, recipe_names
 from nas.train.settings import OPTIMIZER_DEFAULTS, PRECISIONS, SCHEDULES, TrainSettings
 
 GENOME_SUFFIXES = (".yaml", ".yml", ".json")
@@ -77,8 +79,6 @@ def add_recipe(group: argparse._ArgumentGroup) -> None:
 
 def add_final_training(group: argparse._ArgumentGroup) -> None:
     """`--recipe` and the options of published final trainings (each overrides the recipe's value)."""
-    from nas.train.recipe import recipe_names  # torch-free; read when the parser is made (the shipped files)
-
     group.add_argument("--recipe", metavar="NAME|FILE",
                        help=f"a training recipe: a shipped one ({', '.join(recipe_names())}; `nas recipes` shows "
                             "them) or a .yaml file; the options written on the command line override its settings")
@@ -150,7 +150,7 @@ def augment_argument(text: str) -> str:
 def dataset_argument(text: str) -> str:
     """`--dataset`: a registered data set, npz:PATH or folder:PATH (checked by name; files when loaded).
     The names come from `nas.train.catalog` (no torch) when a value is checked, not when `--help` is shown."""
-    from nas.train.catalog import DatasetError, check_dataset_name
+    from nas.train.catalog import DatasetError, check_dataset_name  # deferred: numpy (keeps --help fast)
 
     try:
         return check_dataset_name(text)
@@ -171,8 +171,6 @@ def recipe_from_args(args: argparse.Namespace) -> dict[str, object]:
     values = {name: getattr(args, name) for name in RECIPE_DEFAULTS}
     if not getattr(args, "recipe", None):
         return values
-    from nas.train.recipe import load_recipe
-
     recipe = load_recipe(args.recipe)
     written = _written(args, values)
     merged = {**values, **recipe.settings}
@@ -186,8 +184,6 @@ def _written(args: argparse.Namespace, values: dict[str, object]) -> frozenset[s
     """The options written on the command line (`nas.cli.given_options`); for a Namespace made in Python,
     the recipe options whose values differ from their defaults."""
     if getattr(args, "argv", None) is not None and getattr(args, "command", None):
-        from nas.cli import given_options
-
         return given_options(args.argv, args.command)
     return frozenset(name for name, value in values.items() if value != RECIPE_DEFAULTS[name])
 

@@ -8,13 +8,16 @@ and write a report (Markdown and HTML) with a computed significance statement.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 from datetime import datetime
 from pathlib import Path
 
+from nas.cli import given_options
 from nas.cli.common import RECIPE_DEFAULTS, add_recipe, dataset_argument, dataset_help, recipe_from_args
-from nas.cli.common import add_val_limit
-from nas.compare.config import DEFAULT_BASELINES, DEFAULT_EPOCHS, CompareConfig
+from nas.cli.common import add_val_limit, table
+from nas.compare.config import DEFAULT_BASELINES, DEFAULT_EPOCHS, CompareConfig, PlanError
+from nas.engine.interrupts import Interrupted
 
 DEFAULTS = CompareConfig(runs=["."], baselines=[])
 
@@ -118,14 +121,8 @@ CONFIG_FILE = "compare.json"  # nas.compare.run.CONFIG_FILE (that module imports
 
 def resumed_config(args: argparse.Namespace) -> CompareConfig:
     """`--resume DIR`: the comparison saved in DIR/compare.json; an option that would change it is refused."""
-    import json
-
-    from nas.compare.config import PlanError
-
     folder = Path(args.resume)
     if getattr(args, "argv", None) is not None:
-        from nas.cli import given_options
-
         written = sorted(given_options(args.argv, "compare") - RESUME_FREE)
     else:
         written = ["runs"] if args.runs else []
@@ -145,7 +142,7 @@ def resumed_config(args: argparse.Namespace) -> CompareConfig:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.cli.checks import check_data, check_genome_source, check_run_folders
+    from nas.cli.checks import check_data, check_genome_source, check_run_folders  # deferred: numpy (fast --help)
 
     if args.resume:
         args.out = args.resume
@@ -157,7 +154,6 @@ def run(args: argparse.Namespace) -> int:
         check_genome_source(source)
     check_data(config.dataset, config.data_dir)
     from nas.compare.run import CompareInterrupted, run_compare  # torch and Ray: after the checks above
-    from nas.engine.interrupts import Interrupted
 
     folder = Path(args.out) if args.out else Path("results") / (
         f"compare-{(args.dataset or 'runs').split(':')[0]}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
@@ -170,8 +166,7 @@ def run(args: argparse.Namespace) -> int:
         print(command_line(config, folder), flush=True)
         return 128 + stop.signum
     if not args.quiet:
-        from nas.cli.common import table
-        from nas.compare.report import MAIN_HEADERS, count, percent
+        from nas.compare.report import MAIN_HEADERS, count, percent  # deferred: torch, scipy (keeps --help fast)
 
         rows = [(r["model"], r["kind"], percent(r["test_mean"], r["test_std"]), str(r["n"]), count(r["params"]))
                 for r in outcome.rows]

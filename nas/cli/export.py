@@ -13,8 +13,11 @@ replaced only with --force.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+from pathlib import Path
 
 from nas.cli.common import add_source, load_source
+from nas.engine.folder import check_output_file
 from nas.errors import NasError
 
 FORMAT_NAMES = ("torchscript", "exported", "onnx")
@@ -42,12 +45,8 @@ PREFERRED = {"torchscript": "note: PyTorch has deprecated TorchScript (torch.jit
 
 
 def run(args: argparse.Namespace) -> int:
-    import importlib.util
-    from pathlib import Path
-
-    from nas.cli.checks import check_file, check_genome_source
-    from nas.engine.folder import check_output_file
-    from nas.train.contract import describe, find_contract, read_contract
+    from nas.cli.checks import check_file, check_genome_source  # deferred: numpy (keeps `nas export --help` fast)
+    from nas.train.contract import describe, find_contract, read_contract  # deferred: numpy (as above)
 
     check_genome_source(args.source)
     check_file(args.weights, "weights file")

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from nas.errors import NasError
+from nas.frozen import thaw
+from nas.params import REQUIRED
 from nas.suggest import did_you_mean
 
 
@@ -20,9 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import nas.ops  # noqa: F401  (registers the ops)
-    from nas import cellgraph as cell
-    from nas.ops.registry import OPS
+    import nas.ops  # noqa: F401  (registers the ops; deferred: torch, keeps `nas ops --help` torch-free)
+    from nas import cellgraph as cell  # deferred: networkx (keeps `nas ops --help` fast)
+    from nas.ops.registry import OPS  # deferred: torch (keeps `nas ops --help` torch-free)
 
     entries = [describe(OPS.get(name)) for name in select(OPS, args.names, "op")]
     node_fields = [{"name": name, "type": "int" if name == "column" else param_type(default), "default": default,
@@ -53,8 +55,6 @@ def select(registry: Iterable[str], names: list[str], kind: str) -> list[str]:
 
 def param_type(default: Any) -> str:
     """The type a parameter takes, as `nas.params` checks it from the default (``any`` when unchecked)."""
-    from nas.params import REQUIRED
-
     if default is None or default is REQUIRED:
         return "any"
     if isinstance(default, bool):
@@ -78,9 +78,6 @@ def type_of(spec: Any, key: str, default: Any) -> str:
 
 def describe(spec: Any) -> dict[str, Any]:
     """A registry entry (an OpSpec or a TemplateSpec) as plain data."""
-    from nas.frozen import thaw
-    from nas.params import REQUIRED
-
     doc = spec.doc.strip()
     entry = {
         "name": spec.name,

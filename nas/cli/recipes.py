@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from nas.train.recipe import load_recipe, recipe_names
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("names", nargs="*", metavar="NAME|FILE",
@@ -18,8 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.train.recipe import load_recipe, recipe_names
-
     recipes = [load_recipe(name) for name in (args.names or recipe_names())]
     if args.json:
         print(json.dumps({"recipes": [{**r.to_dict(), "key_settings": r.key_settings()} for r in recipes]},

@@ -13,20 +13,27 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import signal as signals
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from nas.cli.common import add_recipe, add_val_limit, dataset_argument, dataset_help, recipe_from_args
+from nas.cli import given_options
+from nas.cli.common import RECIPE_DEFAULTS, add_recipe, add_val_limit, dataset_argument, dataset_help, recipe_from_args
 from nas.cli.failure import EXIT_CODE as FAILURE_EXIT_CODE
 from nas.cli.failure import internal_error_line
+from nas.engine.folder import describe_os_error
 from nas.errors import NasError
+from nas.evaluate.hooks import summary_lines
 from nas.evaluate.spec import BUILTIN_PROXIES
 from nas.resources import space_names
 from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder
-from nas.search.strategies import STRATEGIES
+from nas.search.leaderboard import LEADERBOARD_COLUMNS, leaderboard
+from nas.search.strategies import STRATEGIES, strategy_class
+from nas.search.strategies.optuna_search import open_storage
 from nas.train.settings import TrainSettings
 from nas.units import si
 
@@ -115,10 +122,6 @@ def parse_options(items: list[str]) -> dict[str, Any]:
 
 def options_text(strategy: str | None) -> str:
     """The options of `strategy` (every strategy when None) as the strategy classes declare them."""
-    import textwrap
-
-    from nas.search.strategies import strategy_class
-
     blocks = []
     for name in [strategy] if strategy else list(STRATEGIES):
         cls = strategy_class(name)
@@ -138,9 +141,7 @@ def options_text(strategy: str | None) -> str:
 
 def refuse_existing_study(url: str, name: str) -> None:
     """A new search starts a new study: one of the same name in the storage would mix two runs' trials."""
-    import optuna
-
-    from nas.search.strategies.optuna_search import open_storage
+    import optuna  # deferred: optuna (a second to import; only a run with --storage needs it)
 
     if name in optuna.study.get_all_study_names(open_storage(url)):
         raise NasError(f"--storage {url} already holds a study named {name!r} (studies are named after the run "
@@ -173,12 +174,9 @@ def config_from_args(args: argparse.Namespace, folder: Path | None = None) -> Se
 
 
 def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.measure import Measurement
-    from rich.table import Table
-
-    from nas.evaluate.hooks import summary_lines
-    from nas.search.leaderboard import LEADERBOARD_COLUMNS, leaderboard
+    from rich.console import Console  # deferred: rich (0.2 s to import; only the closing table uses it)
+    from rich.measure import Measurement  # deferred: rich (as above)
+    from rich.table import Table  # deferred: rich (as above)
 
     console = Console()
     evaluator = summary.get("evaluator") or "train"
@@ -247,15 +245,11 @@ def resume_conflicts(args: argparse.Namespace, saved: SearchConfig, folder: Path
     add_arguments(probe)
     defaults = vars(probe.parse_args([]))
     if getattr(args, "argv", None) is not None:  # from nas.cli.main: the flags on the command line
-        from nas.cli import given_options
-
         written = given_options(args.argv, "search")
     else:  # a Namespace made in Python: the flags that differ from their defaults
         written = {name for name, value in vars(args).items() if name in defaults and value != defaults[name]}
     given = sorted(name for name in written if name in defaults and name not in RESUME_FREE)
     if "recipe" in given:  # a recipe stands for every training option it sets: each is compared
-        from nas.cli.common import RECIPE_DEFAULTS
-
         given = sorted({*given, "epochs", *RECIPE_DEFAULTS} - {"recipe"})
     if not given:
         return []
@@ -310,9 +304,8 @@ def failed(folder: Path, argv: list[str], error: Exception) -> int:
     """A search stopped by something other than bad input or a signal: one line on stderr (a full disk says
     which file and how much room a trial takes; anything else is an internal error with its log file), then
     the command that continues the run, when its folder holds one."""
-    from nas.engine.folder import describe_os_error
-    from nas.search.report import trial_footprint
-    from nas.search.run import resume_command
+    from nas.search.report import trial_footprint  # deferred: torch (keeps `nas search --help` torch-free)
+    from nas.search.run import resume_command  # deferred: torch and Ray (as above)
 
     cause = os_error_in(error)
     if cause is not None and (cause.errno in DISK_FULL or cause.filename):
@@ -341,8 +334,6 @@ def interrupted_line(folder: Path | None, stop: BaseException) -> int:
     """A search stopped by a signal before Ray Tune could stop it cleanly (during start-up, a second signal,
     or at the end): what the run folder keeps and the command that continues it; the exit code. Further
     Ctrl-Cs are ignored while this is printed (one more must not cut the command short)."""
-    import signal as signals
-
     try:
         previous = signals.signal(signals.SIGINT, signals.SIG_IGN)
     except ValueError:  # not the main thread: nothing to ignore
@@ -352,7 +343,7 @@ def interrupted_line(folder: Path | None, stop: BaseException) -> int:
         if folder is not None and (folder / "search.json").is_file():
             print(f"interrupted ({reason}); the run folder {folder} keeps {kept(folder)}; to continue:",
                   file=sys.stderr, flush=True)
-            from nas.search.run import resume_command
+            from nas.search.run import resume_command  # deferred: torch and Ray (keeps `nas search --help` fast)
 
             print(resume_command(folder), flush=True)
         else:
@@ -386,7 +377,7 @@ def run(args: argparse.Namespace) -> int:
 
 def search(args: argparse.Namespace, where: dict[str, Path]) -> int:
     """`run` without the help: `where["folder"]` is the run folder as soon as it is known."""
-    from nas.cli.checks import check_data, check_space
+    from nas.cli.checks import check_data, check_space  # deferred: numpy (keeps `nas search --help` fast)
 
     if args.resume and not args.out:
         raise SearchError("--resume needs --out (the run folder of the search to continue)")

@@ -14,10 +14,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import nas.templates  # noqa: F401  (registers the templates)
-    from nas.templates.registry import TEMPLATES
-    from nas.expand import TOKENS
-    from nas.genome import STAGE_FIELDS
+    import nas.templates  # noqa: F401  (registers the templates; deferred: networkx, keeps --help fast)
+    from nas.templates.registry import TEMPLATES  # deferred: networkx (as above)
+    from nas.expand import TOKENS  # deferred: torch (keeps `nas templates --help` torch-free)
+    from nas.genome import STAGE_FIELDS  # deferred: networkx and yaml (keeps `nas templates --help` fast)
 
     entries = [describe(TEMPLATES.get(name)) for name in select(TEMPLATES, args.names, "cell template")]
     if args.json:

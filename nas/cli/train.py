@@ -21,7 +21,11 @@ from pathlib import Path
 
 from nas.cli.common import (add_recipe, add_source, add_val_limit, dataset_help, load_source, recipe_from_args,
                             workers_argument)
+from nas.cli.train_resume import interruptible, resume, train_seeds
 from nas.errors import NasError
+from nas.train.display import TrainDisplay, data_lines
+from nas.train.pace import TrainingPace
+from nas.train.settings import TrainSettings
 
 DEFAULT_EPOCHS = 10
 
@@ -78,12 +82,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from nas.cli.checks import check_data, check_genome_source
-    from nas.train.settings import TrainSettings
+    from nas.cli.checks import check_data, check_genome_source  # deferred: numpy (keeps `nas train --help` fast)
 
     if args.resume:
-        from nas.cli.train_resume import resume
-
         return resume(args)
     if args.source is None:
         raise NasError("give SOURCE (a baseline name or a genome file), or --resume DIR")
@@ -92,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     check_genome_source(args.source)
     genome = load_source(args.source)  # (its validation imports torch)
     from nas.train.fit import new_folder, train  # torch: after the checks above
-    from nas.train.pretrained import is_reference, reference
+    from nas.train.pretrained import is_reference, reference  # deferred: torch (as above)
     out = Path(args.out) if args.out else Path("results/train") / f"{genome.name}-{datetime.now():%Y%m%d-%H%M%S}"
     if out.exists():
         new_folder(out)  # refuses a file or a folder holding files before any data is loaded
@@ -100,17 +101,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: aux weight {settings.aux_weight:g}, but {genome.name} marks no stage `aux: true`: "
               "no auxiliary head", flush=True)
     if args.seeds:
-        from nas.cli.train_resume import train_seeds
-
         return train_seeds(args, genome, settings, out)
 
     weights, pretrained = (None, reference(args.weights)) if is_reference(args.weights) else (args.weights, None)
     if pretrained is not None and not args.quiet:  # found in a cache or a file, before any data loads
         print(f"starting from {pretrained.describe()}", flush=True)
-    from nas.cli.train_resume import interruptible
-    from nas.train.datasets import load_dataset
-    from nas.train.display import TrainDisplay, data_lines
-    from nas.train.pace import TrainingPace
+    from nas.train.datasets import load_dataset  # deferred: torch (keeps `nas train --help` torch-free)
 
     if not args.quiet:
         print(f"loading {args.dataset}", flush=True)

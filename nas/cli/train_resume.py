@@ -9,7 +9,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from nas.cli import given_options
+from nas.engine.interrupts import Interrupts
 from nas.errors import NasError
+from nas.genome import Genome
+from nas.train.display import TrainDisplay, data_lines
+from nas.train.pace import TrainingPace
+from nas.train.resume import RUN_FILE, finished, read_run
+from nas.train.settings import TrainSettings
 
 RESUME_FREE = {"resume", "quiet", "command", "run", "argv"}  # what --resume may be written with
 
@@ -21,9 +28,6 @@ def resume_command(folder: Path) -> str:
 @contextlib.contextmanager
 def interruptible(folder: Path) -> Iterator[None]:
     """SIGINT and SIGTERM stop the training (`nas.engine.interrupts`); the command to continue it is printed."""
-    from nas.engine.interrupts import Interrupts
-    from nas.train.resume import RUN_FILE
-
     try:
         with Interrupts():
             yield
@@ -36,10 +40,8 @@ def interruptible(folder: Path) -> Iterator[None]:
 
 
 def resume(args: argparse.Namespace) -> int:
-    from nas.genome import Genome
-    from nas.train.checkpointing import STATE_FILE
-    from nas.train.fit import train
-    from nas.train.resume import finished, read_run
+    from nas.train.checkpointing import STATE_FILE  # deferred: torch (keeps `nas train --help` torch-free)
+    from nas.train.fit import train  # deferred: torch (as above)
 
     folder = Path(args.resume)
     written = _written(args)
@@ -55,11 +57,8 @@ def resume(args: argparse.Namespace) -> int:
     if not spec.get("dataset"):
         raise NasError(f"{folder}: trained from Python on a data set object; continue it with "
                        "nas.fit(genome, data, out=..., resume=True)")
-    from nas.train.checkpointing import read_state
-    from nas.train.datasets import load_dataset
-    from nas.train.display import TrainDisplay, data_lines
-    from nas.train.pace import TrainingPace
-    from nas.train.settings import TrainSettings
+    from nas.train.checkpointing import read_state  # deferred: torch (keeps `nas train --help` torch-free)
+    from nas.train.datasets import load_dataset  # deferred: torch (as above)
 
     settings = TrainSettings.from_dict(spec["settings"])
     saved, _ = read_state(folder) if (folder / STATE_FILE).exists() else (None, None)
@@ -93,15 +92,13 @@ def _written(args: argparse.Namespace) -> list[str]:
     """The options and SOURCE written with --resume that it does not take."""
     if getattr(args, "argv", None) is None:
         return ["SOURCE"] if getattr(args, "source", None) else []
-    from nas.cli import given_options
-
     names = sorted(given_options(args.argv, "train") - RESUME_FREE)
     return [("SOURCE" if name == "source" else "--" + name.replace("_", "-")) for name in names]
 
 
 def train_seeds(args: argparse.Namespace, genome, settings, out: Path) -> int:
     """`--seeds`: the seeds as parallel Ray Tune trials; a line per seed and the mean and standard deviation."""
-    from nas.train.seeds import train_seeds as run_seeds
+    from nas.train.seeds import train_seeds as run_seeds  # deferred: torch and Ray (keeps `nas train --help` fast)
 
     if args.weights:
         raise NasError("--seeds trains from scratch; --from fine-tunes one training (leave out one of them)")

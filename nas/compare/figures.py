@@ -20,7 +20,9 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from nas.draw import cell_panel, distinct_cells, panels_figure
 from nas.engine.ranking import best_so_far_points, trial_points
+from nas.expand import expand
 from nas.genome import Genome
 
 KIND_STYLE = {  # kind -> (colour, marker, legend label)
@@ -165,9 +167,6 @@ def plot_search_curves(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]], 
 def representative_cells(genome: Genome, input_shape: tuple[int, int, int], num_classes: int, limit: int = 4):
     """One concrete cell per cell kind of the stages (the largest occurrence: e.g. a strided block with its
     shortcut, an MBConv with its expansion), as `nas.draw.CellGroup`s in network order."""
-    from nas.draw import distinct_cells
-    from nas.expand import expand
-
     channels, height, width = input_shape
     plan = expand(genome, num_classes=num_classes, in_channels=channels, input_size=(height, width))
     chosen: dict[str, Any] = {}
@@ -184,8 +183,6 @@ def draw_cells(genome: Genome, input_shape: tuple[int, int, int], num_classes: i
                dpi: float = 130) -> list[tuple[str, Path]]:
     """Each representative cell of `genome` as its own image ``folder/stem-K.png``, as `nas.draw` lays it
     out; returns (title, path) per cell in network order."""
-    from nas.draw import cell_panel, panels_figure
-
     drawn = []
     for k, group in enumerate(representative_cells(genome, input_shape, num_classes), start=1):
         panel = cell_panel(group)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from nas.compare.config import CompareConfig, PlanError
 from nas.compare.plan import Model, read_run
+from nas.compare.report import write_report
 from nas.genome import Genome
 
 CONFIG_FILE, MODELS_FILE, SUMMARY_FILE, TRIALS_FILE, GENOMES_DIR = (
@@ -31,8 +32,6 @@ def _json(path: Path):
 
 def rewrite_report(folder: str | Path) -> Path:
     """Rewrite `folder`'s report from its stored results; return the Markdown report's path."""
-    from nas.compare.report import write_report
-
     folder = Path(folder)
     config = CompareConfig(**_json(folder / CONFIG_FILE))
     models = [Model(m["label"], m["kind"], Genome.load(folder / GENOMES_DIR / f"{m['label']}.yaml"), m["source"],

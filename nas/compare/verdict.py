@@ -92,7 +92,7 @@ def _pp(rival: Rival) -> str:
 
 
 def _p(rival: Rival) -> str:
-    from nas.compare.report import p_text
+    from nas.compare.report import p_text  # a cycle: nas.compare.report imports this module
 
     return "" if rival.test is None else f", Holm-adjusted p = {p_text(rival.test.p_adjusted)}"
 

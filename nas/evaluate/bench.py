@@ -17,6 +17,8 @@ uninterrupted build writes. The table records what it cost (``cost``: CPU and tr
 """
 from __future__ import annotations
 
+import copy
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -24,8 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nas.engine.records import SUMMARY_JSON
 from nas.errors import NasError
-from nas.evaluate.table import TABLE_FILE, Table
+from nas.evaluate.table import TABLE_FILE, Table, table_from_run
+from nas.genome import Genome
 
 RUN_DIR = "run"
 RANK_FILE = "rank.json"
@@ -45,8 +49,6 @@ class BenchError(NasError):
 
 def table_config(config) -> Any:
     """`config` as a table's search: the random strategy, proxies off, test accuracy after the last epoch."""
-    import copy
-
     config = copy.copy(config)
     config.strategy, config.evaluate = "random", "train"
     config.train = {**config.train, "test_at_end": True}
@@ -67,10 +69,6 @@ def check_folder(folder: Path) -> None:
 
 def finished(run: Path) -> bool:
     """Did the run in `run` end with every trial finished (not interrupted)?"""
-    import json
-
-    from nas.engine.records import SUMMARY_JSON
-
     try:
         summary = json.loads((run / SUMMARY_JSON).read_text())
     except (OSError, ValueError):
@@ -94,8 +92,8 @@ def build_table(config, folder: str | Path, *, address: str | None = None, verbo
             written = None  # damaged: a run rewrites it; without one, continue_build says so
         if written is not None:
             check_same_table(written, config, folder / TABLE_FILE)
-    from nas.evaluate.bench_listed import run_state, session_start
-    from nas.search.run import read_config, run_search, started
+    from nas.evaluate.bench_listed import run_state, session_start  # deferred: torch (after the checks above)
+    from nas.search.run import read_config, run_search, started  # deferred: torch, Ray (after the checks above)
 
     run = folder / RUN_DIR
     state = run_state(run)
@@ -193,7 +191,7 @@ def table_so_far(config, folder: str | Path) -> Table:
     """Write ``folder/table.json`` from the architectures an unfinished (or running) build has trained so far,
     training nothing: a table marked ``"complete": false`` that a search or `nas bench rank` reads like any
     other. The build's command, run again, resumes it and writes the whole table at its end."""
-    from nas.search.run import read_config
+    from nas.search.run import read_config  # deferred: torch and Ray (`nas bench --help` imports us)
 
     folder = Path(folder)
     config = table_config(config)
@@ -232,8 +230,6 @@ def listed_so_far(config, folder: Path, saved) -> Table:
 
 
 def table_from_run_folder(run: Path, meta: dict[str, Any]) -> Table:
-    from nas.evaluate.table import table_from_run
-
     return table_from_run(run, meta)
 
 
@@ -258,7 +254,7 @@ def _plain(value: float) -> float | None:
 
 def correlations(scores: Sequence[float], truth: Sequence[float]) -> tuple[float, float, int]:
     """(Kendall's tau, Spearman's rho, pairs used) over the finite scores (scipy.stats); NaN with fewer than 3."""
-    from scipy import stats
+    from scipy import stats  # deferred: scipy (1.5 s; `nas bench --help` imports us)
 
     pairs = [(s, t) for s, t in zip(scores, truth) if math.isfinite(s) and t is not None and math.isfinite(t)]
     if len(pairs) < 3 or len({s for s, _ in pairs}) < 2 or len({t for _, t in pairs}) < 2:
@@ -273,8 +269,7 @@ def rank_table(table: Table, proxies: Sequence[str], data, *, against: str = "va
     """Score every architecture of `table` with every proxy (networks initialised with `seed`, one minibatch of
     `batch_size` training images of `data`) and correlate with the table's `against` (val_accuracy: final
     validation accuracy; test_accuracy). Returns the rankings and the raw scores."""
-    from nas.evaluate.proxies import Candidate, score
-    from nas.genome import Genome
+    from nas.evaluate.proxies import Candidate, score  # deferred: torch (`nas bench --help` imports us)
 
     truth = [e.final_val_accuracy if against == "val_accuracy" else e.test_accuracy for e in table.entries]
     scores: dict[str, list[float]] = {name: [] for name in proxies}

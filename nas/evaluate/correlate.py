@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nas.engine.records import replace_file
+
 REPORT_MD, REPORT_CSV, REPORT_PNG = "rank.md", "rank.csv", "rank.png"
 TOP_SHARE = 0.1
 
@@ -59,7 +61,7 @@ def _pairs(scores: Sequence[float], truth: Sequence[float]) -> tuple[list[float]
 
 
 def _both(x: Sequence[float], y: Sequence[float]) -> tuple[float, float]:
-    from scipy import stats
+    from scipy import stats  # deferred: scipy (1.5 s; `nas bench --help` imports this module)
 
     if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
         return math.nan, math.nan
@@ -82,7 +84,7 @@ def top_hit_rate(scores: Sequence[float], truth: Sequence[float], share: float =
 def bootstrap(x: Sequence[float], y: Sequence[float], boots: int, seed: int) -> tuple[tuple[float, float],
                                                                                      tuple[float, float]]:
     """95% percentile intervals of (Kendall's tau, Spearman's rho) over `boots` resamples of the pairs."""
-    import numpy as np
+    import numpy as np  # deferred: numpy (keeps `nas bench --help` fast)
 
     if len(x) < 3 or boots < 1:
         return (math.nan, math.nan), (math.nan, math.nan)
@@ -148,10 +150,10 @@ def csv_text(rows: Sequence[Judgement]) -> str:
 
 def plot(rows: Sequence[Judgement], path: Path, title: str) -> None:
     """Spearman's rho and Kendall's tau of each evaluator with their 95% intervals (horizontal bars)."""
-    import matplotlib
+    import matplotlib  # deferred: matplotlib (only a report draws; Agg is chosen before pyplot loads)
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # deferred: matplotlib (as above)
 
     ordered = sorted(rows, key=lambda r: r.spearman_rho if math.isfinite(r.spearman_rho) else -2.0)
     figure, axis = plt.subplots(figsize=(7, 0.45 * len(ordered) + 1.5))
@@ -179,8 +181,6 @@ def plot(rows: Sequence[Judgement], path: Path, title: str) -> None:
 def write_report(rows: Sequence[Judgement], folder: str | Path, *, title: str, command: str, truth_line: str,
                  boots: int) -> list[Path]:
     """rank.md, rank.csv and rank.png in `folder` (made if missing); the paths written."""
-    from nas.search.report import replace_file
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = [folder / REPORT_MD, folder / REPORT_CSV, folder / REPORT_PNG]

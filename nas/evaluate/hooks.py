@@ -16,7 +16,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nas.engine.records import BEST_GENOME, BEST_WEIGHTS, SUMMARY_JSON, replace_file
 from nas.evaluate.spec import Evaluator, EvaluatorError, parse_evaluator
+from nas.evaluate.table import Table
+from nas.evaluate.warmup import warm_samples
+from nas.genome import Genome
 from nas.units import plural
 
 
@@ -33,8 +37,6 @@ def check(config) -> None:
     if getattr(config, "warmup_proxy", None):
         parse_evaluator(f"proxy:{config.warmup_proxy}")
     if evaluator.kind == "table":
-        from nas.evaluate.table import Table
-
         table = Table.load(evaluator.argument)
         if table.meta.get("dataset") != config.dataset:
             raise EvaluatorError(f"--evaluate {evaluator}: the table was trained on {table.meta.get('dataset')}, "
@@ -47,8 +49,6 @@ def warm_start(config, data, searcher, restoring: bool) -> None:
     keeps what is left of them)."""
     if restoring or not getattr(config, "warmup", 0) or not hasattr(searcher, "warm_start"):
         return
-    from nas.evaluate.warmup import warm_samples
-
     searcher.warm_start(warm_samples(searcher.space, data, config.warmup_proxy, config.warmup, config.seed,
                                      config.settings.batch_size))
 
@@ -63,7 +63,7 @@ def trainable(config, data):
     evaluator = evaluator_of(config)
     if evaluator.kind == "train":
         return None
-    from nas.evaluate.trainables import evaluator_trainable
+    from nas.evaluate.trainables import evaluator_trainable  # deferred: torch and Ray (`nas search --help` imports us)
 
     return evaluator_trainable(evaluator, data, config.resources())
 
@@ -91,8 +91,6 @@ def finish(folder: Path, config, data, summary: dict[str, Any], interrupted: int
     evaluator = evaluator_of(config)
     if evaluator.kind == "train":
         return summary
-    from nas.engine.records import BEST_GENOME, BEST_WEIGHTS, SUMMARY_JSON, replace_file
-
     summary["evaluator"] = str(evaluator)
     best = summary.get("best")
     if evaluator.kind == "proxy":
@@ -103,9 +101,6 @@ def finish(folder: Path, config, data, summary: dict[str, Any], interrupted: int
                 best.update(train_from_scratch(folder / BEST_GENOME, folder / BEST_WEIGHTS, config, data))
                 best["weights_file"] = BEST_WEIGHTS
     elif evaluator.kind == "table" and best is not None:
-        from nas.evaluate.table import Table
-        from nas.genome import Genome
-
         entry = Table.load(evaluator.argument).lookup(Genome.load(folder / BEST_GENOME))
         if entry is not None:
             best["test_accuracy"] = entry.test_accuracy
@@ -116,11 +111,10 @@ def finish(folder: Path, config, data, summary: dict[str, Any], interrupted: int
 
 def train_from_scratch(genome_file: Path, weights_file: Path, config, data) -> dict[str, Any]:
     """Train the genome with the search's recipe (`nas.train`), save its weights; its accuracies and cost."""
-    import torch
+    import torch  # deferred: torch (`nas search --help` imports this module)
 
-    from nas.genome import Genome
-    from nas.engine.progress import announce
-    from nas.train.fit import train
+    from nas.engine.progress import announce  # deferred: Ray (`nas search --help` imports this module)
+    from nas.train.fit import train  # deferred: torch (`nas search --help` imports this module)
 
     announce(f"training the best-scored genome from scratch ({plural(config.settings.epochs, 'epoch')}) before reporting "
              "an accuracy")

@@ -17,12 +17,15 @@ best that a sampled table allows; on a table that holds the whole space it is th
 """
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from nas.evaluate.table import Entry, Table
 from nas.genome import Genome
+from nas.search.strategies import make_searcher
+from nas.search.strategies.base import FINISHED
 
 
 @dataclass
@@ -68,9 +71,6 @@ def search_on_table(table: Table, space, strategy: str, *, seed: int, queries: i
                     options: Mapping[str, Any] | None = None, answerer: Answerer | None = None) -> TableRun:
     """`strategy` (a name of `nas.search.strategies`) over `space` for `queries` proposals, each answered by
     the table (`Answerer`); a strategy that finishes early (a small space) ends the run early."""
-    from nas.search.strategies import make_searcher
-    from nas.search.strategies.base import FINISHED
-
     answerer = answerer or Answerer(table)
     searcher = make_searcher(strategy, space, seed=seed, max_trials=queries, options=options)
     run = TableRun(strategy, seed)
@@ -100,8 +100,6 @@ def search_on_table(table: Table, space, strategy: str, *, seed: int, queries: i
 def mean_curve(runs: Sequence[TableRun], length: int) -> list[float]:
     """The mean best-so-far over `runs` at each query 1..length; a run that ended early carries its best
     forward, so the mean never drops."""
-    import statistics
-
     curves = [run.best_so_far + [run.best_so_far[-1]] * (length - len(run.best_so_far)) for run in runs
               if run.best_so_far]
     return [statistics.fmean(c[i] for c in curves) for i in range(length)] if curves else []

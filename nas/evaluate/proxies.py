@@ -25,8 +25,11 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from nas.evaluate.registry import PROXIES, proxy
+from nas.compiler import build
+from nas.evaluate.registry import PROXIES, get_proxy, proxy
 from nas.genome import Genome
+from nas.summary import count_flops, summary
+from nas.train.loop import trial_seed
 
 LAYERS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
 # activations whose output is > 0 exactly where their input is > 0: the "linear region" code of NASWOT
@@ -49,8 +52,6 @@ class Candidate:
     def cost(self):
         """`nas.summary` of the genome (params, FLOPs), computed once."""
         if not hasattr(self, "_summary"):
-            from nas.summary import summary
-
             self._summary = summary(self.genome, num_classes=self.num_classes, in_channels=int(self.x.shape[1]),
                                     input_size=tuple(int(s) for s in self.x.shape[2:]))
         return self._summary
@@ -65,9 +66,6 @@ class Candidate:
         """`genome` (realized for `data`, a `DatasetSplits`) with a seeded minibatch of `batch_size`
         training images; the network's initialisation is seeded by `seed` and the genome's fingerprint
         (as a trial's, `nas.train.loop.trial_seed`)."""
-        from nas.compiler import build
-        from nas.train.loop import trial_seed
-
         device = torch.device(device)
         generator = torch.Generator().manual_seed(seed)
         index = torch.randperm(len(data.train), generator=generator)[:batch_size]
@@ -91,8 +89,6 @@ def loss_backward(model: nn.Module, candidate: Candidate) -> None:
 
 def score(name: str, candidate: Candidate) -> float:
     """The proxy `name`'s score of `candidate` (a float; -inf where the proxy is undefined)."""
-    from nas.evaluate.registry import get_proxy
-
     return float(get_proxy(name).score(candidate))
 
 
@@ -109,8 +105,6 @@ def params(candidate: Candidate) -> float:
 @proxy("flops", paper="FLOPs per image (a baseline, as params)", uses_data=False)
 def flops(candidate: Candidate) -> float:
     """FLOPs of one image's forward pass: `nas.summarize(genome).flops` (torch.utils.flop_counter, 2 per multiply-add)."""
-    from nas.summary import count_flops
-
     if candidate.genome is not None:
         return float(candidate.cost().flops)
     return float(count_flops(candidate.network(), candidate.x[:1]))

@@ -48,12 +48,12 @@ def proxy(name: str, *, paper: str = "", uses_data: bool = True) -> Callable[[Ca
 
 def builtin_names() -> list[str]:
     """The proxies of this package, imported (plug-ins' names come from `PROXIES.names()`)."""
-    import nas.evaluate.proxies  # noqa: F401 - registers the built-in proxies
+    import nas.evaluate.proxies  # noqa: F401 - registers the built-in proxies; deferred: torch, and a cycle
 
     return PROXIES.names()
 
 
 def get_proxy(name: str) -> Proxy:
-    import nas.evaluate.proxies  # noqa: F401 - registers the built-in proxies
+    import nas.evaluate.proxies  # noqa: F401 - registers the built-in proxies; deferred: torch, and a cycle
 
     return PROXIES.get(name)

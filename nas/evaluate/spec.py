@@ -10,8 +10,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from nas.errors import NasError
+from nas.evaluate.registry import PROXIES, builtin_names
 from nas.suggest import did_you_mean
 
 KINDS = ("train", "proxy", "table")
@@ -53,15 +55,11 @@ def parse_evaluator(text: str, check: bool = True) -> Evaluator:
         raise EvaluatorError(f"--evaluate {text}: {kind} needs " + ("a proxy name, e.g. proxy:synflow" if kind == "proxy"
                                                                     else "a table file, e.g. table:bench/table.json"))
     if check and kind == "proxy":
-        from nas.evaluate.registry import PROXIES, builtin_names
-
         if argument not in builtin_names() and argument not in PROXIES:
             raise EvaluatorError(f"--evaluate {text}: unknown proxy {argument!r} (known: {', '.join(PROXIES.names())})"
                                  + did_you_mean(argument, PROXIES.names()))
     if check and kind == "table":
-        from pathlib import Path
-
-        from nas.evaluate.table import table_file
+        from nas.evaluate.table import table_file  # deferred: networkx, yaml (nas.genome); SearchConfig imports us
 
         if not table_file(Path(argument)).is_file():
             raise EvaluatorError(f"--evaluate {text}: no table at {argument} (make one with nas bench build)")

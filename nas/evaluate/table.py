@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nas.engine.records import read_trials, replace_file
 from nas.errors import NasError
 from nas.genome import Genome
 from nas.units import finite, plural
@@ -108,8 +109,6 @@ class Table:
         return {"format": FORMAT, "version": VERSION, **self.meta, "entries": [e.to_dict() for e in self.entries]}
 
     def save(self, path: str | Path) -> Path:
-        from nas.engine.records import replace_file
-
         path = table_file(path)
         replace_file(path, json.dumps(self.to_dict(), indent=1) + "\n")
         return path
@@ -158,8 +157,6 @@ def trial_history(run_folder: Path, trial_id: str) -> list[dict[str, Any]]:
 def table_from_run(run_folder: str | Path, meta: Mapping[str, Any]) -> Table:
     """The table of the completed trials of a search run with `test_at_end` (their per-epoch validation
     accuracies from Ray Tune's per-trial results), in the order the sample was drawn."""
-    from nas.engine.records import read_trials
-
     run_folder = Path(run_folder)
     entries = []
     for record in sorted(read_trials(run_folder), key=lambda r: r["index"]):

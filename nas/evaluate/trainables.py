@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from ray import tune
 
+from nas.evaluate.proxies import Candidate, score
 from nas.evaluate.spec import Evaluator
 from nas.evaluate.table import Table
 from nas.genome import Genome
@@ -44,8 +45,6 @@ def _common(config: dict[str, Any], evaluator: str) -> tuple[Genome, TrainSettin
 
 def score_genome(config: dict[str, Any], data: DatasetSplits, proxy: str) -> None:
     """A trial of `--evaluate proxy:NAME`: the genome's proxy score as ``score``."""
-    from nas.evaluate.proxies import Candidate, score
-
     started = time.perf_counter()
     genome, settings, fixed, clock = _common(config, f"proxy:{proxy}")
     device = fixed.pop("_device")

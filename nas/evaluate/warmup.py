@@ -18,8 +18,8 @@ from nas.errors import NasError
 
 def warm_samples(space, data, proxy: str, count: int, seed: int, batch_size: int) -> list[dict[str, Any]]:
     """`count` distinct random samples of `space`, best proxy score first (non-finite scores left out)."""
-    from nas.evaluate.proxies import Candidate, score
-    from nas.engine.progress import announce
+    from nas.evaluate.proxies import Candidate, score  # deferred: torch (`nas search --help` imports this module)
+    from nas.engine.progress import announce  # deferred: Ray (as torch above)
 
     rng = random.Random(f"warmup:{seed}")
     scored: list[tuple[float, int, dict[str, Any]]] = []

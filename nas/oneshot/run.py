@@ -34,6 +34,7 @@ from nas.engine.records import CONFIG_JSON, SUMMARY_JSON, SearchTrial, read_tria
 from nas.engine.session import tune_session
 from nas.engine.tune_trials import interrupted_records, search_trial, trial_name
 from nas.engine.verbosity import libraries_quiet, ray_listener_muted
+from nas.oneshot.stage_supernet import check_stage_space
 from nas.oneshot.supernet import OneShotError
 from nas.oneshot.trainable import oneshot_trainable
 from nas.registry import loaded_plugins
@@ -44,6 +45,7 @@ from nas.search.run_folder import begin
 from nas.search.strategies import strategy_class
 from nas.spaces import load_space
 from nas.spaces.cell_space import CellSpace
+from nas.spaces.stages import StageSpace
 from nas.train.datasets import load_dataset
 from nas.units import plural
 
@@ -74,12 +76,8 @@ class OneShotRecorder(RunRecorder):
 
 def check_space(config: SearchConfig) -> None:
     """The space has a supernet, and the strategy's options fit it (partial channels dividing the width)."""
-    from nas.spaces.stages import StageSpace
-
     space = load_space(config.space)
     if isinstance(space, StageSpace):  # SPOS / RSWS, and a supernet derivable from the space (or one line why not)
-        from nas.oneshot.stage_supernet import check_stage_space
-
         check_stage_space(space, config.strategy)
         strategy_class(config.strategy)(space, seed=config.seed, max_trials=config.trials, options=config.options)
         return

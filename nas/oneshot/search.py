@@ -41,7 +41,10 @@ from torch import nn
 
 from nas.oneshot.architecture import Architecture, cell_counts, op_kinds
 from nas.oneshot.supernet import CellSupernet, OneShotError, supernet_for
+from nas.search.strategies import strategy_class
+from nas.search.strategies.base import FINISHED
 from nas.spaces.base import SearchSpace
+from nas.summary import summary
 from nas.train.datasets import DatasetSplits, Split
 from nas.train.loop import augmentation, batches, inputs, make_scheduler, steps_per_epoch, to_device
 from nas.train.failures import TrialFailure
@@ -191,8 +194,6 @@ class OneShotSearch:
         return accuracy(self.supernet, self.data, self.val_split, self.settings.eval_batch_size, path=path)
 
     def _describe(self, path: Mapping[str, Any], val_accuracy: float) -> dict[str, Any]:
-        from nas.summary import summary
-
         genome = self.space.realize(path)
         cost = summary(genome)
         return {"val_accuracy": val_accuracy, "sample": dict(path), "genome": genome.to_dict(),
@@ -383,9 +384,6 @@ class UniformSearch(OneShotSearch):
 
     def _finish(self) -> tuple[dict[str, Any], float, dict[str, Any]]:
         """Score `paths` paths proposed by this strategy's ask/tell object (`nas.oneshot.strategies`)."""
-        from nas.search.strategies import strategy_class
-        from nas.search.strategies.base import FINISHED
-
         searcher = strategy_class(self.name)(self.space, seed=self.seed, max_trials=self.paths, options=self.options)
         best: tuple[float, dict[str, Any]] | None = None
         scored = 0
@@ -420,7 +418,7 @@ def make_search(strategy: str, space: SearchSpace, data: DatasetSplits, settings
                 device: torch.device = torch.device("cpu")) -> OneShotSearch:
     """The one-shot search `strategy` (darts, pcdarts, spos, rsws, enas) over `space` with its resolved `options`."""
     if strategy == "enas":  # its own module (nas.oneshot.enas), which imports this one
-        from nas.oneshot.enas import EnasSearch
+        from nas.oneshot.enas import EnasSearch  # a cycle: nas.oneshot.enas imports this module
 
         return EnasSearch(space, data, settings, options, seed=seed, paths=paths, device=device)
     if strategy not in SEARCHES:

@@ -57,6 +57,7 @@ from nas.errors import NasError
 from nas.expand import CellPlan, expand, infer_cell, stage_cell
 from nas.genome import Genome, Stage
 from nas.modules import Network
+from nas.oneshot.supernet import OneShotError
 from nas.ops.registry import get_op
 from nas.spaces.base import Choice
 from nas.spaces.layout import clip_strides, stem_layers
@@ -67,8 +68,6 @@ MAX_COMBINATIONS = 20000  # stage combinations x input widths expanded while der
 
 
 def _error(message: str) -> Exception:
-    from nas.oneshot.supernet import OneShotError
-
     return OneShotError(message)
 
 

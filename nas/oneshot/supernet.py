@@ -73,7 +73,7 @@ def supernet_for(space: SearchSpace, **options: Any) -> "CellSupernet":
     if isinstance(space, CellSpace):
         return CellSupernet(space, **options)
     if isinstance(space, StageSpace):
-        from nas.oneshot.stage_supernet import StageSupernet
+        from nas.oneshot.stage_supernet import StageSupernet  # a cycle: stage_supernet imports this module
 
         return StageSupernet(space, **options)
     raise OneShotError(f"space {space.name!r} ({type(space).__name__}) has no supernet: one-shot search covers "

@@ -13,20 +13,19 @@ from typing import Any
 
 import torch
 
+from nas.compiler import build
 from nas.engine.ranking import ranked
 from nas.engine.records import BEST_GENOME, BEST_INPUT, BEST_WEIGHTS, read_records, replace_file
 from nas.genome import Genome
 from nas.train.checkpointing import STATE_FILE, read_state
 from nas.train.contract import input_contract, to_json
+from nas.train.inference import accuracy
+from nas.train.settings import TrainSettings
+from nas.train.speed import resolve_channels_last
 
 
 def test_accuracy(genome_spec: Mapping[str, Any], weights: Mapping[str, Any], data) -> float:
     """Accuracy of the genome with `weights` on the data set's test split (on this machine's CPU)."""
-    from nas.compiler import build
-    from nas.train.inference import accuracy
-    from nas.train.settings import TrainSettings
-    from nas.train.speed import resolve_channels_last
-
     model = build(Genome.from_dict(genome_spec), num_classes=data.num_classes, in_channels=data.channels,
                   input_size=data.size)
     model.load_state_dict(weights)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import NasError
+from nas.evaluate.spec import parse_evaluator
 from nas.search.strategies import STRATEGIES
 from nas.train.settings import TrainSettings
 from nas.suggest import did_you_mean
@@ -23,7 +24,7 @@ class SearchError(NasError):
 
 
 def _scheduler_asha(config: "SearchConfig"):
-    from ray.tune.schedulers import AsyncHyperBandScheduler
+    from ray.tune.schedulers import AsyncHyperBandScheduler  # deferred: Ray (SearchConfig is Ray-free)
 
     return AsyncHyperBandScheduler(time_attr="epoch", max_t=config.train.get("epochs", TrainSettings.epochs),
                                    grace_period=1, reduction_factor=2)
@@ -84,8 +85,6 @@ class SearchConfig:
             raise SearchError(f"unknown scheduler {self.scheduler!r} (known: {', '.join(SCHEDULERS)})"
                               + did_you_mean(self.scheduler, SCHEDULERS))
         self.settings = TrainSettings.from_dict({"seed": self.seed, **self.train})
-        from nas.evaluate.spec import parse_evaluator
-
         parse_evaluator(self.evaluate, check=False)  # the form only (no torch): nas.evaluate.hooks.check does the rest
         if not isinstance(self.warmup, int) or self.warmup < 0 or bool(self.warmup) != bool(self.warmup_proxy):
             raise SearchError(f"--warmup-proxy NAME and --warmup N (N >= 1) go together, got {self.warmup_proxy!r} "

@@ -73,7 +73,7 @@ def plot_pareto(records: Sequence[Mapping[str, Any]], front: Sequence[Mapping[st
     import matplotlib  # pyplot on Agg, chosen when a plot is drawn: at import it would set the caller's backend
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib import pyplot as plt  # after the backend is chosen (see above)
 
     x_name, y_name = axes_names
     done = [r for r in records if r["status"] == TrialStatus.TERMINATED and r.get(x_name) is not None

@@ -16,7 +16,7 @@ def plot_best_so_far(records: Sequence[Mapping[str, Any]], path: Path, title: st
     import matplotlib  # pyplot on Agg, chosen when a plot is drawn: at import it would set the caller's backend
 
     matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
+    from matplotlib import pyplot as plt  # after the backend is chosen (see above)
 
     figure, (by_trial, by_cost) = plt.subplots(1, 2, figsize=(11.0, 4.0), dpi=120, sharey=True)
     done, curve = trial_points(records), best_so_far_points(records)

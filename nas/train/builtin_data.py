@@ -18,7 +18,7 @@ from nas.train.raw import DatasetError, RawData
 def _digits(root: Path) -> RawData:
     """scikit-learn's digits, shipped with it: 1,797 8x8 grey images (values 0..16) of 10 classes; no test
     set of its own (a stratified 20% is carved off); no augmentation by default."""
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits  # deferred: scikit-learn (seconds to import; only digits needs it)
 
     bunch = load_digits()
     x = bunch.images.astype(np.uint8)[:, None, :, :]  # values 0..16
@@ -58,7 +58,7 @@ def _torchvision(name: str, class_name: str, trusting: Callable[[type], type], a
             found = elsewhere()
             if found is not None:
                 return found
-        from torchvision import datasets
+        from torchvision import datasets  # deferred: torchvision and torch (see the docstring above)
 
         cls = trusting(getattr(datasets, class_name))
         parts = []

@@ -125,7 +125,7 @@ def load_raw(name: str, data_dir: str | Path | None = None) -> RawData:
 
 def _stratified(labels: np.ndarray, fraction: float, seed: int, what: str) -> tuple[np.ndarray, np.ndarray]:
     """Indexes (kept, carved): `fraction` of every class carved out, seeded."""
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # deferred: scikit-learn (seconds; workers never split)
 
     index = np.arange(len(labels))
     try:
@@ -206,7 +206,7 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, val_fraction:
 
 def _stratified_count(labels: np.ndarray, count: int, seed: int) -> np.ndarray:
     """Indexes of `count` of `labels` (at least one of each class), stratified and seeded, sorted."""
-    from sklearn.model_selection import train_test_split
+    from sklearn.model_selection import train_test_split  # deferred: scikit-learn (as in _stratified)
 
     try:
         _, chosen = train_test_split(np.arange(len(labels)), test_size=count, random_state=seed, stratify=labels)

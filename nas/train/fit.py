@@ -28,13 +28,17 @@ from nas.errors import NasError
 from nas.genome import Genome
 from nas.summary import summary
 from nas.train.checkpointing import STATE_FILE, TrainingState, read_state
+from nas.train.contract import input_contract
 from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.failures import TrialFailure
 from nas.train.finetune import FineTune
 from nas.train.loop import (Precision, evaluate, make_optimizer, make_scheduler, steps_per_epoch, to_device,
                             train_epoch, trial_seed)
 from nas.train.loop import tagged
+from nas.train.parallel import train_data_parallel
+from nas.train.recipe import load_recipe
 from nas.train.regularizers import Extras
+from nas.train.resume import RUN_FILE, ResumeError, finished, read_run, write_run
 from nas.train.settings import TrainSettings
 from nas.train.speed import resolve_channels_last
 
@@ -185,8 +189,6 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
     genome = for_data(genome, data)
     base = settings.to_dict() if isinstance(settings, TrainSettings) else dict(settings or {})
     if recipe is not None:
-        from nas.train.recipe import load_recipe
-
         base = {**load_recipe(recipe).settings, **base}
     base.setdefault("seed", seed)
     if epochs is not None:
@@ -214,8 +216,6 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
     try:
         try:
             if workers != 1:
-                from nas.train.parallel import train_data_parallel
-
                 return train_data_parallel(genome, data, settings, state, weights, folder, device, progress, workers)
             return _train(genome, data, settings, state, weights, folder, device, progress, run, tuning, on_batch)
         except TrialFailure as failure:  # e.g. "loss became NaN at epoch 2"
@@ -228,8 +228,6 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
 
 def resumable_folder(out: str | Path | None) -> Path:
     """`out` when it holds an unfinished `nas train` (run.json, no train.json); TrainError otherwise."""
-    from nas.train.resume import ResumeError, finished, read_run
-
     if out is None:
         raise TrainError("resume: give the folder of the training to continue (out=...)")
     try:
@@ -307,8 +305,6 @@ def _start_or_resume(folder: Path, checkpoint: TrainingState, run: dict[str, Any
                      skipped: list[str]) -> tuple[int, list[dict[str, float]], list[str]]:
     """A new training writes run.json; an unfinished one (its run.json there) continues from state.pt:
     (epochs done, their history, the tensors of --from left out)."""
-    from nas.train.resume import RUN_FILE, ResumeError, read_run, write_run
-
     if not (folder / RUN_FILE).exists():
         try:
             write_run(folder, run or {})
@@ -348,7 +344,6 @@ def write_result(folder: Path, result: TrainResult, data: DatasetSplits) -> None
             raise TrainError(f"{folder / name}: exists already; not overwritten")
     genome.save(folder / GENOME_FILE)
     torch.save({k: v.detach().to("cpu") for k, v in result.model.state_dict().items()}, folder / WEIGHTS_FILE)
-    from nas.train.contract import input_contract
 
     record = {**result.to_dict(), "data": data.describe(), "params": cost.params, "flops": cost.flops,
               "genome_file": GENOME_FILE, "weights_file": WEIGHTS_FILE,

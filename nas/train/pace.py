@@ -45,7 +45,7 @@ class TrainingPace:
     @staticmethod
     def for_run(settings, train_size: int, val_size: int, done_epochs: int = 0, **kwargs: Any) -> "TrainingPace":
         """A pace for `TrainSettings` `settings` on splits of these sizes (as the loop cuts them)."""
-        from nas.train.loop import steps_per_epoch
+        from nas.train.loop import steps_per_epoch  # deferred: torch (`nas train --help` imports this module)
 
         val_batches = math.ceil(val_size / settings.eval_batch_size) if val_size else 0
         guess = settings.eval_batch_size / settings.batch_size / 3.0

@@ -278,7 +278,7 @@ def train_data_parallel(genome: Genome, data: DatasetSplits, settings: TrainSett
                         folder: Path | None, device, progress, workers: int | str):
     """`nas.train.fit.train`'s training with `workers` processes (one process when it resolves to 1):
     the same initial weights, result and files."""
-    from nas.train import fit
+    from nas.train import fit  # a cycle: nas.train.fit imports this module
 
     device = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     count = resolve_workers(workers, settings, len(data.train), device)

@@ -27,6 +27,7 @@ error naming the tensor. Images keep the data's own size and normalisation: noth
 """
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -114,7 +115,7 @@ def reference(spec: str | ReferenceSpec | nn.Module | Reference) -> Reference:
 
 # ----- torchvision -----
 def _torchvision(spec: ReferenceSpec) -> Reference:
-    import torchvision
+    import torchvision  # deferred: torchvision (a second; only --from torchvision:NAME needs it)
 
     if spec.name not in torchvision.models.list_models():
         close = _close(spec.name, torchvision.models.list_models())
@@ -152,8 +153,8 @@ def torch_hub_file(url: str) -> Path:
 
 # ----- timm -----
 def _timm(spec: ReferenceSpec) -> Reference:
-    import timm
-    import timm.models
+    import timm  # optional: the timm package may be missing (only --from timm:NAME needs it)
+    import timm.models  # optional: as timm above
 
     if not timm.is_model(spec.name):
         raise PretrainedError(f"--from {spec}: timm has no model {spec.name!r}"
@@ -186,8 +187,8 @@ def _timm_cached(cfg: Any, looked: list[str]) -> Path | None:
     default), else torch.hub's cache (timm's URL weights); every place tried is added to `looked`."""
     hub_id = getattr(cfg, "hf_hub_id", None)
     if hub_id:
-        import huggingface_hub
-        import huggingface_hub.constants
+        import huggingface_hub  # optional: comes with timm (not a dependency of nas)
+        import huggingface_hub.constants  # optional: as huggingface_hub above
 
         cache = huggingface_hub.constants.HF_HUB_CACHE
         wanted = getattr(cfg, "hf_hub_filename", None)
@@ -224,7 +225,7 @@ def read_state_file(path: Path, where: str) -> Mapping[str, torch.Tensor]:
         raise PretrainedError(f"{where}: no such file {path}")
     try:
         if path.suffix == ".safetensors":
-            import safetensors.torch
+            import safetensors.torch  # optional: comes with timm (not a dependency of nas)
 
             state = safetensors.torch.load_file(str(path), device="cpu")
         else:
@@ -240,8 +241,6 @@ def read_state_file(path: Path, where: str) -> Mapping[str, torch.Tensor]:
 
 
 def _close(name: str, names: list[str]) -> str:
-    import difflib
-
     close = difflib.get_close_matches(name, names, n=3)
     return f" (did you mean {', '.join(close)}?)" if close else ""
 

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from nas.expand import expand
 from nas.genome import Genome
 from nas.modules import ADD, DagCell
 from nas.ops.regularization import DropPath
@@ -178,8 +179,6 @@ class Extras:
         aux = None
         stage = aux_stage(genome)
         if settings.aux_weight > 0 and stage is not None:
-            from nas.expand import expand
-
             plan = expand(genome, num_classes=num_classes, in_channels=in_channels, input_size=input_size)
             shape = tuple(plan.stages[stage][-1].out_shape)
             aux = AuxiliaryLoss(model, stage, shape, num_classes, settings.aux_weight)

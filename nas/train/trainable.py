@@ -27,6 +27,7 @@ import torch
 from ray import tune
 
 from nas.compiler import build
+from nas.engine.board import trial_progress
 from nas.genome import Genome
 from nas.summary import summary
 from nas.train.checkpointing import TrainingState, read_state
@@ -137,8 +138,6 @@ def train_genome(config: dict[str, Any], data: DatasetSplits, board: str | None 
 
     live = None  # the batch hook posting in-epoch progress to the search's board (none without a board)
     if board is not None:
-        from nas.engine.board import trial_progress
-
         live = trial_progress(board, settings, len(train), len(val), done)
     for epoch in range(done + 1, settings.epochs + 1):
         epoch_started = time.perf_counter()

@@ -131,6 +131,7 @@ def _mode_size(x: np.ndarray) -> str:
 
 
 def _read_classes(name: str, root: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    # deferred: torchvision and torch (the argument checks import this module and must stay torch-free)
     from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 
     try:
@@ -158,7 +159,7 @@ def _read_classes(name: str, root: Path) -> tuple[list[str], np.ndarray, np.ndar
 
 
 def _read_image(name: str, file: Path) -> tuple[str, np.ndarray]:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # deferred: Pillow (comes with torchvision; only images need it)
 
     try:
         with Image.open(file) as image:

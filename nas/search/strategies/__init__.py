@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def _strategy_entry(name: str, entry: Any) -> type[SpaceSearcher]:
-    from nas.search.strategies.base import SpaceSearcher
+    from nas.search.strategies.base import SpaceSearcher  # deferred: networkx, yaml (this package stays cheap)
 
     if not (isinstance(entry, type) and issubclass(entry, SpaceSearcher)):
         raise TypeError(f"a strategy must be a subclass of nas.search.strategies.SpaceSearcher, got {entry!r}")
@@ -66,7 +66,7 @@ def __getattr__(name: str) -> Any:
 
 
 def strategy_class(strategy: str) -> type[SpaceSearcher]:
-    from nas.search.strategies.base import StrategyError
+    from nas.search.strategies.base import StrategyError  # deferred: networkx, yaml (see _strategy_entry)
 
     if strategy not in STRATEGIES:
         raise StrategyError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})"
@@ -79,7 +79,7 @@ def make_searcher(strategy: str, space: SearchSpace | str, *, seed: int, metric:
     """The strategy `strategy` over `space` (a SearchSpace, or a name/path for `load_space`); in Ray Tune it
     runs through `nas.engine.searcher.TuneSearcher`."""
     if isinstance(space, str):
-        from nas.spaces import load_space
+        from nas.spaces import load_space  # deferred: networkx, yaml (see _strategy_entry)
 
         space = load_space(space)
     return strategy_class(strategy)(space, seed=seed, metric=metric, mode=mode, max_trials=max_trials, options=options)

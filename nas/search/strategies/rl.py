@@ -36,7 +36,7 @@ class RLSearcher(SpaceSearcher):
 
     def setup(self) -> None:
         import torch  # deferred (see the note above the class)
-        from nas.search.strategies.controller import Controller
+        from nas.search.strategies.controller import Controller  # deferred (see the note above the class)
 
         o = self.options
         self.generator = torch.Generator().manual_seed(self.seed)
@@ -47,7 +47,7 @@ class RLSearcher(SpaceSearcher):
 
     def ask(self) -> Proposal:
         import torch  # deferred (see the note above the class)
-        from nas.search.strategies.controller import single_threaded
+        from nas.search.strategies.controller import single_threaded  # deferred (see the note above the class)
 
         with torch.no_grad(), single_threaded():
             sample, _, _ = self.controller.walk(self.space, generator=self.generator)
