@@ -29,8 +29,10 @@ from nas.engine.interrupts import Interrupted
 from nas.engine.records import replace_file
 from nas.errors import NasError
 from nas.evaluate.bench import build_table, rank_table, table_so_far
+from nas.evaluate.bench_listed import cost_line
 from nas.evaluate.correlate import judge, write_report
 from nas.evaluate.registry import PROXIES, builtin_names
+from nas.evaluate.reseed import agreement_lines, reseed_file, reseed_table, table_folder
 from nas.evaluate.spec import BUILTIN_PROXIES
 from nas.evaluate.table import Table
 from nas.resources import space_names
@@ -109,10 +111,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def reseed(args: argparse.Namespace) -> int:
-    from nas.engine.interrupts import Interrupted
-    from nas.evaluate.bench_listed import cost_line
-    from nas.evaluate.reseed import agreement_lines, reseed_file, reseed_table, table_folder
-
     again = " ".join(["nas", *args.argv])
     say = (lambda line: print(line, file=sys.stderr)) if args.json else print
     try:
@@ -161,7 +159,6 @@ def build(args: argparse.Namespace) -> int:
         print(f"interrupted; the architectures trained so far are kept and written to "
               f"{Path(args.out) / 'table.json'} (complete: false); to continue: {again}", flush=True)
         return 128 + outcome.interrupted
-    from nas.evaluate.bench_listed import cost_line
 
     accuracies = [e.final_val_accuracy for e in table.entries]
     print(f"table: {table.describe()} -> {Path(args.out) / 'table.json'}")

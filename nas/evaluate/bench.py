@@ -28,8 +28,12 @@ from typing import Any
 
 from nas.engine.records import SUMMARY_JSON
 from nas.errors import NasError
+from nas.evaluate.bench_listed import (LISTED, defining_differences, fill_table, merged, outside, run_state,
+                                      seeded_sample, session_start, with_cost)
 from nas.evaluate.table import TABLE_FILE, Table, table_from_run
 from nas.genome import Genome
+from nas.spaces import load_space
+from nas.train.settings import TrainSettings
 
 RUN_DIR = "run"
 RANK_FILE = "rank.json"
@@ -92,7 +96,6 @@ def build_table(config, folder: str | Path, *, address: str | None = None, verbo
             written = None  # damaged: a run rewrites it; without one, continue_build says so
         if written is not None:
             check_same_table(written, config, folder / TABLE_FILE)
-    from nas.evaluate.bench_listed import run_state, session_start  # deferred: torch (after the checks above)
     from nas.search.run import read_config, run_search, started  # deferred: torch, Ray (after the checks above)
 
     run = folder / RUN_DIR
@@ -122,9 +125,7 @@ def continue_build(config, folder: Path, *, address: str | None, verbose: bool, 
                    say: Callable[[str], None]) -> tuple[Table | None, Any]:
     """The build continued from ``folder/table.json``: the architectures of the seeded sample it lacks trained
     (in a listed search in ``folder/run``, resumable) and appended in the sample's order; `build_table`'s returns."""
-    from nas.evaluate.bench_listed import fill_table, outside, seeded_sample
-    from nas.spaces import load_space
-    from nas.train.datasets import load_dataset
+    from nas.train.datasets import load_dataset  # deferred: torch (keeps `nas bench --help` torch-free)
 
     path = folder / TABLE_FILE
     before = Table.load(path) if path.is_file() else None
@@ -149,7 +150,6 @@ def continue_build(config, folder: Path, *, address: str | None, verbose: bool, 
 
 def check_same_table(table: Table, config, where: Path) -> None:
     """One line when `table` was built with other settings than `config` (its number of architectures aside)."""
-    from nas.train.settings import TrainSettings
 
     want = table_meta(config, False)
     differ = [key for key in ("space", "dataset", "data", "epochs", "seed") if table.meta.get(key) != want[key]]
@@ -175,7 +175,6 @@ def write_table(config, folder: Path, *, complete: bool, session: dict[str, Any]
                 interrupted: bool = False) -> Table:
     """``folder/table.json`` from the run's finished trials (`complete`: False while the build is unfinished),
     its cost with the sessions the table there recorded and this `session` (`bench_listed.with_cost`)."""
-    from nas.evaluate.bench_listed import with_cost
 
     table = table_from_run_folder(folder / RUN_DIR, table_meta(config, complete))
     try:
@@ -199,7 +198,6 @@ def table_so_far(config, folder: str | Path) -> Table:
     run = folder / RUN_DIR
     if not (run / "search.json").is_file():
         raise BenchError(f"--out {folder}: no build to read (no {RUN_DIR}/search.json); start it without --so-far")
-    from nas.evaluate.bench_listed import LISTED
 
     saved = read_config(run)
     if saved.searcher == LISTED:  # a build continued from its table.json
@@ -212,8 +210,7 @@ def table_so_far(config, folder: str | Path) -> Table:
 
 def listed_so_far(config, folder: Path, saved) -> Table:
     """`table_so_far` of a build continued from its table.json: that table and what its run has trained so far."""
-    from nas.evaluate.bench_listed import defining_differences, merged, seeded_sample, with_cost
-    from nas.train.datasets import load_dataset
+    from nas.train.datasets import load_dataset  # deferred: torch (keeps `nas bench --help` torch-free)
 
     differ = defining_differences(saved, config)
     if differ:

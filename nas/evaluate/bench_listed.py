@@ -23,8 +23,11 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from nas.engine.folder import check_not_in_use, contents
+from nas.engine.records import CONFIG_JSON, read_trials
 from nas.errors import NasError
-from nas.evaluate.table import Entry, Table
+from nas.evaluate.table import Entry, Table, table_from_run
+from nas.genome import Genome
 from nas.search.strategies.base import FINISHED, Proposal, SpaceSearcher
 
 
@@ -67,7 +70,7 @@ def seeded_sample(config, data) -> list[dict[str, Any]]:
     """The first `config.trials` distinct architectures the build's strategy (seeded with `config.seed`)
     proposes, as the trials receive them ({"genome", "sample", "fingerprint"}), in the order it proposes them:
     the sample a build trains, whichever trials finish first."""
-    from nas.search.run import make_strategy
+    from nas.search.run import make_strategy  # deferred: torch, Ray (the table commands check their input first)
 
     searcher = make_strategy(config, data)
     sample: list[dict[str, Any]] = []
@@ -94,8 +97,6 @@ class Keys:
             self.places.setdefault(w["fingerprint"], []).append(i)
 
     def index(self, fingerprint: str, genome: Mapping[str, Any]) -> int | None:
-        from nas.genome import Genome
-
         places = self.places.get(fingerprint, [])
         for i in places:
             if self.wanted[i]["genome"] == genome:
@@ -167,10 +168,8 @@ def run_state(run: Path) -> str:
     """What `run` holds: "none" (nothing, or a search that never got going), "listed" (a listed search to
     resume or read), "search" (another search, e.g. the build's own random one), or "damaged" (not a run
     that can be resumed: no readable search.json, or no Ray Tune experiment where trials were recorded)."""
-    from nas.engine.experiment import can_restore
-    from nas.engine.folder import contents
-    from nas.engine.records import CONFIG_JSON
-    from nas.search.run_folder import read_config, started
+    from nas.engine.experiment import can_restore  # deferred: torch, Ray
+    from nas.search.run_folder import read_config, started  # deferred: torch, Ray
 
     if not run.is_dir() or not contents(run):
         return "none"
@@ -212,9 +211,7 @@ def fill_table(config, space, run: str | Path, table_path: str | Path, wanted: S
     damaged one set aside), and write the table of every architecture of `wanted` trained so far, in
     `wanted`'s order, with `meta` and its cost.
     Returns (the table, the search's outcome or None, whether it is complete)."""
-    from nas.evaluate.table import table_from_run
-    from nas.search.run import read_config, run_search
-    from nas.engine.folder import check_not_in_use
+    from nas.search.run import read_config, run_search  # deferred: torch, Ray
 
     run, table_path = Path(run), Path(table_path)
     session = session_start()
@@ -235,7 +232,7 @@ def fill_table(config, space, run: str | Path, table_path: str | Path, wanted: S
         if differ:
             raise FillError(f"{run} holds a run made with other settings ({', '.join(differ)}): run the command "
                             f"that started it, or choose another folder")
-        from nas.evaluate.bench import finished
+        from nas.evaluate.bench import finished  # deferred: a cycle (nas.evaluate.bench imports this module)
 
         finished_run = finished(run)
         trained = table_from_run(run, meta)
@@ -277,7 +274,6 @@ def fill_table(config, space, run: str | Path, table_path: str | Path, wanted: S
 
 def failures(run: Path, wanted: Sequence[Mapping[str, Any]]) -> set[int]:
     """The places in `wanted` of the architectures whose trials failed in `run`."""
-    from nas.engine.records import read_trials
 
     keys = Keys(wanted)
     places = set()

@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import NasError
+from nas.evaluate.bench import table_config
+from nas.evaluate.bench_listed import fill_table
+from nas.evaluate.correlate import judge
 from nas.evaluate.table import TABLE_FILE, Table, table_file
+from nas.genome import Genome
+from nas.search.config import SearchConfig
+from nas.spaces import load_space
 
 METRICS = ("val_accuracy", "test_accuracy")
 
@@ -64,8 +70,6 @@ def reseed_config(table: Table, seed: int, archs: int, *, data_dir: str | None, 
                   cpus_per_trial: float, gpus_per_trial: float):
     """The search config that trains the table's architectures as the table did (data split, recipe) but with
     training seed `seed`."""
-    from nas.evaluate.bench import table_config
-    from nas.search.config import SearchConfig
 
     meta, data = table.meta, table.meta.get("data") or {}
     recipe = {**(meta.get("recipe") or {}), "seed": seed}
@@ -90,9 +94,7 @@ def reseed_table(path: str | Path, *, seed: int, archs: int, data_dir: str | Non
     """Train the first `archs` architectures of the table at `path` with training seed `seed` into
     ``seed<S>.json`` beside it (continuing what that file holds), with the two seeds' `agreement` in its
     meta; returns (that table, the search's outcome or None, whether every one of them is trained)."""
-    from nas.evaluate.bench_listed import fill_table
-    from nas.spaces import load_space
-    from nas.train.datasets import load_dataset
+    from nas.train.datasets import load_dataset  # deferred: torch (keeps `nas bench --help` torch-free)
 
     table = Table.load(path)
     where = str(table_file(path))
@@ -142,7 +144,6 @@ def noise_and_spread(first: list[float], second: list[float], everyone: list[flo
 
 def agreement(table: Table, second: Table, *, boots: int = 1000, seed: int = 0) -> dict[str, Any]:
     """How the retrained architectures' final accuracies at `second`'s seed agree with the table's."""
-    from nas.evaluate.correlate import judge
 
     pairs = [(first_entry(table, e), e) for e in second.entries]
     pairs = [(a, b) for a, b in pairs if a is not None]
@@ -164,7 +165,6 @@ def agreement(table: Table, second: Table, *, boots: int = 1000, seed: int = 0) 
 
 def first_entry(table: Table, entry):
     """The entry of `table` for the architecture of `entry` (another table's), or None."""
-    from nas.genome import Genome
 
     return table.lookup(Genome.from_dict(entry.genome), written=entry.genome)
 
