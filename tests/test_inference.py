@@ -68,3 +68,38 @@ def test_accuracy_equals_the_loops_evaluation():
                          mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25))
     plain = evaluate(model, data, split, Precision.choose("off", torch.device("cpu")), 16, channels_last=True)
     assert accuracy(model, data, split, 16, channels_last=True) == plain
+
+
+class Failing(nn.Module):
+    """A linear classifier that fails on the batch starting with a sample whose first value is negative."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(12, 5)
+
+    def forward(self, x):
+        if x[0, 0] < 0:
+            raise RuntimeError("a bad batch")
+        return self.linear(x)
+
+
+def test_batches_shared_by_threads_give_the_same_predictions():
+    model = trained_like("efficientnet_b0_cifar")
+    x = torch.randn(70, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    threads = torch.get_num_threads()
+    with torch.no_grad():
+        expected = model(x).argmax(1)
+    alone = predictions(model, x, batch_size=8)  # 9 batches, the last of 6
+    shared = predictions(model, x, batch_size=8, workers=3)
+    assert torch.equal(shared, alone) and torch.equal(shared, expected)
+    assert torch.get_num_threads() == threads
+    assert torch.equal(predictions(model, x[:10], batch_size=8, workers=4), expected[:10])  # fewer batches than threads
+
+
+def test_a_failing_batch_stops_the_shared_prediction():
+    x = torch.ones(40, 12)
+    x[24, 0] = -1.0  # the fourth batch of 8
+    threads = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="a bad batch"):
+        predictions(Failing(), x, batch_size=8, workers=2)
+    assert torch.get_num_threads() == threads

@@ -121,7 +121,11 @@ def given_options(argv: Sequence[str], command: str) -> frozenset[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv is None:  # the `nas` program: its exit skips the interpreter's teardown (nas.cli.quick_exit)
+        from nas.cli.quick_exit import run_then_exit_quickly
+
+        return run_then_exit_quickly(main, sys.argv[1:])
+    argv = list(argv)
     args = parser(argv).parse_args(argv)
     args.argv = argv  # what the user wrote (`given_options`), e.g. to check it against a saved run
     try:
