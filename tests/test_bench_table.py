@@ -3,6 +3,7 @@ rest; the rank report's statistics (bootstrap intervals, top-10% hit rate, repor
 a table answer every query exactly from it. (Timings of lookups: benchmarks/proxy_speed.py, not here.)"""
 import json
 import math
+import os
 import random
 import signal
 
@@ -90,26 +91,18 @@ def test_a_proposal_missing_from_a_table_is_answered_by_its_nearest_stored_archi
 
 
 def test_an_interrupted_build_writes_what_it_trained_and_the_same_command_trains_only_the_rest(
-        tiny, tmp_path, ray_session, capfd, monkeypatch):
-    """Held and interrupted in this process and the session's Ray (`held_in_process`; the signal across
-    processes and to a process group: test_interrupts.py)."""
-    import held_in_process
-
-    import nas.search.run
-
+        tiny, tmp_path, ray_session, capsys):
     out, gate = tmp_path / "bench", tmp_path / "gate"
     args = ["bench", "build", str(tiny), "--dataset", "digits", "--train-limit", "200", "--archs", "3",
             "--epochs", "2", "--seed", "0", "--concurrent", "1", "--out", str(out)]
-
-    def one_done_one_held():
-        done = held_trials.finished(out / "run")
-        return bool(done) and bool(held_trials.unfinished_with_checkpoint(out / "run" / "tune") - set(done))
-
-    # trial 1 trains, trial 2 holds after its first epoch
-    with held_in_process.hold(monkeypatch, nas.search.run, gate), \
-            held_in_process.interrupt_when(one_done_one_held, gate, signal.SIGINT):
-        code = main(args)
-    stdout, stderr = capfd.readouterr()
+    process = held_trials.start_search(args, gate)  # trial 1 trains, trial 2 holds after its first epoch
+    try:
+        held_trials.wait_for_held(process, out / "run", gate)
+        os.killpg(process.pid, signal.SIGINT)
+        code = process.wait(timeout=120)
+    finally:
+        held_trials.stop_group(process)
+    stdout, stderr = held_trials.output(gate)
     assert code == 128 + signal.SIGINT, stderr[-3000:]
     assert "(complete: false); to continue: nas bench build" in stdout
     partial = Table.load(out)
@@ -117,7 +110,7 @@ def test_an_interrupted_build_writes_what_it_trained_and_the_same_command_trains
     assert "an unfinished build: 1 of 3" in partial.describe()
     assert main([*args, "--so-far"]) == 0  # trains nothing: the same table again
     assert Table.load(out).entries == partial.entries
-    assert "to train the rest: nas bench build" in capfd.readouterr().out
+    assert "to train the rest: nas bench build" in capsys.readouterr().out
 
     assert main(args) == 0  # the same command: resumes, trains the other two
     whole = Table.load(out)

@@ -299,44 +299,30 @@ def test_compare_end_to_end_report_matches_the_trials(ray_session, tmp_path, cap
     assert "holds a different comparison" in capsys.readouterr().err
 
 
-def test_an_interrupted_comparison_records_its_trials_and_the_same_command_resumes_it(ray_session, tmp_path, capfd,
-                                                                                        monkeypatch):
-    """SIGINT while one trial has finished and the other is held mid-way (`held_in_process`, in this process and
-    the session's Ray; the signal across processes: test_interrupts.py): exit 130, the rerun command last, the
-    unfinished trial INTERRUPTED, a partial report; the same command then finishes it."""
-    import logging
+def test_an_interrupted_comparison_records_its_trials_and_the_same_command_resumes_it(ray_session, tmp_path, capsys):
+    """SIGINT while one trial has finished and the other is held mid-way (`held_trials`): exit 130, the
+    rerun command last, the unfinished trial INTERRUPTED, a partial report; the same command then finishes it."""
     import signal
 
-    import held_in_process
-
-    import nas.compare.run
+    import held_trials
 
     skeleton = tmp_path / "tiny_resnet.yaml"
     Genome.from_dict(TINY_SKELETON).save(skeleton)
     out, gate = tmp_path / "report", tmp_path / "gate"
     argv = ["compare", "--no-default-baselines", "--baselines", str(skeleton), "--epochs", "2", "--seeds", "2",
             "--train-limit", "200", "--latency-repeats", "2", "--out", str(out)]
-    held = set()
-
-    def one_done_one_held():
-        held.update(held_in_process.held_in_snapshot(out / "tune"))
-        return bool(held)
-
-    logged = []  # Ray Tune's own "Tuner.restore(...)" hint, had the run let it through
-    handler = logging.Handler()
-    handler.emit = lambda record: logged.append(record.getMessage())
-    logging.getLogger("ray").addHandler(handler)
+    process = held_trials.start_search(argv, gate)
     try:
-        with held_in_process.hold(monkeypatch, nas.compare.run, gate), \
-                held_in_process.interrupt_when(one_done_one_held, gate, signal.SIGINT):
-            code = main(argv)
+        held = held_trials.wait_for_snapshot(process, out / "tune", gate)
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=120)
     finally:
-        logging.getLogger("ray").removeHandler(handler)
-    stdout, stderr = capfd.readouterr()
+        held_trials.stop_group(process)
+    stdout, stderr = held_trials.output(gate)
     assert code == 130, stderr[-3000:]
     assert stdout.strip().splitlines()[-1] == f"nas compare --no-default-baselines --baselines {skeleton} " \
                                               f"--train-limit 200 --epochs 2 --seeds 2 --out {out}"
-    assert "Tuner.restore" not in stdout + stderr + "\n".join(logged) and "Traceback" not in stderr
+    assert "Tuner.restore" not in stdout + stderr and "Traceback" not in stderr
     statuses = sorted(t["status"] for t in json.loads((out / "trials.json").read_text())["trials"])
     assert statuses == ["INTERRUPTED", "TERMINATED"] and len(held) == 1
     # a partial report of the finished trial, saying so; the interrupted one is not listed as failed
