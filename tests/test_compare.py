@@ -310,7 +310,7 @@ def test_an_interrupted_comparison_records_its_trials_and_the_same_command_resum
     Genome.from_dict(TINY_SKELETON).save(skeleton)
     out, gate = tmp_path / "report", tmp_path / "gate"
     argv = ["compare", "--no-default-baselines", "--baselines", str(skeleton), "--epochs", "2", "--seeds", "2",
-            "--latency-repeats", "2", "--out", str(out)]
+            "--train-limit", "200", "--latency-repeats", "2", "--out", str(out)]
     process = held_trials.start_search(argv, gate)
     try:
         held = held_trials.wait_for_snapshot(process, out / "tune", gate)
@@ -321,7 +321,7 @@ def test_an_interrupted_comparison_records_its_trials_and_the_same_command_resum
     stdout, stderr = held_trials.output(gate)
     assert code == 130, stderr[-3000:]
     assert stdout.strip().splitlines()[-1] == f"nas compare --no-default-baselines --baselines {skeleton} " \
-                                              f"--epochs 2 --seeds 2 --out {out}"
+                                              f"--train-limit 200 --epochs 2 --seeds 2 --out {out}"
     assert "Tuner.restore" not in stdout + stderr and "Traceback" not in stderr
     statuses = sorted(t["status"] for t in json.loads((out / "trials.json").read_text())["trials"])
     assert statuses == ["INTERRUPTED", "TERMINATED"] and len(held) == 1

@@ -16,7 +16,8 @@ from tests.tiny_spaces import PAIR_SPACE, TINY_STAGES as TINY_SPACE
 # two architectures only (stage width 8 or 12)
 
 
-FAST = ["--dataset", "digits", "--train-limit", "200"]
+# one trial at a time: the trials take one Ray worker process (reused), not one each (their start is the cost here)
+FAST = ["--dataset", "digits", "--train-limit", "200", "--concurrent", "1"]
 
 
 def trials_of(folder):

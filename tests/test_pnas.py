@@ -280,7 +280,7 @@ def test_pnas_searches_grown_cells_from_the_cli(tmp_path, ray_session, capsys):
     path = tmp_path / "tiny_cells.yaml"
     path.write_text(TINY_CELLS)
     out = tmp_path / "run"
-    code = main(["search", "--strategy", "pnas", "--space", str(path), "--trials", "4", "--concurrent", "2",
+    code = main(["search", "--strategy", "pnas", "--space", str(path), "--trials", "4", "--concurrent", "1",
                  "--epochs", "1", "--train-limit", "300", "--option", "k=2", "--option", "warmup=2",
                  "--option", "epochs=20", "--out", str(out)])
     assert code == 0

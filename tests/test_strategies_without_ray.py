@@ -16,7 +16,9 @@ from nas.search.strategies import STRATEGIES, make_searcher
 from nas.search.strategies.base import FINISHED
 from nas.spaces import load_space
 
-OPTIONS = {"evolution": {"population": 2, "sample_size": 2}, "pnas": {"warmup": 2},
+# pnas: a small predictor (its fit is not what this loop checks; tests/test_pnas.py uses the same)
+OPTIONS = {"evolution": {"population": 2, "sample_size": 2},
+           "pnas": {"warmup": 2, "epochs": 30, "hidden": 16, "candidates": 100},
            "scaling": {"base": "resnet20", "grid": [[1.2, 1.1, 1.0]], "phis": 2},
            "optuna": {"startup_trials": 2}}
 SPACES = {"pnas": "cells"}

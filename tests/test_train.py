@@ -16,6 +16,8 @@ from nas.train.failures import TrialFailure, failure_reason
 from nas.train.settings import SettingsError, TrainSettings
 from nas.train.trainable import check_caps, train_genome
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks: faster on one thread, more so on a busy machine
+
 TINY = {
     "name": "tiny",
     "input": {"channels": 1, "size": 8},
