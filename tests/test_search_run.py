@@ -206,7 +206,7 @@ def test_failing_trials_fail_alone_with_their_reason_recorded(files, tmp_path, r
               2: {"genome": {"name": "broken"}},            # the trainable raises (no such genome)
               3: {"train": {"max_params": 50}}}             # over the size cap: fails before allocating
     config = SearchConfig(strategy="random", space=str(files / "tiny.yaml"), trials=5, concurrent=2,
-                          train_limit=300, train={"epochs": 2})
+                          train_limit=300, train={"epochs": 1})
     outcome = run_search(config, tmp_path / "run", searcher=Breaking(inner, breaks), verbose=False)
     trials = outcome.records
     assert [t["status"] for t in trials] == ["TERMINATED", "ERROR", "ERROR", "ERROR", "TERMINATED"]
