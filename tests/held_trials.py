@@ -186,20 +186,21 @@ def finished(folder: Path) -> dict[str, dict]:
     return {t["trial_id"]: t for t in json.loads(path.read_text())["trials"] if t["status"] == "TERMINATED"}
 
 
-def wait_for_held(process: subprocess.Popen | None, folder: Path, gate: Path, timeout: float = 300,
+def wait_for_held(process, folder: Path, gate: Path, timeout: float = 300,
                   epoch: int = 1) -> tuple[dict[str, dict], set[str]]:
     """Poll until one trial has finished and another is held mid-way (after epoch `epoch`) in Tune's snapshot;
     return the finished trials' records and the held trials' ids. (The deadline only guards against a hang.)
-    `process` None: the search runs in this process (another thread); its output is not read then."""
+    `process`: the search's (`start_search`), or for a search in the test's process anything whose poll()
+    is None while it runs."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and (process is None or process.poll() is None):
+    while time.monotonic() < deadline and process.poll() is None:
         done = finished(folder)
         held = unfinished_with_checkpoint(folder / "tune", epoch) - set(done) if done else set()
         if held:
             return done, held
         time.sleep(0.1)
-    said = output(gate)[1][-3000:] if process is not None else "(in this process)"
-    raise AssertionError(f"the search never held a trial (exit {process and process.poll()}): {said}")
+    said = output(gate)[1][-3000:] if (gate / "stderr").is_file() else "(a search in the test's process)"
+    raise AssertionError(f"the search never held a trial (exit {process.poll()}): {said}")
 
 
 def stop_group(process: subprocess.Popen) -> None:

@@ -108,10 +108,18 @@ def test_sigint_then_sigterm_stop_the_search_cleanly_and_resume_finishes_exactly
     # --resume, its held trial stopped again after its second epoch, by SIGTERM to this process
     seen = []
 
+    class Resume:  # the search in this process, for the watcher: poll() is None while it runs
+        code = None
+
+        def poll(self):
+            return self.code
+
+    resume = Resume()
+
     def terminate_once_held_again():
         try:
-            seen.append(held_trials.wait_for_held(None, out, gate, timeout=240, epoch=2))
-            os.kill(os.getpid(), signal.SIGTERM)
+            seen.append(held_trials.wait_for_held(resume, out, gate, timeout=240, epoch=2))
+            os.kill(os.getpid(), signal.SIGTERM)  # the search holds: it cannot have ended
         finally:
             if not seen:  # never held: let the trials go on (the search then ends, and the test fails)
                 (gate / "release").touch()
@@ -122,8 +130,13 @@ def test_sigint_then_sigterm_stop_the_search_cleanly_and_resume_finishes_exactly
         rays_sigterm_handler_installed_while_ray_starts(patch)
         watcher = threading.Thread(target=terminate_once_held_again, daemon=True)
         watcher.start()
-        code = main(["search", "--resume", "--out", str(out)])
-        watcher.join(timeout=60)
+        code = -1
+        try:
+            code = main(["search", "--resume", "--out", str(out)])
+        finally:
+            resume.code = code  # the watcher stops
+            (gate / "release").touch()  # whatever happened, no trial stays held on the session's Ray
+            watcher.join(timeout=60)
     printed = capsys.readouterr()
     assert seen and code == 143, printed.err[-3000:]
     assert set(seen[0][0]) == set(done) and seen[0][1] == held
