@@ -23,14 +23,14 @@ def ray_session():
 # orders files by their number of tests, which put these few-test, long files last; pyproject turns that off).
 LONGEST_FIRST = (
     "test_search_resume.py",
-    "test_interrupts.py",
     "test_search_run.py",
+    "test_interrupts.py",
     "test_compare.py",
+    "test_loggers.py",
     "test_search_failures.py",
     "test_pnas.py",
     "test_train.py",
     "test_recipes.py",
-    "test_loggers.py",
     "test_plugins.py",
     "test_strategies.py",
     "test_user_data.py",

@@ -8,6 +8,8 @@ and then holds, whatever the machine's speed; `wait_for_held` polls the files un
 snapshot shows it. A resume in the test's own process uses the plain trainable (nothing holds then).
 With `die=True` the second trial's worker process kills itself (SIGKILL) after its first report instead:
 Ray Tune sees a worker die mid-trial, as when a node is lost or the kernel's OOM killer strikes.
+A search in the test's own process (on the session's Ray) holds or dies the same way with
+`holding_trainable(gate)` in place of `nas.search.run.make_trainable`.
 """
 from __future__ import annotations
 
@@ -48,17 +50,18 @@ def _stop_event():
         return None
 
 
-def train_genome(config, data):
-    """`nas.train.trainable.train_genome`, holding as the module says (same name: `Tuner.restore` checks it)."""
+def train_genome(config, data, gate=None, die=False):
+    """`nas.train.trainable.train_genome`, holding as the module says (same name: `Tuner.restore` checks it).
+    `gate`, `die`: told by `holding_trainable` (a search in the test's process), else NAS_TEST_GATE's, NAS_TEST_DIE's."""
     from ray import tune
 
     from nas.train import trainable
 
-    gate = Path(os.environ[GATE_ENV])
+    gate = Path(gate or os.environ[GATE_ENV])
     if _first(gate / "free"):
         return trainable.train_genome(config, data)
     report = tune.report
-    if os.environ.get(DIE_ENV):  # the second trial's worker dies after its first report; later trials train freely
+    if die or os.environ.get(DIE_ENV):  # the second trial's worker dies after its first report; later trials train freely
         if not _first(gate / "died"):
             return trainable.train_genome(config, data)
 
@@ -103,6 +106,26 @@ def install() -> None:
                                                         "gpu": config.gpus_per_trial})(data)
 
 
+def holding_trainable(gate: Path, die: bool = False):
+    """For a search in the test's own process (on the session's Ray, whose workers do not see NAS_TEST_GATE):
+    a `make_trainable` (of `nas.search.run`) whose trials hold (or with `die`, whose second trial's worker is
+    killed) as `install`'s do, told `gate` and `die` directly."""
+    import importlib
+
+    from ray import tune
+
+    gate.mkdir(parents=True, exist_ok=True)
+    # by its name in the package `tests`: Ray's workers have the driver's folder (the repository) on their path,
+    # not tests/ (where pytest finds `held_trials` for the test's own process)
+    holding = importlib.import_module("tests.held_trials").train_genome
+
+    def make_trainable(config, data, board=None):
+        return tune.with_resources(tune.with_parameters(holding, data=data, gate=str(gate), die=die),
+                                   config.resources())
+
+    return make_trainable
+
+
 # ----- in the test -----
 def start_search(argv: list[str], gate: Path, die: bool = False) -> subprocess.Popen:
     """`nas ARGV` in a process group of its own, its trials held (or with `die`, the second one killed)."""
@@ -120,13 +143,15 @@ def output(gate: Path) -> tuple[str, str]:
     return (gate / "stdout").read_text(), (gate / "stderr").read_text()
 
 
-def unfinished_with_checkpoint(tune_dir: Path) -> set[str]:
-    """Trials that Ray Tune's last experiment snapshot shows unfinished but checkpointed (mid-way)."""
-    return snapshot(tune_dir)[1]
+def unfinished_with_checkpoint(tune_dir: Path, epoch: int = 1) -> set[str]:
+    """Trials that Ray Tune's last experiment snapshot shows unfinished but checkpointed (mid-way), at epoch
+    `epoch` or later."""
+    return snapshot(tune_dir, epoch)[1]
 
 
-def snapshot(tune_dir: Path) -> tuple[set[str], set[str]]:
-    """(finished, unfinished with a checkpoint) trial ids in Ray Tune's last experiment snapshot."""
+def snapshot(tune_dir: Path, epoch: int = 1) -> tuple[set[str], set[str]]:
+    """(finished, unfinished with a checkpoint of epoch `epoch` or later) trial ids in Ray Tune's last
+    experiment snapshot."""
     done, held = set(), set()
     for state_file in tune_dir.glob("experiment_state-*.json"):
         try:
@@ -137,7 +162,8 @@ def snapshot(tune_dir: Path) -> tuple[set[str], set[str]]:
             trial = json.loads(trial_json)
             if trial["status"] == "TERMINATED":
                 done.add(trial["trial_id"])
-            elif trial["status"] != "ERROR" and "checkpoint_0000" in metadata_json:
+            elif trial["status"] != "ERROR" and "checkpoint_0000" in metadata_json and \
+                    (epoch <= 1 or json.loads(metadata_json).get("last_result", {}).get("epoch", 0) >= epoch):
                 held.add(trial["trial_id"])
     return done, held
 
@@ -160,18 +186,21 @@ def finished(folder: Path) -> dict[str, dict]:
     return {t["trial_id"]: t for t in json.loads(path.read_text())["trials"] if t["status"] == "TERMINATED"}
 
 
-def wait_for_held(process: subprocess.Popen, folder: Path, gate: Path,
-                  timeout: float = 300) -> tuple[dict[str, dict], set[str]]:
-    """Poll until one trial has finished and another is held mid-way in Tune's snapshot; return the
-    finished trials' records and the held trials' ids. (The deadline only guards against a hang.)"""
+def wait_for_held(process, folder: Path, gate: Path, timeout: float = 300,
+                  epoch: int = 1) -> tuple[dict[str, dict], set[str]]:
+    """Poll until one trial has finished and another is held mid-way (after epoch `epoch`) in Tune's snapshot;
+    return the finished trials' records and the held trials' ids. (The deadline only guards against a hang.)
+    `process`: the search's (`start_search`), or for a search in the test's process anything whose poll()
+    is None while it runs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         done = finished(folder)
-        held = unfinished_with_checkpoint(folder / "tune") - set(done) if done else set()
+        held = unfinished_with_checkpoint(folder / "tune", epoch) - set(done) if done else set()
         if held:
             return done, held
         time.sleep(0.1)
-    raise AssertionError(f"the search never held a trial (exit {process.poll()}): {output(gate)[1][-3000:]}")
+    said = output(gate)[1][-3000:] if (gate / "stderr").is_file() else "(a search in the test's process)"
+    raise AssertionError(f"the search never held a trial (exit {process.poll()}): {said}")
 
 
 def stop_group(process: subprocess.Popen) -> None:

@@ -1,15 +1,18 @@
 """Ctrl-C (SIGINT) and SIGTERM stop a search cleanly; `--resume` then finishes exactly the asked trials.
 
-The search runs in a subprocess (`held_trials`): one trial finishes, the others hold mid-way once they
-have reported a checkpoint, so the signal always lands on the same state."""
+The search's trials are held (`held_trials`): one trial finishes, the others hold mid-way once they have
+reported a checkpoint, so the signal always lands on the same state."""
 import json
 import os
 import signal
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 import held_trials
+import nas.search.run
 from nas.cli import main
 from nas.engine.interrupts import Interrupted
 
@@ -31,6 +34,7 @@ families:
 head: [{op: global_avgpool}]
 """
 TRIALS = 2
+EPOCHS = 3  # the held trial is stopped after its first epoch, then after its second
 
 
 @pytest.fixture(scope="module")
@@ -40,20 +44,52 @@ def space(tmp_path_factory):
     return path
 
 
-def search_args(space, out, trials=TRIALS):
+def search_args(space, out, trials=TRIALS, epochs=2):
     return ["search", "--strategy", "random", "--space", str(space), "--trials", str(trials), "--concurrent", "2",
-            "--epochs", "2", "--train-limit", "200", "--seed", "3", "--out", str(out)]
+            "--epochs", str(epochs), "--train-limit", "200", "--seed", "3", "--out", str(out)]
 
 
 def trials_of(folder):
     return json.loads((Path(folder) / "trials.json").read_text())
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_a_signal_stops_the_search_cleanly_and_resume_finishes_exactly_the_asked_trials(
-        signum, space, tmp_path, ray_session, capsys):
+def check_interrupted(out, stdout, stderr, done, held, signame):
+    """The run folder and output of a search stopped by `signame` with the trials `done` finished and
+    `held` mid-way: the finished ones kept, the rest INTERRUPTED, the resume command said."""
+    assert stdout.strip().splitlines()[-1] == f"nas search --resume --out {out}"
+    assert "Tuner.restore" not in stdout + stderr and "Traceback" not in stderr
+    record = trials_of(out)
+    statuses = {t["trial_id"]: t["status"] for t in record["trials"]}
+    assert {i for i, s in statuses.items() if s == "TERMINATED"} == set(done)
+    assert all(s == "INTERRUPTED" for i, s in statuses.items() if i not in done) and held <= set(statuses)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] == signame
+    assert summary["counts"]["completed"] == len(done) and summary["counts"]["interrupted"] == len(statuses) - len(done)
+    assert summary["best"]["trial_id"] in done  # the leaderboard ranks finished trials only
+
+
+def rays_sigterm_handler_installed_while_ray_starts(monkeypatch):
+    """As `ray.init` does (the session's Ray is up already): a SIGTERM handler of Ray's own, sys.exit(15),
+    installed while the search starts Ray; the search must put its own back before the trials run."""
+    import nas.engine.session as session
+
+    starting = session.ensure_ray
+
+    def ensure_ray(address):
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))
+        return starting(address)
+
+    monkeypatch.setattr(session, "ensure_ray", ensure_ray)
+
+
+def test_sigint_then_sigterm_stop_the_search_cleanly_and_resume_finishes_exactly_the_asked_trials(
+        space, tmp_path, ray_session, monkeypatch, capsys):
+    """Ctrl-C in a terminal (SIGINT to the process group: the search, from a shell, with a Ray of its own)
+    stops the search after its trials' first epoch; its --resume (in this process) is stopped by SIGTERM
+    (kill PID) after their second; the next --resume finishes exactly the asked trials, each from where it
+    stopped. Each signal lands on the same state: one trial finished, the other held mid-way (`held_trials`)."""
     out, gate = tmp_path / "run", tmp_path / "gate"
-    process = held_trials.start_search(search_args(space, out), gate)
+    process = held_trials.start_search(search_args(space, out, epochs=EPOCHS), gate)
     try:
         done, held = held_trials.wait_for_held(process, out, gate)
         # while it runs, the folder is its own: a second driver is refused at once, and changes nothing
@@ -61,34 +97,59 @@ def test_a_signal_stops_the_search_cleanly_and_resume_finishes_exactly_the_asked
         assert main(search_args(space, out)) == 2
         errors = capsys.readouterr().err.splitlines()
         assert len(errors) == 2 and all("is in use by another search" in line for line in errors), errors
-        if signum == signal.SIGINT:  # Ctrl-C in a terminal: the whole process group (Ray's processes block it)
-            os.killpg(process.pid, signum)
-        else:  # kill PID
-            process.send_signal(signum)
+        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole group (Ray's processes block it)
         code = process.wait(timeout=120)
     finally:
         held_trials.stop_group(process)
     stdout, stderr = held_trials.output(gate)
-    assert code == 128 + signum, stderr[-3000:]
-    assert stdout.strip().splitlines()[-1] == f"nas search --resume --out {out}"
-    assert "Tuner.restore" not in stdout + stderr and "Traceback" not in stderr
+    assert code == 130, stderr[-3000:]
+    check_interrupted(out, stdout, stderr, done, held, "SIGINT")
 
-    record = trials_of(out)
-    statuses = {t["trial_id"]: t["status"] for t in record["trials"]}
-    assert {i for i, s in statuses.items() if s == "TERMINATED"} == set(done)
-    assert all(s == "INTERRUPTED" for i, s in statuses.items() if i not in done) and held <= set(statuses)
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["interrupted"] == signal.Signals(signum).name
-    assert summary["counts"]["completed"] == len(done) and summary["counts"]["interrupted"] == len(statuses) - len(done)
-    assert summary["best"]["trial_id"] in done  # the leaderboard ranks finished trials only
+    # --resume, its held trial stopped again after its second epoch, by SIGTERM to this process
+    seen = []
+
+    class Resume:  # the search in this process, for the watcher: poll() is None while it runs
+        code = None
+
+        def poll(self):
+            return self.code
+
+    resume = Resume()
+
+    def terminate_once_held_again():
+        try:
+            seen.append(held_trials.wait_for_held(resume, out, gate, timeout=240, epoch=2))
+            os.kill(os.getpid(), signal.SIGTERM)  # the search holds: it cannot have ended
+        finally:
+            if not seen:  # never held: let the trials go on (the search then ends, and the test fails)
+                (gate / "release").touch()
+
+    with monkeypatch.context() as patch:
+        patch.setattr(nas.search.run, "make_trainable", held_trials.holding_trainable(gate))
+        patch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "1")  # the snapshot the watcher reads, every second
+        rays_sigterm_handler_installed_while_ray_starts(patch)
+        watcher = threading.Thread(target=terminate_once_held_again, daemon=True)
+        watcher.start()
+        code = -1
+        try:
+            code = main(["search", "--resume", "--out", str(out)])
+        finally:
+            resume.code = code  # the watcher stops
+            (gate / "release").touch()  # whatever happened, no trial stays held on the session's Ray
+            watcher.join(timeout=60)
+    printed = capsys.readouterr()
+    assert seen and code == 143, printed.err[-3000:]
+    assert set(seen[0][0]) == set(done) and seen[0][1] == held
+    check_interrupted(out, printed.out, printed.err, done, held, "SIGTERM")
 
     assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0
     final = {t["trial_id"]: t for t in trials_of(out)["trials"]}
     assert len(final) == TRIALS and all(t["status"] == "TERMINATED" for t in final.values())
+    assert all(t["epoch"] == EPOCHS for t in final.values())
     for trial_id, before in done.items():  # not run again
         assert {k: final[trial_id][k] for k in ("reported_at", "train_time")} == \
                {k: before[k] for k in ("reported_at", "train_time")}
-    assert all(final[trial_id]["resumed_from"] == 1 for trial_id in held)  # continued from their checkpoint
+    assert all(final[trial_id]["resumed_from"] == 2 for trial_id in held)  # continued from their last checkpoint
     assert json.loads((out / "summary.json").read_text())["interrupted"] is None
 
 

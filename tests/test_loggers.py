@@ -1,7 +1,9 @@
 """The ecosystem's tools on a search's run folder: TensorBoard event files and Ray Tune's CSV/JSON
 progress in RUN/tune, the optuna study in an Optuna storage named after the run, and a multi-objective
 (NSGA-II) run's Pareto set (pareto.csv, pareto.png) with the objective that picks "best" said."""
+import contextlib
 import csv
+import io
 import json
 import struct
 
@@ -9,24 +11,32 @@ import optuna
 import pytest
 
 from nas.cli import main
-from tests.test_search_run import FAST, TINY_SPACE
+from tests.test_search_run import TINY_SPACE, check_cli_run, search_argv
 
 
 @pytest.fixture(scope="module")
 def nsga_run(tmp_path_factory, ray_session):
-    """One tiny NSGA-II search (2 objectives) whose study lives in a SQLite storage."""
+    """One tiny NSGA-II search (2 objectives) whose study lives in a SQLite storage: test_search_run's
+    end-to-end run of the optuna strategy from the CLI (STRATEGY_ARGS), with --storage. Returns the run
+    folder, the storage's URL and what the command printed."""
     folder = tmp_path_factory.mktemp("nsga")
     (folder / "tiny.yaml").write_text(TINY_SPACE)
     url = f"sqlite:///{folder / 'study.db'}"
     out = folder / "run"
-    code = main(["search", "--strategy", "optuna", "--objectives", "val_accuracy", "params", "--trials", "3",
-                 "--space", str(folder / "tiny.yaml"), "--storage", url, "--out", str(out), *FAST])
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main([*search_argv("optuna", folder, out), "--storage", url])
     assert code == 0
-    return out, url
+    return out, url, printed.getvalue()
+
+
+def test_the_optuna_strategy_runs_end_to_end_from_the_cli(nsga_run):
+    out, _, printed = nsga_run
+    check_cli_run("optuna", out, printed)
 
 
 def test_every_trial_has_tensorboard_events_and_csv_progress(nsga_run):
-    out, _ = nsga_run
+    out = nsga_run[0]
     trials = sorted(p for p in (out / "tune").iterdir() if p.is_dir() and p.name.startswith("trial_"))
     assert len(trials) == 3
     for trial in trials:
@@ -50,14 +60,14 @@ def scalar_tags(path):
 
 
 def test_tensorboard_events_hold_the_accuracy_curve(nsga_run):
-    out, _ = nsga_run
+    out = nsga_run[0]
     trial = next(p for p in (out / "tune").iterdir() if p.name.startswith("trial_"))
     tags = set().union(*(scalar_tags(path) for path in trial.glob("events.out.tfevents.*")))
     assert any(tag.endswith("val_accuracy") for tag in tags), tags
 
 
 def test_the_study_is_in_the_storage_named_after_the_run(nsga_run):
-    out, url = nsga_run
+    out, url = nsga_run[:2]
     study = optuna.load_study(study_name=out.name, storage=url)
     assert study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
     completed = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -65,14 +75,14 @@ def test_the_study_is_in_the_storage_named_after_the_run(nsga_run):
 
 
 def test_a_new_run_refuses_an_existing_study_of_its_name(nsga_run, tmp_path, capsys):
-    out, url = nsga_run
+    out, url = nsga_run[:2]
     again = tmp_path / out.name
     assert main(["search", "--strategy", "optuna", "--storage", url, "--out", str(again)]) == 2
     assert "already holds a study" in capsys.readouterr().err and not again.exists()
 
 
 def test_nsga2_writes_its_pareto_set_and_says_what_picks_best(nsga_run):
-    out, _ = nsga_run
+    out = nsga_run[0]
     summary = json.loads((out / "summary.json").read_text())
     records = json.loads((out / "trials.json").read_text())["trials"]
     assert summary["best_by"] == "val_accuracy"

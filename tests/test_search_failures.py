@@ -32,34 +32,11 @@ def error_lines(captured) -> list[str]:
     return [line for line in captured.err.strip().splitlines() if line]
 
 
-def test_an_internal_error_is_one_line_with_a_log_and_the_run_resumes(space, tmp_path, capsys, monkeypatch,
-                                                                      ray_session):
-    out = tmp_path / "run"
-    finish = report.finish
-
-    def broken_finish(*args, **kwargs):
-        raise KeyError("a fault of ours")
-
-    monkeypatch.setattr(report, "finish", broken_finish)
-    assert main(search(space, out)) == EXIT_CODE
-    captured = capsys.readouterr()
-    first, *rest = error_lines(captured)
-    assert first.startswith("nas search: internal error in broken_finish (test_search_failures.py:")
-    assert "KeyError: 'a fault of ours'; traceback: " in first
-    log = Path(re.search(r"traceback: (\S+)$", first).group(1))
-    assert log.is_file() and "Traceback (most recent call last)" in log.read_text() and "broken_finish" in log.read_text()
-    log.unlink()
-    assert rest == [f"the run folder {out} keeps what was done; to continue:"]
-    assert captured.out.strip().endswith(f"nas search --resume --out {out}")
-
-    monkeypatch.setattr(report, "finish", finish)
-    assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0
-    summary = json.loads((out / "summary.json").read_text())
-    assert summary["counts"]["completed"] == 2 and summary["best"]
-
-
-def test_a_full_disk_names_the_file_and_the_room_a_trial_takes_and_the_run_resumes(space, tmp_path, capsys,
-                                                                                  monkeypatch, ray_session):
+def test_a_full_disk_then_an_internal_error_each_are_one_line_and_the_run_resumes(space, tmp_path, capsys,
+                                                                                 monkeypatch, ray_session):
+    """One run meets both: the disk fills up after its first trial (which file, how much room a trial takes,
+    the resume command); its --resume meets an internal error at the end (one line, the traceback in a log
+    file of its own); the next --resume finishes it."""
     out = tmp_path / "run"
     replace_file = records.replace_file
 
@@ -77,11 +54,31 @@ def test_a_full_disk_names_the_file_and_the_room_a_trial_takes_and_the_run_resum
                         r"\(a trial takes about [0-9.]+ [kM]?B in the run folder\)", first), first
     assert rest == [f"the run folder {out} keeps what was done; to continue:"]
     assert captured.out.strip().endswith(f"nas search --resume --out {out}")
-
     monkeypatch.setattr(records, "replace_file", replace_file)
-    assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0
-    trials = json.loads((out / "trials.json").read_text())["trials"]
+
+    finish = report.finish
+
+    def broken_finish(*args, **kwargs):
+        raise KeyError("a fault of ours")
+
+    monkeypatch.setattr(report, "finish", broken_finish)
+    assert main(["search", "--resume", "--out", str(out), "--quiet"]) == EXIT_CODE
+    captured = capsys.readouterr()
+    first, *rest = error_lines(captured)
+    assert first.startswith("nas search: internal error in broken_finish (test_search_failures.py:")
+    assert "KeyError: 'a fault of ours'; traceback: " in first
+    log = Path(re.search(r"traceback: (\S+)$", first).group(1))
+    assert log.is_file() and "Traceback (most recent call last)" in log.read_text() and "broken_finish" in log.read_text()
+    log.unlink()
+    assert rest == [f"the run folder {out} keeps what was done; to continue:"]
+    assert captured.out.strip().endswith(f"nas search --resume --out {out}")
+    trials = json.loads((out / "trials.json").read_text())["trials"]  # the resume trained the rest before
     assert len(trials) == 2 and all(t["status"] == "TERMINATED" for t in trials)
+
+    monkeypatch.setattr(report, "finish", finish)
+    assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"]["completed"] == 2 and summary["best"]
 
 
 def test_any_command_reports_an_internal_error_in_one_line(tmp_path, capsys, monkeypatch):

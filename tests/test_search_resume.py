@@ -13,6 +13,7 @@ from pathlib import Path
 import held_trials
 import pytest
 
+import nas.search.run
 from nas.cli import main
 from tests.test_search_run import ROOT, TINY_SPACE, fingerprints, trials_of
 
@@ -215,8 +216,14 @@ def test_a_killed_worker_is_recorded_with_its_reason_and_retry_errored_keeps_the
     assert summary["best"]["trial_id"] == best["trial_id"]
 
 
-def test_max_failures_retries_a_killed_worker_from_its_checkpoint(files, reference_run, tmp_path, ray_session):
-    out, stdout, _ = dying_run(files, tmp_path, "--max-failures", "1")
+def test_max_failures_retries_a_killed_worker_from_its_checkpoint(files, reference_run, tmp_path, ray_session,
+                                                                  monkeypatch, capsys):
+    # in this process, on the session's Ray (the run above checks what a shell sees of a worker's death)
+    out = tmp_path / "run"
+    argv = [a for a in repro_args(files, out) if a != "--quiet"] + ["--trials", str(DYING_TRIALS), "--max-failures", "1"]
+    monkeypatch.setattr(nas.search.run, "make_trainable", held_trials.holding_trainable(tmp_path / "gate", die=True))
+    assert main(argv) == 0
+    stdout = capsys.readouterr().out
     trials = trials_of(out)["trials"]
     assert all(t["status"] == "TERMINATED" for t in trials), [(t["status"], t["error"]) for t in trials]
     retried = [t for t in trials if t["failures"]]

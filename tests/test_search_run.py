@@ -105,7 +105,8 @@ def piped_random_search(files, tmp_path_factory):
     return folder / "run", done
 
 
-@pytest.mark.parametrize("strategy", list(STRATEGY_ARGS))
+# optuna's end-to-end run is test_loggers.py's (one run, with --storage, read by its tests as well)
+@pytest.mark.parametrize("strategy", [name for name in STRATEGY_ARGS if name != "optuna"])
 def test_each_strategy_runs_end_to_end_from_the_cli(strategy, files, tmp_path, request, capsys):
     if strategy == "random":  # from a shell (the run the piped output's test reads too)
         out, done = request.getfixturevalue("piped_random_search")
@@ -116,6 +117,11 @@ def test_each_strategy_runs_end_to_end_from_the_cli(strategy, files, tmp_path, r
         out = tmp_path / "run"
         assert main(search_argv(strategy, files, out)) == 0
         printed = capsys.readouterr().out
+    check_cli_run(strategy, out, printed)
+
+
+def check_cli_run(strategy, out, printed):
+    """What `nas search` (search_argv's, STRATEGY_ARGS[strategy]) printed and left in its run folder `out`."""
     extra = STRATEGY_ARGS[strategy]
     wanted = int(extra[extra.index("--trials") + 1])
     assert f"[{wanted}/{wanted}] trial" in printed and "leaderboard" in printed and f"run folder: {out}" in printed
@@ -200,7 +206,7 @@ def test_failing_trials_fail_alone_with_their_reason_recorded(files, tmp_path, r
               2: {"genome": {"name": "broken"}},            # the trainable raises (no such genome)
               3: {"train": {"max_params": 50}}}             # over the size cap: fails before allocating
     config = SearchConfig(strategy="random", space=str(files / "tiny.yaml"), trials=5, concurrent=2,
-                          train_limit=300, train={"epochs": 2})
+                          train_limit=300, train={"epochs": 1})
     outcome = run_search(config, tmp_path / "run", searcher=Breaking(inner, breaks), verbose=False)
     trials = outcome.records
     assert [t["status"] for t in trials] == ["TERMINATED", "ERROR", "ERROR", "ERROR", "TERMINATED"]
