@@ -18,6 +18,7 @@ from typing import NoReturn
 from nas import __version__
 from nas.cli.failure import EXIT_CODE as FAILURE_EXIT_CODE
 from nas.cli.failure import internal_error_line
+from nas.cli.quick_exit import run_then_exit_quickly
 from nas.errors import NasError
 from nas.suggest import did_you_mean
 
@@ -122,8 +123,6 @@ def given_options(argv: Sequence[str], command: str) -> frozenset[str]:
 
 def main(argv: list[str] | None = None) -> int:
     if argv is None:  # the `nas` program: its exit skips the interpreter's teardown (nas.cli.quick_exit)
-        from nas.cli.quick_exit import run_then_exit_quickly
-
         return run_then_exit_quickly(main, sys.argv[1:])
     argv = list(argv)
     args = parser(argv).parse_args(argv)
