@@ -20,6 +20,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ from nas.errors import NasError
 from nas.evaluate.table import Entry, Table, table_from_run
 from nas.genome import Genome
 from nas.search.strategies.base import FINISHED, Proposal, SpaceSearcher
+from nas.search.strategies.options import option
 
 
 class FillError(NasError):
@@ -40,8 +42,10 @@ class ListedSearcher(SpaceSearcher):
     Given to `run_search` from Python; not a strategy of `nas search`."""
 
     name = "listed"
-    OPTIONS = {"samples": []}
-    OPTION_HELP = {"samples": ("list", "the samples to propose, in order")}
+
+    @dataclass(frozen=True)
+    class Options:
+        samples: list[dict[str, Any]] = option([], "the samples to propose, in order")
 
     def setup(self) -> None:
         self.next = 0
