@@ -25,6 +25,7 @@ from nas.darts import genotype, network
 from nas.errors import GenomeError
 from nas.genome import Genome
 from nas.train import loop
+from nas.train.checkpointing import TrainingState
 from nas.train.datasets import load_dataset
 from nas.train.recipe import RECIPE_FIELDS, RecipeError, load_recipe, parse_recipe, recipe_names
 from nas.train.regularizers import Extras, branch_modules, drop_path_probability
@@ -275,7 +276,7 @@ def after_first_epoch(folder: Path, act) -> threading.Thread:
     return thread
 
 
-def test_a_training_stopped_by_sigkill_or_ctrl_c_resumes_to_the_uninterrupted_result(tmp_path, capsys):
+def test_a_training_stopped_by_sigkill_or_ctrl_c_resumes_to_the_uninterrupted_result(tmp_path, capsys, monkeypatch):
     genome = tmp_path / "small.yaml"
     small_darts().save(genome)
     # every piece whose state must survive: EMA, aux head, drop-path, warm-up, clipping, augmentation
@@ -284,9 +285,21 @@ def test_a_training_stopped_by_sigkill_or_ctrl_c_resumes_to_the_uninterrupted_re
                "--grad-clip", "5", "--augment", "crop=1,flip", "--quiet"]
     killed = nas_train(*options, "--out", str(tmp_path / "killed"))  # SIGKILL: another process
     killer = after_first_epoch(tmp_path / "killed", killed.kill)
-    # Ctrl-C and the uninterrupted run in this process (one thread, as the subprocess)
-    after_first_epoch(tmp_path / "stopped", lambda: os.kill(os.getpid(), signal.SIGINT))
+    # Ctrl-C and the uninterrupted run in this process (one thread, as the subprocess). The SIGINT is sent
+    # by the process to itself right after the first epoch's checkpoint is written, so that it always
+    # arrives mid-training (a watching thread may be scheduled only after the short training has ended)
+    save, sent = TrainingState.save, []
+
+    def save_then_ctrl_c(state, directory, epoch, metrics):
+        written = save(state, directory, epoch, metrics)
+        if Path(directory) == tmp_path / "stopped" and not sent:
+            sent.append(epoch)
+            os.kill(os.getpid(), signal.SIGINT)  # handled by the command's own handler, as a Ctrl-C would be
+        return written
+
+    monkeypatch.setattr(TrainingState, "save", save_then_ctrl_c)
     assert main(["train", *options, "--out", str(tmp_path / "stopped")]) == 130
+    assert len(sent) == 1
     err = capsys.readouterr().err
     assert f"to continue, run: nas train --resume {tmp_path / 'stopped'}" in err and "Traceback" not in err
     assert main(["train", *options, "--out", str(tmp_path / "whole")]) == 0
