@@ -131,6 +131,7 @@ def _worker(rank: int, world: int, folder: Path) -> None:
     try:
         _train_worker(rank, world, Genome.from_dict(job["genome"]), job["data"], TrainSettings.from_dict(job["settings"]),
                       job["initial"], folder)
+        dist.barrier()  # every rank done with its collectives (rank 0: its result written) before any leaves
     except TrialFailure as failure:
         if rank == 0:
             (folder / FAILED).write_text(str(failure))
@@ -307,3 +308,8 @@ __all__ = ["ParallelError", "auto_workers", "check", "resolve_workers", "run_wor
 
 if __name__ == "__main__":
     _worker(int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]))
+    # done, its files written and closed: leave without the interpreter's teardown, in which gloo's
+    # threads can abort the process ("terminate called without an active exception": seen once in CI)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
