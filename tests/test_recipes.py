@@ -276,7 +276,8 @@ def after_first_epoch(folder: Path, act) -> threading.Thread:
     return thread
 
 
-def test_a_training_stopped_by_sigkill_or_ctrl_c_resumes_to_the_uninterrupted_result(tmp_path, capsys, monkeypatch):
+def test_a_training_stopped_by_sigkill_or_ctrl_c_resumes_to_the_uninterrupted_result(tmp_path, capsys, monkeypatch,
+                                                                                     request):
     genome = tmp_path / "small.yaml"
     small_darts().save(genome)
     # every piece whose state must survive: EMA, aux head, drop-path, warm-up, clipping, augmentation
@@ -298,6 +299,10 @@ def test_a_training_stopped_by_sigkill_or_ctrl_c_resumes_to_the_uninterrupted_re
         return written
 
     monkeypatch.setattr(TrainingState, "save", save_then_ctrl_c)
+    # Ctrl-C as a terminal delivers it: a suite started in the background (`cmd &`, nohup) inherits SIGINT
+    # ignored, which `nas train` rightly keeps ignored
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
     assert main(["train", *options, "--out", str(tmp_path / "stopped")]) == 130
     assert len(sent) == 1
     err = capsys.readouterr().err
