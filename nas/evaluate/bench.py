@@ -106,7 +106,7 @@ def build_table(config, folder: str | Path, *, address: str | None = None, verbo
     resume = run.is_dir() and (run / "search.json").is_file() and started(run)
     if resume:
         saved = read_config(run)
-        differ = [name for name in DEFINING if getattr(saved, name) != getattr(config, name)]
+        differ = defining_differences(saved, config, DEFINING)
         if differ:
             raise BenchError(f"{run} holds a table being built with other settings ({', '.join(differ)}): run the "
                              "command that started it, or choose another --out")
@@ -150,7 +150,6 @@ def continue_build(config, folder: Path, *, address: str | None, verbose: bool, 
 
 def check_same_table(table: Table, config, where: Path) -> None:
     """One line when `table` was built with other settings than `config` (its number of architectures aside)."""
-
     want = table_meta(config, False)
     differ = [key for key in ("space", "dataset", "data", "epochs", "seed") if table.meta.get(key) != want[key]]
     try:
@@ -175,7 +174,6 @@ def write_table(config, folder: Path, *, complete: bool, session: dict[str, Any]
                 interrupted: bool = False) -> Table:
     """``folder/table.json`` from the run's finished trials (`complete`: False while the build is unfinished),
     its cost with the sessions the table there recorded and this `session` (`bench_listed.with_cost`)."""
-
     table = table_from_run_folder(folder / RUN_DIR, table_meta(config, complete))
     try:
         before = Table.load(folder / TABLE_FILE) if (folder / TABLE_FILE).is_file() else None
@@ -202,7 +200,7 @@ def table_so_far(config, folder: str | Path) -> Table:
     saved = read_config(run)
     if saved.searcher == LISTED:  # a build continued from its table.json
         return listed_so_far(config, folder, saved)
-    differ = [name for name in DEFINING if getattr(saved, name) != getattr(config, name)]
+    differ = defining_differences(saved, config, DEFINING)
     if differ:
         raise BenchError(f"{run} holds a table being built with other settings ({', '.join(differ)})")
     return write_table(config, folder, complete=finished(run))

@@ -201,10 +201,13 @@ def set_aside(run: Path) -> Path:
     return target
 
 
-def defining_differences(saved, config) -> list[str]:
-    """The settings that make a table's architectures (not the strategy nor their number) that differ."""
-    return [name for name in ("space", "dataset", "val_fraction", "train_limit", "seed", "train", "evaluate")
-            if getattr(saved, name) != getattr(config, name)]
+# the search settings that make a table's architectures and their training (not the strategy nor their number)
+SAMPLE_SETTINGS = ("space", "dataset", "val_fraction", "train_limit", "seed", "train", "evaluate")
+
+
+def defining_differences(saved, config, names: Sequence[str] = SAMPLE_SETTINGS) -> list[str]:
+    """Those of the search settings `names` in which the search configs `saved` and `config` differ."""
+    return [name for name in names if getattr(saved, name) != getattr(config, name)]
 
 
 def fill_table(config, space, run: str | Path, table_path: str | Path, wanted: Sequence[Mapping[str, Any]],
@@ -278,7 +281,6 @@ def fill_table(config, space, run: str | Path, table_path: str | Path, wanted: S
 
 def failures(run: Path, wanted: Sequence[Mapping[str, Any]]) -> set[int]:
     """The places in `wanted` of the architectures whose trials failed in `run`."""
-
     keys = Keys(wanted)
     places = set()
     for record in read_trials(run):

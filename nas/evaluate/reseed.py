@@ -70,7 +70,6 @@ def reseed_config(table: Table, seed: int, archs: int, *, data_dir: str | None, 
                   cpus_per_trial: float, gpus_per_trial: float):
     """The search config that trains the table's architectures as the table did (data split, recipe) but with
     training seed `seed`."""
-
     meta, data = table.meta, table.meta.get("data") or {}
     recipe = {**(meta.get("recipe") or {}), "seed": seed}
     return table_config(SearchConfig(
@@ -144,7 +143,6 @@ def noise_and_spread(first: list[float], second: list[float], everyone: list[flo
 
 def agreement(table: Table, second: Table, *, boots: int = 1000, seed: int = 0) -> dict[str, Any]:
     """How the retrained architectures' final accuracies at `second`'s seed agree with the table's."""
-
     pairs = [(first_entry(table, e), e) for e in second.entries]
     pairs = [(a, b) for a, b in pairs if a is not None]
     result: dict[str, Any] = {"archs": len(pairs), "seeds": [table.meta.get("seed"), second.meta.get("seed")],
@@ -165,7 +163,6 @@ def agreement(table: Table, second: Table, *, boots: int = 1000, seed: int = 0) 
 
 def first_entry(table: Table, entry):
     """The entry of `table` for the architecture of `entry` (another table's), or None."""
-
     return table.lookup(Genome.from_dict(entry.genome), written=entry.genome)
 
 

@@ -133,7 +133,6 @@ def oneshot_summary(folder: Path) -> dict[str, Any]:
 def run_oneshot(config: SearchConfig, folder: Path, *, address: str | None, resume: bool, retry_errored: bool,
                 verbose: bool, library_logs: bool):
     """`nas.search.run.run_search` for a one-shot strategy (see the module's docstring)."""
-
     if not resume:
         check_claimable(folder, CONFIG_JSON, "search")
     check_not_in_use(folder, "search")
