@@ -15,24 +15,8 @@ import held_trials
 import nas.search.run
 from nas.cli import main
 from nas.engine.interrupts import Interrupted
+from tests.tiny_spaces import ONE_STAGE_MIXED as SPACE
 
-SPACE = """
-kind: stages
-name: tiny
-input: {channels: 1, size: 8}
-num_classes: 10
-stem: {out: 8, act: relu, max_size: 32}
-stages:
-  - {width: [8, 12], stride: 1}
-repeats: [1]
-families:
-  residual:
-    template: basic
-    params: {se: [0.0, 0.25]}
-  mbconv:
-    params: {kernel: [3, 5], expansion: [2.0, 3.0]}
-head: [{op: global_avgpool}]
-"""
 TRIALS = 2
 EPOCHS = 3  # the held trial is stopped after its first epoch, then after its second
 

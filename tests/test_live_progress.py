@@ -28,7 +28,7 @@ from nas.train.display import TrainDisplay, data_lines
 from nas.train.pace import TrainingPace
 from nas.train.settings import TrainSettings
 from tests.test_progress import Trial, label
-from tests.test_search_run import TINY_SPACE
+from tests.tiny_spaces import TINY_MIXED as TINY_SPACE
 from tests.test_train import TINY
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import pytest
 
 from nas.cli import main
 from nas.errors import NasError
-from tests.test_search_run import PAIR_SPACE
+from tests.tiny_spaces import PAIR_SPACE
 from nas.engine.folder import LOCK_FILE, FolderError, check_output_file, claim, lock, own_folder
 
 ROOT = Path(__file__).resolve().parents[1]

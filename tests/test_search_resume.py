@@ -15,7 +15,8 @@ import pytest
 
 import nas.search.run
 from nas.cli import main
-from tests.test_search_run import ROOT, TINY_SPACE, fingerprints, trials_of
+from tests.test_search_run import ROOT, fingerprints, trials_of
+from tests.tiny_spaces import TINY_MIXED as TINY_SPACE
 
 PYTHON = sys.executable
 

@@ -19,31 +19,11 @@ from nas.search.run import SearchConfig, SearchError, run_search
 from nas.search.strategies import make_searcher
 from nas.engine.searcher import TuneSearcher
 from nas.spaces import load_space
-from tests.tiny_spaces import PAIR_SPACE
+from tests.tiny_spaces import PAIR_SPACE, TINY_MIXED as TINY_SPACE
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 
-TINY_SPACE = """
-kind: stages
-name: tiny
-input: {channels: 1, size: 8}
-num_classes: 10
-stem: {out: 8, act: relu, max_size: 32}
-stages:
-  - {width: [8, 12], stride: 1}
-  - {width: [12, 16], stride: 2}
-repeats: [1]
-families:
-  residual:
-    template: basic
-    params: {se: [0.0, 0.25]}
-  mbconv:
-    params: {kernel: [3, 5], expansion: [2.0, 3.0]}
-head: [{op: global_avgpool}]
-"""
-
-# two architectures only: a search asking for more runs out of new ones
 
 TINY_BASE = """
 name: tiny_base
