@@ -2,6 +2,7 @@
 
     nas bench build cells --dataset digits --archs 200 --epochs 12 --seed 0 --out bench/digits-cells
     nas bench rank bench/digits-cells                     # Kendall tau, Spearman rho of every proxy
+    nas bench rank bench/digits-cells --supernet runs/spos --predictor 20 50   # and other evaluators
     nas bench reseed bench/digits-cells --archs 10 --seed 1   # seed noise: 10 of them trained again
     nas search --strategy evolution --space cells --evaluate table:bench/digits-cells
 
@@ -12,8 +13,9 @@ command again resumes an unfinished build, from its run folder or, without one, 
 (training the architectures of the sample it lacks). reseed trains the table's first N architectures again
 with another seed (DIR/seed<S>.json) and reports the rank correlation between the seeds and the seed noise
 against the spread across architectures. rank scores every architecture with every proxy at
-initialisation and correlates the scores with the table's accuracy (scipy.stats), beside the published
-figures on NAS-Bench-201 CIFAR-10.
+initialisation (and, when asked, with a one-shot run's supernet, `--supernet RUN`, and with PNAS's predictor
+fitted on N of the table, `--predictor N`) and correlates the scores with the table's accuracy
+(scipy.stats), beside the published figures on NAS-Bench-201 CIFAR-10.
 """
 from __future__ import annotations
 
@@ -72,12 +74,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rank = commands.add_parser("rank", help="Kendall tau and Spearman rho of proxies against a table",
                                formatter_class=parser.formatter_class)
     rank.add_argument("table", metavar="TABLE", help="a table (its folder or table.json)")
-    rank.add_argument("--proxies", nargs="+", default=list(DEFAULT_PROXIES), metavar="NAME",
-                      help=f"proxies to rank (default: {' '.join(DEFAULT_PROXIES)}; built in: {', '.join(BUILTIN_PROXIES)})")
+    rank.add_argument("--proxies", nargs="*", default=list(DEFAULT_PROXIES), metavar="NAME",
+                      help=f"proxies to rank (default: {' '.join(DEFAULT_PROXIES)}; built in: {', '.join(BUILTIN_PROXIES)}; "
+                           "none after it: no proxy)")
+    rank.add_argument("--supernet", nargs="+", default=[], metavar="RUN",
+                      help="also rank by the accuracy with inherited weights of these one-shot runs' supernets "
+                           "(nas search --strategy spos|rsws|darts|enas run folders; BN recalibrated)")
+    rank.add_argument("--predictor", nargs="+", default=[], type=int, metavar="N",
+                      help="also rank by PNAS's predictor fitted on N architectures of the table drawn with --seed "
+                           "(judged on the others)")
     rank.add_argument("--against", choices=("val_accuracy", "test_accuracy"), default="val_accuracy",
                       help="the table's accuracy to correlate with (final epoch)")
     rank.add_argument("--batch-size", type=int, default=64, metavar="B", help="minibatch of each proxy (default 64)")
-    rank.add_argument("--seed", type=int, default=0, metavar="S", help="seed of initialisation and minibatch (default 0)")
+    rank.add_argument("--seed", type=int, default=0, metavar="S",
+                      help="seed of initialisation and minibatch, of BN recalibration batches and of the "
+                           "predictor's draw (default 0)")
     rank.add_argument("--data-dir", metavar="DIR", help="where the table's data set is; default ./data")
     rank.add_argument("--bootstrap", type=int, default=1000, metavar="N",
                       help="bootstrap resamples of the architectures for 95%% intervals (default 1000; 0: none)")
@@ -191,8 +202,18 @@ def rank(args: argparse.Namespace) -> int:
 
     if args.bootstrap < 0:
         raise NasError(f"--bootstrap {args.bootstrap}: a number of resamples >= 0")
+    if not (args.proxies or args.supernet or args.predictor):
+        raise NasError("nothing to rank: name proxies, --supernet runs or --predictor sizes")
     rankings, scores = rank_table(table, args.proxies, data, against=args.against, seed=args.seed,
                                   batch_size=args.batch_size, progress=progress)
+    if args.supernet or args.predictor:
+        from nas.evaluate.table_scores import more_rankings  # deferred: torch (`nas bench --help` imports us)
+
+        more, more_scores = more_rankings(table, table_space(table), data, truth_of(table, args.against),
+                                          supernets=args.supernet, predictors=args.predictor, seed=args.seed,
+                                          progress=progress, say=lambda line: print(line, file=sys.stderr))
+        rankings += more
+        scores.update(more_scores)
     judged = judge_rankings(table, rankings, scores, args)
     if args.report:
         report(table, judged, scores, args)
@@ -208,9 +229,10 @@ def rank(args: argparse.Namespace) -> int:
     from rich.console import Console  # deferred: rich (0.2 s to import; only this table uses it)
     from rich.table import Table as RichTable  # deferred: rich (as above)
 
-    shown = RichTable(title=f"proxies against {args.against} of {table.describe()}", title_justify="left")
-    for column in ("proxy", "Spearman rho", "95% CI", "Kendall tau", "top-10%", "archs", "s / arch", "NB201 C10 rho*"):
-        shown.add_column(column, justify="left" if column == "proxy" else "right")
+    shown = RichTable(title=f"evaluators against {args.against} of {table.describe()}", title_justify="left")
+    for column in ("evaluator", "Spearman rho", "95% CI", "Kendall tau", "top-10%", "archs", "s / arch",
+                   "NB201 C10 rho*"):
+        shown.add_column(column, justify="left" if column == "evaluator" else "right")
 
     def figure(value: float | None) -> str:
         return "-" if value is None or value != value else f"{value:.3f}"
@@ -225,6 +247,15 @@ def rank(args: argparse.Namespace) -> int:
     console.print("* Spearman rho with test accuracy over all 15,625 NAS-Bench-201 cells on CIFAR-10 "
                   "(Abdelfattah et al. 2021); a proxy must beat params and flops to be worth its cost.")
     return 0
+
+
+def table_space(table):
+    """The search space the table sampled, for its data set's images (as its genomes say)."""
+    from nas.spaces import load_space  # deferred: networkx, yaml
+
+    first = table.entries[0].genome
+    return load_space(table.meta["space"], input_channels=first["input"]["channels"],
+                      input_size=first["input"]["size"], num_classes=first["num_classes"])
 
 
 def truth_of(table, against: str) -> list[float]:
@@ -242,6 +273,12 @@ def report(table, judged, scores, args) -> None:
     spread = f"{min(truth):.4f} to {max(truth):.4f}" if truth else "none"
     line = (f"Table: {table.describe()}; {args.against} (final epoch) from {spread}. Proxies on one minibatch of "
             f"{args.batch_size} training images at initialisation, seed {args.seed}.")
+    if args.supernet:
+        line += (" supernet:RUN: each architecture's path on the table's validation split with the inherited "
+                 "weights of that one-shot run, BN statistics recalibrated (cells at the supernet's width and depth).")
+    if args.predictor:
+        line += (" predictor@N: PNAS's predictor fitted on N architectures of the table (drawn with the seed), "
+                 "judged on the others only.")
     written = write_report(judged, args.report, title=f"Evaluators against {args.against}: {table.describe()}",
                            command=" ".join(["nas", *args.argv]), truth_line=line, boots=args.bootstrap)
     buffer = io.StringIO()

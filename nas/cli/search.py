@@ -61,8 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     search.add_argument("--scheduler", choices=list(SCHEDULERS), help="stop weak trials early (ASHA over epochs)")
     search.add_argument("--evaluate", default=DEFAULTS.evaluate, metavar="HOW",
                         help="how a candidate is scored: train, proxy:NAME (a zero-cost proxy at initialisation: "
-                             f"{', '.join(BUILTIN_PROXIES)}; the best is trained from scratch at the end) or "
-                             "table:PATH (a table of nas bench build)")
+                             f"{', '.join(BUILTIN_PROXIES)}; the best is trained from scratch at the end), "
+                             "table:PATH (a table of nas bench build) or supernet:RUN (the accuracy of its path "
+                             "with the weights of a one-shot run's supernet; the best is trained from scratch)")
     search.add_argument("--warmup-proxy", metavar="NAME",
                         help="with --warmup N: score N random candidates with this proxy first; the best take the "
                              "place of the strategy's random proposals (evolution's initial population, pnas's warm-up)")
@@ -188,7 +189,7 @@ def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) ->
         kept = [i for i, column in enumerate(LEADERBOARD_COLUMNS) if column not in dropped]
         for i in kept:
             column = LEADERBOARD_COLUMNS[i]
-            column = "score" if column == "val acc" and evaluator.startswith("proxy:") else column
+            column = "score" if column == "val acc" and evaluator.startswith(("proxy:", "supernet:")) else column
             table.add_column(column, justify="left" if column in ("fingerprint", "node") else "right")
         for row in rows:
             table.add_row(*(row[i] for i in kept))
@@ -214,7 +215,7 @@ def print_leaderboard(records: list[dict[str, Any]], summary: dict[str, Any]) ->
         console.print(f"  trial {failure['trial']} {retried}: {failure['error'] or 'no reason recorded'}",
                       overflow="ellipsis", no_wrap=True)
     best = summary.get("best")
-    closing = summary_lines(summary)  # a proxy- or table-scored search (nas.evaluate)
+    closing = summary_lines(summary)  # a proxy-, table- or supernet-scored search (nas.evaluate)
     for text in closing or []:
         console.print(text, overflow="fold")
     if best and closing is None:

@@ -5,7 +5,9 @@ The end of a proxy-scored search is honest about what a proxy is: the best-score
 scratch with the search's recipe (its epochs, optimizer, seed; the same loop as `nas train`) before any
 accuracy is reported, and its validation and test accuracy, weights (best_weights.pt) and training cost go
 into summary.json beside its proxy score. An interrupted proxy search trains nothing: the summary keeps the
-score and the command that trains the genome. A table-scored search reports the table's test accuracy of
+score and the command that trains the genome. A supernet-scored search (`supernet:RUN`) ends the same way:
+its score is an accuracy with inherited weights, an estimate, so its best is trained from scratch before
+an accuracy is reported. A table-scored search reports the table's test accuracy of
 its best genome (the table trained it; the search itself only read validation accuracies).
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ from nas.engine.records import BEST_GENOME, BEST_WEIGHTS, SUMMARY_JSON, replace_
 from nas.evaluate.spec import Evaluator, EvaluatorError, parse_evaluator
 from nas.evaluate.table import Table
 from nas.evaluate.warmup import warm_samples
+from nas.errors import NasError
 from nas.genome import Genome
 from nas.units import plural
 
@@ -41,6 +44,26 @@ def check(config) -> None:
         if table.meta.get("dataset") != config.dataset:
             raise EvaluatorError(f"--evaluate {evaluator}: the table was trained on {table.meta.get('dataset')}, "
                                  f"the search is on {config.dataset}")
+    if evaluator.kind == "supernet":
+        check_supernet_run(evaluator, config)
+
+
+def check_supernet_run(evaluator: Evaluator, config) -> None:
+    """A supernet evaluator's run: a one-shot search over the search's space and data set."""
+    from nas.search.run_folder import read_config  # deferred: a cycle (nas.search.config imports nas.evaluate)
+    from nas.search.strategies import strategy_class  # deferred: the same cycle
+
+    try:
+        run = read_config(Path(evaluator.argument))
+    except NasError as error:
+        raise EvaluatorError(f"--evaluate {evaluator}: {error}") from None
+    if not getattr(strategy_class(run.strategy), "oneshot", False):
+        raise EvaluatorError(f"--evaluate {evaluator}: a {run.strategy} search trains no supernet "
+                             "(one-shot strategies: darts, pcdarts, spos, rsws, enas)")
+    for what, theirs, ours in (("space", run.space, config.space), ("data set", run.dataset, config.dataset)):
+        if theirs != ours:
+            raise EvaluatorError(f"--evaluate {evaluator}: the supernet was trained over the {what} {theirs}, "
+                                 f"the search is over {ours}")
 
 
 def warm_start(config, data, searcher, restoring: bool) -> None:
@@ -59,7 +82,7 @@ def metric(config) -> str:
 
 
 def trainable(config, data):
-    """The trial of a proxy or table evaluator; None for `train` (the search's own trainable)."""
+    """The trial of a proxy, table or supernet evaluator; None for `train` (the search's own trainable)."""
     evaluator = evaluator_of(config)
     if evaluator.kind == "train":
         return None
@@ -69,11 +92,12 @@ def trainable(config, data):
 
 
 def view_options(config) -> dict[str, Any]:
-    """`TrialsView` options: a proxy search shows and tracks the score under the proxy's name."""
+    """`TrialsView` options: a proxy or supernet search shows and tracks the score under the evaluator's name."""
     evaluator = evaluator_of(config)
-    if evaluator.kind != "proxy":
+    if evaluator.kind not in ("proxy", "supernet"):
         return {}
-    return {"metrics": (("score", evaluator.argument),), "best": ("score", "max")}
+    return {"metrics": (("score", evaluator.argument if evaluator.kind == "proxy" else "supernet"),),
+            "best": ("score", "max")}
 
 
 def train_command(folder: Path, config) -> str:
@@ -87,13 +111,14 @@ def train_command(folder: Path, config) -> str:
 
 
 def finish(folder: Path, config, data, summary: dict[str, Any], interrupted: int | None) -> dict[str, Any]:
-    """Complete summary.json for a proxy or table evaluator (see the module's docstring); `summary` as is for train."""
+    """Complete summary.json for a proxy, table or supernet evaluator (see the module's docstring); `summary` as
+    is for train."""
     evaluator = evaluator_of(config)
     if evaluator.kind == "train":
         return summary
     summary["evaluator"] = str(evaluator)
     best = summary.get("best")
-    if evaluator.kind == "proxy":
+    if evaluator.kind in ("proxy", "supernet"):
         summary["best_by"] = f"score ({evaluator})"
         if best is not None:
             best["train_command"] = train_command(folder, config)
@@ -128,16 +153,17 @@ def train_from_scratch(genome_file: Path, weights_file: Path, config, data) -> d
 
 
 def summary_lines(summary: dict[str, Any]) -> list[str] | None:
-    """The leaderboard's closing lines for a proxy or table evaluator (None: train, the usual lines)."""
+    """The leaderboard's closing lines for a proxy, table or supernet evaluator (None: train, the usual lines)."""
     evaluator = summary.get("evaluator")
     best = summary.get("best")
     if not evaluator or evaluator == "train" or not best:
         return None
     files = f" -> {best.get('genome_file')}" + (f", {best['weights_file']}" if best.get("weights_file") else "")
-    if evaluator.startswith("proxy:"):
+    if evaluator.startswith(("proxy:", "supernet:")):
         head = f"best by {evaluator}: trial {best['index'] + 1}, score {best.get('score'):.6g}"
         if best.get("val_accuracy") is None:
-            return [head + files + " (a proxy score, not an accuracy; not trained)",
+            what = "a proxy score" if evaluator.startswith("proxy:") else "an accuracy with inherited weights"
+            return [head + files + f" ({what}, not a trained accuracy; not trained)",
                     f"train it from scratch: {best.get('train_command')}"]
         trained = best.get("trained_from_scratch") or {}
         return [head, f"trained from scratch ({plural(trained.get('epochs') or 0, 'epoch')}): val {best['val_accuracy']:.4f}, "

@@ -3,9 +3,11 @@
     train          train it from scratch with the search's recipe (a Ray Tune trial; the default)
     proxy:NAME     a zero-cost proxy at initialisation (nas.evaluate.proxies: synflow, naswot, ...)
     table:PATH     look its trained accuracy up in a ground-truth table (`nas bench build`)
+    supernet:RUN   its path's validation accuracy with the weights of a one-shot run's trained supernet,
+                   BN statistics recalibrated (nas.evaluate.inherited)
 
 `metric` is what a trial of that evaluator reports for the strategy to maximise: ``val_accuracy`` for
-`train` and `table`, ``score`` for a proxy (never called an accuracy).
+`train` and `table`, ``score`` for a proxy and a supernet (an estimate, never called a trained accuracy).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from nas.errors import NasError
 from nas.evaluate.registry import PROXIES, builtin_names
 from nas.suggest import did_you_mean
 
-KINDS = ("train", "proxy", "table")
+KINDS = ("train", "proxy", "table", "supernet")
 # the built-in proxies (nas.evaluate.proxies registers them; listed here so that --help needs no torch)
 BUILTIN_PROXIES = ("synflow", "naswot", "jacob_cov", "snip", "grad_norm", "fisher", "params", "flops")
 
@@ -27,33 +29,35 @@ class EvaluatorError(NasError, ValueError):
 
 @dataclass(frozen=True)
 class Evaluator:
-    kind: str  # train, proxy or table
-    argument: str | None = None  # the proxy's name, the table's path
+    kind: str  # train, proxy, table or supernet
+    argument: str | None = None  # the proxy's name, the table's path, the one-shot run's folder
 
     @property
     def metric(self) -> str:
-        return "score" if self.kind == "proxy" else "val_accuracy"
+        return "score" if self.kind in ("proxy", "supernet") else "val_accuracy"
 
     def __str__(self) -> str:
         return self.kind if self.argument is None else f"{self.kind}:{self.argument}"
 
 
 def parse_evaluator(text: str, check: bool = True) -> Evaluator:
-    """`text` (train, proxy:NAME, table:PATH) as an `Evaluator`; with `check`, a proxy name is looked up in
-    the registry (plug-ins' too) and a table's file must exist. Bad input: one `EvaluatorError` line."""
+    """`text` (train, proxy:NAME, table:PATH, supernet:RUN) as an `Evaluator`; with `check`, a proxy name is
+    looked up in the registry (plug-ins' too), a table's file and a run's folder must exist. Bad input: one
+    `EvaluatorError` line."""
     if not isinstance(text, str) or not text:
-        raise EvaluatorError(f"--evaluate: expected train, proxy:NAME or table:PATH, got {text!r}")
+        raise EvaluatorError(f"--evaluate: expected train, proxy:NAME, table:PATH or supernet:RUN, got {text!r}")
     kind, sep, argument = text.partition(":")
     if kind not in KINDS:
-        raise EvaluatorError(f"--evaluate {text}: unknown evaluator {kind!r} (known: train, proxy:NAME, table:PATH)"
-                             + did_you_mean(kind, KINDS))
+        raise EvaluatorError(f"--evaluate {text}: unknown evaluator {kind!r} (known: train, proxy:NAME, table:PATH, "
+                             "supernet:RUN)" + did_you_mean(kind, KINDS))
     if kind == "train":
         if sep:
             raise EvaluatorError(f"--evaluate {text}: train takes no argument")
         return Evaluator("train")
     if not argument:
-        raise EvaluatorError(f"--evaluate {text}: {kind} needs " + ("a proxy name, e.g. proxy:synflow" if kind == "proxy"
-                                                                    else "a table file, e.g. table:bench/table.json"))
+        needs = {"proxy": "a proxy name, e.g. proxy:synflow", "table": "a table file, e.g. table:bench/table.json",
+                 "supernet": "a one-shot run folder, e.g. supernet:results/runs/spos-1"}[kind]
+        raise EvaluatorError(f"--evaluate {text}: {kind} needs {needs}")
     if check and kind == "proxy":
         if argument not in builtin_names() and argument not in PROXIES:
             raise EvaluatorError(f"--evaluate {text}: unknown proxy {argument!r} (known: {', '.join(PROXIES.names())})"
@@ -63,4 +67,6 @@ def parse_evaluator(text: str, check: bool = True) -> Evaluator:
 
         if not table_file(Path(argument)).is_file():
             raise EvaluatorError(f"--evaluate {text}: no table at {argument} (make one with nas bench build)")
+    if check and kind == "supernet" and not Path(argument).is_dir():
+        raise EvaluatorError(f"--evaluate {text}: no run folder at {argument} (make one with nas search --strategy spos)")
     return Evaluator(kind, argument)

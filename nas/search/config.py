@@ -56,7 +56,7 @@ class SearchConfig:
     max_failures: int = 0  # times a failed trial is retried from its last checkpoint (Tune's FailureConfig)
     searcher: str | None = None  # "module:class" of a searcher given from Python (then `strategy` is its name)
     plugins: list[dict[str, Any]] = field(default_factory=list)  # plug-ins the run uses (nas.plugins.Origin)
-    evaluate: str = "train"  # how a candidate is scored: train, proxy:NAME, table:PATH (nas.evaluate.spec)
+    evaluate: str = "train"  # how a candidate is scored: train, proxy:NAME, table:PATH, supernet:RUN (nas.evaluate.spec)
     warmup_proxy: str | None = None  # score `warmup` random candidates with this proxy; the best go first
     warmup: int = 0
 
