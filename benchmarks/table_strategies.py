@@ -6,15 +6,31 @@
 Every strategy (random, evolution, rl, optuna (TPE), pnas by default) runs `--seeds` times over the table's
 space for `--queries` proposals in a plain ask/tell loop; each proposal is answered from the table
 (`nas.evaluate.on_table`: its own entry when stored, else the nearest stored architecture by differing
-choices). Nothing trains, so a run takes seconds. Written to `--out`:
+choices). Nothing trains, so a run takes seconds.
+
+Strategies guided by a cheap evaluator instead of trained accuracy (`--guided STRATEGY+EVALUATOR ...`,
+e.g. ``evolution+jacob_cov``, ``evolution+supernet:spos`` = SPOS's search, ``random+supernet:spos`` =
+RSWS's) are told the evaluator's score of each answer, read from `--scores` (the scores.csv of
+`nas bench rank --report`), and have found, after each query, the table accuracy of their best-scored
+answer. Their cost per query is the evaluator's seconds per architecture (`--rank`: that report's rank.csv)
+plus, once, what the evaluator cost up front (`--upfront supernet:spos=CPU_SECONDS`: the supernet's
+training); a trained query costs what the table recorded for the answering architecture (its cpu_s).
+
+    python benchmarks/table_strategies.py results/bench-fashion-mnist/table --seeds 100 --queries 50 \
+        --guided evolution+jacob_cov evolution+supernet:spos random+supernet:spos \
+        --scores results/bench-fashion-mnist/scores.csv --rank results/bench-fashion-mnist/rank.csv \
+        --upfront supernet:spos=600 --out results/bench-fashion-mnist/strategies
+
+Written to `--out`:
 
     strategies.md    per strategy: mean ± std over seeds of the best validation accuracy found and of the
                      regret (table best - best found) after 1/4, 1/2, 3/4 and all of the budget; Welch's
                      t-tests of each strategy's final regret against random search, Holm-adjusted
                      (`nas.compare.stats`); the command and its wall time
     curves.csv       every run's best-so-far after each query
-    regret.png       mean anytime regret per strategy (band: ± one standard error over seeds); a seed's best
-                     is carried forward, so no curve rises
+    regret.png       mean anytime regret per strategy against queries (band: ± one standard error over
+                     seeds); an unguided seed's best is carried forward, so its curve never rises
+    regret_cost.png  the same against CPU seconds spent (log scale), every strategy on one axis
     strategies.json  the same as data
 """
 from __future__ import annotations
@@ -41,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategies", nargs="+", default=list(STRATEGIES))
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--guided", nargs="+", default=[], metavar="STRATEGY+EVALUATOR",
+                        help="strategies told an evaluator's score (a column of --scores) instead of the accuracy")
+    parser.add_argument("--scores", help="scores.csv of nas bench rank --report (one row per table architecture)")
+    parser.add_argument("--rank", help="rank.csv of the same report: each evaluator's seconds per architecture")
+    parser.add_argument("--upfront", nargs="+", default=[], metavar="EVALUATOR=CPU_S",
+                        help="an evaluator's one-off cost (a supernet's training), counted before its first query")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
 
@@ -62,12 +84,16 @@ def main(argv: list[str] | None = None) -> int:
                        input_size=first["input"]["size"], num_classes=first["num_classes"])
     answerer = Answerer(table)
     top = max(e.final_val_accuracy for e in table.entries)
-    runs = {name: [] for name in args.strategies}
+    guided = guided_runs(args, table, parser)
+    names = [*args.strategies, *guided]
+    runs = {name: [] for name in names}
     started = time.perf_counter()
-    total = len(args.strategies) * args.seeds
-    for name in args.strategies:
+    total = len(names) * args.seeds
+    for name in names:
+        strategy, scores = guided.get(name, (name, None))
         for seed in range(args.seeds):
-            runs[name].append(search_on_table(table, space, name, seed=seed, queries=args.queries, answerer=answerer))
+            runs[name].append(search_on_table(table, space, strategy, seed=seed, queries=args.queries,
+                                              answerer=answerer, scores=scores))
             done = sum(len(r) for r in runs.values())
             elapsed = time.perf_counter() - started
             print(f"{done}/{total} runs ({name} seed {seed}), {elapsed:.0f} s, ETA {elapsed / done * (total - done):.0f} s",
@@ -91,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                      "found_best": sum(1 for v in final if v == 0.0),
                      "distinct": statistics.fmean(r.distinct for r in group),
                      "exact": statistics.fmean(r.exact for r in group)})
-    others = [name for name in args.strategies if name != "random"]
+    others = [name for name in names if name != "random"]
     tests = compare_pairs(samples, [(name, "random") for name in others]) if "random" in runs else []
 
     command = "python benchmarks/table_strategies.py " + " ".join(sys.argv[1:] if argv is None else argv)
@@ -99,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
              f"{args.seeds} seeds per strategy (seeds 0..{args.seeds - 1}), {args.queries} queries each; table best "
              f"validation accuracy {top:.4f}; regret = table best - best found (mean ± sample std over seeds). "
              "Each query is answered by the table (a proposal not stored: its nearest stored architecture by "
-             f"differing choices). Wall time of all runs: {wall:.0f} s.", "",
+             f"differing choices). Wall time of all runs: {wall:.0f} s."
+             + (" A guided strategy (STRATEGY+EVALUATOR) is told the evaluator's score of each answer and has "
+                "found the table accuracy of its best-scored answer." if guided else ""), "",
              "| strategy | seeds | best val acc | " + " | ".join(f"regret @{q}" for q in points)
              + " | found table best | distinct entries | exact hits |",
              "|---|---:|---|" + "---|" * len(points) + "---:|---:|---:|"]
@@ -136,8 +164,84 @@ def main(argv: list[str] | None = None) -> int:
                    "significant": t.significant} for t in tests],
         "curves": {name: [r.best_so_far for r in group] for name, group in runs.items()}}, indent=1) + "\n")
     plot(runs, top, args.queries, out / "regret.png", table.describe(), mean_curve)
+    costs = query_costs(args, table, names, guided)
+    plot_cost(runs, top, costs, out / "regret_cost.png", table.describe())
     print("\n".join(lines))
     return 0
+
+
+def guided_runs(args, table, parser) -> dict[str, tuple[str, list[float]]]:
+    """--guided: name -> (strategy, each table entry's score by the evaluator, in table order)."""
+    if not args.guided:
+        return {}
+    if not args.scores:
+        parser.error("--guided needs --scores (the scores.csv of nas bench rank --report)")
+    with open(args.scores, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    by_fingerprint = {row["fingerprint"]: row for row in rows}
+    missing = [e.fingerprint for e in table.entries if e.fingerprint not in by_fingerprint]
+    if missing:
+        parser.error(f"--scores {args.scores}: no row for {len(missing)} of the table's architectures")
+    guided = {}
+    for name in args.guided:
+        strategy, sep, evaluator = name.partition("+")
+        if not sep or strategy not in STRATEGIES or evaluator not in rows[0]:
+            parser.error(f"--guided {name}: expected STRATEGY+EVALUATOR with a strategy of {', '.join(STRATEGIES)} "
+                         f"and a column of {args.scores} ({', '.join(list(rows[0])[3:])})")
+        guided[name] = (strategy, [float(by_fingerprint[e.fingerprint][evaluator]) for e in table.entries])
+    return guided
+
+
+def query_costs(args, table, names, guided) -> dict[str, tuple[float, list[float] | float]]:
+    """name -> (one-off CPU seconds, CPU seconds per query: per table entry when trained, else one figure)."""
+    per_arch = {}
+    if args.rank:
+        with open(args.rank, newline="") as handle:
+            per_arch = {row["evaluator"]: float(row["s_per_arch"] or 0.0) for row in csv.DictReader(handle)}
+    upfront = {}
+    for item in args.upfront:
+        evaluator, _, seconds = item.partition("=")
+        upfront[evaluator] = float(seconds)
+    costs = {}
+    for name in names:
+        if name in guided:
+            evaluator = name.partition("+")[2]
+            costs[name] = (upfront.get(evaluator, 0.0), per_arch.get(evaluator, 0.0))
+        else:
+            costs[name] = (0.0, [e.cpu_s for e in table.entries])
+    return costs
+
+
+def plot_cost(runs, top, costs, path, title) -> None:
+    """Mean regret against mean CPU seconds spent after each query (a query's cost: the answering entry's
+    training, or the evaluator's per-architecture seconds; plus the evaluator's one-off cost)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    for name, group in runs.items():
+        upfront, per_query = costs[name]
+        length = max(len(r.best_so_far) for r in group)
+        spent, regret = [], []
+        for q in range(length):
+            totals = []
+            for r in group:
+                done = r.entries[:q + 1]
+                per = sum(per_query[i] for i in done) if isinstance(per_query, list) else per_query * len(done)
+                totals.append(upfront + per)
+            spent.append(statistics.fmean(totals))
+            regret.append(statistics.fmean(top - r.best_so_far[min(q, len(r.best_so_far) - 1)] for r in group))
+        axis.plot([max(s, 1e-3) for s in spent], regret, label=name)
+    axis.set_xscale("log")
+    axis.set_xlabel("CPU seconds spent (mean over seeds; log scale)")
+    axis.set_ylabel("regret: table best - best found (val acc)")
+    axis.set_title("\n".join(textwrap.wrap(title, 80)), fontsize=9)
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
 
 
 def plot(runs, top, queries, path, title, mean_curve) -> None:

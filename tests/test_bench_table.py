@@ -131,9 +131,26 @@ def test_the_table_strategies_benchmark_writes_its_report(tiny, tmp_path):
     out = tmp_path / "report"
     assert load("table_strategies").main([str(tmp_path), "--strategies", "random", "rl", "--seeds", "2",
                                           "--queries", "4", "--out", str(out)]) == 0
-    assert {p.name for p in out.iterdir()} == {"strategies.md", "curves.csv", "regret.png", "strategies.json"}
+    assert {p.name for p in out.iterdir()} == {"strategies.md", "curves.csv", "regret.png", "regret_cost.png",
+                                             "strategies.json"}
     data = json.loads((out / "strategies.json").read_text())
     assert data["table_best"] == max(e.final_val_accuracy for e in table.entries)
     for curves in data["curves"].values():
         assert len(curves) == 2 and all(c == sorted(c) and len(c) == 4 for c in curves)
     assert "rl vs random: regret" in (out / "strategies.md").read_text()
+
+
+def test_a_strategy_guided_by_scores_reports_the_accuracy_of_its_best_scored_entry(tiny):
+    space = load_space(str(tiny), input_channels=1, input_size=8, num_classes=10)
+    table = whole_space_table(space, lambda s: 0.5 + 0.001 * len(str(s)) + 0.0001 * sum(map(ord, str(s))) % 97)
+    truth = [e.final_val_accuracy for e in table.entries]
+    plain = search_on_table(table, space, "random", seed=2, queries=8)
+    # scores equal to the accuracies: the same run as an unguided one
+    assert search_on_table(table, space, "random", seed=2, queries=8, scores=truth).best_so_far == plain.best_so_far
+    # reversed scores: what it has found is the accuracy of the lowest-accuracy entry seen so far
+    guided = search_on_table(table, space, "random", seed=2, queries=8, scores=[-t for t in truth])
+    assert guided.entries == plain.entries  # random search ignores what it is told
+    assert guided.best_so_far == [min(truth[i] for i in plain.entries[:q + 1]) for q in range(8)]
+    # an unscored entry counts as the worst score
+    broken = search_on_table(table, space, "random", seed=2, queries=8, scores=[math.nan] + truth[1:])
+    assert broken.best_so_far[-1] == max(truth[i] for i in plain.entries if i != 0)

@@ -14,9 +14,17 @@ proposal is one query; `distinct` counts the table entries the queries reached. 
 the strategies on the table's landscape (its architectures and the similarity of their choices), the
 best that a sampled table allows; on a table that holds the whole space it is the exact lookup of
 `--evaluate table:PATH`.
+
+With `scores` (one per table entry: a proxy's, a supernet's, from `nas bench rank --report`'s scores.csv)
+the strategy is told the answering entry's score instead of its accuracy, as in a search with
+`--evaluate proxy:NAME` or `supernet:RUN`, and what the run has found after each query is the table
+accuracy of the best-scored entry so far (the one such a search would retrain and report): it can drop
+when a higher score goes with a lower accuracy. SPOS is evolution guided by its supernet's scores, RSWS
+random search guided by them.
 """
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +40,7 @@ from nas.search.strategies.base import FINISHED
 class TableRun:
     strategy: str
     seed: int
-    best_so_far: list[float] = field(default_factory=list)  # after query 1, 2, ...
+    best_so_far: list[float] = field(default_factory=list)  # after query 1, 2, ...: accuracy of the best found
     entries: list[int] = field(default_factory=list)  # the table entry that answered each query
     exact: int = 0  # queries whose genome was in the table itself
 
@@ -68,13 +76,20 @@ class Answerer:
 
 
 def search_on_table(table: Table, space, strategy: str, *, seed: int, queries: int,
-                    options: Mapping[str, Any] | None = None, answerer: Answerer | None = None) -> TableRun:
+                    options: Mapping[str, Any] | None = None, answerer: Answerer | None = None,
+                    scores: Sequence[float] | None = None) -> TableRun:
     """`strategy` (a name of `nas.search.strategies`) over `space` for `queries` proposals, each answered by
-    the table (`Answerer`); a strategy that finishes early (a small space) ends the run early."""
+    the table (`Answerer`), told the entry's accuracy or, with `scores`, its score; a strategy that finishes
+    early (a small space) ends the run early."""
     answerer = answerer or Answerer(table)
+    if scores is not None and len(scores) != len(table):
+        raise ValueError(f"{len(scores)} scores for a table of {len(table)} architectures")
     searcher = make_searcher(strategy, space, seed=seed, max_trials=queries, options=options)
     run = TableRun(strategy, seed)
     best = float("-inf")
+    best_score = float("-inf")
+    finite = [v for v in scores or () if math.isfinite(v)]
+    worst = min(finite) if finite else 0.0
     waits = 0
     while len(run.best_so_far) < queries:
         trial_id = f"q{len(run.best_so_far)}_{waits}"
@@ -88,9 +103,14 @@ def search_on_table(table: Table, space, strategy: str, *, seed: int, queries: i
             continue
         index, exact = answerer.answer(config)
         entry: Entry = table.entries[index]
-        searcher.on_trial_complete(trial_id, {"val_accuracy": entry.final_val_accuracy, "params": entry.params,
-                                              "flops": entry.flops})
-        best = max(best, entry.final_val_accuracy)
+        told = entry.final_val_accuracy if scores is None else scores[index]
+        if not math.isfinite(told):  # a proxy that could not score it: as the worst score the table has
+            told = worst
+        searcher.on_trial_complete(trial_id, {"val_accuracy": told, "params": entry.params, "flops": entry.flops})
+        if scores is None:
+            best = max(best, entry.final_val_accuracy)
+        elif told > best_score:
+            best_score, best = told, entry.final_val_accuracy
         run.best_so_far.append(best)
         run.entries.append(index)
         run.exact += int(exact)
