@@ -30,7 +30,8 @@ from nas.errors import NasError
 from nas.evaluate.hooks import summary_lines
 from nas.evaluate.spec import BUILTIN_PROXIES
 from nas.resources import space_names
-from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder
+from nas.engine.schedulers import SCHEDULERS
+from nas.search.config import SearchConfig, SearchError, default_folder
 from nas.search.leaderboard import LEADERBOARD_COLUMNS, leaderboard
 from nas.search.strategies import STRATEGIES, strategy_class
 from nas.search.strategies.optuna_search import open_storage

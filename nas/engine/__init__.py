@@ -10,11 +10,12 @@ one-shot strategies and `nas train --seeds`.
     tune_trials.py  a Ray Tune trial read into a record (its error, failures, proposal order)
     ranking.py      trials in order of merit (the best trial, the leaderboard), the best-so-far curve
     interrupts.py   SIGINT / SIGTERM: Tune's loop stopped cleanly, unfinished trials INTERRUPTED
+    schedulers.py   the trial schedulers of `--scheduler` (ASHA), by name
     loggers.py      JSON, CSV and TensorBoard loggers of every trial
     progress.py     the live view of the trials (and `board.py`: trials' in-epoch progress)
     verbosity.py    the libraries' own output, quiet unless asked for
     folder.py       a run folder claimed and locked (one driver at a time)
 
-Nothing here is imported by `import nas`: Ray takes seconds to import (`records`, `ranking` and `folder`
-import no Ray: the command line and `nas compare` read run folders with them).
+Nothing here is imported by `import nas`: Ray takes seconds to import (`records`, `ranking`, `folder` and
+`schedulers` import no Ray: the command line and `nas compare` read run folders with them).
 """

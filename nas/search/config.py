@@ -6,12 +6,13 @@ Kept free of Ray and torch, so that the command line can show its defaults in `-
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nas.engine.schedulers import SCHEDULERS
 from nas.errors import NasError
 from nas.evaluate.spec import parse_evaluator
 from nas.search.strategies import STRATEGIES
@@ -21,16 +22,6 @@ from nas.suggest import did_you_mean
 
 class SearchError(NasError):
     """A search cannot start or resume (bad options, an existing run folder, a missing one)."""
-
-
-def _scheduler_asha(config: "SearchConfig"):
-    from ray.tune.schedulers import AsyncHyperBandScheduler  # deferred: Ray (SearchConfig is Ray-free)
-
-    return AsyncHyperBandScheduler(time_attr="epoch", max_t=config.train.get("epochs", TrainSettings.epochs),
-                                   grace_period=1, reduction_factor=2)
-
-
-SCHEDULERS: dict[str, Callable[["SearchConfig"], Any]] = {"asha": _scheduler_asha}
 
 
 @dataclass

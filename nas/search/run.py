@@ -49,7 +49,8 @@ from nas.evaluate import hooks as evaluator
 from nas.registry import loaded_plugins
 from nas.search import report
 from nas.search.best import EarlyBest
-from nas.search.config import SCHEDULERS, SearchConfig, SearchError, default_folder  # noqa: F401 (re-exported)
+from nas.engine.schedulers import SCHEDULERS, make_scheduler  # noqa: F401 (SCHEDULERS re-exported)
+from nas.search.config import SearchConfig, SearchError, default_folder  # noqa: F401 (re-exported)
 from nas.search.run_folder import begin, prepare_folder, read_config, resume_command, started  # noqa: F401 (re-exported)
 from nas.search.strategies import SpaceSearcher, make_searcher, strategy_class
 from nas.spaces import load_space
@@ -110,7 +111,7 @@ def _tuner(config: SearchConfig, folder: Path, data: DatasetSplits, searcher: Sp
     tune_config = tune.TuneConfig(
         metric=evaluator.metric(config), mode=MODE,
         search_alg=search_algorithm(searcher, config.concurrent),
-        scheduler=SCHEDULERS[config.scheduler](config) if config.scheduler else None,
+        scheduler=make_scheduler(config.scheduler, epochs=config.settings.epochs) if config.scheduler else None,
         num_samples=config.trials,
         reuse_actors=config.reuse_actors,
         trial_name_creator=trial_name,
