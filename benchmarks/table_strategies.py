@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rank", help="rank.csv of the same report: each evaluator's seconds per architecture")
     parser.add_argument("--upfront", nargs="+", default=[], metavar="EVALUATOR=CPU_S",
                         help="an evaluator's one-off cost (a supernet's training), counted before its first query")
+    parser.add_argument("--workers", type=int, default=1, metavar="N",
+                        help="runs at once in N processes (default 1); the results do not depend on it")
     parser.add_argument("--out", required=True)
     args = parser.parse_args(argv)
 
@@ -70,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     from nas.compare.stats import compare_pairs, spread
-    from nas.evaluate.on_table import Answerer, mean_curve, search_on_table
+    from nas.evaluate.on_table import Answerer, TableJob, mean_curve, run_jobs
     from nas.evaluate.table import Table
     from nas.spaces import load_space
 
@@ -86,18 +88,18 @@ def main(argv: list[str] | None = None) -> int:
     top = max(e.final_val_accuracy for e in table.entries)
     guided = guided_runs(args, table, parser)
     names = [*args.strategies, *guided]
-    runs = {name: [] for name in names}
+    jobs = [TableJob(guided.get(name, (name, None))[0], seed, name) for name in names for seed in range(args.seeds)]
+    scores = {name: values for name, (_, values) in guided.items()}
+    results: dict[tuple[str, int], object] = {}
     started = time.perf_counter()
-    total = len(names) * args.seeds
-    for name in names:
-        strategy, scores = guided.get(name, (name, None))
-        for seed in range(args.seeds):
-            runs[name].append(search_on_table(table, space, strategy, seed=seed, queries=args.queries,
-                                              answerer=answerer, scores=scores))
-            done = sum(len(r) for r in runs.values())
-            elapsed = time.perf_counter() - started
-            print(f"{done}/{total} runs ({name} seed {seed}), {elapsed:.0f} s, ETA {elapsed / done * (total - done):.0f} s",
-                  file=sys.stderr, flush=True)
+    finished = run_jobs(table, space, jobs, queries=args.queries, scores=scores, workers=args.workers,
+                        answerer=answerer)
+    for done, (job, run) in enumerate(zip(jobs, finished), 1):
+        results[(job.name, job.seed)] = run
+        elapsed = time.perf_counter() - started
+        print(f"{done}/{len(jobs)} runs ({job.name} seed {job.seed}), {elapsed:.0f} s, "
+              f"ETA {elapsed / done * (len(jobs) - done):.0f} s", file=sys.stderr, flush=True)
+    runs = {name: [results[(name, seed)] for seed in range(args.seeds)] for name in names}
     wall = time.perf_counter() - started
 
     out = Path(args.out)

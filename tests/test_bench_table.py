@@ -129,7 +129,7 @@ def test_the_table_strategies_benchmark_writes_its_report(tiny, tmp_path):
     table.meta["space"] = str(tiny)
     table.save(tmp_path / "table.json")
     out = tmp_path / "report"
-    assert load("table_strategies").main([str(tmp_path), "--strategies", "random", "rl", "--seeds", "2",
+    assert load("table_strategies").main([str(tmp_path), "--strategies", "random", "rl", "--seeds", "2", "--workers", "2",
                                           "--queries", "4", "--out", str(out)]) == 0
     assert {p.name for p in out.iterdir()} == {"strategies.md", "curves.csv", "regret.png", "regret_cost.png",
                                              "strategies.json"}
@@ -138,6 +138,10 @@ def test_the_table_strategies_benchmark_writes_its_report(tiny, tmp_path):
     for curves in data["curves"].values():
         assert len(curves) == 2 and all(c == sorted(c) and len(c) == 4 for c in curves)
     assert "rl vs random: regret" in (out / "strategies.md").read_text()
+    # one process: the same runs
+    assert load("table_strategies").main([str(tmp_path), "--strategies", "random", "rl", "--seeds", "2",
+                                          "--queries", "4", "--out", str(tmp_path / "one")]) == 0
+    assert json.loads((tmp_path / "one" / "strategies.json").read_text())["curves"] == data["curves"]
 
 
 def test_a_strategy_guided_by_scores_reports_the_accuracy_of_its_best_scored_entry(tiny):

@@ -24,9 +24,11 @@ random search guided by them.
 """
 from __future__ import annotations
 
+import concurrent.futures
 import math
+import multiprocessing
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,6 +117,35 @@ def search_on_table(table: Table, space, strategy: str, *, seed: int, queries: i
         run.entries.append(index)
         run.exact += int(exact)
     return run
+
+
+@dataclass(frozen=True)
+class TableJob:
+    strategy: str
+    seed: int
+    name: str = ""  # the run's name in a report (a guided run: STRATEGY+EVALUATOR, whose scores it reads)
+
+
+_SHARED: dict[str, Any] = {}  # what `run_jobs`'s worker processes read (set before they fork)
+
+
+def _run(job: TableJob) -> TableRun:
+    scores = _SHARED["scores"].get(job.name)
+    return search_on_table(_SHARED["table"], _SHARED["space"], job.strategy, seed=job.seed,
+                           queries=_SHARED["queries"], answerer=_SHARED["answerer"], scores=scores)
+
+
+def run_jobs(table: Table, space, jobs: Sequence[TableJob], *, queries: int, scores: Mapping[str, Sequence[float]],
+             workers: int = 1, answerer: Answerer | None = None) -> Iterator[TableRun]:
+    """`search_on_table` for every job, in order, in `workers` forked processes (1: here); a job whose name
+    has `scores` is guided by them. The runs do not depend on `workers`."""
+    _SHARED.update(table=table, space=space, queries=queries, scores=dict(scores),
+                   answerer=answerer or Answerer(table))
+    if workers <= 1:
+        yield from map(_run, jobs)
+        return
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        yield from pool.map(_run, jobs)
 
 
 def mean_curve(runs: Sequence[TableRun], length: int) -> list[float]:
