@@ -101,6 +101,13 @@ def more_rankings(table: Table, space: SearchSpace, data: DatasetSplits, truth: 
         if say is not None:
             say(f"{name}: a {scorer.config.strategy} supernet trained for {scorer.search.epoch} epochs, "
                 f"{scorer.bn_batches} BN batches per path")
+            split = table.meta.get("data") or {}
+            theirs = {"train_limit": scorer.config.train_limit, "val_fraction": scorer.config.val_fraction,
+                      "seed": scorer.config.seed}
+            differ = [f"{k} {theirs[k]} (table: {split[k]})" for k in theirs if k in split and split[k] != theirs[k]]
+            if differ:
+                say(f"{name}: note: its training split is not the table's ({', '.join(differ)}): it may have "
+                    "trained on images it is now judged on")
     for n in predictors:
         name = f"predictor@{n}"
         scores[name], seconds[name] = predictor_scores(table, space, n, truth, seed=seed)
