@@ -185,3 +185,23 @@ def test_one_shot_searches_run_as_one_trial_and_end_with_a_genome(strategy, spac
     assert "skips_normal" in oneshot["history"][0] and oneshot["history"][0]["cell"]
     if strategy != "darts":
         assert oneshot["paths_scored"] == 3
+
+
+def test_scoring_a_path_leaves_the_supernet_s_running_statistics_as_they_were(spaces, digits):
+    space = fitted(spaces / "tiny_unread.yaml", digits)
+    darts = search("darts", space, digits, epochs=1)
+    darts.train_pass()
+    before = [b.clone() for b in darts.supernet.buffers()]
+    relaxed = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in darts._relaxed().items()}
+    from nas.oneshot.search import accuracy
+
+    supernet_accuracy = accuracy(darts.supernet, digits, darts.val_split, 256, **relaxed)
+    path = darts.epoch_path()
+    darts.score(path)  # recalibrates the path's BN statistics for its own score only
+    assert all(torch.equal(a, b) for a, b in zip(before, darts.supernet.buffers()))
+    assert accuracy(darts.supernet, digits, darts.val_split, 256, **relaxed) == supernet_accuracy
+    # the path's weights with its recalibrated statistics, not the supernet's
+    darts.result = {"sample": path}
+    weights = darts.extract()
+    assert all(torch.equal(a, b) for a, b in zip(before, darts.supernet.buffers()))
+    build(space.realize(path)).load_state_dict(weights)

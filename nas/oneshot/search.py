@@ -29,11 +29,12 @@ override a step or two of it each and read best side by side.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import torch
@@ -187,11 +188,25 @@ class OneShotSearch:
     def epoch_metrics(self) -> dict[str, Any]:
         return {}
 
+    @contextlib.contextmanager
+    def path_statistics(self, path: Mapping[str, Any]) -> Iterator[None]:
+        """The supernet with `path`'s BN statistics recalibrated (SPOS) inside the block, and its own running
+        statistics back as they were after it: scoring a path leaves the supernet as it found it (the relaxed
+        network's statistics, which DARTS evaluates with, are not those of any one path)."""
+        saved = [(buffer, buffer.clone()) for buffer in self.supernet.buffers()]
+        try:
+            recalibrate(self.supernet, self.data, self.train_split, self.settings.batch_size,
+                        self.options.get("bn_batches", 0), self.generator, path=path)
+            yield
+        finally:
+            with torch.no_grad():
+                for buffer, value in saved:
+                    buffer.copy_(value)
+
     def score(self, path: Mapping[str, Any]) -> float:
         """Validation accuracy of `path` with the supernet's weights, its BN statistics recalibrated."""
-        recalibrate(self.supernet, self.data, self.train_split, self.settings.batch_size,
-                    self.options.get("bn_batches", 0), self.generator, path=path)
-        return accuracy(self.supernet, self.data, self.val_split, self.settings.eval_batch_size, path=path)
+        with self.path_statistics(path):
+            return accuracy(self.supernet, self.data, self.val_split, self.settings.eval_batch_size, path=path)
 
     def _describe(self, path: Mapping[str, Any], val_accuracy: float) -> dict[str, Any]:
         genome = self.space.realize(path)
@@ -218,9 +233,9 @@ class OneShotSearch:
         if self.result is None or self.supernet.partial > 1:
             return None
         path = self.result["sample"]
-        self.score(path)  # BN statistics of this path
-        _, network = self.supernet.extract(path)
-        return network.state_dict()
+        with self.path_statistics(path):
+            _, network = self.supernet.extract(path)
+            return {name: value.clone() for name, value in network.state_dict().items()}
 
     # ----- state -----
     def state_dict(self) -> dict[str, Any]:
