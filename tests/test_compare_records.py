@@ -1,6 +1,7 @@
 """A comparison's trials as typed records (`nas.compare.records`): every comparison committed under results/
 (written by earlier versions) reads, writes back the same files, gives the aggregates and cost of its
-summary.json, and its report is rewritten from a copy (results/ itself is only read)."""
+summary.json and is the comparison its own command resumes; its report is rewritten from a copy (results/
+itself is only read)."""
 import json
 import shutil
 import statistics
@@ -13,6 +14,7 @@ from nas.compare.config import CompareConfig
 from nas.compare.plan import Model, read_run
 from nas.compare.records import TRIAL_FIELDS, CompareRecordsError, CompareTrial, read_trials, write_trials
 from nas.compare.rewrite import rewrite_report
+from nas.compare.run import check_folder
 from nas.engine.records import TrialStatus
 from nas.genome import Genome
 
@@ -46,9 +48,10 @@ def test_a_committed_comparison_reads_through_the_typed_records(folder, tmp_path
     rows = json.loads(json.dumps(aggregate(models, records, {})))
     assert [{**row, "latency_ms": saved["latency_ms"]} for row, saved in zip(rows, summary["models"])] == \
            summary["models"]
+    config = CompareConfig(**json.loads((folder / "compare.json").read_text()))
     if "cost" in summary:
-        config = CompareConfig(**json.loads((folder / "compare.json").read_text()))
         assert comparison_cost([read_run(path) for path in config.runs], records) == summary["cost"]
+    assert check_folder(folder, config)  # its own command again resumes it (reads only)
 
 
 def test_an_unknown_key_is_kept_and_a_damaged_file_is_one_line(tmp_path):
