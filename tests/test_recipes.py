@@ -310,10 +310,19 @@ def test_a_training_stopped_by_sigkill_or_ctrl_c_resumes_to_the_uninterrupted_re
     assert main(["train", *options, "--out", str(tmp_path / "whole")]) == 0
     killer.join(timeout=300)
     assert killed.wait(timeout=60) == -signal.SIGKILL
+    load, loaded = torch.load, []  # which files the resumes read: state.pt once each
+
+    def counted(path, *args, **kwargs):
+        loaded.append(Path(path).name if isinstance(path, (str, os.PathLike)) else path)
+        return load(path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counted)
     for name in ("killed", "stopped"):
         assert not (tmp_path / name / "train.json").exists(), "finished before the signal: give it more epochs"
         capsys.readouterr()
+        loaded.clear()
         assert main(["train", "--resume", str(tmp_path / name), *(["--quiet"] if name == "killed" else [])]) == 0
+        assert loaded.count("state.pt") == 1, loaded
         if name == "stopped":  # shown as `nas train` shows a training: where it starts, the data, each epoch
             out = capsys.readouterr().out
             assert f"resuming {tmp_path / name} after epoch" in out and "loading digits" in out, out

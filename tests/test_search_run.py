@@ -15,6 +15,7 @@ from ray.tune.search import Searcher
 from nas.cli import main
 from nas.compiler import build
 from nas.genome import Genome
+from nas.search import best as search_best, cost as search_cost, report as search_report
 from nas.search.run import SearchConfig, SearchError, run_search
 from nas.search.strategies import make_searcher
 from nas.engine.searcher import TuneSearcher
@@ -216,10 +217,18 @@ def test_asha_stops_a_trial_that_lags_at_a_rung(files, tmp_path, ray_session):
     assert outcome.best["index"] == 0
 
 
-def test_duplicates_are_counted_and_an_exhausted_space_ends_the_search(files, tmp_path, ray_session):
+def test_duplicates_are_counted_and_an_exhausted_space_ends_the_search(files, tmp_path, ray_session, monkeypatch):
+    rankings = []  # the trials are ranked once as they end (EarlyBest); the finish and its cost take that
+
+    def counted(rank):
+        return lambda records: rankings.append(len(records)) or rank(records)
+
+    for module in (search_best, search_cost, search_report):
+        monkeypatch.setattr(module, "ranked", counted(module.ranked))
     config = SearchConfig(strategy="random", space=str(files / "pair.yaml"), trials=4, train_limit=200,
                           train={"epochs": 1})
     outcome = run_search(config, tmp_path / "run", verbose=False)
+    assert rankings == [2] and outcome.best["test_accuracy"] is not None
     assert len(outcome.records) == 2  # only two architectures exist
     assert len(set(t["fingerprint"] for t in outcome.records)) == 2
     assert outcome.summary["duplicates_avoided"] >= 1

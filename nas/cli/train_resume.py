@@ -61,7 +61,7 @@ def resume(args: argparse.Namespace) -> int:
     from nas.train.datasets import load_dataset  # deferred: torch (as above)
 
     settings = TrainSettings.from_dict(spec["settings"])
-    saved, _ = read_state(folder) if (folder / STATE_FILE).exists() else (None, None)
+    saved, _ = read_state(folder) if (folder / STATE_FILE).exists() else (None, None)  # once: train() takes it
     done_epochs = int(saved["epoch"]) if saved is not None else 0  # a damaged state.pt: train() says so
     source = {"dataset": spec["dataset"], "data_dir": spec.get("data_dir"),
               "val_fraction": spec.get("val_fraction", 0.1), "split_seed": spec.get("split_seed", 0),
@@ -83,7 +83,7 @@ def resume(args: argparse.Namespace) -> int:
                        progress=display.epoch_done, on_batch=display.batch, pretrained=transfer.get("pretrained"),
                        freeze=transfer.get("freeze"), train_only=transfer.get("train_only"),
                        pretrained_lr_scale=transfer.get("pretrained_lr_scale", 1.0),
-                       frozen_bn=transfer.get("frozen_bn", "eval"))
+                       frozen_bn=transfer.get("frozen_bn", "eval"), resume_state=saved)
     print(f"test accuracy {result.test_accuracy:.4f} (val {result.val_accuracy:.4f}) -> {result.folder}")
     return 0
 

@@ -16,6 +16,7 @@ from nas.compare.document import (Block, Bullets, Code, Figure, Heading, Image, 
                                   to_markdown)
 from nas.compare.figures import draw_cells, plot_search_curves, plot_tradeoff
 from nas.compare.plan import Model, SearchRun, comparison_pairs
+from nas.compare.records import CompareTrial
 from nas.compare.stats import Comparison, compare_pairs, pareto_front
 from nas.compare.verdict import detail_lines, matched_size, summary_line
 from nas.engine.records import TrialStatus
@@ -246,10 +247,10 @@ def _recipe_section(summary: Mapping[str, Any], config: Any) -> list[Block]:
     return blocks
 
 
-def _interrupted(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]]) -> list[Block]:
+def _interrupted(summary: Mapping[str, Any], records: Sequence[CompareTrial]) -> list[Block]:
     if not summary.get("interrupted"):
         return []
-    finished = sum(r["status"] == TrialStatus.TERMINATED for r in records)
+    finished = sum(r.finished for r in records)
     return [Paragraph(f"**Partial: the comparison was interrupted ({summary['interrupted']}) with {finished} of "
                       f"{len(summary['seeds']) * len(summary['models'])} trials finished; every figure below uses "
                       "those only. Run the same command again to finish it (finished trials are not trained "
@@ -258,7 +259,7 @@ def _interrupted(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]
 
 # ----- the report -----
 def write_report(folder: Path, config: Any, models: Sequence[Model], runs: Sequence[SearchRun],
-                 records: Sequence[Mapping[str, Any]], rows: Sequence[Mapping[str, Any]],
+                 records: Sequence[CompareTrial], rows: Sequence[Mapping[str, Any]],
                  summary: Mapping[str, Any]) -> Path:
     """Write figures/, report.md and report.html into `folder`; return the Markdown report's path."""
     folder = Path(folder)
@@ -315,8 +316,7 @@ def write_report(folder: Path, config: Any, models: Sequence[Model], runs: Seque
         Image(f"{FIGURES}/accuracy_vs_params.png", "test accuracy against parameters"),
         Image(f"{FIGURES}/accuracy_vs_flops.png", "test accuracy against FLOPs"),
     ]
-    failures = [f"`{r['model']}` seed {r['seed']}: {r['error'] or 'unknown error'}" for r in records
-                if r["status"] not in (TrialStatus.TERMINATED, TrialStatus.INTERRUPTED)]
+    failures = [f"`{r.model}` seed {r.seed}: {r.error or 'unknown error'}" for r in records if r.failed]
     if failures:
         blocks += [Paragraph(f"{len(failures)} trial(s) failed; their models' statistics use the remaining seeds:"),
                    Bullets(failures)]

@@ -17,11 +17,11 @@ from pathlib import Path
 
 from nas.compare.config import CompareConfig, PlanError
 from nas.compare.plan import Model, read_run
+from nas.compare.records import read_trials
 from nas.compare.report import write_report
 from nas.genome import Genome
 
-CONFIG_FILE, MODELS_FILE, SUMMARY_FILE, TRIALS_FILE, GENOMES_DIR = (
-    "compare.json", "models.json", "summary.json", "trials.json", "genomes")
+CONFIG_FILE, MODELS_FILE, SUMMARY_FILE, GENOMES_DIR = "compare.json", "models.json", "summary.json", "genomes"
 
 
 def _json(path: Path):
@@ -37,7 +37,7 @@ def rewrite_report(folder: str | Path) -> Path:
     models = [Model(m["label"], m["kind"], Genome.load(folder / GENOMES_DIR / f"{m['label']}.yaml"), m["source"],
                     m.get("details") or {}) for m in _json(folder / MODELS_FILE)]
     summary = _json(folder / SUMMARY_FILE)
-    records = _json(folder / TRIALS_FILE)["trials"]
+    records = read_trials(folder)
     runs = [read_run(path) for path in config.runs]  # as nas.compare.run reads them
     return write_report(folder, config, models, runs, records, summary["models"], summary)
 

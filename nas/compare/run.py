@@ -31,6 +31,7 @@ from nas.compare.config import DEFAULT_EPOCHS, CompareConfig  # noqa: F401 (re-e
 from nas.compare.data import DataChoice, choose_data
 from nas.compare.latency import machine
 from nas.compare.plan import Model, PlanError, SearchRun, plan_models, read_run
+from nas.compare.records import CompareTrial, write_trials
 from nas.compare.report import write_report
 from nas.engine import experiment
 from nas.engine.board import progress_board
@@ -38,7 +39,7 @@ from nas.engine.folder import LOCK_FILE, check_not_in_use, own_folder
 from nas.engine.interrupts import Interrupts
 from nas.engine.progress import ProgressCallback, TrialsView
 from nas.engine.recording import TUNE_DIR
-from nas.engine.records import TrialStatus, replace_file, write_records
+from nas.engine.records import TrialStatus, replace_file
 from nas.engine.session import tune_session
 from nas.engine.tune_trials import interrupted_records
 from nas.engine.verbosity import libraries_quiet, ray_listener_muted
@@ -49,10 +50,8 @@ from nas.train.settings import TrainSettings
 from nas.train.trainable import tune_trainable
 
 CONFIG_FILE, MODELS_FILE, SUMMARY_FILE = "compare.json", "models.json", "summary.json"  # and latency.json (aggregate)
-# and trials.json / trials.csv, written as a search writes its own (nas.engine.records.write_records)
+# and trials.json / trials.csv (nas.compare.records)
 GENOMES_DIR = "genomes"
-TRIAL_FIELDS = ("model", "seed", "status", "test_accuracy", "val_accuracy", "train_loss", "epoch", "train_time",
-                "cpu_s", "gpu_s", "params", "flops", "trial_id", "error")
 
 
 # ----- Ray Tune -----
@@ -108,24 +107,21 @@ def make_tuner(config: CompareConfig, models: Sequence[Model], data: DatasetSpli
                                                 trial_dirname_creator=trial_name))
 
 
-def trial_records(results) -> list[dict[str, Any]]:
-    """Ray Tune's results as plain records (one per trial), ordered by model plan then seed."""
+def trial_records(results) -> list[CompareTrial]:
+    """Ray Tune's results as comparison records (one per trial, in the results' order)."""
     records = []
     for result in results:
         metrics = result.metrics or {}
         config = result.config or {}
-        record = {name: metrics.get(name) for name in TRIAL_FIELDS}
-        record.update(model=config.get("model"), seed=config.get("seed"), trial_id=metrics.get("trial_id"),
-                      status=TrialStatus.ERROR if result.error is not None else TrialStatus.TERMINATED,
-                      error=failure_reason(result.error) if result.error is not None else "")
-        if record["status"] == TrialStatus.TERMINATED and record["test_accuracy"] is None:
-            record.update(status=TrialStatus.ERROR, error="finished without a test accuracy")
+        failed = result.error is not None
+        record = CompareTrial.from_metrics(config.get("model"), config.get("seed"),
+                                           TrialStatus.ERROR if failed else TrialStatus.TERMINATED, metrics,
+                                           trial_id=metrics.get("trial_id"),
+                                           error=failure_reason(result.error) if failed else "")
+        if record.finished and record.test_accuracy is None:
+            record.status, record.error = TrialStatus.ERROR, "finished without a test accuracy"
         records.append(record)
     return records
-
-
-def write_trials(folder: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    write_records(folder, {"trials": list(records)}, records, TRIAL_FIELDS)
 
 
 # ----- the run -----
@@ -133,7 +129,7 @@ def write_trials(folder: Path, records: Sequence[Mapping[str, Any]]) -> None:
 class CompareOutcome:
     folder: Path
     models: list[Model]
-    records: list[dict[str, Any]]
+    records: list[CompareTrial]
     rows: list[dict[str, Any]]
     report: Path
 
@@ -186,21 +182,23 @@ def write_plan(folder: Path, models: Sequence[Model]) -> None:
     (folder / MODELS_FILE).write_text(json.dumps([m.to_dict() for m in models], indent=2) + "\n")
 
 
-def snapshot_record(index: int, trial, status: str | None) -> dict[str, Any]:
+def snapshot_record(index: int, trial, status: str | None) -> CompareTrial:
     """A trial of Ray Tune's last snapshot as a comparison's record (`status` overriding the trial's)."""
     result, config = trial.last_result or {}, trial.config or {}
-    record = {name: result.get(name) for name in TRIAL_FIELDS}
-    record.update(model=config.get("model"), seed=config.get("seed"), trial_id=trial.trial_id,
-                  status=TrialStatus(status or trial.status), error="")
-    return record
+    return CompareTrial.from_metrics(config.get("model"), config.get("seed"), TrialStatus(status or trial.status),
+                                     result, trial_id=trial.trial_id)
 
 
-def stopped_records(folder: Path, models: Sequence[Model]) -> list[dict[str, Any]]:
-    """After an interrupt: one record per trial of Ray Tune's last snapshot, unfinished ones INTERRUPTED."""
-    records = interrupted_records(folder / TUNE_DIR, snapshot_record)
+def in_plan_order(records: list[CompareTrial], models: Sequence[Model]) -> list[CompareTrial]:
+    """`records` sorted in place by the plan's order of their models, then seed; returned."""
     order = {m.label: i for i, m in enumerate(models)}
-    records.sort(key=lambda r: (order.get(r["model"], len(order)), r["seed"]))
+    records.sort(key=lambda r: (order.get(r.model, len(order)), r.seed))
     return records
+
+
+def stopped_records(folder: Path, models: Sequence[Model]) -> list[CompareTrial]:
+    """After an interrupt: one record per trial of Ray Tune's last snapshot, unfinished ones INTERRUPTED."""
+    return in_plan_order(interrupted_records(folder / TUNE_DIR, snapshot_record), models)
 
 
 class CompareInterrupted(PlanError):
@@ -260,21 +258,19 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
             return finish_compare(folder, config, models, runs, data, choice, records, training_s, started, command,
                                   verbose)
         write_trials(folder, records)
-        if any(r["status"] == TrialStatus.TERMINATED for r in records):  # a partial report of the finished trials
+        if any(r.finished for r in records):  # a partial report of the finished trials
             finish_compare(folder, config, models, runs, data, choice, records, training_s, started, command,
                            verbose, interrupted=signal.Signals(stopped).name)
         raise CompareInterrupted(stopped, folder)
 
 
 def finish_compare(folder: Path, config: CompareConfig, models: Sequence[Model], runs: Sequence[SearchRun],
-                   data: DatasetSplits, choice: DataChoice, records: list[dict[str, Any]], training_s: float,
+                   data: DatasetSplits, choice: DataChoice, records: list[CompareTrial], training_s: float,
                    started: float, command: str | None, verbose: bool,
                    interrupted: str | None = None) -> CompareOutcome:
     """Trials, latency, aggregates, summary and report of a comparison whose trials all ended (or, with
     `interrupted`, the signal's name: of the trials that finished before it, marked as partial)."""
-    order = {m.label: i for i, m in enumerate(models)}
-    records.sort(key=lambda r: (order.get(r["model"], len(order)), r["seed"]))
-    write_trials(folder, records)
+    write_trials(folder, in_plan_order(records, models))
 
     clock = time.perf_counter()
     latencies = measure_latencies(folder, models, data, config)

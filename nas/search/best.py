@@ -1,8 +1,9 @@
 """The best trial's network written out at the end of a search: its genome (best_genome.yaml), its trained
 weights (best_weights.pt), their input contract (best_input.json) and its accuracy on the test split.
 
-`EarlyBest` starts that work in a thread as soon as the trials are over, so that the test runs while Ray
-stops (about a second and a half on two cores) instead of after it; `report.finish` takes its result.
+`EarlyBest` ranks the trials and starts that work in a thread as soon as the trials are over, so that the
+test runs while Ray stops (about a second and a half on two cores) instead of after it; `report.finish`
+takes its best trial and result (the trials are not ranked again).
 """
 from __future__ import annotations
 
@@ -59,9 +60,10 @@ def write_best(folder: Path, best: dict[str, Any], data) -> dict[str, Any]:
 
 
 class EarlyBest:
-    """`write_best` for the best trial recorded in `folder`, running in a daemon thread from construction
-    (a second Ctrl-C does not wait for it); `take(best)` returns its result when `best` is the same trial,
-    else None (the caller writes it then)."""
+    """`write_best` for the best trial recorded in `folder` (`best`: its record, None when no trial completed),
+    running in a daemon thread from construction (a second Ctrl-C does not wait for it); `take()` returns its
+    result. Made once the trials have ended: trials.json is final then (the records are written while Tune's
+    loop runs, and after it only by `record_interrupted`)."""
 
     def __init__(self, folder: Path, data) -> None:
         self.result: dict[str, Any] | None = None
@@ -79,9 +81,9 @@ class EarlyBest:
         except BaseException as error:  # noqa: BLE001 - handed to the caller's thread by take()
             self.error = error
 
-    def take(self, best: Mapping[str, Any]) -> dict[str, Any] | None:
-        if self.thread is None or best.get("index") != self.best.get("index") \
-                or best.get("checkpoint") != self.best.get("checkpoint"):
+    def take(self) -> dict[str, Any] | None:
+        """What `write_best` wrote for `best` (waiting for it), None when there is no best trial."""
+        if self.thread is None:
             return None
         self.thread.join()
         if self.error is not None:

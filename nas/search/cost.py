@@ -47,16 +47,18 @@ def cost_points(records: Sequence[Mapping[str, Any]], key: str | None = None
     return done, [(c, v) for c, v in zip(costs, curve) if v is not None]
 
 
-def cost_summary(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def cost_summary(records: Sequence[Mapping[str, Any]], ranking: Sequence[Mapping[str, Any]] | None = None
+                 ) -> dict[str, Any]:
     """CPU and GPU seconds of all trials, the unit the run is measured in, and what the trials up to
-    the best one cost (None without a completed trial)."""
+    the best one cost (None without a completed trial). `ranking`: the completed trials best first, as
+    `ranked` gives them (the best alone will do), where the caller ranked them already."""
     key = cost_key(records)
     order = sorted(records, key=lambda r: r["index"])
     summary: dict[str, Any] = {"unit": COST_UNITS[key], "metric": key,
                                "cpu_s": round(sum(_cost(r, "cpu_s") for r in records), 3),
                                "gpu_s": round(sum(_cost(r, "gpu_s") for r in records), 3),
                                "to_best_s": None, "best_trial": None}
-    best = ranked(list(records))
+    best = ranked(list(records)) if ranking is None else ranking
     if best:
         position = next(i for i, r in enumerate(order) if r["index"] == best[0]["index"])
         summary["to_best_s"] = round(cumulative_costs(order, key)[position], 3)

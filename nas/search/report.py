@@ -69,7 +69,7 @@ def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Map
     """Write the final trial record, the best genome, weights and plot, and summary.json; return the summary.
     `interrupted`: the signal that stopped the search (its unfinished trials are already recorded INTERRUPTED).
     `say(text)` is told each step that takes a while (testing the best network, writing the plots).
-    `early`: the best network's files and test, started while Ray stopped (used when it is the same trial)."""
+    `early`: the best trial, ranked as the trials ended, and its files and test, started while Ray stopped."""
     say = say or (lambda text: None)
     started = clock = time.perf_counter()
     timings = dict(timings)
@@ -79,17 +79,20 @@ def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Map
                  "invalid_proposals": getattr(searcher, "invalid_proposals", None)}
     trials = write_trials(folder, read_records(folder), extra)
     records = [trial.to_dict() for trial in trials]  # as trials.json holds them (ranking, cost, plots read these)
+    if early is not None:  # ranked already (the records were final then)
+        order = [early.best] if early.best is not None else []
+    else:
+        order = ranked(records)
+    best = dict(order[0]) if order else None
     summary: dict[str, Any] = {"config": dict(config), "data": data.describe(), "augment": augment_policy(config, data),
                                "counts": counts(trials), **extra, "interrupted": signal_name(interrupted),
-                               "timings": {k: round(v, 3) for k, v in timings.items()}, "cost": cost_summary(records)}
+                               "timings": {k: round(v, 3) for k, v in timings.items()},
+                               "cost": cost_summary(records, order)}
     summary["failures"] = failure_list(trials)
-    order = ranked(records)
-    if order:
-        best = dict(order[0])
+    if best is not None:
         say(f"testing the best network (trial {best['index'] + 1}) on {len(data.test):,} test images")
         clock = time.perf_counter()
-        written = early.take(best) if early is not None else None
-        best.update(written if written is not None else write_best(folder, best, data))
+        best.update(early.take() if early is not None else write_best(folder, best, data))
         summary["best"] = {k: v for k, v in best.items() if k != "genome"}
         timings["best_test_s"] = time.perf_counter() - clock
     say("writing plots")

@@ -151,7 +151,8 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
           resume: bool = False, pretrained: Any = None, freeze: str | Sequence[str] | None = None,
           train_only: str | Sequence[str] | None = None, pretrained_lr_scale: float = 1.0, frozen_bn: str = "eval",
           on_batch: Callable[..., None] | None = None, val_limit: int | str | None = None,
-          source: Mapping[str, Any] | None = None, workers: int | str = 1, **fields: Any) -> TrainResult:
+          source: Mapping[str, Any] | None = None, workers: int | str = 1,
+          resume_state: Mapping[str, Any] | None = None, **fields: Any) -> TrainResult:
     """Train `genome` on `data` (a `DatasetSplits`, or a data set name for `load_dataset`) with the
     search trials' recipe and return the trained model with its test accuracy.
 
@@ -160,9 +161,11 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
     in that order; `epochs` and `seed` too. `weights` (a state_dict or a file) fine-tunes instead of
     starting from scratch. `out`: a new folder for genome.yaml, weights.pt, train.json; while training
     it holds run.json and, after every epoch, state.pt (`nas.train.resume`). `resume`: continue the
-    unfinished training in `out` (the same arguments; a finished one raises TrainError). `source`: how
-    a `DatasetSplits` given as `data` was loaded (`load_dataset`'s name, data_dir, val_fraction,
-    train_limit, val_limit, seed), recorded in run.json so that `nas train --resume` loads it again.
+    unfinished training in `out` (the same arguments; a finished one raises TrainError); `resume_state`:
+    its state.pt as `nas.train.checkpointing.read_state` gave it to a caller that read it already (not
+    read again). `source`: how a `DatasetSplits` given as `data` was loaded (`load_dataset`'s name,
+    data_dir, val_fraction, train_limit, val_limit, seed), recorded in run.json so that `nas train
+    --resume` loads it again.
     `progress` is called with each epoch's record, `on_batch` after every batch with
     ``(phase, epoch, done, total, loss)``: phase "train", "val" or "test", batches done of total, and
     `loss` as `nas.train.loop.BatchHook` has it (nas.train.display.TrainDisplay.batch is one).
@@ -217,7 +220,8 @@ def train(genome: Genome, data: DatasetSplits | str, *, epochs: int | None = Non
         try:
             if workers != 1:
                 return train_data_parallel(genome, data, settings, state, weights, folder, device, progress, workers)
-            return _train(genome, data, settings, state, weights, folder, device, progress, run, tuning, on_batch)
+            return _train(genome, data, settings, state, weights, folder, device, progress, run, tuning, on_batch,
+                          resume_state)
         except TrialFailure as failure:  # e.g. "loss became NaN at epoch 2"
             raise TrainError(f"training failed: {failure}") from None
     except BaseException:
@@ -241,7 +245,7 @@ def resumable_folder(out: str | Path | None) -> Path:
 
 def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, weights, folder: Path | None,
            device, progress, run: dict[str, Any] | None = None, tuning: FineTune | None = None,
-           on_batch=None) -> TrainResult:
+           on_batch=None, resume_state: Mapping[str, Any] | None = None) -> TrainResult:
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
@@ -270,7 +274,7 @@ def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, 
     accuracy = float("nan")
     done = 0
     if folder is not None:
-        done, history, skipped = _start_or_resume(folder, checkpoint, run, skipped)
+        done, history, skipped = _start_or_resume(folder, checkpoint, run, skipped, resume_state)
         if history:
             accuracy = history[-1]["val_accuracy"]
     for epoch in range(done + 1, settings.epochs + 1):
@@ -301,10 +305,10 @@ def _train(genome: Genome, data: DatasetSplits, settings: TrainSettings, state, 
     return result
 
 
-def _start_or_resume(folder: Path, checkpoint: TrainingState, run: dict[str, Any] | None,
-                     skipped: list[str]) -> tuple[int, list[dict[str, float]], list[str]]:
-    """A new training writes run.json; an unfinished one (its run.json there) continues from state.pt:
-    (epochs done, their history, the tensors of --from left out)."""
+def _start_or_resume(folder: Path, checkpoint: TrainingState, run: dict[str, Any] | None, skipped: list[str],
+                     saved: Mapping[str, Any] | None = None) -> tuple[int, list[dict[str, float]], list[str]]:
+    """A new training writes run.json; an unfinished one (its run.json there) continues from state.pt
+    (`saved`: as read already): (epochs done, their history, the tensors of --from left out)."""
     if not (folder / RUN_FILE).exists():
         try:
             write_run(folder, run or {})
@@ -320,7 +324,7 @@ def _start_or_resume(folder: Path, checkpoint: TrainingState, run: dict[str, Any
             raise TrainError(f"{folder}: resume with the {key} it was started with ({folder / RUN_FILE})")
     if not (folder / STATE_FILE).exists():
         return 0, [], skipped  # stopped before its first epoch ended: from the start
-    saved, why = read_state(folder)
+    saved, why = (saved, None) if saved is not None else read_state(folder)
     if saved is None:
         raise TrainError(f"{folder / STATE_FILE}: {why}; cannot resume (start a new training)")
     done, metrics = checkpoint.restore(saved)
