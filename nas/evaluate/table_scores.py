@@ -1,6 +1,6 @@
 """A table's architectures scored by the evaluators that are not zero-cost proxies, for `nas bench rank`:
 
-    supernet_scores(table, "results/bench/supernets/spos", data)   # inherited weights of a one-shot run
+    supernet_scores(table, InheritedScorer.load(run, data))      # inherited weights of a one-shot run
     predictor_scores(table, space, 20, seed=0)                      # PNAS's predictor fitted on 20 of the rows
 
 - **A trained supernet** (`nas.evaluate.inherited`): every architecture's path scored on the table's
@@ -41,12 +41,11 @@ def supernet_name(run: str | Path) -> str:
     return f"supernet:{Path(run).resolve().name}"
 
 
-def supernet_scores(table: Table, run: str | Path, data: DatasetSplits, *, seed: int = 0,
-                    progress: Progress | None = None) -> tuple[list[float], float, InheritedScorer]:
-    """(every entry's accuracy with the supernet's inherited weights, the seconds all took, the scorer)."""
-    scorer = InheritedScorer.load(run, data, seed=seed)
+def supernet_scores(table: Table, scorer: InheritedScorer, *, progress: Progress | None = None
+                    ) -> tuple[list[float], float]:
+    """(every entry's accuracy with the supernet's inherited weights, the seconds all took)."""
     if scorer.config.dataset != table.meta.get("dataset"):
-        raise EvaluatorError(f"supernet:{run}: trained on {scorer.config.dataset}, the table is of "
+        raise EvaluatorError(f"supernet:{scorer.folder}: trained on {scorer.config.dataset}, the table is of "
                              f"{table.meta.get('dataset')}")
     scores = []
     started = time.perf_counter()
@@ -56,7 +55,19 @@ def supernet_scores(table: Table, run: str | Path, data: DatasetSplits, *, seed:
         scores.append(scorer.score(entry.sample))
         if progress is not None:
             progress(i + 1, len(table), time.perf_counter() - started)
-    return scores, time.perf_counter() - started, scorer
+    return scores, time.perf_counter() - started
+
+
+def split_note(table: Table, scorer: InheritedScorer) -> str | None:
+    """A note when the supernet did not train on the table's split (it may have seen the validation images)."""
+    split = table.meta.get("data") or {}
+    theirs = {"train_limit": scorer.config.train_limit, "val_fraction": scorer.config.val_fraction,
+              "seed": scorer.config.seed}
+    differ = [f"{k} {theirs[k]} (table: {split[k]})" for k in theirs if k in split and split[k] != theirs[k]]
+    if not differ:
+        return None
+    return f"note: its training split is not the table's ({', '.join(differ)}): it may have trained on images it " \
+           "is now judged on"
 
 
 def predictor_defaults() -> dict[str, float]:
@@ -97,17 +108,14 @@ def more_rankings(table: Table, space: SearchSpace, data: DatasetSplits, truth: 
     scores: dict[str, list[float]] = {}
     seconds: dict[str, float] = {}
     for run, name in zip(supernets, names):
-        scores[name], seconds[name], scorer = supernet_scores(table, run, data, seed=seed, progress=progress)
+        scorer = InheritedScorer.load(run, data, seed=seed)
         if say is not None:
             say(f"{name}: a {scorer.config.strategy} supernet trained for {scorer.search.epoch} epochs, "
                 f"{scorer.bn_batches} BN batches per path")
-            split = table.meta.get("data") or {}
-            theirs = {"train_limit": scorer.config.train_limit, "val_fraction": scorer.config.val_fraction,
-                      "seed": scorer.config.seed}
-            differ = [f"{k} {theirs[k]} (table: {split[k]})" for k in theirs if k in split and split[k] != theirs[k]]
-            if differ:
-                say(f"{name}: note: its training split is not the table's ({', '.join(differ)}): it may have "
-                    "trained on images it is now judged on")
+            note = split_note(table, scorer)
+            if note:
+                say(f"{name}: {note}")
+        scores[name], seconds[name] = supernet_scores(table, scorer, progress=progress)
     for n in predictors:
         name = f"predictor@{n}"
         scores[name], seconds[name] = predictor_scores(table, space, n, truth, seed=seed)
