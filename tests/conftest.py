@@ -17,23 +17,41 @@ def ray_session():
         ray.shutdown()
 
 
-# The files that take longest, longest first (measured with `pytest -n 0 --durations=0`; summed per file).
-# They run first, and every other file after them in its usual order: under `--dist loadfile` a file runs whole
-# on one worker, and a long file left to the end keeps one worker busy while the other waits (xdist's default
-# orders files by their number of tests, which put these few-test, long files last; pyproject turns that off).
+# The files that take longest, longest first (each file's tests summed, setup and teardown included; measured
+# with the suite's own `-n 2` run, 2 cores, seconds under a background load in brackets: their ratios matter).
+# They run first, and every other file (each under ~20 s) after them in its usual order: under `--dist loadfile`
+# a file runs whole on one worker, and a long file left to the end keeps one worker busy while the other waits
+# (xdist's default orders files by their number of tests, which put these few-test, long files last; pyproject
+# turns that off). Longest first, the files that come last are short, so the two workers end close together.
 LONGEST_FIRST = (
-    "test_search_resume.py",
-    "test_search_run.py",
-    "test_interrupts.py",
-    "test_compare.py",
-    "test_loggers.py",
-    "test_search_failures.py",
-    "test_pnas.py",
-    "test_train.py",
-    "test_recipes.py",
-    "test_plugins.py",
-    "test_strategies.py",
-    "test_user_data.py",
+    "test_search_resume.py",  # (300)
+    "test_search_run.py",  # (237)
+    "test_interrupts.py",  # (140)
+    "test_compare.py",  # (100)
+    "test_training_speed.py",  # (89)
+    "test_bench_table.py",  # (87)
+    "test_baselines_torchvision.py",  # (83)
+    "test_oneshot_stages.py",  # (83)
+    "test_baselines_torchvision_more.py",  # (80)
+    "test_oneshot.py",  # (75)
+    "test_evaluators.py",  # (71)
+    "test_transfer_learning.py",  # (60)
+    "test_bench_continue.py",  # (52)
+    "test_scaling.py",  # (35)
+    "test_train.py",  # (34)
+    "test_recipes.py",  # (33)
+    "test_pnas.py",  # (33)
+    "test_plugins.py",  # (32)
+    "test_spaces.py",  # (29)
+    "test_live_progress.py",  # (27)
+    "test_enas.py",  # (27)
+    "test_nasnet_timm.py",  # (24)
+    "test_properties.py",  # (23)
+    "test_strategies_without_ray.py",  # (22)
+    "test_loggers.py",  # (22)
+    "test_baselines_timm.py",  # (21)
+    "test_train_cli.py",  # (21)
+    "test_compile.py",  # (20)
 )
 
 
