@@ -1,5 +1,23 @@
 """Shared fixtures."""
+import os
+import sys
+
 import pytest
+
+
+def pytest_configure(config):
+    """Under xdist (`-n N`, the suite's default), each worker's torch on its share of the cores, and the
+    processes it starts (`nas` commands) alike: torch's default of a thread per core gives N workers N times
+    the cores, and its threads then wait on each other (on 2 cores two workers' networks trained and ran more
+    than twice as fast on one thread each as on two). Runs before the test modules import torch; Ray's trials
+    set their own threads (`nas.train.trainable`). A value the user set is kept; `-n 0` keeps torch's default."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        os.environ["OMP_NUM_THREADS"] = str(max(1, cores // workers))
+        torch = sys.modules.get("torch")
+        if torch is not None:  # imported already (by a plug-in): it read the variable before
+            torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(scope="session")
