@@ -1,5 +1,23 @@
 """Shared fixtures."""
+import os
+import sys
+
 import pytest
+
+
+def pytest_configure(config):
+    """Under xdist (`-n N`, the suite's default), each worker's torch on its share of the cores, and the
+    processes it starts (`nas` commands) alike: torch's default of a thread per core gives N workers N times
+    the cores, and its threads then wait on each other (on 2 cores two workers' networks trained and ran more
+    than twice as fast on one thread each as on two). Runs before the test modules import torch; Ray's trials
+    set their own threads (`nas.train.trainable`). A value the user set is kept; `-n 0` keeps torch's default."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        os.environ["OMP_NUM_THREADS"] = str(max(1, cores // workers))
+        torch = sys.modules.get("torch")
+        if torch is not None:  # imported already (by a plug-in): it read the variable before
+            torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 
 @pytest.fixture(scope="session")
@@ -17,23 +35,41 @@ def ray_session():
         ray.shutdown()
 
 
-# The files that take longest, longest first (measured with `pytest -n 0 --durations=0`; summed per file).
-# They run first, and every other file after them in its usual order: under `--dist loadfile` a file runs whole
-# on one worker, and a long file left to the end keeps one worker busy while the other waits (xdist's default
-# orders files by their number of tests, which put these few-test, long files last; pyproject turns that off).
+# The files that take longest, longest first (each file's tests summed, setup and teardown included; measured
+# with the suite's own `-n 2` run, 2 cores, seconds under a background load in brackets: their ratios matter).
+# They run first, and every other file (each under ~20 s) after them in its usual order: under `--dist loadfile`
+# a file runs whole on one worker, and a long file left to the end keeps one worker busy while the other waits
+# (xdist's default orders files by their number of tests, which put these few-test, long files last; pyproject
+# turns that off). Longest first, the files that come last are short, so the two workers end close together.
 LONGEST_FIRST = (
-    "test_search_resume.py",
-    "test_search_run.py",
-    "test_interrupts.py",
-    "test_compare.py",
-    "test_loggers.py",
-    "test_search_failures.py",
-    "test_pnas.py",
-    "test_train.py",
-    "test_recipes.py",
-    "test_plugins.py",
-    "test_strategies.py",
-    "test_user_data.py",
+    "test_search_resume.py",  # (300)
+    "test_search_run.py",  # (237)
+    "test_interrupts.py",  # (140)
+    "test_compare.py",  # (100)
+    "test_training_speed.py",  # (89)
+    "test_bench_table.py",  # (87)
+    "test_baselines_torchvision.py",  # (83)
+    "test_oneshot_stages.py",  # (83)
+    "test_baselines_torchvision_more.py",  # (80)
+    "test_oneshot.py",  # (75)
+    "test_evaluators.py",  # (71)
+    "test_transfer_learning.py",  # (60)
+    "test_bench_continue.py",  # (52)
+    "test_scaling.py",  # (35)
+    "test_train.py",  # (34)
+    "test_recipes.py",  # (33)
+    "test_pnas.py",  # (33)
+    "test_plugins.py",  # (32)
+    "test_spaces.py",  # (29)
+    "test_live_progress.py",  # (27)
+    "test_enas.py",  # (27)
+    "test_nasnet_timm.py",  # (24)
+    "test_properties.py",  # (23)
+    "test_strategies_without_ray.py",  # (22)
+    "test_loggers.py",  # (22)
+    "test_baselines_timm.py",  # (21)
+    "test_train_cli.py",  # (21)
+    "test_compile.py",  # (20)
 )
 
 
