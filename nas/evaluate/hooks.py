@@ -162,8 +162,9 @@ def summary_lines(summary: dict[str, Any]) -> list[str] | None:
     if evaluator.startswith(("proxy:", "supernet:")):
         head = f"best by {evaluator}: trial {best['index'] + 1}, score {best.get('score'):.6g}"
         if best.get("val_accuracy") is None:
-            what = "a proxy score" if evaluator.startswith("proxy:") else "an accuracy with inherited weights"
-            return [head + files + f" ({what}, not a trained accuracy; not trained)",
+            what = ("a proxy score, not an accuracy" if evaluator.startswith("proxy:")
+                    else "an accuracy with inherited weights, not a trained one")
+            return [head + files + f" ({what}; not trained)",
                     f"train it from scratch: {best.get('train_command')}"]
         trained = best.get("trained_from_scratch") or {}
         return [head, f"trained from scratch ({plural(trained.get('epochs') or 0, 'epoch')}): val {best['val_accuracy']:.4f}, "
