@@ -54,6 +54,7 @@ LONGEST_FIRST = (
     "test_oneshot.py",  # (75)
     "test_evaluators.py",  # (71)
     "test_transfer_learning.py",  # (60)
+    "test_inherited.py",  # (55, measured alone on an idle machine)
     "test_bench_continue.py",  # (52)
     "test_scaling.py",  # (35)
     "test_train.py",  # (34)
