@@ -138,7 +138,9 @@ def test_rank_judges_a_supernet_and_the_predictor_against_a_table(space_file, sp
     assert main(["bench", "rank", str(folder), "--proxies"]) != 0
     assert "nothing to rank" in capsys.readouterr().err
     assert main(["bench", "rank", str(folder), "--proxies", "--supernet", str(tmp_path)]) != 0
-    assert "nothing to resume (no search.json)" in capsys.readouterr().err
+    assert "not a run folder of nas search (no search.json)" in capsys.readouterr().err
+    assert main(["bench", "rank", str(folder), "--proxies", "--predictor", "38"]) != 0  # before any scoring
+    assert "--predictor 38: between 2 and 37" in capsys.readouterr().err
 
 
 def test_evaluator_names_parse_and_say_what_is_wrong():

@@ -188,7 +188,16 @@ def rank(args: argparse.Namespace) -> int:
     unknown = [name for name in args.proxies if name not in names and name not in PROXIES]
     if unknown:
         raise NasError(f"--proxies: unknown proxy {unknown[0]!r} (known: {', '.join(PROXIES.names())})")
+    if not (args.proxies or args.supernet or args.predictor):
+        raise NasError("nothing to rank: name proxies, --supernet runs or --predictor sizes")
     table = Table.load(args.table)
+    for n in args.predictor:  # checked before minutes of scoring
+        if not 2 <= n <= len(table) - 3:
+            raise NasError(f"--predictor {n}: between 2 and {len(table) - 3} architectures of the {len(table)} in "
+                           "the table (3 or more are left to judge it on)")
+    for run in args.supernet:
+        if not (Path(run) / "search.json").is_file():
+            raise NasError(f"--supernet {run}: not a run folder of nas search (no search.json)")
     if args.against == "test_accuracy" and any(e.test_accuracy is None for e in table.entries):
         raise NasError(f"{args.table}: some architectures have no test accuracy; rank --against val_accuracy")
     data_spec = table.meta.get("data") or {}
@@ -202,8 +211,6 @@ def rank(args: argparse.Namespace) -> int:
 
     if args.bootstrap < 0:
         raise NasError(f"--bootstrap {args.bootstrap}: a number of resamples >= 0")
-    if not (args.proxies or args.supernet or args.predictor):
-        raise NasError("nothing to rank: name proxies, --supernet runs or --predictor sizes")
     rankings, scores = rank_table(table, args.proxies, data, against=args.against, seed=args.seed,
                                   batch_size=args.batch_size, progress=progress)
     if args.supernet or args.predictor:
