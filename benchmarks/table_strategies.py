@@ -74,16 +74,13 @@ def main(argv: list[str] | None = None) -> int:
     from nas.compare.stats import compare_pairs, spread
     from nas.evaluate.on_table import Answerer, TableJob, mean_curve, run_jobs
     from nas.evaluate.table import Table
-    from nas.spaces import load_space
 
     if args.seeds < 2 or args.queries < 4:
         parser.error("--seeds must be at least 2 and --queries at least 4")
     table = Table.load(args.table)
     if len(table) < 2:
         parser.error(f"{args.table}: {len(table)} architectures; a benchmark needs at least 2")
-    first = table.entries[0].genome
-    space = load_space(table.meta["space"], input_channels=first["input"]["channels"],
-                       input_size=first["input"]["size"], num_classes=first["num_classes"])
+    space = table.space()
     answerer = Answerer(table)
     top = max(e.final_val_accuracy for e in table.entries)
     guided = guided_runs(args, table, parser)

@@ -35,7 +35,7 @@ from nas.evaluate.bench_listed import cost_line
 from nas.evaluate.correlate import judge, write_report
 from nas.evaluate.registry import PROXIES, builtin_names
 from nas.evaluate.reseed import agreement_lines, reseed_file, reseed_table, table_folder
-from nas.evaluate.spec import BUILTIN_PROXIES
+from nas.evaluate.spec import BUILTIN_PROXIES, check_predictor_size
 from nas.evaluate.table import Table
 from nas.resources import space_names
 from nas.search.config import SearchConfig
@@ -192,9 +192,7 @@ def rank(args: argparse.Namespace) -> int:
         raise NasError("nothing to rank: name proxies, --supernet runs or --predictor sizes")
     table = Table.load(args.table)
     for n in args.predictor:  # checked before minutes of scoring
-        if not 2 <= n <= len(table) - 3:
-            raise NasError(f"--predictor {n}: between 2 and {len(table) - 3} architectures of the {len(table)} in "
-                           "the table (3 or more are left to judge it on)")
+        check_predictor_size(n, len(table))
     for run in args.supernet:
         if not (Path(run) / "search.json").is_file():
             raise NasError(f"--supernet {run}: not a run folder of nas search (no search.json)")
@@ -216,7 +214,7 @@ def rank(args: argparse.Namespace) -> int:
     if args.supernet or args.predictor:
         from nas.evaluate.table_scores import more_rankings  # deferred: torch (`nas bench --help` imports us)
 
-        more, more_scores = more_rankings(table, table_space(table), data, truth_of(table, args.against),
+        more, more_scores = more_rankings(table, table.space(), data, truth_of(table, args.against),
                                           supernets=args.supernet, predictors=args.predictor, seed=args.seed,
                                           progress=progress, say=lambda line: print(line, file=sys.stderr))
         rankings += more
@@ -254,15 +252,6 @@ def rank(args: argparse.Namespace) -> int:
     console.print("* Spearman rho with test accuracy over all 15,625 NAS-Bench-201 cells on CIFAR-10 "
                   "(Abdelfattah et al. 2021); a proxy must beat params and flops to be worth its cost.")
     return 0
-
-
-def table_space(table):
-    """The search space the table sampled, for its data set's images (as its genomes say)."""
-    from nas.spaces import load_space  # deferred: networkx, yaml
-
-    first = table.entries[0].genome
-    return load_space(table.meta["space"], input_channels=first["input"]["channels"],
-                      input_size=first["input"]["size"], num_classes=first["num_classes"])
 
 
 def truth_of(table, against: str) -> list[float]:

@@ -93,6 +93,14 @@ class Table:
                 return self.entries[i]
         return None
 
+    def space(self):
+        """The search space the table sampled, for its data set's images (as its genomes say)."""
+        from nas.spaces import load_space  # deferred: the spaces' modules (`nas bench --help` imports us)
+
+        first = self.entries[0].genome
+        return load_space(self.meta["space"], input_channels=first["input"]["channels"],
+                          input_size=first["input"]["size"], num_classes=first["num_classes"])
+
     def describe(self) -> str:
         m = self.meta
         so_far = f" (an unfinished build: {len(self)} of {m.get('requested')})" if m.get("complete") is False else ""
