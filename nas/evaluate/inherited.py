@@ -31,7 +31,7 @@ import torch
 from nas.engine.records import RecordsError, read_records
 from nas.errors import NasError
 from nas.evaluate.spec import EvaluatorError
-from nas.oneshot.search import OneShotSearch, accuracy, make_search, recalibrate
+from nas.oneshot.search import OneShotSearch, make_search
 from nas.search.config import SearchConfig, SearchError
 from nas.search.run_folder import read_config
 from nas.search.strategies import strategy_class
@@ -64,7 +64,6 @@ class InheritedScorer:
     folder: Path
     config: SearchConfig
     search: OneShotSearch
-    bn_batches: int
     seed: int = 0
 
     @staticmethod
@@ -90,7 +89,12 @@ class InheritedScorer:
         search = make_search(config.strategy, space, data, config.settings, options, seed=config.seed,
                              paths=config.trials)
         search.load_state_dict(state["oneshot"])
-        return InheritedScorer(folder, config, search, int(options.get("bn_batches", 4) or 0), seed)
+        return InheritedScorer(folder, config, search, seed)
+
+    @property
+    def bn_batches(self) -> int:
+        """Training batches that recalibrate a path's BN statistics (the run's option)."""
+        return int(self.search.options.get("bn_batches", 0))
 
     @property
     def name(self) -> str:
@@ -106,13 +110,9 @@ class InheritedScorer:
         return {name: sample[name] for name in choices}
 
     def score(self, sample: Mapping[str, Any]) -> float:
-        """Validation accuracy of `sample`'s path with the inherited weights, BN statistics recalibrated."""
-        path = self.path(sample)
-        search = self.search
-        generator = torch.Generator().manual_seed(self.seed)
-        recalibrate(search.supernet, search.data, search.train_split, search.settings.batch_size, self.bn_batches,
-                    generator, path=path)
-        return accuracy(search.supernet, search.data, search.val_split, search.settings.eval_batch_size, path=path)
+        """Validation accuracy of `sample`'s path with the inherited weights, BN statistics recalibrated (the
+        one-shot search's own scoring, its batches drawn by a generator seeded afresh)."""
+        return self.search.score(self.path(sample), torch.Generator().manual_seed(self.seed))
 
 
 def load_run_data(config: SearchConfig, data_dir: str | None = None) -> DatasetSplits:

@@ -189,23 +189,25 @@ class OneShotSearch:
         return {}
 
     @contextlib.contextmanager
-    def path_statistics(self, path: Mapping[str, Any]) -> Iterator[None]:
+    def path_statistics(self, path: Mapping[str, Any], generator: torch.Generator | None = None) -> Iterator[None]:
         """The supernet with `path`'s BN statistics recalibrated (SPOS) inside the block, and its own running
         statistics back as they were after it: scoring a path leaves the supernet as it found it (the relaxed
-        network's statistics, which DARTS evaluates with, are not those of any one path)."""
+        network's statistics, which DARTS evaluates with, are not those of any one path). `generator` draws
+        the recalibration batches (default: the search's own, which it advances)."""
         saved = [(buffer, buffer.clone()) for buffer in self.supernet.buffers()]
         try:
             recalibrate(self.supernet, self.data, self.train_split, self.settings.batch_size,
-                        self.options.get("bn_batches", 0), self.generator, path=path)
+                        self.options.get("bn_batches", 0), generator or self.generator, path=path)
             yield
         finally:
             with torch.no_grad():
                 for buffer, value in saved:
                     buffer.copy_(value)
 
-    def score(self, path: Mapping[str, Any]) -> float:
-        """Validation accuracy of `path` with the supernet's weights, its BN statistics recalibrated."""
-        with self.path_statistics(path):
+    def score(self, path: Mapping[str, Any], generator: torch.Generator | None = None) -> float:
+        """Validation accuracy of `path` with the supernet's weights, its BN statistics recalibrated (batches
+        drawn by `generator`, default the search's own)."""
+        with self.path_statistics(path, generator):
             return accuracy(self.supernet, self.data, self.val_split, self.settings.eval_batch_size, path=path)
 
     def _describe(self, path: Mapping[str, Any], val_accuracy: float) -> dict[str, Any]:
