@@ -70,3 +70,11 @@ def parse_evaluator(text: str, check: bool = True) -> Evaluator:
     if check and kind == "supernet" and not Path(argument).is_dir():
         raise EvaluatorError(f"--evaluate {text}: no run folder at {argument} (make one with nas search --strategy spos)")
     return Evaluator(kind, argument)
+
+
+def check_predictor_size(n: int, archs: int) -> None:
+    """`predictor@n` on a table of `archs` architectures: it learns from n (at least 2) and is judged on the
+    others (at least 3); one `EvaluatorError` line if not."""
+    if not 2 <= n <= archs - 3:
+        raise EvaluatorError(f"--predictor {n}: between 2 and {archs - 3} architectures of the {archs} in the "
+                             "table (3 or more are left to judge it on)")

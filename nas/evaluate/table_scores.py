@@ -27,7 +27,7 @@ from pathlib import Path
 
 from nas.evaluate.bench import Ranking, correlations
 from nas.evaluate.inherited import InheritedScorer
-from nas.evaluate.spec import EvaluatorError
+from nas.evaluate.spec import EvaluatorError, check_predictor_size
 from nas.evaluate.table import Table
 from nas.search.strategies.pnas import PNASSearcher
 from nas.search.strategies.predictor import Ensemble, OneHot
@@ -80,9 +80,7 @@ def predictor_defaults() -> dict[str, float]:
 def predictor_scores(table: Table, space: SearchSpace, n: int, truth: Sequence[float], *, seed: int = 0
                      ) -> tuple[list[float], float]:
     """(the predictor's prediction for every entry it did not learn from, NaN for the `n` it did; seconds)."""
-    if not 2 <= n <= len(table) - 3:
-        raise EvaluatorError(f"--predictor {n}: between 2 and {len(table) - 3} architectures of the "
-                             f"{len(table)} in the table (3 or more are left to judge it on)")
+    check_predictor_size(n, len(table))
     started = time.perf_counter()
     learned = sorted(random.Random(seed).sample(range(len(table)), n))
     encoding = OneHot(space)
