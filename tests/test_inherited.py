@@ -96,7 +96,7 @@ def test_a_search_scored_by_a_supernet_trains_its_best_from_scratch(space_file, 
 
 def test_a_supernet_evaluator_must_be_a_one_shot_run_over_the_same_space(space_file, spos_run, tmp_path, capsys):
     cases = [(f"supernet:{tmp_path / 'nowhere'}", "no run folder at"),
-             (f"supernet:{space_file.parent}", "nothing to resume (no search.json)"),
+             (f"supernet:{space_file.parent}", "is not a run folder of nas search (no search.json)"),
              ("supernet:", "supernet needs a one-shot run folder")]
     for evaluate, expected in cases:
         assert main(["search", "--strategy", "random", "--space", str(space_file), "--evaluate", evaluate,
@@ -138,7 +138,7 @@ def test_rank_judges_a_supernet_and_the_predictor_against_a_table(space_file, sp
     assert main(["bench", "rank", str(folder), "--proxies"]) != 0
     assert "nothing to rank" in capsys.readouterr().err
     assert main(["bench", "rank", str(folder), "--proxies", "--supernet", str(tmp_path)]) != 0
-    assert "not a run folder of nas search (no search.json)" in capsys.readouterr().err
+    assert f"--supernet: {tmp_path} is not a run folder of nas search (no search.json)" in capsys.readouterr().err
     assert main(["bench", "rank", str(folder), "--proxies", "--predictor", "38"]) != 0  # before any scoring
     assert "--predictor 38: between 2 and 37" in capsys.readouterr().err
 

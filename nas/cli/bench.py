@@ -35,7 +35,7 @@ from nas.evaluate.bench_listed import cost_line
 from nas.evaluate.correlate import judge, write_report
 from nas.evaluate.registry import PROXIES, builtin_names
 from nas.evaluate.reseed import agreement_lines, reseed_file, reseed_table, table_folder
-from nas.evaluate.spec import BUILTIN_PROXIES, check_predictor_size
+from nas.evaluate.spec import BUILTIN_PROXIES, check_predictor_size, check_run_folder
 from nas.evaluate.table import Table
 from nas.resources import space_names
 from nas.search.config import SearchConfig
@@ -194,8 +194,7 @@ def rank(args: argparse.Namespace) -> int:
     for n in args.predictor:  # checked before minutes of scoring
         check_predictor_size(n, len(table))
     for run in args.supernet:
-        if not (Path(run) / "search.json").is_file():
-            raise NasError(f"--supernet {run}: not a run folder of nas search (no search.json)")
+        check_run_folder(run, "--supernet")
     if args.against == "test_accuracy" and any(e.test_accuracy is None for e in table.entries):
         raise NasError(f"{args.table}: some architectures have no test accuracy; rank --against val_accuracy")
     data_spec = table.meta.get("data") or {}

@@ -30,7 +30,7 @@ import torch
 
 from nas.engine.records import RecordsError, read_records
 from nas.errors import NasError
-from nas.evaluate.spec import EvaluatorError
+from nas.evaluate.spec import EvaluatorError, check_run_folder
 from nas.oneshot.search import OneShotSearch, make_search
 from nas.search.config import SearchConfig, SearchError
 from nas.search.run_folder import read_config
@@ -71,8 +71,7 @@ class InheritedScorer:
         """The supernet of the finished one-shot run in `folder`; bad input is one `EvaluatorError` line.
         `data`: the data set to score on (default: the run's own, `load_run_data`)."""
         folder = Path(folder)
-        if not folder.is_dir():
-            raise EvaluatorError(f"supernet:{folder}: not a run folder (make one with nas search --strategy spos)")
+        check_run_folder(folder, f"supernet:{folder}")
         try:
             config = read_config(folder)
         except (SearchError, NasError) as error:

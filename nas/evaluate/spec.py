@@ -67,9 +67,18 @@ def parse_evaluator(text: str, check: bool = True) -> Evaluator:
 
         if not table_file(Path(argument)).is_file():
             raise EvaluatorError(f"--evaluate {text}: no table at {argument} (make one with nas bench build)")
-    if check and kind == "supernet" and not Path(argument).is_dir():
-        raise EvaluatorError(f"--evaluate {text}: no run folder at {argument} (make one with nas search --strategy spos)")
+    if check and kind == "supernet":
+        check_run_folder(argument, f"--evaluate {text}")
     return Evaluator(kind, argument)
+
+
+def check_run_folder(folder: str | Path, where: str) -> None:
+    """A supernet evaluator's run: a folder of `nas search` (its search.json there); one line naming `where`
+    (the option that gave it) if not. What kind of search it was is checked where it is read."""
+    if not Path(folder).is_dir():
+        raise EvaluatorError(f"{where}: no run folder at {folder} (make one with nas search --strategy spos)")
+    if not (Path(folder) / "search.json").is_file():
+        raise EvaluatorError(f"{where}: {folder} is not a run folder of nas search (no search.json)")
 
 
 def check_predictor_size(n: int, archs: int) -> None:
