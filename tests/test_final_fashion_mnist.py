@@ -80,16 +80,30 @@ def test_the_final_recipe_has_the_long_training_pieces():
     assert set(settings.augment.split(",")) == {"crop=2", "flip", "cutout=8"}
 
 
-def test_run_sh_starts_the_planned_comparison():
-    """run.sh's `nas compare` command parses, names the plan's networks and the final recipe, and resumes
-    into its own folder."""
+def run_sh_commands() -> list[list[str]]:
+    """The arguments of run.sh's `nas compare` commands, in the script's order (the comparison, then `long`)."""
+    lines = [line.strip() for line in (FINAL / "run.sh").read_text().splitlines() if line.strip().startswith("ARGS=(")]
+    return [shlex.split(line[len("ARGS=("):line.rindex(")")]) for line in lines]
+
+
+def test_run_sh_starts_the_planned_comparison_and_its_longer_follow_up():
+    """run.sh's `nas compare` commands parse, name the plan's networks and the final recipe, and resume
+    into their own folders: the comparison, and `long`, the best searched network and ResNet-20 for 60 epochs."""
     from nas.cli import parser
     from nas.cli.compare import config_from_args
 
-    script = (FINAL / "run.sh").read_text()
-    line = next(line for line in script.splitlines() if line.strip().startswith("ARGS=("))
-    argv = shlex.split(line.strip()[len("ARGS=("):-1])
-    args = parser().parse_args(["compare", *argv])
+    def parsed(argv):
+        args = parser().parse_args(["compare", *argv])
+        args.argv = ["compare", *argv]  # as `nas` sets it: options written override the recipe's
+        return args
+
+    planned, longer = (parsed(argv) for argv in run_sh_commands())
+    config = config_from_args(longer)
+    assert config.train["epochs"] == 60 and config.seeds >= 2 and config.train["augment"] == "crop=2,flip,cutout=8"
+    assert [Path(r).name for r in config.runs] == ["optuna-seed2"] and config.baselines == [
+        "results/final-fashion-mnist/genomes/resnet20_w0.6.yaml"]
+    assert longer.out == "results/final-fashion-mnist/long/compare"
+    args = planned
     config = config_from_args(args)
     assert config.train["epochs"] == load_recipe("final").settings["epochs"] and config.seeds >= 2
     assert config.train["label_smoothing"] == 0.1 and config.train["augment"] == "crop=2,flip,cutout=8"

@@ -5,16 +5,28 @@
 # from its last epoch checkpoint). It survives the shell and the session that started it (setsid nohup),
 # at the lowest priority (nice 19). Run it from anywhere; it works in the repository's root.
 #   results/final-fashion-mnist/run.sh            # start or resume; prints the process id and the log
+#   results/final-fashion-mnist/run.sh long       # the same for the 60-epoch follow-up (README.md, next step 1)
 #   NAS_PYTHON=/path/to/python results/final-fashion-mnist/run.sh    # another interpreter (default .venv's)
 # Stop it with `kill -TERM <pid>` (the pid is in run.pid): the trials are recorded, a partial report written.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PYTHON=${NAS_PYTHON:-.venv/bin/python}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's nas, whatever the interpreter has installed
-HERE=results/final-fashion-mnist
-OUT=$HERE/compare
+case "${1:-}" in
+    "")
+        HERE=results/final-fashion-mnist
+        OUT=$HERE/compare
+        ARGS=(results/strategies-fashion-mnist/runs/pnas-seed2 results/strategies-fashion-mnist/runs/optuna-seed2 --no-default-baselines --baselines twoconv results/final-fashion-mnist/genomes/resnet20_w0.6.yaml results/final-fashion-mnist/genomes/mobilenet_v2_cifar_w0.15.yaml results/final-fashion-mnist/genomes/darts_v2_w0.2_d0.3.yaml --dataset fashion_mnist --recipe final --seeds 2 --out results/final-fashion-mnist/compare);;
+    long)
+        HERE=results/final-fashion-mnist/long
+        OUT=$HERE/compare
+        ARGS=(results/strategies-fashion-mnist/runs/optuna-seed2 --no-default-baselines --baselines results/final-fashion-mnist/genomes/resnet20_w0.6.yaml --dataset fashion_mnist --recipe final --epochs 60 --seeds 2 --out results/final-fashion-mnist/long/compare);;
+    *)
+        echo "usage: $0 [long]" >&2
+        exit 2;;
+esac
+mkdir -p "$HERE"
 LOG=$HERE/run.log
-ARGS=(results/strategies-fashion-mnist/runs/pnas-seed2 results/strategies-fashion-mnist/runs/optuna-seed2 --no-default-baselines --baselines twoconv results/final-fashion-mnist/genomes/resnet20_w0.6.yaml results/final-fashion-mnist/genomes/mobilenet_v2_cifar_w0.15.yaml results/final-fashion-mnist/genomes/darts_v2_w0.2_d0.3.yaml --dataset fashion_mnist --recipe final --seeds 2 --out results/final-fashion-mnist/compare)
 
 if [ -f "$HERE/run.pid" ] && kill -0 "$(cat "$HERE/run.pid")" 2>/dev/null; then
     echo "already running: process $(cat "$HERE/run.pid") (log: $LOG)"
