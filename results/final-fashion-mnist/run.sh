@@ -5,7 +5,7 @@
 # from its last epoch checkpoint). It survives the shell and the session that started it (setsid nohup),
 # at the lowest priority (nice 19). Run it from anywhere; it works in the repository's root.
 #   results/final-fashion-mnist/run.sh            # start or resume; prints the process id and the log
-#   results/final-fashion-mnist/run.sh long       # the same for the 60-epoch follow-up (README.md, next step 1)
+#   results/final-fashion-mnist/run.sh long       # the same for the 60-epoch follow-up (README.md, section 60 epochs)
 #   NAS_PYTHON=/path/to/python results/final-fashion-mnist/run.sh    # another interpreter (default .venv's)
 # Stop it with `kill -TERM <pid>` (the pid is in run.pid): the trials are recorded, a partial report written.
 set -euo pipefail
