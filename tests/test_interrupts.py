@@ -88,6 +88,8 @@ def test_sigint_then_sigterm_stop_the_search_cleanly_and_resume_finishes_exactly
     stdout, stderr = held_trials.output(gate)
     assert code == 130, stderr[-3000:]
     check_interrupted(out, stdout, stderr, done, held, "SIGINT")
+    # said at once, before Ray Tune's wait for the held trial's worker (which stops only when Tune kills it)
+    assert stderr.count("SIGINT received: stopping the run.") == 1 and "resumes from its last checkpoint" in stderr
 
     # --resume, its held trial stopped again after its second epoch, by SIGTERM to this process
     seen = []

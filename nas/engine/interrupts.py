@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -44,6 +45,21 @@ def exit_code(signum: int) -> int:
     return 128 + signum
 
 
+# What the first signal prints at once: Ray Tune then waits for the running trials' workers to stop (a trial
+# mid-epoch answers at its next report; Tune kills a worker that has not after 5 + 10 s), silent till then.
+STOPPING = ("\n{} received: stopping the run. Running trials stop at their next report, or are stopped after "
+            "about 15 s (Ray Tune's limit); each resumes from its last checkpoint. A second signal quits at once.\n")
+
+
+def _say(text: str) -> None:
+    """Write to stderr from a signal handler: to the file descriptor, not through `sys.stderr`, whose buffer
+    the interrupted code may be in the middle of writing (a reentrant write raises)."""
+    try:
+        os.write(2, text.encode())
+    except OSError:
+        pass
+
+
 class _QuietWhenInterrupted(logging.Filter):
     def __init__(self, interrupts: "Interrupts"):
         super().__init__()
@@ -68,6 +84,7 @@ class Interrupts:
         stop_tune = signal.getsignal(TUNE_STOP_SIGNAL)
         if first and self._tuning and callable(stop_tune):
             stop_tune(signum, frame)  # Tune ends its loop after this step and snapshots the experiment
+            _say(STOPPING.format(signal.Signals(signum).name))
             return
         raise Interrupted(signum)
 
