@@ -161,6 +161,33 @@ def test_spos_on_a_stage_space_trains_scores_paths_and_resumes_exactly(files):
     assert rsws.finish()["paths_scored"] == 2
 
 
+def test_paths_over_the_size_limits_are_not_scored_and_the_answer_fits_them(files):
+    """--max-params / --max-flops bound the answer of SPOS / RSWS as they bound a multi-trial search's trials:
+    a path over them is told to the strategy as failed, not scored; none within them is one line."""
+    from nas.summary import summary
+    from nas.train.datasets import load_dataset
+
+    data = load_dataset("digits", None, val_fraction=0.1, seed=0, train_limit=100)
+    space = load_space(str(files / "tiny_stages.yaml"), input_channels=data.channels, input_size=data.size,
+                       num_classes=data.num_classes)
+    sizes = sorted(summary(space.realize(space.sample(random.Random(k)))).params for k in range(9))
+    limit = sizes[4]  # the median of nine sampled paths
+
+    def search(max_params):
+        found = make_search("rsws", space, data, TrainSettings(epochs=1, batch_size=32, lr=0.05,
+                                                              max_params=max_params),
+                            strategy_class("rsws").resolve_options({"bn_batches": 1}), seed=1, paths=6)
+        found.train_epoch()
+        return found
+
+    result = search(limit).finish()
+    assert result["params"] <= limit
+    assert result["paths_over_budget"] >= 1 and result["paths_scored"] >= 1
+    assert result["paths_scored"] + result["paths_over_budget"] == 6
+    with pytest.raises(OneShotError, match=r"no path could be scored \(6 over the size limits --max-params 1 "):
+        search(1).finish()
+
+
 def test_spos_over_a_stage_space_ends_with_a_genome_that_nas_train_retrains(files, tmp_path, ray_session, capsys):
     out = tmp_path / "spos"  # (RSWS trains the supernet the same way: the test above and test_oneshot.py cover it)
     code = main(["search", "--strategy", "spos", "--space", str(files / "tiny_stages.yaml"), "--trials", "3",

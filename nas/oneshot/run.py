@@ -126,7 +126,8 @@ def oneshot_summary(folder: Path) -> dict[str, Any]:
             "best_weights": "inherited from the supernet, BN recalibrated (test accuracy is a one-shot estimate; "
                             "retrain best_genome.yaml for a real one)" if last.get("weights_shared") else None,
             "derived_last_changed": last.get("derived_last_changed"), "stopped_early": last.get("stopped_early"),
-            "paths_scored": last.get("paths_scored"), "weights_shared": last.get("weights_shared"),
+            "paths_scored": last.get("paths_scored"), "paths_over_budget": last.get("paths_over_budget"),
+            "weights_shared": last.get("weights_shared"),
             "history": history, "trials": len(records)}
 
 

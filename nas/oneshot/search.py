@@ -403,19 +403,36 @@ class UniformSearch(OneShotSearch):
         """Score `paths` paths proposed by this strategy's ask/tell object (`nas.oneshot.strategies`)."""
         searcher = strategy_class(self.name)(self.space, seed=self.seed, max_trials=self.paths, options=self.options)
         best: tuple[float, dict[str, Any]] | None = None
-        scored = 0
+        scored = over_budget = 0
         for k in range(10 * self.paths):
             config = searcher.suggest(f"path{k}")
             if config is None or config == FINISHED:
                 break
+            if self.over_budget(config["sample"]):  # as a multi-trial search fails such a trial: not scored
+                over_budget += 1
+                searcher.on_trial_complete(f"path{k}", error=True)
+                continue
             value = self.score(config["sample"])
             scored += 1
             searcher.on_trial_complete(f"path{k}", {"val_accuracy": value})
             if best is None or value > best[0]:
                 best = (value, config["sample"])
         if best is None:
-            raise OneShotError("no path could be scored")
-        return best[1], best[0], {"paths_scored": scored, "duplicates_avoided": searcher.duplicates_avoided}
+            raise OneShotError(f"no path could be scored ({over_budget} over the size limits --max-params "
+                               f"{self.settings.max_params} / --max-flops {self.settings.max_flops})"
+                               if over_budget else "no path could be scored")
+        return best[1], best[0], {"paths_scored": scored, "paths_over_budget": over_budget,
+                                  "duplicates_avoided": searcher.duplicates_avoided}
+
+    def over_budget(self, path: Mapping[str, Any]) -> bool:
+        """True when `path`'s genome has more parameters than ``--max-params`` or more FLOPs per image than
+        ``--max-flops``: the path is not scored, and the strategy is told it failed."""
+        max_params, max_flops = self.settings.max_params, self.settings.max_flops
+        if max_params is None and max_flops is None:
+            return False
+        cost = summary(self.space.realize(path))
+        return (max_params is not None and cost.params > max_params) or \
+            (max_flops is not None and cost.flops > max_flops)
 
 
 class SposSearch(UniformSearch):
