@@ -151,6 +151,12 @@ def test_spos_on_a_stage_space_trains_scores_paths_and_resumes_exactly(files):
     again = search()
     again.load_state_dict(state)
     assert again.train_epoch()["train_loss"] == second["train_loss"]
+    told = []
+    again.train_epoch(on_batch=lambda *batch: told.append(batch[:4]))  # the hook of in-epoch progress
+    from nas.train.loop import steps_per_epoch
+
+    total = steps_per_epoch(len(again.weight_split), 32)
+    assert told == [("train", 3, done, total) for done in range(1, total + 1)] and again.on_batch is None
     result = straight.finish()
     assert result["paths_scored"] == 3 and 0 <= result["val_accuracy"] <= 1
     genome = Genome.from_dict(result["genome"])
@@ -188,12 +194,36 @@ def test_paths_over_the_size_limits_are_not_scored_and_the_answer_fits_them(file
         search(1).finish()
 
 
-def test_spos_over_a_stage_space_ends_with_a_genome_that_nas_train_retrains(files, tmp_path, ray_session, capsys):
+def test_spos_over_a_stage_space_ends_with_a_genome_that_nas_train_retrains(files, tmp_path, ray_session, capsys,
+                                                                           monkeypatch):
+    """... and its one trial posts its training batches to the search's progress board, as every trial does
+    (a supernet's epoch on real data is long: the view shows it moving, with an ETA)."""
+    import contextlib
+    import time
+
+    import ray
+
+    from nas.oneshot import run as oneshot_run
+
+    seen, original = {}, oneshot_run.progress_board
+
+    @contextlib.contextmanager
+    def keeping(view):
+        with original(view) as name:
+            yield name
+            actor = ray.get_actor(name)
+            deadline = time.monotonic() + 30  # posts are fire-and-forget: wait for them to land
+            while not seen and time.monotonic() < deadline:
+                seen.update(ray.get(actor.read.remote()))
+
+    monkeypatch.setattr(oneshot_run, "progress_board", keeping)
     out = tmp_path / "spos"  # (RSWS trains the supernet the same way: the test above and test_oneshot.py cover it)
     code = main(["search", "--strategy", "spos", "--space", str(files / "tiny_stages.yaml"), "--trials", "3",
                  "--epochs", "1", "--train-limit", "200", "--out", str(out), "--option", "population=2",
                  "--option", "sample_size=2"])
     assert code == 0, capsys.readouterr().err
+    (snapshot,) = seen.values()
+    assert snapshot["epoch"] == 1 and snapshot["phase"] == "train" and 1 <= snapshot["done"] <= snapshot["total"]
     trials = json.loads((out / "trials.json").read_text())["trials"]
     assert len(trials) == 1 and trials[0]["status"] == "TERMINATED"
     genome = Genome.load(out / "best_genome.yaml")

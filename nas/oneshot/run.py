@@ -26,6 +26,7 @@ from typing import Any
 from ray import tune
 
 from nas.engine import experiment
+from nas.engine.board import progress_board
 from nas.engine.folder import check_claimable, check_not_in_use, own_folder
 from nas.engine.interrupts import Interrupts
 from nas.engine.progress import WIDTH, TrialsView, search_label
@@ -160,11 +161,11 @@ def run_oneshot(config: SearchConfig, folder: Path, *, address: str | None, resu
             for line in ([f"{plan} {where}"] if len(plan) + len(where) < WIDTH else [plan, where]):
                 view.announce(line)
             clock = time.perf_counter()
-            with tune_session(address):
+            with tune_session(address), progress_board(view) as board:  # board: the trial's in-epoch progress
                 interrupts.arm()
                 timings["ray_start_s"] = time.perf_counter() - clock
                 clock = time.perf_counter()
-                trainable = oneshot_trainable(data, space, config.resources())
+                trainable = oneshot_trainable(data, space, config.resources(), board)
                 if restore:
                     tuner = experiment.restored_tuner(folder, trainable, _param_space(config), retry_errored, verbose)
                 else:

@@ -34,7 +34,7 @@ import copy
 import math
 import random
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -47,7 +47,7 @@ from nas.search.strategies.base import FINISHED
 from nas.spaces.base import SearchSpace
 from nas.summary import summary
 from nas.train.datasets import DatasetSplits, Split
-from nas.train.loop import augmentation, batches, inputs, make_scheduler, steps_per_epoch, to_device
+from nas.train.loop import BatchHook, augmentation, batches, inputs, make_scheduler, steps_per_epoch, tagged, to_device
 from nas.train.failures import TrialFailure
 from nas.train.settings import TrainSettings
 
@@ -113,6 +113,7 @@ class OneShotSearch:
         self.history: list[dict[str, Any]] = []  # per epoch: epoch, path, counts, val_accuracy
         self.stopped_early: str | None = None
         self.result: dict[str, Any] | None = None  # after `finish`
+        self.on_batch: BatchHook | None = None  # the training pass's batch hook (in-epoch progress), if any
 
     # ----- per strategy -----
     def partial(self) -> int:
@@ -148,11 +149,17 @@ class OneShotSearch:
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         return self.policy(x, self.generator) if self.policy.active else x
 
-    def train_epoch(self) -> dict[str, Any]:
-        """One epoch of supernet training, then the epoch's path scored and recorded; returns its metrics."""
+    def train_epoch(self, on_batch: Callable[..., None] | None = None) -> dict[str, Any]:
+        """One epoch of supernet training, then the epoch's path scored and recorded; returns its metrics.
+        `on_batch(phase, epoch, done, total, loss)` is told of every training batch (as `nas.train.loop`'s
+        hooks: a trial's in-epoch progress, `nas.engine.board.trial_progress`)."""
         started = time.perf_counter()
         self.epoch += 1
-        train_loss = self.train_pass()
+        self.on_batch = tagged(on_batch, "train", self.epoch)
+        try:
+            train_loss = self.train_pass()
+        finally:
+            self.on_batch = None
         if not math.isfinite(train_loss):
             raise TrialFailure(f"loss became {'NaN' if math.isnan(train_loss) else 'inf'} at epoch {self.epoch}")
         train_time = time.perf_counter() - started
@@ -177,12 +184,15 @@ class OneShotSearch:
         self.supernet.train()
         total, count = 0.0, 0
         split = self.weight_split
-        for index in batches(len(split), self.settings.batch_size, self.generator):
+        order = batches(len(split), self.settings.batch_size, self.generator)
+        for done, index in enumerate(order, 1):
             index = index.to(split.x.device)
             x, y = inputs(self.data, split.x[index], False, self._augment), split.y[index]
             loss = self._step(x, y)
             total += float(loss) * len(index)
             count += len(index)
+            if self.on_batch is not None:
+                self.on_batch(done, len(order), lambda: total / max(1, count))
         return total / max(1, count)
 
     def epoch_metrics(self) -> dict[str, Any]:

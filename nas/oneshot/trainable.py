@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from ray import tune
 
+from nas.engine.board import trial_progress
 from nas.oneshot.search import make_search
 from nas.spaces.base import SearchSpace
 from nas.train.checkpointing import STATE_FILE, read_state
@@ -41,7 +42,9 @@ def _report(search, metrics: dict[str, Any], model: dict[str, torch.Tensor] | No
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
-def train_oneshot(config: dict[str, Any], data: DatasetSplits, space: SearchSpace) -> None:
+def train_oneshot(config: dict[str, Any], data: DatasetSplits, space: SearchSpace, board: str | None = None) -> None:
+    """Train the supernet epoch by epoch (reporting and checkpointing each) and report the search's answer; with
+    `board` (a search's progress board, `nas.engine.board`) its training batches are posted there as well."""
     started = time.perf_counter()
     settings = TrainSettings.from_dict(config.get("train"))
     spec = config["oneshot"]
@@ -67,8 +70,9 @@ def train_oneshot(config: dict[str, Any], data: DatasetSplits, space: SearchSpac
     resumed_from = search.epoch
     spent = float(last.get("train_time", 0.0))
     train_loss = last.get("train_loss")
+    live = trial_progress(board, settings, len(search.weight_split), 0, search.epoch)  # None without a board
     while not search.done:
-        metrics = search.train_epoch()
+        metrics = search.train_epoch(on_batch=live)
         train_loss = metrics["train_loss"]
         spent += metrics["epoch_time"]
         metrics.update(fixed, train_time=spent, resumed_from=resumed_from, reported_at=time.time(),
@@ -85,6 +89,7 @@ def train_oneshot(config: dict[str, Any], data: DatasetSplits, space: SearchSpac
     _report(search, metrics, model)
 
 
-def oneshot_trainable(data: DatasetSplits, space: SearchSpace, resources: dict[str, float]):
-    """`train_oneshot` as a Ray Tune trainable with the data set and the (fitted) space shared through Ray."""
-    return tune.with_resources(tune.with_parameters(train_oneshot, data=data, space=space), resources)
+def oneshot_trainable(data: DatasetSplits, space: SearchSpace, resources: dict[str, float], board: str | None = None):
+    """`train_oneshot` as a Ray Tune trainable with the data set and the (fitted) space shared through Ray, its
+    in-epoch progress posted to `board` (None: reported per epoch only)."""
+    return tune.with_resources(tune.with_parameters(train_oneshot, data=data, space=space, board=board), resources)
