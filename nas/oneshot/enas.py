@@ -31,7 +31,7 @@ from nas.oneshot.search import OneShotSearch
 from nas.oneshot.strategies import EnasOptions, EnasSearcher  # noqa: F401  (re-exported: the strategy is there)
 from nas.oneshot.supernet import OneShotError
 from nas.search.strategies.base import Proposal
-from nas.train.loop import inputs
+from nas.train.loop import BatchHook, inputs
 
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
@@ -54,8 +54,8 @@ class EnasSearch(OneShotSearch):
         self._weight_step(loss)
         return loss.detach()
 
-    def train_pass(self) -> float:
-        loss = super().train_pass()
+    def train_pass(self, on_batch: BatchHook | None = None) -> float:
+        loss = super().train_pass(on_batch)
         cpu, wall = time.process_time(), time.perf_counter()
         self.train_controller()
         self.controller_cpu_s, self.controller_time = time.process_time() - cpu, time.perf_counter() - wall

@@ -113,7 +113,6 @@ class OneShotSearch:
         self.history: list[dict[str, Any]] = []  # per epoch: epoch, path, counts, val_accuracy
         self.stopped_early: str | None = None
         self.result: dict[str, Any] | None = None  # after `finish`
-        self.on_batch: BatchHook | None = None  # the training pass's batch hook (in-epoch progress), if any
 
     # ----- per strategy -----
     def partial(self) -> int:
@@ -155,11 +154,7 @@ class OneShotSearch:
         hooks: a trial's in-epoch progress, `nas.engine.board.trial_progress`)."""
         started = time.perf_counter()
         self.epoch += 1
-        self.on_batch = tagged(on_batch, "train", self.epoch)
-        try:
-            train_loss = self.train_pass()
-        finally:
-            self.on_batch = None
+        train_loss = self.train_pass(tagged(on_batch, "train", self.epoch))
         if not math.isfinite(train_loss):
             raise TrialFailure(f"loss became {'NaN' if math.isnan(train_loss) else 'inf'} at epoch {self.epoch}")
         train_time = time.perf_counter() - started
@@ -179,8 +174,9 @@ class OneShotSearch:
         metrics["stopped_early"] = self.stopped_early
         return metrics
 
-    def train_pass(self) -> float:
-        """One pass of supernet training over the weights' split; the mean training loss."""
+    def train_pass(self, on_batch: BatchHook | None = None) -> float:
+        """One pass of supernet training over the weights' split; the mean training loss. `on_batch` (a
+        `nas.train.loop.BatchHook`) is told of every batch done."""
         self.supernet.train()
         total, count = 0.0, 0
         split = self.weight_split
@@ -191,8 +187,8 @@ class OneShotSearch:
             loss = self._step(x, y)
             total += float(loss) * len(index)
             count += len(index)
-            if self.on_batch is not None:
-                self.on_batch(done, len(order), lambda: total / max(1, count))
+            if on_batch is not None:
+                on_batch(done, len(order), lambda: total / max(1, count))
         return total / max(1, count)
 
     def epoch_metrics(self) -> dict[str, Any]:
@@ -437,12 +433,10 @@ class UniformSearch(OneShotSearch):
     def over_budget(self, path: Mapping[str, Any]) -> bool:
         """True when `path`'s genome has more parameters than ``--max-params`` or more FLOPs per image than
         ``--max-flops``: the path is not scored, and the strategy is told it failed."""
-        max_params, max_flops = self.settings.max_params, self.settings.max_flops
-        if max_params is None and max_flops is None:
-            return False
+        if self.settings.max_params is None and self.settings.max_flops is None:
+            return False  # no limits: no need to build the genome
         cost = summary(self.space.realize(path))
-        return (max_params is not None and cost.params > max_params) or \
-            (max_flops is not None and cost.flops > max_flops)
+        return self.settings.over_caps(cost.params, cost.flops) is not None
 
 
 class SposSearch(UniformSearch):

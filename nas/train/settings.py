@@ -126,6 +126,15 @@ class TrainSettings:
         """Checkpoint after this (1-based) epoch? Always after the last one (its weights are the result)."""
         return epoch == self.epochs or (self.checkpoint_every > 0 and epoch % self.checkpoint_every == 0)
 
+    def over_caps(self, params: int, flops: int) -> str | None:
+        """Why a genome of `params` parameters and `flops` FLOPs per image is over `max_params` / `max_flops`
+        ("genome too big: ..."); None when it is within them."""
+        if self.max_params is not None and params > self.max_params:
+            return f"genome too big: {params:,} parameters > max_params {self.max_params:,}"
+        if self.max_flops is not None and flops > self.max_flops:
+            return f"genome too big: {flops:,} FLOPs per image > max_flops {self.max_flops:,}"
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

@@ -77,10 +77,9 @@ class CostClock:
 
 
 def check_caps(params: int, flops: int, settings: TrainSettings) -> None:
-    if settings.max_params is not None and params > settings.max_params:
-        raise TrialFailure(f"genome too big: {params:,} parameters > max_params {settings.max_params:,}")
-    if settings.max_flops is not None and flops > settings.max_flops:
-        raise TrialFailure(f"genome too big: {flops:,} FLOPs per image > max_flops {settings.max_flops:,}")
+    reason = settings.over_caps(params, flops)
+    if reason is not None:
+        raise TrialFailure(reason)
 
 
 def train_genome(config: dict[str, Any], data: DatasetSplits, board: str | None = None) -> None:
