@@ -36,7 +36,9 @@ def test_the_callables_are_functions_and_the_packages_plain():
         assert type(package) is types.ModuleType and not callable(package)
 
 
-def test_import_nas_loads_neither_torch_nor_ray():
-    code = "import sys, nas; nas.__all__; print(sorted(m for m in ('torch', 'ray') if m in sys.modules))"
+def test_import_nas_and_the_progress_board_s_store_load_neither_torch_nor_ray():
+    # the board's store: what the progress board's Ray actor process imports (nas.engine.board_store)
+    code = ("import sys, nas; nas.__all__; import nas.engine.board_store; "
+            "print(sorted(m for m in ('torch', 'ray') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "[]"

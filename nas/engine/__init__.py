@@ -12,7 +12,8 @@ one-shot strategies and `nas train --seeds`.
     interrupts.py   SIGINT / SIGTERM: Tune's loop stopped cleanly, unfinished trials INTERRUPTED
     schedulers.py   the trial schedulers of `--scheduler` (ASHA), by name
     loggers.py      JSON, CSV and TensorBoard loggers of every trial
-    progress.py     the live view of the trials (and `board.py`: trials' in-epoch progress)
+    progress.py     the live view of the trials (and `board.py`: trials' in-epoch progress, kept by the
+                    `board_store.py` class its Ray actor runs)
     verbosity.py    the libraries' own output, quiet unless asked for
     folder.py       a run folder claimed and locked (one driver at a time)
 

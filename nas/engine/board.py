@@ -36,23 +36,11 @@ from typing import Any
 import ray
 from ray import tune
 
+from nas.engine.board_store import Board
 from nas.train.pace import TrainingPace
 
 POST_EVERY_S = 1.0  # a trial posts at most this often
 POLL_EVERY_S = 1.0  # the driver reads at most this often
-
-
-class Board:
-    """The latest snapshot of each trial (trial id -> plain dict); run as a Ray actor."""
-
-    def __init__(self) -> None:
-        self.snapshots: dict[str, dict[str, Any]] = {}
-
-    def post(self, key: str, snapshot: dict[str, Any]) -> None:
-        self.snapshots[key] = snapshot
-
-    def read(self) -> dict[str, dict[str, Any]]:
-        return dict(self.snapshots)
 
 
 class BoardReader:
