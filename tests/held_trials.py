@@ -40,30 +40,22 @@ def _first(path: Path) -> bool:
         return False
 
 
-def _stop_event():
-    """The event Ray Tune sets when it stops this trial (Ray's private session; None if it moved)."""
-    try:
-        from ray.train._internal.session import get_session
-
-        return getattr(get_session(), "stop_event", None)
-    except ImportError:
-        return None
-
-
-def train_genome(config, data, gate=None, die=False):
+def train_genome(config, data, board=None, gate=None, die=False):
     """`nas.train.trainable.train_genome`, holding as the module says (same name: `Tuner.restore` checks it).
-    `gate`, `die`: told by `holding_trainable` (a search in the test's process), else NAS_TEST_GATE's, NAS_TEST_DIE's."""
+    `gate`, `die`: told by `holding_trainable` (a search in the test's process), else NAS_TEST_GATE's, NAS_TEST_DIE's.
+    A held trial ends as a training one does when its run is interrupted (`nas.engine.stopping`: at once)."""
     from ray import tune
 
+    from nas.engine.stopping import StopCheck, TrialStopped, flag_name
     from nas.train import trainable
 
     gate = Path(gate or os.environ[GATE_ENV])
     if _first(gate / "free"):
-        return trainable.train_genome(config, data)
+        return trainable.train_genome(config, data, board)
     report = tune.report
     if die or os.environ.get(DIE_ENV):  # the second trial's worker dies after its first report; later trials train freely
         if not _first(gate / "died"):
-            return trainable.train_genome(config, data)
+            return trainable.train_genome(config, data, board)
 
         def report_then_die(metrics, *args, **kwargs):
             report(metrics, *args, **kwargs)
@@ -71,22 +63,25 @@ def train_genome(config, data, gate=None, die=False):
 
         tune.report = report_then_die
         try:
-            return trainable.train_genome(config, data)
+            return trainable.train_genome(config, data, board)
         finally:
             tune.report = report
 
+    stop = StopCheck(flag_name(board)) if board is not None else (lambda: None)
+
     def report_then_hold(metrics, *args, **kwargs):
         report(metrics, *args, **kwargs)
-        stopping = _stop_event()
         while not (gate / "release").exists():
-            if stopping is not None and stopping.is_set():  # Tune stops the trial (the driver was interrupted):
-                stopping.clear()  # end the training thread as Ray's own report does then, without training
-                sys.exit(0)  # further (else Tune waits 5 s for the actor)
+            try:
+                stop()  # the run was interrupted: TrialStopped, as between two batches of a training trial
+            except TrialStopped:
+                (gate / "stopped").touch()  # for the test: the trial ended itself (Tune did not kill it)
+                raise
             time.sleep(0.05)
 
     tune.report = report_then_hold  # nas.train.trainable calls tune.report through the module
     try:
-        return trainable.train_genome(config, data)
+        return trainable.train_genome(config, data, board)
     finally:
         tune.report = report
 
@@ -99,11 +94,12 @@ def install() -> None:
     import nas.search.run as search
 
     def held(resources):
-        return lambda data: tune.with_resources(tune.with_parameters(train_genome, data=data), resources)
+        return lambda data, board: tune.with_resources(tune.with_parameters(train_genome, data=data, board=board),
+                                                       resources)
 
-    search.make_trainable = lambda config, data, board=None: held(config.resources())(data)
+    search.make_trainable = lambda config, data, board=None: held(config.resources())(data, board)
     compare.make_trainable = lambda config, data, board=None: held({"cpu": config.cpus_per_trial,
-                                                        "gpu": config.gpus_per_trial})(data)
+                                                                    "gpu": config.gpus_per_trial})(data, board)
 
 
 def holding_trainable(gate: Path, die: bool = False):
@@ -120,7 +116,7 @@ def holding_trainable(gate: Path, die: bool = False):
     holding = importlib.import_module("tests.held_trials").train_genome
 
     def make_trainable(config, data, board=None):
-        return tune.with_resources(tune.with_parameters(holding, data=data, gate=str(gate), die=die),
+        return tune.with_resources(tune.with_parameters(holding, data=data, board=board, gate=str(gate), die=die),
                                    config.resources())
 
     return make_trainable

@@ -88,8 +88,11 @@ def test_sigint_then_sigterm_stop_the_search_cleanly_and_resume_finishes_exactly
     stdout, stderr = held_trials.output(gate)
     assert code == 130, stderr[-3000:]
     check_interrupted(out, stdout, stderr, done, held, "SIGINT")
-    # said at once, before Ray Tune's wait for the held trial's worker (which stops only when Tune kills it)
     assert stderr.count("SIGINT received: stopping the run.") == 1 and "resumes from its last checkpoint" in stderr
+    # the held trial saw the run's stop flag and ended itself (nas.engine.stopping), not waiting to be killed
+    assert (gate / "stopped").exists()
+    (gate / "stopped").unlink()
+    assert "Traceback" not in stderr and "Unhandled error" not in stderr  # the trial ended quietly
 
     # --resume, its held trial stopped again after its second epoch, by SIGTERM to this process
     seen = []
@@ -125,6 +128,7 @@ def test_sigint_then_sigterm_stop_the_search_cleanly_and_resume_finishes_exactly
             watcher.join(timeout=60)
     printed = capsys.readouterr()
     assert seen and code == 143, printed.err[-3000:]
+    assert (gate / "stopped").exists()  # again
     assert set(seen[0][0]) == set(done) and seen[0][1] == held
     check_interrupted(out, printed.out, printed.err, done, held, "SIGTERM")
 

@@ -36,9 +36,9 @@ def test_the_callables_are_functions_and_the_packages_plain():
         assert type(package) is types.ModuleType and not callable(package)
 
 
-def test_import_nas_and_the_progress_board_s_store_load_neither_torch_nor_ray():
-    # the board's store: what the progress board's Ray actor process imports (nas.engine.board_store)
-    code = ("import sys, nas; nas.__all__; import nas.engine.board_store; "
+def test_import_nas_and_the_light_actors_load_neither_torch_nor_ray():
+    # the classes of the progress board's and the stop flag's Ray actors (their worker processes import them)
+    code = ("import sys, nas; nas.__all__; import nas.engine.light_actors; "
             "print(sorted(m for m in ('torch', 'ray') if m in sys.modules))")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True).stdout.strip() == "[]"

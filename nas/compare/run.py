@@ -250,7 +250,7 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
             interrupts.arm()
             clock = time.perf_counter()
             tuner = make_tuner(config, models, data, folder, retry_errored, verbose, board)
-            results = experiment.fit(tuner, interrupts)
+            results = experiment.fit(tuner, interrupts, board=board)
             training_s = time.perf_counter() - clock
             stopped = interrupts.signal
             records = stopped_records(folder, models) if stopped is not None else trial_records(results)

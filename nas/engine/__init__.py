@@ -12,8 +12,9 @@ one-shot strategies and `nas train --seeds`.
     interrupts.py   SIGINT / SIGTERM: Tune's loop stopped cleanly, unfinished trials INTERRUPTED
     schedulers.py   the trial schedulers of `--scheduler` (ASHA), by name
     loggers.py      JSON, CSV and TensorBoard loggers of every trial
-    progress.py     the live view of the trials (and `board.py`: trials' in-epoch progress, kept by the
-                    `board_store.py` class its Ray actor runs)
+    progress.py     the live view of the trials (and `board.py`: trials' in-epoch progress)
+    stopping.py     an interrupted run's trials stopped at once (a stop flag they look for between batches)
+    light_actors.py the classes of the board's and the stop flag's Ray actors (standard library only)
     verbosity.py    the libraries' own output, quiet unless asked for
     folder.py       a run folder claimed and locked (one driver at a time)
 

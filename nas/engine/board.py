@@ -23,6 +23,9 @@ answer of the previous read when it is there). Robust: a trial that cannot find 
 stops posting and trains on; a dead trial's stale record is ignored (the view shows running trials
 only, and only records newer than the trial's last epoch report); a resumed run makes a new board,
 and its trials post to that one; a board that cannot be made leaves the search as it was (per epoch).
+
+The board's name is the run's name for its trials: the run's stop flag, which ends them at once when the
+run is interrupted, is named after it (`nas.engine.stopping`); a quiet run has the name without a board.
 """
 from __future__ import annotations
 
@@ -36,7 +39,8 @@ from typing import Any
 import ray
 from ray import tune
 
-from nas.engine.board_store import Board
+from nas.engine.light_actors import Board
+from nas.engine.stopping import StopCheck, flag_name
 from nas.train.pace import TrainingPace
 
 POST_EVERY_S = 1.0  # a trial posts at most this often
@@ -82,18 +86,20 @@ class BoardReader:
 
 
 @contextlib.contextmanager
-def progress_board(view) -> Iterator[str | None]:
-    """A board for one run (Ray connected): attached to `view` (a `nas.engine.progress.TrialsView`), its
-    name yielded for the trials, killed at the end. None (and no board) when the view is disabled or the
-    board cannot be made."""
-    if view is None or not view.enabled:
-        yield None
-        return
+def progress_board(view) -> Iterator[str]:
+    """A board for one run (Ray connected): its name yielded for the trials; with `view` (a
+    `nas.engine.progress.TrialsView`) enabled, the board itself, attached to the view and killed at the end.
+    The name is the run's in any case: the run's stop flag is named after it (`nas.engine.stopping`), and a
+    trial that finds no board there (a quiet run, or one the board could not be made for) posts nothing."""
     name = f"nas-progress-{uuid.uuid4().hex[:12]}"
-    try:
-        actor = ray.remote(num_cpus=0, max_restarts=0)(Board).options(name=name).remote()
-    except Exception:  # noqa: BLE001 - no in-epoch progress, the search runs as before
-        yield None
+    actor = None
+    if view is not None and view.enabled:
+        try:
+            actor = ray.remote(num_cpus=0, max_restarts=0)(Board).options(name=name).remote()
+        except Exception:  # noqa: BLE001 - no in-epoch progress, the search runs as before
+            actor = None
+    if actor is None:
+        yield name
         return
     reader = BoardReader(actor)
     view.attach(reader)
@@ -145,15 +151,19 @@ def trial_id() -> str | None:
 def trial_progress(board: str | None, settings, train_size: int, val_size: int,
                    done_epochs: int = 0) -> Callable[..., None] | None:
     """A trial's batch hook ``(phase, epoch, done, total, loss)`` (see `nas.train.loop.tagged`) that keeps
-    a pace and posts it to `board`; None without a board (then the loop runs without a hook)."""
+    a pace and posts it to `board` (when the board is there), and ends the trial (`TrialStopped`) once the
+    run's stop flag is raised (`nas.engine.stopping`); None without a board name (then the loop runs
+    without a hook)."""
     if board is None:
         return None
     pace = TrainingPace.for_run(settings, train_size, val_size, done_epochs=done_epochs)
     reporter = TrialReporter(board, trial_id())
-    if reporter.off:
-        return None
+    stop = StopCheck(flag_name(board))
 
     def on_batch(phase: str, epoch: int, done: int, total: int, loss) -> None:
+        stop()
+        if reporter.off:
+            return
         if epoch != pace.epoch:
             if pace.epoch > pace.completed:
                 pace.end_epoch()

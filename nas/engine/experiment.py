@@ -23,6 +23,7 @@ from nas.engine.loggers import tune_loggers
 from nas.engine.progress import ProgressCallback
 from nas.engine.recording import TUNE_DIR, recording_into
 from nas.engine.repair import restore_named_checkpoints
+from nas.engine.stopping import RaiseStopFlag, stopping_trials
 
 
 def tune_dir(folder: Path) -> str:
@@ -45,7 +46,7 @@ def run_config(folder: Path, *, strategy: str | None = None, recorder: Callback 
         failure_config=tune.FailureConfig(max_failures=max_failures, fail_fast=False),
         checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
         callbacks=[*tune_loggers(strategy), *([recorder] if recorder is not None else []), *callbacks,
-                   ProgressCallback()],
+                   ProgressCallback(), RaiseStopFlag()],  # RaiseStopFlag last: a restore pairs saved states by place
         verbose=0,
     )
 
@@ -67,10 +68,12 @@ def restored_tuner(folder: Path, trainable, param_space: dict[str, Any], retry_e
                               param_space=param_space)
 
 
-def fit(tuner: tune.Tuner, interrupts: Interrupts, folder: Path | None = None):
-    """Run Tune's loop, SIGINT/SIGTERM stopping it cleanly, the run's records kept in `folder` (`recording_into`);
-    an error writing them is raised once the loop has stopped. Returns Tune's results."""
-    with interrupts.tuning(), recording_into(folder, interrupts.stop_tuning) as recording:
+def fit(tuner: tune.Tuner, interrupts: Interrupts, folder: Path | None = None, board: str | None = None):
+    """Run Tune's loop, SIGINT/SIGTERM stopping it cleanly (the trials of the run whose board is `board` at once:
+    `nas.engine.stopping`), the run's records kept in `folder` (`recording_into`); an error writing them is
+    raised once the loop has stopped. Returns Tune's results."""
+    with interrupts.tuning(), stopping_trials(interrupts, board), \
+            recording_into(folder, interrupts.stop_tuning) as recording:
         results = tuner.fit()
     if recording.fault is not None:
         raise recording.fault

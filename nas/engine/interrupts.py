@@ -45,10 +45,11 @@ def exit_code(signum: int) -> int:
     return 128 + signum
 
 
-# What the first signal prints at once: Ray Tune then waits for the running trials' workers to stop (a trial
-# mid-epoch answers at its next report; Tune kills a worker that has not after 5 + 10 s), silent till then.
-STOPPING = ("\n{} received: stopping the run. Running trials stop at their next report, or are stopped after "
-            "about 15 s (Ray Tune's limit); each resumes from its last checkpoint. A second signal quits at once.\n")
+# What the first signal prints at once: Ray Tune then snapshots the experiment and stops the running trials, which
+# end between two batches (`nas.engine.stopping`); a trial that does not look for the stop flag (`nas train
+# --seeds`, a proxy's or a table's scoring) answers at its next report, or Tune kills its worker after 5 + 10 s.
+STOPPING = ("\n{} received: stopping the run. Running trials stop between two batches (at the latest after "
+            "about 15 s, Ray Tune's limit); each resumes from its last checkpoint. A second signal quits at once.\n")
 
 
 def _say(text: str) -> None:

@@ -170,7 +170,7 @@ def run_oneshot(config: SearchConfig, folder: Path, *, address: str | None, resu
                     tuner = experiment.restored_tuner(folder, trainable, _param_space(config), retry_errored, verbose)
                 else:
                     tuner = _tuner(config, folder, trainable)
-                experiment.fit(tuner, interrupts, folder)
+                experiment.fit(tuner, interrupts, folder, board)
                 timings["search_s"] = time.perf_counter() - clock
                 if interrupts.signal is not None:  # the unfinished trial recorded INTERRUPTED
                     write_trials(folder, interrupted_records(folder / TUNE_DIR, trial_record))

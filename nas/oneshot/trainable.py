@@ -24,6 +24,7 @@ import torch
 from ray import tune
 
 from nas.engine.board import trial_progress
+from nas.engine.stopping import stops_quietly
 from nas.oneshot.search import make_search
 from nas.spaces.base import SearchSpace
 from nas.train.checkpointing import STATE_FILE, read_state
@@ -42,6 +43,7 @@ def _report(search, metrics: dict[str, Any], model: dict[str, torch.Tensor] | No
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
 
+@stops_quietly  # the run was interrupted (nas.engine.stopping): the trial ends where it is
 def train_oneshot(config: dict[str, Any], data: DatasetSplits, space: SearchSpace, board: str | None = None) -> None:
     """Train the supernet epoch by epoch (reporting and checkpointing each) and report the search's answer; with
     `board` (a search's progress board, `nas.engine.board`) its training batches are posted there as well."""

@@ -218,7 +218,7 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                                                       retry_errored, verbose)
                 else:
                     tuner = _tuner(config, folder, data, searcher, board)
-                experiment.fit(tuner, interrupts, folder)
+                experiment.fit(tuner, interrupts, folder, board)
                 timings["search_s"] = time.perf_counter() - clock
                 if interrupts.signal is not None:
                     record_interrupted(folder)

@@ -28,6 +28,7 @@ from ray import tune
 
 from nas.compiler import build
 from nas.engine.board import trial_progress
+from nas.engine.stopping import stops_quietly
 from nas.genome import Genome
 from nas.summary import summary
 from nas.train.checkpointing import TrainingState, read_state
@@ -82,6 +83,7 @@ def check_caps(params: int, flops: int, settings: TrainSettings) -> None:
         raise TrialFailure(reason)
 
 
+@stops_quietly  # the run was interrupted (nas.engine.stopping): the trial ends where it is
 def train_genome(config: dict[str, Any], data: DatasetSplits, board: str | None = None) -> None:
     """Train one genome, reporting every epoch (and with `board`, the name of a search's progress board,
     posting its in-epoch progress there: nas.engine.board)."""

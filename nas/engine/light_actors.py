@@ -1,7 +1,8 @@
-"""The progress board's store: the class the board's Ray actor runs (see `nas.engine.board`).
+"""The classes of a run's small Ray actors: the progress board (`nas.engine.board`) and the stop flag
+(`nas.engine.stopping`).
 
-In a module of its own that imports nothing but the standard library: the actor's worker process imports
-the module that defines the class, and `nas.engine.board` imports Ray Tune (with pandas) and torch's
+In a module of their own that imports nothing but the standard library: an actor's worker process imports
+the module that defines its class, and `nas.engine.board` imports Ray Tune (with pandas) and torch's
 training code, about a second and a half of CPU in every run's board process for a dict.
 """
 from __future__ import annotations
@@ -20,3 +21,7 @@ class Board:
 
     def read(self) -> dict[str, dict[str, Any]]:
         return dict(self.snapshots)
+
+
+class StopFlag:
+    """Nothing but a name: the actor exists once a run is interrupted, and its trials look it up."""
