@@ -22,14 +22,19 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def ray_session():
-    """One local Ray instance (2 CPUs) for the whole test session; request it in tests that run a Tuner."""
+    """One local Ray instance for the whole test session (of each pytest-xdist worker); request it in tests that
+    run a Tuner. One CPU: a run's trials take turns on one worker process, which Ray Tune reuses (each new worker
+    process costs about 4.5 s of CPU: torch and Ray Tune imported, torch's compiler loaded by the first network
+    trained), while a strategy still has as many proposals in flight as `--concurrent` allows (Tune's
+    ConcurrencyLimiter). Trials that run at the same time: the tests of commands run from a shell (a Ray of
+    their own, every core) and test_search_run's two-node cluster."""
     import ray
 
     started = not ray.is_initialized()
     if started:
         # "local": a new instance even while another test's cluster (test_search_run) has left its address
         # in Ray's temp folder, where a plain ray.init() would look for one to join
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     if started:
         ray.shutdown()

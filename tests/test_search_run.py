@@ -181,24 +181,24 @@ class Breaking(Searcher):
 
 
 def test_failing_trials_fail_alone_with_their_reason_recorded(files, tmp_path, ray_session):
+    # two ways to fail (the reasons of every kind, a size cap's too: test_train.py, trainable alone): each
+    # failed trial's worker process is replaced, so two keep the run short
     space = load_space(str(files / "tiny.yaml"), input_channels=1, input_size=8, num_classes=10)
-    inner = TuneSearcher(make_searcher("random", space, seed=3, max_trials=5))  # a user's searcher wraps ours
+    inner = TuneSearcher(make_searcher("random", space, seed=3, max_trials=3))  # a user's searcher wraps ours
     breaks = {1: {"train": {"lr": 1e12}},                 # the loss blows up
-              2: {"genome": {"name": "broken"}},            # the trainable raises (no such genome)
-              3: {"train": {"max_params": 50}}}             # over the size cap: fails before allocating
-    config = SearchConfig(strategy="random", space=str(files / "tiny.yaml"), trials=5, concurrent=2,
+              2: {"genome": {"name": "broken"}}}            # the trainable raises (no such genome)
+    config = SearchConfig(strategy="random", space=str(files / "tiny.yaml"), trials=3, concurrent=2,
                           train_limit=300, train={"epochs": 1})
     outcome = run_search(config, tmp_path / "run", searcher=Breaking(inner, breaks), verbose=False)
     trials = outcome.records
-    assert [t["status"] for t in trials] == ["TERMINATED", "ERROR", "ERROR", "ERROR", "TERMINATED"]
+    assert [t["status"] for t in trials] == ["TERMINATED", "ERROR", "ERROR"]
     assert trials[1]["error"] == "loss became NaN at epoch 1"
     assert trials[2]["error"].startswith("GenomeError: stem: missing")
-    assert trials[3]["error"].startswith("genome too big:") and "max_params 50" in trials[3]["error"]
-    assert outcome.summary["counts"] == {"trials": 5, "completed": 2, "failed": 3, "interrupted": 0, "unfinished": 0,
+    assert outcome.summary["counts"] == {"trials": 3, "completed": 1, "failed": 2, "interrupted": 0, "unfinished": 0,
                                          "duplicate_trials": 0}
-    assert outcome.best["index"] in (0, 4)
+    assert outcome.best["index"] == 0
     csv_text = (tmp_path / "run" / "trials.csv").read_text()
-    assert "loss became NaN at epoch 1" in csv_text
+    assert "loss became NaN at epoch 1" in csv_text and "GenomeError: stem: missing" in csv_text
 
 
 def test_asha_stops_a_trial_that_lags_at_a_rung(files, tmp_path, ray_session):
