@@ -176,6 +176,9 @@ def test_one_shot_searches_run_as_one_trial_and_end_with_a_genome(strategy, spac
     assert "[1/1] trial" in printed and "derived cell last changed" in printed
     trials = json.loads((out / "trials.json").read_text())["trials"]
     assert len(trials) == 1 and trials[0]["status"] == "TERMINATED"
+    # numbered as a search's first trial: on screen, in the records, in its folder's (TensorBoard's) name
+    assert trials[0]["trial"] == 1 and "trial 1" in printed
+    assert [p.name for p in (out / "tune").glob("trial_*") if p.is_dir()] == [f"trial_1_{trials[0]['trial_id']}"]
     genome = Genome.load(out / "best_genome.yaml")
     assert genome.fingerprint() == trials[0]["fingerprint"]
     build(genome).load_state_dict(torch.load(out / "best_weights.pt", weights_only=True))

@@ -57,9 +57,11 @@ def failures_of(trial) -> tuple[int, str]:
 
 def proposal_index(trial, fallback: int) -> int:
     """The 0-based order in which the strategy proposed the trial. Tune's experiment tag starts with
-    its trial counter ("3_..."), which survives a resume; Tune's own trial list is reordered then."""
+    its trial counter ("3_..."), which survives a resume; Tune's own trial list is reordered then. A search's
+    generator counts from 1; a one-shot search's single trial, made by Tune's basic generator, is "0": the
+    first as well (0, not -1: "trial 1" on screen and in the records, as a search's first)."""
     head = str(getattr(trial, "experiment_tag", "") or "").split("_", 1)[0]
-    return int(head) - 1 if head.isdigit() else fallback
+    return max(int(head) - 1, 0) if head.isdigit() else fallback
 
 
 def trial_name(trial) -> str:
