@@ -65,9 +65,9 @@ class Flag:
         except Exception:  # noqa: BLE001 - no flag: the trials stop as Tune stops them (its wait)
             self._actor = None
 
-    def remove(self, wait_s: float = 5.0) -> None:
+    def remove(self, wait_s: float = 0.5) -> None:
         if self._raising is not None:
-            self._raising.join(wait_s)  # created by now unless Ray is gone (then there is nothing to kill)
+            self._raising.join(wait_s)  # created by now unless Ray is gone; one made later ends with the driver
         if self._actor is not None:
             with contextlib.suppress(Exception):
                 ray.kill(self._actor, no_restart=True)
