@@ -1,4 +1,4 @@
-"""The command line answers at once: `--help` of `nas` and of every subcommand imports neither torch
+"""The command line answers at once: `--help` of `nas` and of every subcommand (and `--resume` of a damaged search.json) imports neither torch
 nor Ray (checked in a fresh interpreter's sys.modules), every option shows help, `--version`,
 `python -m nas`, and `nas search --help-options` lists a strategy's options from its class."""
 import subprocess
@@ -35,6 +35,13 @@ def test_help_imports_neither_torch_nor_ray(argv):
     out, loaded = probe(*argv)
     assert out.startswith("usage: nas")
     assert loaded == "[]", f"nas {' '.join(argv)} imported {loaded}"
+
+
+@pytest.mark.parametrize("saved", ["{broken", "[1]"], ids=["not JSON", "not a configuration"])
+def test_resuming_a_damaged_search_json_says_so_before_importing_torch_or_ray(saved, tmp_path):
+    (tmp_path / "search.json").write_text(saved)
+    _, loaded = probe("search", "--resume", "--out", str(tmp_path))
+    assert loaded == "[]", f"nas search --resume of a damaged search.json imported {loaded}"
 
 
 @pytest.mark.parametrize("name", list(COMMANDS))

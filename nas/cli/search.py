@@ -281,7 +281,7 @@ def _shown(value: Any) -> str:
 def check_resume(args: argparse.Namespace, folder: Path) -> None:
     if not folder.is_dir():
         raise SearchError(f"{folder}: no such run folder to resume")
-    from nas.search.run import read_config  # Ray: after the folder is known to exist
+    from nas.search.config import read_config  # no torch, no Ray: a damaged search.json is told at once
     conflicts = resume_conflicts(args, read_config(folder), folder)
     if conflicts:
         raise SearchError(f"--resume continues the search saved in {folder / 'search.json'} as it was; these flags "

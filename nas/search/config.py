@@ -5,6 +5,7 @@ Kept free of Ray and torch, so that the command line can show its defaults in `-
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
@@ -12,9 +13,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nas.engine.records import CONFIG_JSON
 from nas.engine.schedulers import SCHEDULERS
 from nas.errors import NasError
 from nas.evaluate.spec import parse_evaluator
+from nas.plugins import check_installed
 from nas.search.strategies import STRATEGIES
 from nas.train.settings import TrainSettings
 from nas.suggest import did_you_mean
@@ -104,3 +107,20 @@ def _finite(value: Any) -> bool:
 
 def default_folder(strategy: str, root: str | Path = "results/runs") -> Path:
     return Path(root) / f"{strategy}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def read_config(folder: Path) -> SearchConfig:
+    """The saved config of the run in `folder` (search.json), or one line saying why there is none (or which
+    of the plug-ins it used is not installed here). Here, beside the config, and not with the run folder's
+    other readers: it imports neither torch nor Ray, so `--resume` of a damaged run folder says so at once."""
+    saved = Path(folder) / CONFIG_JSON
+    if not saved.is_file():
+        raise SearchError(f"{folder}: nothing to resume (no {CONFIG_JSON}); start the search without --resume")
+    try:
+        spec = json.loads(saved.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise SearchError(f"{saved}: damaged, not valid JSON ({error}); the run cannot be resumed") from None
+    if not isinstance(spec, dict):
+        raise SearchError(f"{saved}: damaged, not a search configuration")
+    check_installed(spec.get("plugins", []), str(saved))
+    return SearchConfig.from_dict(spec)

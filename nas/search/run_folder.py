@@ -13,26 +13,9 @@ from pathlib import Path
 from nas.engine.experiment import can_restore
 from nas.engine.recording import TUNE_DIR
 from nas.engine.records import CONFIG_JSON, TRIALS_JSON, RecordsError, read_records, replace_file
-from nas.plugins import check_installed
-from nas.search.config import SearchConfig, SearchError
+from nas.search.config import SearchConfig, SearchError, read_config  # noqa: F401 - read_config: where run folders are read
 
 CONFIG_FILE = CONFIG_JSON
-
-
-def read_config(folder: Path) -> SearchConfig:
-    """The saved config of the run in `folder` (search.json), or one line saying why there is none (or which
-    of the plug-ins it used is not installed here)."""
-    saved = folder / CONFIG_FILE
-    if not saved.is_file():
-        raise SearchError(f"{folder}: nothing to resume (no {CONFIG_FILE}); start the search without --resume")
-    try:
-        spec = json.loads(saved.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise SearchError(f"{saved}: damaged, not valid JSON ({error}); the run cannot be resumed") from None
-    if not isinstance(spec, dict):
-        raise SearchError(f"{saved}: damaged, not a search configuration")
-    check_installed(spec.get("plugins", []), str(saved))
-    return SearchConfig.from_dict(spec)
 
 
 def started(folder: Path) -> bool:
