@@ -1,6 +1,6 @@
-"""The command line answers at once: `--help` of `nas` and of every subcommand (and `--resume` of a damaged search.json) imports neither torch
-nor Ray (checked in a fresh interpreter's sys.modules), every option shows help, `--version`,
-`python -m nas`, and `nas search --help-options` lists a strategy's options from its class."""
+"""The command line answers at once: `--help` of `nas` and of every subcommand, and `--resume` of a damaged
+search.json, import neither torch nor Ray (checked in a fresh interpreter's sys.modules), every option shows
+help, `--version`, `python -m nas`, and `nas search --help-options` lists a strategy's options from its class."""
 import subprocess
 import sys
 from pathlib import Path
