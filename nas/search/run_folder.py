@@ -1,5 +1,6 @@
 """A search's run folder before and after Ray Tune runs in it: its saved configuration (search.json, what
-`--resume` reads back), whether the search got going, and `begin` (a new search written, or one to restore).
+`--resume` reads back: `nas.search.config.read_config`, free of torch and Ray), whether the search got going,
+and `begin` (a new search written, or one to restore).
 
 The folder itself is claimed and locked by `nas.engine.folder`; its records are `nas.engine.records`'.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 from nas.engine.experiment import can_restore
 from nas.engine.recording import TUNE_DIR
 from nas.engine.records import CONFIG_JSON, TRIALS_JSON, RecordsError, read_records, replace_file
-from nas.search.config import SearchConfig, SearchError, read_config  # noqa: F401 - read_config: where run folders are read
+from nas.search.config import SearchConfig, SearchError, read_config
 
 CONFIG_FILE = CONFIG_JSON
 
