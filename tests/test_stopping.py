@@ -57,7 +57,7 @@ def test_the_flag_is_raised_at_the_first_snapshot_after_a_signal_and_removed_at_
         with pytest.raises(TrialStopped):
             hook("train", 1, 1, 10, 0.5)
     wait_for(lambda: not exists(ray_session, flag_name(board)))  # killed at the end (ray.kill is asynchronous)
-    check.clock = lambda: 10.0
+    clock.now = 10.0
     check()  # gone: trials of a later run with this name would train on
 
 

@@ -15,6 +15,7 @@ one-shot strategies and `nas train --seeds`.
     progress.py     the live view of the trials (and `board.py`: trials' in-epoch progress)
     stopping.py     an interrupted run's trials stopped at once (a stop flag they look for between batches)
     light_actors.py the classes of the board's and the stop flag's Ray actors (standard library only)
+    every.py        the throttle of the calls to those actors (`AtMostEvery`)
     verbosity.py    the libraries' own output, quiet unless asked for
     folder.py       a run folder claimed and locked (one driver at a time)
 

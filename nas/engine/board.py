@@ -30,7 +30,6 @@ run is interrupted, is named after it (`nas.engine.stopping`); a quiet run has t
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -39,6 +38,7 @@ from typing import Any
 import ray
 from ray import tune
 
+from nas.engine.every import AtMostEvery
 from nas.engine.light_actors import Board
 from nas.engine.stopping import StopCheck, flag_name
 from nas.train.pace import TrainingPace
@@ -53,10 +53,8 @@ class BoardReader:
 
     def __init__(self, actor, every_s: float = POLL_EVERY_S, clock: Callable[[], float] = time.monotonic):
         self.actor = actor
-        self.every_s = every_s
-        self.clock = clock
+        self.reads = AtMostEvery(every_s, clock)
         self._pending = None
-        self._last = -math.inf
         self.off = False
 
     def poll(self) -> dict[str, dict[str, Any]] | None:
@@ -69,9 +67,7 @@ class BoardReader:
                     return None
                 pending, self._pending = self._pending, None
                 return ray.get(pending)
-            now = self.clock()
-            if now - self._last >= self.every_s:
-                self._last = now
+            if self.reads.due():
                 self._pending = self.actor.read.remote()
         except Exception:  # noqa: BLE001 - the board gone: the view goes on per epoch
             self.off = True
@@ -119,19 +115,13 @@ class TrialReporter:
     def __init__(self, name: str | None, key: str | None, every_s: float = POST_EVERY_S,
                  clock: Callable[[], float] = time.monotonic):
         self.name, self.key = name, key
-        self.every_s = every_s
-        self.clock = clock
+        self.posts = AtMostEvery(every_s, clock)
         self._actor = None
-        self._last = -math.inf
         self.off = name is None or key is None
 
     def post(self, pace: TrainingPace) -> None:
-        if self.off:
+        if self.off or not self.posts.due():
             return
-        now = self.clock()
-        if now - self._last < self.every_s:
-            return
-        self._last = now
         try:
             if self._actor is None:
                 self._actor = ray.get_actor(self.name)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +27,7 @@ from collections.abc import Callable, Iterator
 import ray
 from ray.tune import Callback
 
+from nas.engine.every import AtMostEvery
 from nas.engine.interrupts import Interrupts
 from nas.engine.light_actors import StopFlag
 
@@ -124,14 +124,12 @@ class StopCheck:
     `every_s`); a lookup that fails otherwise (Ray unreachable) counts as no flag."""
 
     def __init__(self, name: str, every_s: float = CHECK_EVERY_S, clock: Callable[[], float] = time.monotonic):
-        self.name, self.every_s, self.clock = name, every_s, clock
-        self._last = -math.inf
+        self.name = name
+        self.lookups = AtMostEvery(every_s, clock)
 
     def __call__(self) -> None:
-        now = self.clock()
-        if now - self._last < self.every_s:
+        if not self.lookups.due():
             return
-        self._last = now
         try:
             ray.get_actor(self.name)
         except Exception:  # noqa: BLE001 - ValueError: no such actor (the run goes on)

@@ -85,8 +85,8 @@ def check_caps(params: int, flops: int, settings: TrainSettings) -> None:
 
 @stops_quietly  # the run was interrupted (nas.engine.stopping): the trial ends where it is
 def train_genome(config: dict[str, Any], data: DatasetSplits, board: str | None = None) -> None:
-    """Train one genome, reporting every epoch (and with `board`, the name of a search's progress board,
-    posting its in-epoch progress there: nas.engine.board)."""
+    """Train one genome, reporting every epoch (and with `board`, the name of the run's progress board,
+    posting its in-epoch progress there and ending early at the run's stop flag: nas.engine.board, .stopping)."""
     started, started_at = time.perf_counter(), time.time()
     settings = TrainSettings.from_dict(config.get("train"))
     where = placement()
@@ -137,9 +137,8 @@ def train_genome(config: dict[str, Any], data: DatasetSplits, board: str | None 
         tune.report(last)
         return
 
-    live = None  # the batch hook posting in-epoch progress to the search's board (none without a board)
-    if board is not None:
-        live = trial_progress(board, settings, len(train), len(val), done)
+    # the batch hook: in-epoch progress to the run's board, and the run's stop flag (None without a board name)
+    live = trial_progress(board, settings, len(train), len(val), done)
     for epoch in range(done + 1, settings.epochs + 1):
         epoch_started = time.perf_counter()
         try:
@@ -173,9 +172,7 @@ def train_genome(config: dict[str, Any], data: DatasetSplits, board: str | None 
 
 def tune_trainable(data: DatasetSplits, resources: dict[str, float], board: str | None = None):
     """`train_genome` as a Ray Tune trainable: `data` put in the object store once and shared by every
-    trial, `resources` (e.g. ``{"cpu": 1, "gpu": 0.25}``) reserved for each; `board`: where trials post
-    their in-epoch progress (nas.engine.board; None: nowhere)."""
-    if board is None:
-        return tune.with_resources(tune.with_parameters(train_genome, data=data), resources)
+    trial, `resources` (e.g. ``{"cpu": 1, "gpu": 0.25}``) reserved for each; `board`: the run's board name
+    (nas.engine.board: in-epoch progress, the stop flag; None: neither)."""
     return tune.with_resources(tune.with_parameters(train_genome, data=data, board=board), resources)
 
