@@ -1,6 +1,8 @@
 """Training a child network: settings, the loop, NaN detection, exact resume from a checkpoint, caps,
 failure reasons, and the Ray Tune trainable itself (a real Tuner on the session's Ray)."""
 import math
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -8,6 +10,7 @@ from ray import tune
 
 import nas
 from nas.compiler import build
+from nas.engine.checkpoint_report import PREFIX, host_tag
 from nas.genome import Genome
 from nas.train import loop
 from nas.train.checkpointing import TrainingState, load_weights
@@ -15,6 +18,7 @@ from nas.train.datasets import load_dataset
 from nas.train.failures import TrialFailure, failure_reason
 from nas.train.settings import SettingsError, TrainSettings
 from nas.train.trainable import check_caps, train_genome
+from tests.test_checkpoint_report import dead_pid
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # tiny networks: faster on one thread, more so on a busy machine
 
@@ -163,6 +167,10 @@ def test_trainable_reports_every_epoch_checkpoints_and_fails_alone(ray_session, 
         train_genome(config["case"], data)
 
     trainable = tune.with_resources(tune.with_parameters(case_trainable, data=few_digits), {"cpu": 1})
+    # the checkpoint scratch folder a killed trial worker left behind: the next trial's process removes it
+    killed = Path(tempfile.gettempdir()) / f"{PREFIX}{host_tag()}-{dead_pid()}-abc_12"
+    killed.mkdir()
+    (killed / "state.pt").write_bytes(b"weights")
     results = tune.Tuner(
         trainable,
         param_space={"case": tune.grid_search([good, too_big, nan, broken])},
@@ -187,6 +195,7 @@ def test_trainable_reports_every_epoch_checkpoints_and_fails_alone(ray_session, 
     assert list(history["cpu_s"])[1] > list(history["cpu_s"])[0]  # cumulative over the epochs
     assert ok.metrics["augment"] == "none"  # digits' default
     assert ok.checkpoint is not None
+    assert not killed.exists()
     with ok.checkpoint.as_directory() as directory:
         weights = load_weights(directory)
     build(genome, num_classes=10, in_channels=1, input_size=8).load_state_dict(weights)  # strict

@@ -15,7 +15,6 @@ paths), the per-epoch ``history``, ``derived_last_changed`` and ``stopped_early`
 """
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ import torch
 from ray import tune
 
 from nas.engine.board import trial_progress
+from nas.engine.checkpoint_report import report_with_checkpoint
 from nas.engine.stopping import stops_quietly
 from nas.oneshot.search import make_search
 from nas.spaces.base import SearchSpace
@@ -34,13 +34,14 @@ from nas.train.trainable import CostClock, placement
 
 
 def _report(search, metrics: dict[str, Any], model: dict[str, torch.Tensor] | None = None) -> None:
-    with tempfile.TemporaryDirectory(prefix="nas-oneshot-") as directory:
-        path = Path(directory) / STATE_FILE
+    def write(folder: Path) -> None:
+        path = folder / STATE_FILE
         partial = path.with_name(f".{STATE_FILE}.partial")
         torch.save({"epoch": search.epoch, "metrics": metrics, "model": model or {}, "oneshot": search.state_dict()},
                    partial)
         partial.replace(path)
-        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+
+    report_with_checkpoint(metrics, write)
 
 
 @stops_quietly  # the run was interrupted (nas.engine.stopping): the trial ends where it is

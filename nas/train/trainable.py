@@ -18,7 +18,6 @@ caps (checked on the meta device before any allocation), or any other exception.
 """
 from __future__ import annotations
 
-import tempfile
 import time
 from typing import Any
 
@@ -28,6 +27,7 @@ from ray import tune
 
 from nas.compiler import build
 from nas.engine.board import trial_progress
+from nas.engine.checkpoint_report import report_with_checkpoint
 from nas.engine.stopping import stops_quietly
 from nas.genome import Genome
 from nas.summary import summary
@@ -163,9 +163,7 @@ def train_genome(config: dict[str, Any], data: DatasetSplits, board: str | None 
                                                 settings.eval_batch_size, channels_last)
         metrics.update(clock.read())
         if settings.checkpoint_due(epoch):
-            with tempfile.TemporaryDirectory(prefix="nas-checkpoint-") as directory:
-                state.save(directory, epoch, metrics)
-                tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+            report_with_checkpoint(metrics, lambda folder: state.save(folder, epoch, metrics))
         else:
             tune.report(metrics)
 
