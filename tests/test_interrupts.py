@@ -28,8 +28,8 @@ def space(tmp_path_factory):
     return path
 
 
-def search_args(space, out, trials=TRIALS, epochs=2):
-    return ["search", "--strategy", "random", "--space", str(space), "--trials", str(trials), "--concurrent", "2",
+def search_args(space, out, trials=TRIALS, epochs=2, concurrent=2):
+    return ["search", "--strategy", "random", "--space", str(space), "--trials", str(trials), "--concurrent", str(concurrent),
             "--epochs", str(epochs), "--train-limit", "200", "--seed", "3", "--out", str(out)]
 
 
@@ -73,7 +73,8 @@ def test_sigint_then_sigterm_stop_the_search_cleanly_and_resume_finishes_exactly
     (kill PID) after their second; the next --resume finishes exactly the asked trials, each from where it
     stopped. Each signal lands on the same state: one trial finished, the other held mid-way (`held_trials`)."""
     out, gate = tmp_path / "run", tmp_path / "gate"
-    process = held_trials.start_search(search_args(space, out, epochs=EPOCHS), gate)
+    # one trial at a time: the held trial reuses the finished one's worker process (a new one costs ~4 CPU-s)
+    process = held_trials.start_search(search_args(space, out, epochs=EPOCHS, concurrent=1), gate)
     try:
         done, held = held_trials.wait_for_held(process, out, gate)
         # while it runs, the folder is its own: a second driver is refused at once, and changes nothing

@@ -83,31 +83,14 @@ def as_killed(killed_run) -> Path:
     return out
 
 
-def test_resume_after_sigkill_loses_and_repeats_nothing(killed_run, reference_run, tmp_path, ray_session):
-    out, completed_before = as_killed(killed_run), killed_run[1]
-    assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0
-    final = trials_of(out)["trials"]
-    assert len(final) == REPRO_TRIALS
-    assert all(t["status"] == "TERMINATED" for t in final), [(t["status"], t["error"]) for t in final]
-    assert len({t["trial_id"] for t in final}) == REPRO_TRIALS
-    by_id = {t["trial_id"]: t for t in final}
-    for trial_id, before in completed_before.items():  # kept as they were: not trained again
-        after = by_id[trial_id]
-        for key in ("val_accuracy", "train_time", "epoch_time", "fingerprint", "node_id"):
-            assert after[key] == before[key], key
-    interrupted = [t for t in final if t["trial_id"] not in completed_before and t["resumed_from"]]
-    assert [t["resumed_from"] for t in interrupted] == [1]  # the held trial continued from its checkpoint
-    # the strategy's state survived: the same architectures as the uninterrupted run, in the same order
-    assert fingerprints(out) == fingerprints(reference_run)
-
-
-def test_resume_when_the_snapshot_names_a_checkpoint_a_newer_one_replaced(killed_run, tmp_path, ray_session):
-    """Killed after Tune deleted a trial's older checkpoint (a newer one had arrived) but before it wrote a
-    new snapshot: resume moves the newest whole checkpoint where the snapshot points and continues from it.
-    The state is made from the killed run's (its held trial has exactly the checkpoint the snapshot names)."""
+def test_resume_after_sigkill_loses_and_repeats_nothing(killed_run, reference_run, ray_session, capsys):
+    """Killed after Tune deleted the held trial's older checkpoint (a newer one had arrived) but before it
+    wrote a new snapshot, as happens between two snapshots: resume moves the newest whole checkpoint where
+    the snapshot points, continues from it, and ends as the uninterrupted run. The state is made from the
+    killed run's (its held trial has exactly the checkpoint the snapshot names)."""
     from ray.tune import ExperimentAnalysis
 
-    out = as_killed(killed_run)
+    out, completed_before = as_killed(killed_run), killed_run[1]
     trial = next(t for t in ExperimentAnalysis(str(out / "tune")).trials
                  if t.status not in ("TERMINATED", "ERROR") and t.checkpoint is not None)
     named = Path(trial.checkpoint.path)
@@ -119,16 +102,24 @@ def test_resume_when_the_snapshot_names_a_checkpoint_a_newer_one_replaced(killed
     cut_short.mkdir()
     (cut_short / "state.pt").write_bytes((newer / "state.pt").read_bytes()[:100])
 
-    resumed = subprocess.run([PYTHON, "-c", "import sys; from nas.cli import main; sys.exit(main(sys.argv[1:]))",
-                              "search", "--resume", "--out", str(out)], cwd=ROOT, capture_output=True, text=True,
-                             timeout=300)
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "continues from checkpoint_000001 (the snapshot named checkpoint_000000" in resumed.stdout
-    final = {t["trial_id"]: t for t in trials_of(out)["trials"]}
-    assert len(final) == REPRO_TRIALS, resumed.stdout
-    assert all(t["status"] == "TERMINATED" for t in final.values()), [(t["status"], t["error"]) for t in final.values()]
-    assert final[trial.trial_id]["resumed_from"] == 1  # continued from the moved checkpoint, not from scratch
+    assert main(["search", "--resume", "--out", str(out)]) == 0
+    assert "continues from checkpoint_000001 (the snapshot named checkpoint_000000" in capsys.readouterr().out
     assert not cut_short.exists()
+    final = trials_of(out)["trials"]
+    assert len(final) == REPRO_TRIALS
+    assert all(t["status"] == "TERMINATED" for t in final), [(t["status"], t["error"]) for t in final]
+    assert len({t["trial_id"] for t in final}) == REPRO_TRIALS
+    by_id = {t["trial_id"]: t for t in final}
+    for trial_id, before in completed_before.items():  # kept as they were: not trained again
+        after = by_id[trial_id]
+        for key in ("val_accuracy", "train_time", "epoch_time", "fingerprint", "node_id"):
+            assert after[key] == before[key], key
+    interrupted = [t for t in final if t["trial_id"] not in completed_before and t["resumed_from"]]
+    assert [t["trial_id"] for t in interrupted] == [trial.trial_id]
+    assert interrupted[0]["resumed_from"] == 1  # continued from the moved checkpoint, not from scratch
+    # the strategy's state survived: the same architectures as the uninterrupted run, in the same order
+    assert fingerprints(out) == fingerprints(reference_run)
+    assert by_fingerprint(out) == by_fingerprint(reference_run)  # and each trained to the same accuracy
 
 
 # ----- faults a long search meets -----
