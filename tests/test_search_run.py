@@ -180,39 +180,30 @@ class Breaking(Searcher):
         self.inner.set_state(state)
 
 
-def test_failing_trials_fail_alone_with_their_reason_recorded(files, tmp_path, ray_session):
-    # a failed trial's worker process is replaced (a new one costs ~4 CPU-s): the last trial fails, so the run
-    # needs one; the other reasons (a loss that blew up, a trainable that raised) reach Tune's errors in
-    # test_train.py's trainable test
+def test_asha_stops_a_lagging_trial_and_a_failing_trial_fails_alone_with_its_reason_recorded(files, tmp_path,
+                                                                                             ray_session):
+    # one run for both (each run costs a new Ray worker process, ~4 CPU-s); the failing trial comes last, as a
+    # failed trial's worker is not reused; the other reasons (a loss that blew up, a trainable that raised)
+    # reach Tune's errors in test_train.py's trainable test
     space = load_space(str(files / "tiny.yaml"), input_channels=1, input_size=8, num_classes=10)
-    inner = TuneSearcher(make_searcher("random", space, seed=3, max_trials=2))  # a user's searcher wraps ours
-    breaks = {1: {"train": {"max_params": 100}}}  # over the size cap: refused before it is built
-    config = SearchConfig(strategy="random", space=str(files / "tiny.yaml"), trials=2, concurrent=2,
-                          train_limit=300, train={"epochs": 1})
-    outcome = run_search(config, tmp_path / "run", searcher=Breaking(inner, breaks), verbose=False)
-    trials = outcome.records
-    assert [t["status"] for t in trials] == ["TERMINATED", "ERROR"]
-    assert trials[1]["error"].startswith("genome too big: ") and "> max_params 100" in trials[1]["error"]
-    assert outcome.summary["counts"] == {"trials": 2, "completed": 1, "failed": 1, "interrupted": 0, "unfinished": 0,
-                                         "duplicate_trials": 0}
-    assert outcome.best["index"] == 0
-    assert "> max_params 100" in (tmp_path / "run" / "trials.csv").read_text()
-
-
-def test_asha_stops_a_trial_that_lags_at_a_rung(files, tmp_path, ray_session):
-    space = load_space(str(files / "tiny.yaml"), input_channels=1, input_size=8, num_classes=10)
-    inner = TuneSearcher(make_searcher("random", space, seed=3, max_trials=2))
-    breaks = {0: {"train": {"lr": 0.3}},  # learns fast: above chance after its first epoch
-              1: {"train": {"lr": 1e-9}}}  # learns nothing: chance accuracy after its first epoch
-    config = SearchConfig(strategy="random", space=str(files / "tiny.yaml"), trials=2, concurrent=1,
+    inner = TuneSearcher(make_searcher("random", space, seed=3, max_trials=3))  # a user's searcher wraps ours
+    breaks = {0: {"train": {"lr": 0.3}},         # learns fast: above chance after its first epoch
+              1: {"train": {"lr": 1e-9}},        # learns nothing: chance accuracy after its first epoch
+              2: {"train": {"max_params": 100}}}  # over the size cap: refused before it is built
+    config = SearchConfig(strategy="random", space=str(files / "tiny.yaml"), trials=3, concurrent=1,
                           scheduler="asha", train_limit=300, train={"epochs": 4, "augment": "none"})
     outcome = run_search(config, tmp_path / "run", searcher=Breaking(inner, breaks), verbose=False)
-    first, lagging = outcome.records
+    first, lagging, failed = outcome.records
     assert first["status"] == lagging["status"] == "TERMINATED"
     assert first["epoch"] == 4  # alone at every rung: runs to the end
     assert lagging["val_accuracy"] < first["val_accuracy"]
     assert lagging["epoch"] < 4  # below the first trial at a rung (epoch 1 or 2): stopped there
+    assert failed["status"] == "ERROR"
+    assert failed["error"].startswith("genome too big: ") and "> max_params 100" in failed["error"]
+    assert outcome.summary["counts"] == {"trials": 3, "completed": 2, "failed": 1, "interrupted": 0, "unfinished": 0,
+                                         "duplicate_trials": 0}
     assert outcome.best["index"] == 0
+    assert "> max_params 100" in (tmp_path / "run" / "trials.csv").read_text()
 
 
 def test_duplicates_are_counted_and_an_exhausted_space_ends_the_search(files, tmp_path, ray_session, monkeypatch):
