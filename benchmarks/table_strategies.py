@@ -211,6 +211,21 @@ def query_costs(args, table, names, guided) -> dict[str, tuple[float, list[float
     return costs
 
 
+def line_styles(names) -> dict[str, dict[str, object]]:
+    """Trained strategies drawn solid, guided ones (STRATEGY+EVALUATOR) dashed, each group in colours of its own:
+    tab20's ten strong colours first, then its ten light ones (matplotlib's default cycle repeats past ten)."""
+    import matplotlib
+
+    tab20 = matplotlib.colormaps["tab20"].colors
+    palette = tab20[0::2] + tab20[1::2]
+    styles = {}
+    for guided, linestyle in ((False, "-"), (True, "--")):
+        group = [name for name in names if ("+" in name) == guided]
+        styles.update({name: {"color": palette[i % len(palette)], "linestyle": linestyle}
+                       for i, name in enumerate(group)})
+    return styles
+
+
 def plot_cost(runs, top, costs, path, title) -> None:
     """Mean regret against mean CPU seconds spent after each query (a query's cost: the answering entry's
     training, or the evaluator's per-architecture seconds; plus the evaluator's one-off cost)."""
@@ -220,6 +235,7 @@ def plot_cost(runs, top, costs, path, title) -> None:
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 4.2))
+    styles = line_styles(list(runs))
     for name, group in runs.items():
         upfront, per_query = costs[name]
         length = max(len(r.best_so_far) for r in group)
@@ -232,12 +248,12 @@ def plot_cost(runs, top, costs, path, title) -> None:
                 totals.append(upfront + per)
             spent.append(statistics.fmean(totals))
             regret.append(statistics.fmean(top - r.best_so_far[min(q, len(r.best_so_far) - 1)] for r in group))
-        axis.plot([max(s, 1e-3) for s in spent], regret, label=name)
+        axis.plot([max(s, 1e-3) for s in spent], regret, label=name, **styles[name])
     axis.set_xscale("log")
     axis.set_xlabel("CPU seconds spent (mean over seeds; log scale)")
     axis.set_ylabel("regret: table best - best found (val acc)")
     axis.set_title("\n".join(textwrap.wrap(title, 80)), fontsize=9)
-    axis.legend(fontsize=8)
+    axis.legend(fontsize=7 if len(runs) > 10 else 8, ncol=2 if len(runs) > 10 else 1)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -251,17 +267,19 @@ def plot(runs, top, queries, path, title, mean_curve) -> None:
 
     figure, axis = plt.subplots(figsize=(7, 4.2))
     xs = list(range(1, queries + 1))
+    styles = line_styles(list(runs))
     for name, group in runs.items():
         mean = [top - v for v in mean_curve(group, queries)]
         curves = [[top - (r.best_so_far[min(q, len(r.best_so_far)) - 1]) for q in xs] for r in group]
         error = [statistics.stdev(c[i] for c in curves) / math.sqrt(len(curves)) if len(curves) > 1 else 0.0
                  for i in range(queries)]
-        axis.plot(xs, mean, label=name)
-        axis.fill_between(xs, [m - e for m, e in zip(mean, error)], [m + e for m, e in zip(mean, error)], alpha=0.15)
+        axis.plot(xs, mean, label=name, **styles[name])
+        axis.fill_between(xs, [m - e for m, e in zip(mean, error)], [m + e for m, e in zip(mean, error)], alpha=0.15,
+                          color=styles[name]["color"])
     axis.set_xlabel("queries (architectures evaluated)")
     axis.set_ylabel("regret: table best - best found (val acc)")
     axis.set_title("\n".join(textwrap.wrap(title, 80)), fontsize=9)
-    axis.legend()
+    axis.legend(fontsize=7 if len(runs) > 10 else 10, ncol=2 if len(runs) > 10 else 1)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
