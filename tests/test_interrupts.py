@@ -29,8 +29,9 @@ def space(tmp_path_factory):
 
 
 def search_args(space, out, trials=TRIALS, epochs=2, concurrent=2):
-    return ["search", "--strategy", "random", "--space", str(space), "--trials", str(trials), "--concurrent", str(concurrent),
-            "--epochs", str(epochs), "--train-limit", "200", "--seed", "3", "--out", str(out)]
+    return ["search", "--strategy", "random", "--space", str(space), "--trials", str(trials),
+            "--concurrent", str(concurrent), "--epochs", str(epochs), "--train-limit", "200", "--seed", "3",
+            "--out", str(out)]
 
 
 def trials_of(folder):
