@@ -16,7 +16,6 @@ paths), the per-epoch ``history``, ``derived_last_changed`` and ``stopped_early`
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -27,21 +26,15 @@ from nas.engine.checkpoint_report import report_with_checkpoint
 from nas.engine.stopping import stops_quietly
 from nas.oneshot.search import make_search
 from nas.spaces.base import SearchSpace
-from nas.train.checkpointing import STATE_FILE, read_state
+from nas.train.checkpointing import read_state, write_state
 from nas.train.datasets import DatasetSplits
 from nas.train.settings import TrainSettings
 from nas.train.trainable import CostClock, placement
 
 
 def _report(search, metrics: dict[str, Any], model: dict[str, torch.Tensor] | None = None) -> None:
-    def write(folder: Path) -> None:
-        path = folder / STATE_FILE
-        partial = path.with_name(f".{STATE_FILE}.partial")
-        torch.save({"epoch": search.epoch, "metrics": metrics, "model": model or {}, "oneshot": search.state_dict()},
-                   partial)
-        partial.replace(path)
-
-    report_with_checkpoint(metrics, write)
+    state = {"epoch": search.epoch, "metrics": metrics, "model": model or {}, "oneshot": search.state_dict()}
+    report_with_checkpoint(metrics, lambda folder: write_state(folder, state))
 
 
 @stops_quietly  # the run was interrupted (nas.engine.stopping): the trial ends where it is

@@ -28,11 +28,8 @@ class TrainingState:
     extras: Any = None  # a nas.train.regularizers.Extras, or None
 
     def save(self, directory: str | Path, epoch: int, metrics: dict[str, Any]) -> Path:
-        """Write state.pt under a temporary name, then rename it: a process stopped mid-write (killed, out
-        of disk space) never leaves a partial file under the checkpoint's name."""
-        path = Path(directory) / STATE_FILE
-        partial = path.with_name(f".{STATE_FILE}.partial")
-        torch.save({
+        """Write the whole training state as state.pt (`write_state`)."""
+        return write_state(directory, {
             "epoch": epoch,
             "metrics": metrics,
             "model": self.model.state_dict(),
@@ -42,9 +39,7 @@ class TrainingState:
             "torch_rng": torch.get_rng_state(),
             "batch_rng": self.generator.get_state(),
             **self._extras_state(),
-        }, partial)
-        os.replace(partial, path)
-        return path
+        })
 
     def _extras_state(self) -> dict[str, Any]:
         if self.extras is None:
@@ -70,6 +65,16 @@ class TrainingState:
         if self.extras is not None and "extras" in state:
             self.extras.load_state_dict(state["extras"])
         return int(state["epoch"]), dict(state["metrics"])
+
+
+def write_state(directory: str | Path, state: dict[str, Any]) -> Path:
+    """Write `state` as `directory`/state.pt under a temporary name, then rename it: a process stopped mid-write
+    (killed, out of disk space) never leaves a partial file under the checkpoint's name."""
+    path = Path(directory) / STATE_FILE
+    partial = path.with_name(f".{STATE_FILE}.partial")
+    torch.save(state, partial)
+    os.replace(partial, path)
+    return path
 
 
 def load_weights(directory: str | Path) -> dict[str, torch.Tensor]:
