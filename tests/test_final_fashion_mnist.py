@@ -112,3 +112,50 @@ def test_run_sh_starts_the_planned_comparison_and_its_longer_follow_up():
     assert config.train_limit is None and args.out == "results/final-fashion-mnist/compare"
     for source in config.baselines:
         assert source == "twoconv" or Genome.load(ROOT / source)
+
+
+def oneshot_sh_searches() -> dict[str, list[str]]:
+    """oneshot.sh's `nas search` arguments per variant, its folder variables filled in."""
+    variables, searches, variant = {}, {}, None
+    for line in (FINAL / "oneshot.sh").read_text().splitlines():
+        line = line.strip()
+        if line.endswith(")") and line[:-1].replace("_", "").isalnum() and not line.startswith(("*", "SEARCH")):
+            variant = line[:-1]
+        elif line.startswith(("HERE=", "SEARCH=")):
+            name, _, value = line.partition("=")
+            variables[name] = value.replace("$HERE", variables.get("HERE", ""))
+        elif line.startswith("SEARCH_ARGS=("):
+            text = line[len("SEARCH_ARGS=("):line.rindex(")")]
+            for name in ("SEARCH", "HERE"):
+                text = text.replace(f'"${name}"', variables[name]).replace(f"${name}", variables[name])
+            searches[variant] = shlex.split(text)
+    return searches
+
+
+def test_oneshot_sh_searches_parse_and_the_mbconv_space_holds_mbconv_paths_only():
+    """oneshot.sh's one-shot searches parse as `nas search` commands into folders of their own; the `mbconv`
+    variant's space is `compact` cut to one family, every stage of every path an MBConv stage."""
+    import random
+    import subprocess
+
+    from nas.cli import parser
+    from nas.cli.search import config_from_args
+    from nas.spaces import load_space
+
+    searches = oneshot_sh_searches()
+    assert sorted(searches) == ["mbconv", "spos"]
+    outs = set()
+    for variant, argv in searches.items():
+        args = parser().parse_args(argv)
+        config = config_from_args(args)
+        assert config.strategy == "spos" and config.dataset == "fashion_mnist" and config.train["max_params"] == 100_000
+        outs.add(args.out)
+    assert len(outs) == 2
+    mbconv = config_from_args(parser().parse_args(searches["mbconv"]))
+    space = load_space(ROOT / mbconv.space)
+    rng = random.Random(0)
+    for _ in range(20):
+        genome = space.realize(space.sample(rng))
+        assert {stage.cell for stage in genome.stages} == {"mbconv"}
+    done = subprocess.run(["bash", str(FINAL / "oneshot.sh"), "nope"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and done.stderr.strip() == "oneshot.sh: unknown variant 'nope' (spos or mbconv)"
