@@ -40,6 +40,9 @@ COMPARE=$HERE/compare
 LOG=$HERE/run.log
 
 if [ "${1:-}" = "--steps" ]; then  # the background job itself: each step in turn, a signal passed on to it
+    # setsid made a session, hence (Linux autogroup) a scheduling group of its own, in which nice 19 only ranks
+    # the job's processes among themselves: lower the group's priority too, so that other work comes first
+    echo 19 2>/dev/null > /proc/self/autogroup || true
     child=""
     trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null; exit 143' TERM
     trap '[ -n "$child" ] && kill -INT "$child" 2>/dev/null; exit 130' INT

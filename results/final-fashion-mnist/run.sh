@@ -38,6 +38,9 @@ else
     COMMAND=("$PYTHON" -m nas compare "${ARGS[@]}")
 fi
 echo "$(date -u '+%Y-%m-%d %H:%M:%S UTC') ${COMMAND[*]}" >> "$LOG"
-setsid nohup nice -n 19 "${COMMAND[@]}" >> "$LOG" 2>&1 < /dev/null &
+# setsid makes a session, hence (Linux autogroup) a scheduling group of its own, in which nice 19 only ranks the
+# job's processes among themselves: the group's priority is lowered too, so that other work comes first
+setsid nohup nice -n 19 bash -c 'echo 19 2>/dev/null > /proc/self/autogroup || true; exec "$@"' nas-job "${COMMAND[@]}" \
+    >> "$LOG" 2>&1 < /dev/null &
 echo $! > "$HERE/run.pid"
 echo "started process $! (${COMMAND[*]}); log: $LOG"
