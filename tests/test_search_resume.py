@@ -196,6 +196,7 @@ def test_a_killed_worker_is_recorded_with_its_reason_and_retry_errored_keeps_the
     assert "(raylet)" not in stdout + stderr and "Trials did not complete" not in stdout + stderr  # Ray's own
     summary = json.loads((out / "summary.json").read_text())
     assert [f["trial"] for f in summary["failures"]] == [died[0]["index"] + 1]
+    first_session = summary["timings"]
 
     assert main(["search", "--resume", "--retry-errored", "--out", str(out), "--quiet"]) == 0
     after = {t["trial_id"]: t for t in trials_of(out)["trials"]}
@@ -207,6 +208,10 @@ def test_a_killed_worker_is_recorded_with_its_reason_and_retry_errored_keeps_the
     assert all(",TERMINATED," in row for row in csv_rows)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["counts"]["completed"] == DYING_TRIALS and summary["counts"]["failed"] == 0
+    # the timings add the resume's to the first session's (its search time is not replaced by the rerun's)
+    assert set(first_session) <= set(summary["timings"])
+    assert all(summary["timings"][k] >= first_session[k] for k in first_session)
+    assert summary["timings"]["search_s"] > first_session["search_s"]
     best = max(after.values(), key=lambda t: (t["val_accuracy"], -t["params"], -t["index"]))
     assert summary["best"]["trial_id"] == best["trial_id"]
 
@@ -230,3 +235,16 @@ def test_max_failures_retries_a_killed_worker_from_its_checkpoint(files, referen
     assert summary["failures"] == [{"trial": retried[0]["index"] + 1, "trial_id": retried[0]["trial_id"],
                                     "status": "TERMINATED", "failures": 1, "error": retried[0]["last_failure"]}]
     assert f"trial {retried[0]['index'] + 1} failed 1x, retried, finished" in stdout
+
+
+def test_earlier_sessions_timings_are_read_and_a_missing_or_damaged_summary_gives_none(tmp_path):
+    from nas.search.report import earlier_timings
+
+    assert earlier_timings(tmp_path) == {}  # a session killed before its end wrote no summary
+    (tmp_path / "summary.json").write_text("{not json")
+    assert earlier_timings(tmp_path) == {}
+    (tmp_path / "summary.json").write_text(json.dumps({"timings": [1, 2]}))
+    assert earlier_timings(tmp_path) == {}
+    (tmp_path / "summary.json").write_text(json.dumps({"timings": {"search_s": 12.5, "data_s": 1, "odd": "x",
+                                                                   "flag": True}}))
+    assert earlier_timings(tmp_path) == {"search_s": 12.5, "data_s": 1.0}

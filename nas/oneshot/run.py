@@ -174,7 +174,8 @@ def run_oneshot(config: SearchConfig, folder: Path, *, address: str | None, resu
                 timings["search_s"] = time.perf_counter() - clock
                 if interrupts.signal is not None:  # the unfinished trial recorded INTERRUPTED
                     write_trials(folder, interrupted_records(folder / TUNE_DIR, trial_record))
-            summary = report.finish(folder, config.to_dict(), data, None, timings, interrupted=interrupts.signal)
+            summary = report.finish(folder, config.to_dict(), data, None, timings, interrupted=interrupts.signal,
+                                    resumed=restore)
             summary["oneshot"] = oneshot = oneshot_summary(folder)
             if oneshot["final"]:
                 view.announce(changed_line(oneshot))

@@ -13,7 +13,8 @@ Files (all in the run folder):
                             (nas.train.contract; `nas export` reads it)
   best_so_far.png           best validation accuracy so far against trial index and against search cost
   summary.json              counts, best trial with its test accuracy, timings (seconds: data, Ray's start
-                            and stop, search, best_test, plots, finish), duplicates avoided, the
+                            and stop, search, best_test, plots, finish; a resumed run's summed over its
+                            sessions that reached the end), duplicates avoided, the
                             search's cost (CPU and GPU seconds in all, and up to the best trial), and
                             "interrupted" (the signal's name when SIGINT/SIGTERM stopped the search, else null)
   pareto.csv / pareto.png   several objectives (optuna's NSGA-II): the trials no other trial beats on
@@ -63,15 +64,30 @@ def augment_policy(config: Mapping[str, Any], data) -> str:
     return augmentation(TrainSettings.from_dict(config.get("train")), data).describe()
 
 
+def earlier_timings(folder: Path) -> dict[str, float]:
+    """The timings summary.json holds from the run's earlier sessions ({} when there is none or it is unreadable:
+    a session killed before its end writes none)."""
+    try:
+        timings = json.loads((folder / SUMMARY_JSON).read_text()).get("timings")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(timings, dict):
+        return {}
+    return {k: float(v) for k, v in timings.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Mapping[str, float],
            interrupted: int | None = None, say: Callable[[str], None] | None = None,
-           early: EarlyBest | None = None) -> dict[str, Any]:
+           early: EarlyBest | None = None, resumed: bool = False) -> dict[str, Any]:
     """Write the final trial record, the best genome, weights and plot, and summary.json; return the summary.
     `interrupted`: the signal that stopped the search (its unfinished trials are already recorded INTERRUPTED).
     `say(text)` is told each step that takes a while (testing the best network, writing the plots).
-    `early`: the best trial, ranked as the trials ended, and its files and test, started while Ray stopped."""
+    `early`: the best trial, ranked as the trials ended, and its files and test, started while Ray stopped.
+    `resumed`: the run continues earlier sessions, whose timings are added to this one's (a resumed finished
+    search would otherwise replace its search time with the seconds the resume took)."""
     say = say or (lambda text: None)
     started = clock = time.perf_counter()
+    before = earlier_timings(folder) if resumed else {}
     timings = dict(timings)
     extra = {}
     if searcher is not None:
@@ -105,6 +121,7 @@ def finish(folder: Path, config: Mapping[str, Any], data, searcher, timings: Map
                                          title=f"{config.get('strategy')} on {config.get('dataset')}")
     timings["plots_s"] = time.perf_counter() - clock
     timings["finish_s"] = time.perf_counter() - started
-    summary["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    total = {k: before.get(k, 0.0) + timings.get(k, 0.0) for k in {**before, **timings}}
+    summary["timings"] = {k: round(v, 3) for k, v in total.items()}
     replace_file(folder / SUMMARY_JSON, json.dumps(summary, indent=2, default=str) + "\n")
     return summary

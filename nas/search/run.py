@@ -226,7 +226,7 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                 clock = time.perf_counter()
             timings["ray_stop_s"] = time.perf_counter() - clock
             summary = report.finish(folder, config.to_dict(), data, saved_strategy(searcher, folder), timings,
-                                    interrupted=interrupts.signal, say=view.status, early=early)
+                                    interrupted=interrupts.signal, say=view.status, early=early, resumed=restore)
             summary = evaluator.finish(folder, config, data, summary, interrupts.signal)
             view.status(None)
             records = read_trials(folder)
