@@ -114,44 +114,47 @@ def test_run_sh_starts_the_planned_comparison_and_its_longer_follow_up():
         assert source == "twoconv" or Genome.load(ROOT / source)
 
 
-def oneshot_sh_searches() -> dict[str, list[str]]:
-    """oneshot.sh's `nas search` arguments per variant, its folder variables filled in."""
-    variables, searches, variant = {}, {}, None
-    for line in (FINAL / "oneshot.sh").read_text().splitlines():
-        line = line.strip()
-        if line.endswith(")") and line[:-1].replace("_", "").isalnum() and not line.startswith(("*", "SEARCH")):
-            variant = line[:-1]
-        elif line.startswith(("HERE=", "SEARCH=")):
-            name, _, value = line.partition("=")
-            variables[name] = value.replace("$HERE", variables.get("HERE", ""))
-        elif line.startswith("SEARCH_ARGS=("):
-            text = line[len("SEARCH_ARGS=("):line.rindex(")")]
-            for name in ("SEARCH", "HERE"):
-                text = text.replace(f'"${name}"', variables[name]).replace(f"${name}", variables[name])
-            searches[variant] = shlex.split(text)
-    return searches
+def oneshot_sh_commands() -> dict[str, tuple[list[str], list[str]]]:
+    """oneshot.sh's two `nas` commands per variant (search, compare), as the script prints them (`--commands`)."""
+    import subprocess
+
+    commands = {}
+    for variant in ("spos", "mbconv"):
+        done = subprocess.run(["bash", str(FINAL / "oneshot.sh"), variant, "--commands"], capture_output=True,
+                              text=True, timeout=30, check=True)
+        search, compare = (shlex.split(line) for line in done.stdout.splitlines())
+        assert search[:2] == ["nas", "search"] and compare[:2] == ["nas", "compare"]
+        commands[variant] = (search[1:], compare[1:])
+    return commands
 
 
-def test_oneshot_sh_searches_parse_and_the_mbconv_space_holds_mbconv_paths_only():
-    """oneshot.sh's one-shot searches parse as `nas search` commands into folders of their own; the `mbconv`
-    variant's space is `compact` cut to one family, every stage of every path an MBConv stage."""
+def test_oneshot_sh_commands_parse_and_the_mbconv_space_holds_mbconv_paths_only():
+    """oneshot.sh's one-shot searches parse as `nas search` commands into folders of their own, each compared
+    beside TPE's network with the final recipe into its variant's folder; the `mbconv` variant's space is
+    `compact` cut to one family, every stage of every path an MBConv stage."""
     import random
     import subprocess
 
     from nas.cli import parser
+    from nas.cli.compare import config_from_args as compare_config
     from nas.cli.search import config_from_args
     from nas.spaces import load_space
 
-    searches = oneshot_sh_searches()
-    assert sorted(searches) == ["mbconv", "spos"]
+    commands = oneshot_sh_commands()
     outs = set()
-    for variant, argv in searches.items():
-        args = parser().parse_args(argv)
+    for variant, (search, compare) in commands.items():
+        args = parser().parse_args(search)
         config = config_from_args(args)
         assert config.strategy == "spos" and config.dataset == "fashion_mnist" and config.train["max_params"] == 100_000
         outs.add(args.out)
+        compared = parser().parse_args(compare)
+        compared.argv = compare  # as `nas` sets it: options written override the recipe's
+        plan = compare_config(compared)
+        assert [Path(r).name for r in plan.runs] == [Path(args.out).name, "optuna-seed2"]
+        assert plan.train["epochs"] == load_recipe("final").settings["epochs"] and plan.seeds == 2
+        assert Path(compared.out) == Path(args.out).parent / "compare"
     assert len(outs) == 2
-    mbconv = config_from_args(parser().parse_args(searches["mbconv"]))
+    mbconv = config_from_args(parser().parse_args(commands["mbconv"][0]))
     space = load_space(ROOT / mbconv.space)
     rng = random.Random(0)
     for _ in range(20):

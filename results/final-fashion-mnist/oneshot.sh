@@ -11,6 +11,7 @@
 # again; a finished comparison only writes its report). It survives the shell and the session that started
 # it (setsid nohup), at the lowest priority (nice 19).
 #   results/final-fashion-mnist/oneshot.sh [VARIANT]   # start or resume; prints the process id and the log
+#   results/final-fashion-mnist/oneshot.sh VARIANT --commands    # print the variant's two commands, run nothing
 #   NAS_PYTHON=/path/to/python results/final-fashion-mnist/oneshot.sh    # another interpreter (default .venv's)
 # Stop it with `kill -TERM <pid>` (the pid is in the variant's folder, run.pid): the step running records its
 # trials and prints its resume command; running this script again continues.
@@ -25,19 +26,29 @@ case "$VARIANT" in
     spos)
         HERE=results/final-fashion-mnist/oneshot
         SEARCH=$HERE/spos-seed2
-        SEARCH_ARGS=(search --strategy spos --space compact --dataset fashion_mnist --val-fraction 0.025 --seed 2 --epochs 3 --batch-size 64 --trials 50 --max-params 100000 --cpus-per-trial 2 --out "$SEARCH")
-        COMPARE_ARGS=(compare "$SEARCH" "$TPE" --no-default-baselines --baselines twoconv --dataset fashion_mnist --recipe final --seeds 2 --out "$HERE/compare")
+        SPACE=compact
+        EPOCHS=3
+        BASELINES=(--baselines twoconv)
         ;;
     mbconv)
         HERE=results/final-fashion-mnist/oneshot-mbconv
         SEARCH=$HERE/spos-mbconv-seed2
-        SEARCH_ARGS=(search --strategy spos --space "$HERE/compact_mbconv.yaml" --dataset fashion_mnist --val-fraction 0.025 --seed 2 --epochs 8 --batch-size 64 --trials 50 --max-params 100000 --cpus-per-trial 2 --out "$SEARCH")
-        COMPARE_ARGS=(compare "$SEARCH" "$TPE" --no-default-baselines --dataset fashion_mnist --recipe final --seeds 2 --out "$HERE/compare")
+        SPACE=$HERE/compact_mbconv.yaml
+        EPOCHS=8
+        BASELINES=()
         ;;
     *) echo "oneshot.sh: unknown variant '$VARIANT' (spos or mbconv)" >&2; exit 2 ;;
 esac
 COMPARE=$HERE/compare
+SEARCH_ARGS=(search --strategy spos --space "$SPACE" --dataset fashion_mnist --val-fraction 0.025 --seed 2 --epochs "$EPOCHS" --batch-size 64 --trials 50 --max-params 100000 --cpus-per-trial 2 --out "$SEARCH")
+COMPARE_ARGS=(compare "$SEARCH" "$TPE" --no-default-baselines "${BASELINES[@]}" --dataset fashion_mnist --recipe final --seeds 2 --out "$COMPARE")
 LOG=$HERE/run.log
+
+if [ "${2:-}" = "--commands" ]; then  # the variant's two steps, one `nas` command per line (shell-quoted)
+    printf '%q ' nas "${SEARCH_ARGS[@]}"; echo
+    printf '%q ' nas "${COMPARE_ARGS[@]}"; echo
+    exit 0
+fi
 
 if [ "${1:-}" = "--steps" ]; then  # the background job itself: each step in turn, a signal passed on to it
     # setsid made a session, hence (Linux autogroup) a scheduling group of its own, in which nice 19 only ranks
