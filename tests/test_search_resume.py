@@ -1,7 +1,7 @@
 """`nas search` stopped and resumed: the same seed gives the same search, a SIGKILLed run resumes to what an
 uninterrupted one gives (also when the snapshot names a replaced checkpoint, when a checkpoint is damaged,
 and copied elsewhere), and a worker killed mid-trial is recorded, retried (`--max-failures`) or rerun
-(`--retry-errored`). (A file of its own beside test_search_run.py, so that the two run in parallel.)"""
+(`--retry-errored`), what a search from a shell prints when its output is piped included. (A file of its own beside test_search_run.py, so that the two run in parallel.)"""
 import json
 import os
 import shutil
@@ -186,14 +186,26 @@ def dying_run(files, root: Path, *flags: str) -> tuple[Path, str, str]:
     return (out, *held_trials.output(root / "gate"))
 
 
+def check_piped_output(stdout: str, stderr: str, trials: int) -> None:
+    """What a search from a shell prints with its output piped (not a terminal): the data first, then Ray; a
+    line per trial as it ends (finished or failed); nothing from Ray or Tune themselves, even when a worker dies."""
+    lines = stdout.splitlines()
+    assert lines[0] == "loading digits" and "starting Ray (local)" in lines
+    assert [line[:6] for line in lines if line.startswith("[")] == [f"[{i}/{trials}] " for i in range(1, trials + 1)]
+    chatter = ("Trial status", "Tune", "ray.", "INFO", "WARNING", "Started a local Ray", "Logical resource",
+               "Current time", "╭", "Trial trial_", "(raylet)", "Trials did not complete")
+    assert not [line for line in lines + stderr.splitlines() if any(c in line for c in chatter)], stdout + stderr
+
+
 def test_a_killed_worker_is_recorded_with_its_reason_and_retry_errored_keeps_the_rerun(files, reference_run, tmp_path,
                                                                                       capsys, ray_session):
     out, stdout, stderr = dying_run(files, tmp_path)
     trials = trials_of(out)["trials"]
     died = [t for t in trials if t["status"] == "ERROR"]
     assert len(died) == 1 and "died" in died[0]["error"].lower(), [(t["status"], t["error"]) for t in trials]
-    assert "FAILED: " in stdout and "unknown error" not in stdout  # the live line has the reason
-    assert "(raylet)" not in stdout + stderr and "Trials did not complete" not in stdout + stderr  # Ray's own
+    check_piped_output(stdout, stderr, DYING_TRIALS)
+    assert f"[{died[0]['index'] + 1}/{DYING_TRIALS}] trial {died[0]['index'] + 1}  FAILED: " in stdout
+    assert "unknown error" not in stdout  # the live line has the reason
     summary = json.loads((out / "summary.json").read_text())
     assert [f["trial"] for f in summary["failures"]] == [died[0]["index"] + 1]
     first_session = summary["timings"]

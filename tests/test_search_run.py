@@ -74,31 +74,14 @@ def search_argv(strategy, files, out):
             "--out", str(out), *FAST, *extra]
 
 
-@pytest.fixture(scope="module")
-def piped_random_search(files, tmp_path_factory):
-    """The random strategy's end-to-end run, as from a shell with its output piped (`python -m nas`, a Ray of
-    its own): test_each_strategy_runs_end_to_end_from_the_cli[random] checks its run folder, and
-    test_a_piped_search_prints_a_line_per_trial_and_nothing_from_ray its output (one run for both)."""
-    folder = tmp_path_factory.mktemp("piped")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
-    done = subprocess.run([PYTHON, "-m", "nas", *search_argv("random", files, folder / "run")],
-                          capture_output=True, text=True, env=env, cwd=folder, timeout=300)
-    return folder / "run", done
-
-
 # optuna's end-to-end run is test_loggers.py's (one run, with --storage, read by its tests as well)
 @pytest.mark.parametrize("strategy", [name for name in STRATEGY_ARGS if name != "optuna"])
-def test_each_strategy_runs_end_to_end_from_the_cli(strategy, files, tmp_path, request, capsys):
-    if strategy == "random":  # from a shell (the run the piped output's test reads too)
-        out, done = request.getfixturevalue("piped_random_search")
-        assert done.returncode == 0, done.stderr
-        printed = done.stdout
-    else:  # in this process, on the session's Ray
-        request.getfixturevalue("ray_session")
-        out = tmp_path / "run"
-        assert main(search_argv(strategy, files, out)) == 0
-        printed = capsys.readouterr().out
-    check_cli_run(strategy, out, printed)
+def test_each_strategy_runs_end_to_end_from_the_cli(strategy, files, tmp_path, ray_session, capsys):
+    # in this process, on the session's Ray (what a search from a shell prints, its output piped, is checked
+    # on test_search_resume.py's searches from a shell)
+    out = tmp_path / "run"
+    assert main(search_argv(strategy, files, out)) == 0
+    check_cli_run(strategy, out, capsys.readouterr().out)
 
 
 def check_cli_run(strategy, out, printed):
@@ -134,19 +117,6 @@ def check_cli_run(strategy, out, printed):
     if strategy == "scaling":  # phi = 1 for the grid point, then phi = 2 for the best point
         assert [t["sample"]["phi"] for t in trials] == [1, 2]
         assert "scaling of tiny_base:" in printed  # it starts from a genome, not from --space
-
-
-def test_a_piped_search_prints_a_line_per_trial_and_nothing_from_ray(piped_random_search):
-    done = piped_random_search[1]
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.splitlines()
-    assert lines[0] == "loading digits" and "starting Ray (local)" in lines  # the data first, then Ray
-    finished = [line for line in lines if line.startswith("[")]
-    assert [line[:6] for line in finished] == ["[1/2] ", "[2/2] "]
-    chatter = ("Trial status", "Tune", "ray.", "INFO", "WARNING", "Started a local Ray", "Logical resource",
-               "Current time", "╭", "Trial trial_")
-    assert not [line for line in lines + done.stderr.splitlines() if any(c in line for c in chatter)], \
-        done.stdout + done.stderr
 
 
 class Breaking(Searcher):
