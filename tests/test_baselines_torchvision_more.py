@@ -10,6 +10,7 @@ from torch import nn
 import nas
 from nas import baselines
 from nas.summary import count_params
+from tests.test_baselines_torchvision import untrained
 
 # Parameter counts of torchvision 0.29.1 at 1000 classes (inception_v3 without its auxiliary classifier).
 TORCHVISION = {
@@ -64,7 +65,7 @@ def test_transferred_weights_give_the_same_logits(name, size):
     generator = torch.Generator().manual_seed(0)
     reference = torchvision_model(name).eval()
     randomise(reference, generator)
-    ours = nas.build(baselines.get(name)).eval()
+    ours = untrained(baselines.get(name)).eval()
     nas.transfer_weights(reference, ours, input_shape=(1, 3, size, size))
     x = torch.randn(1, 3, size, size, generator=generator)
     with torch.no_grad():

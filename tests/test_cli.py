@@ -307,9 +307,10 @@ def test_the_console_command_reports_errors_without_a_traceback():
                                                "e.g. 3x224x224; got '3x'"]
 
 
-@pytest.mark.parametrize("command", [["ops", "--json"], ["templates", "--json"], ["baselines", "--json"]])
-def test_a_reader_that_went_away_ends_the_listing_quietly(command):
-    """`nas ops --json | head -c 10`: once the pipe's reader is gone, exit 0 with nothing on stderr."""
+def test_a_reader_that_went_away_ends_the_listing_quietly():
+    """`nas baselines --json | head -c 10`: once the pipe's reader is gone, exit 0 with nothing on stderr.
+    (One listing: every command's output goes through `nas.cli.main`, which ends a broken pipe quietly.)"""
+    command = ["baselines", "--json"]
     import os
 
     read, write = os.pipe()
