@@ -10,6 +10,7 @@ the median of each (process CPU seconds, steadier than wall time on a busy machi
 and the ratio supernet / derived network, with the targets: SPOS and ENAS <= 1.5, DARTS <= 10, PC-DARTS <= 4.
 
     python benchmarks/oneshot_speed.py                                  # the cells space, digits, 1 thread
+    python benchmarks/oneshot_speed.py --channels-last off              # both networks NCHW
     python benchmarks/oneshot_speed.py --space search_spaces/cells.yaml --dataset fashion_mnist \\
         --train-limit 2000 --option channels=16 --device cuda
 
@@ -18,6 +19,9 @@ networks: `--samples` sampled paths' (the ratio's base: their mean epoch, as SPO
 and the largest path's (every numeric choice at its largest option, others at their first); the memory
 of a training step is printed beside: on a GPU the peak memory allocated, on a CPU the tensors autograd
 keeps for the backward pass (activations) plus the weights (the supernet's: the mean of 3 random paths).
+
+The supernet and the derived networks train in one memory format: `--channels-last` auto (the searches'
+default, as `nas train`'s: channels-last on a CPU), on or off.
 """
 from __future__ import annotations
 
@@ -47,20 +51,25 @@ def clock(device: torch.device) -> tuple[float, float]:
 
 
 def derived_epoch(model: nn.Module, data, split, batch_size: int, generator: torch.Generator,
-                  device: torch.device) -> tuple[float, float]:
+                  device: torch.device, channels_last: bool = False) -> tuple[float, float]:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     criterion = nn.CrossEntropyLoss()
     model.train()
     cpu, wall = clock(device)
     for index in batches(len(split), batch_size, generator):
         index = index.to(split.x.device)
-        loss = criterion(model(inputs(data, split.x[index], False)), split.y[index])
+        loss = criterion(model(inputs(data, split.x[index], channels_last)), split.y[index])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
     end_cpu, end_wall = clock(device)
     return end_cpu - cpu, end_wall - wall
+
+
+def in_format(model: nn.Module, channels_last: bool) -> nn.Module:
+    """`model` in the supernet's memory format."""
+    return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
 def supernet_epoch(search, device: torch.device) -> tuple[float, float, float]:
@@ -123,14 +132,15 @@ def stage_space(space, search, data, train, args, device: torch.device) -> None:
     """SPOS on a stage space against a sampled and the largest derived network: epoch time and step memory."""
     generator = torch.Generator().manual_seed(0)
     index = batches(len(train), args.batch_size, generator)[0].to(train.x.device)
-    x, y = inputs(data, train.x[index], False), train.y[index]
+    x, y = inputs(data, train.x[index], search.channels_last), train.y[index]
     nets = {**{f"sampled{k}": search.space.sample(random.Random(k)) for k in range(args.samples)},
             "largest": largest_path(search.space)}
-    models = {k: build(search.space.realize(p)).to(device) for k, p in nets.items()}
+    models = {k: in_format(build(search.space.realize(p)).to(device), search.channels_last) for k, p in nets.items()}
     times: dict[str, list] = {"supernet": [], **{k: [] for k in models}}
     for repeat in range(args.repeats):
         runs = [("supernet", lambda: supernet_epoch(search, device))] + [
-            (k, lambda m=m: derived_epoch(m, data, train, args.batch_size, generator, device)) for k, m in models.items()]
+            (k, lambda m=m: derived_epoch(m, data, train, args.batch_size, generator, device, search.channels_last))
+            for k, m in models.items()]
         for name, run in (runs if repeat % 2 == 0 else runs[::-1]):
             times[name].append(run())
     memory = {"supernet": statistics.mean(step_memory(search.supernet, x, y, device, path=search.space.sample(
@@ -166,18 +176,22 @@ def main() -> None:
     parser.add_argument("--strategies", nargs="+", default=list(TARGETS))
     parser.add_argument("--samples", type=int, default=3, help="stage spaces: sampled paths' networks to compare")
     parser.add_argument("--option", action="append", default=[], help="KEY=VALUE for every strategy, e.g. channels=16")
+    parser.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
+                        help="the supernet's and the derived networks' memory format (auto: the searches' default)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     data = load_dataset(args.dataset, args.data_dir, val_fraction=0.1, seed=0, train_limit=args.train_limit)
     space = load_space(args.space, input_channels=data.channels, input_size=data.size, num_classes=data.num_classes)
-    settings = TrainSettings(epochs=1, batch_size=args.batch_size, lr=0.05, augment="none")
+    settings = TrainSettings(epochs=1, batch_size=args.batch_size, lr=0.05, augment="none",
+                             channels_last={"auto": None, "on": True, "off": False}[args.channels_last])
     extra = {}
     for item in args.option:
         key, _, value = item.partition("=")
         extra[key] = int(value) if value.isdigit() else value
     train = to_device(data.train, device)
-    print(f"{data.describe()}; space {args.space}; batch {args.batch_size}; {args.threads} thread(s); {device}")
+    print(f"{data.describe()}; space {args.space}; batch {args.batch_size}; {args.threads} thread(s); {device}; "
+          f"channels-last {args.channels_last}")
     from nas.spaces.stages import StageSpace
 
     if isinstance(space, StageSpace):
@@ -193,12 +207,13 @@ def main() -> None:
         search = make_search(name, space, data, settings, options, seed=0, paths=1, device=device)
         search.epoch = 1  # past any warm-up: DARTS takes its architecture steps
         path = search.space.sample(random.Random(0))
-        model = build(search.space.realize(path)).to(device)
+        model = in_format(build(search.space.realize(path)).to(device), search.channels_last)
         generator = torch.Generator().manual_seed(0)
         supernet_times, derived_times = [], []
         for repeat in range(args.repeats):
             runs = [lambda: supernet_times.append(supernet_epoch(search, device)),
-                    lambda: derived_times.append(derived_epoch(model, data, train, args.batch_size, generator, device))]
+                    lambda: derived_times.append(derived_epoch(model, data, train, args.batch_size, generator, device,
+                                                               search.channels_last))]
             for run in (runs if repeat % 2 == 0 else runs[::-1]):
                 run()
         s_cpu, s_wall = (statistics.median(t[i] for t in supernet_times) for i in (0, 1))

@@ -147,6 +147,31 @@ def test_darts_derives_a_valid_genome_and_resumes_exactly(spaces, digits):
     build(Genome.from_dict(result["genome"])).load_state_dict(straight.extract())
 
 
+def test_the_supernet_trains_in_nas_train_s_memory_format(spaces, digits):
+    """Channels-last on a CPU unless the recipe says otherwise: its kernels and the activations its
+    convolutions read (where the two formats differ: more than one channel and pixel); a path scores the same."""
+    space = fitted(spaces / "tiny_unread.yaml", digits)
+    default = search("spos", space, digits, epochs=1)
+    nchw = make_search("spos", space, digits, TrainSettings(epochs=1, batch_size=32, lr=0.05, channels_last=False),
+                       strategy_class("spos").resolve_options({}), seed=3, paths=4)
+    nchw.supernet.load_state_dict(default.supernet.state_dict())
+    path = default.space.sample(random.Random(0))
+    scores, read = [], []
+    for one in (default, nchw):
+        seen = []
+        hooks = [m.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+                 for m in one.supernet.modules() if isinstance(m, torch.nn.Conv2d)]
+        scores.append(one.score(path, torch.Generator().manual_seed(0)))
+        for hook in hooks:
+            hook.remove()
+        read.append([x for x in seen if x.shape[1] > 1 and x.shape[2] * x.shape[3] > 1])
+    assert default.channels_last and read[0] and all(x.is_contiguous(memory_format=torch.channels_last)
+                                                      and not x.is_contiguous() for x in read[0])
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in default.supernet.parameters() if p.dim() == 4)
+    assert not nchw.channels_last and read[1] and all(x.is_contiguous() for x in read[1])
+    assert scores[0] == pytest.approx(scores[1], abs=0.02)
+
+
 def test_second_order_darts_takes_another_architecture_step(spaces, digits):
     space = fitted(spaces / "tiny_all.yaml", digits)
     first, second = search("darts", space, digits, epochs=1), search("darts", space, digits, epochs=1, order=2)

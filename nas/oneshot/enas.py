@@ -74,7 +74,7 @@ class EnasSearch(OneShotSearch):
         try:
             for m in norms:
                 m.momentum = 0.0
-            logits = self.supernet(inputs(self.data, split.x[index], False), path=path)
+            logits = self.supernet(inputs(self.data, split.x[index], self.channels_last), path=path)
         finally:
             for m, momentum in zip(norms, momenta):
                 m.momentum = momentum
