@@ -167,7 +167,8 @@ def test_the_supernet_trains_in_nas_train_s_memory_format(spaces, digits):
         read.append([x for x in seen if x.shape[1] > 1 and x.shape[2] * x.shape[3] > 1])
     assert default.channels_last and read[0] and all(x.is_contiguous(memory_format=torch.channels_last)
                                                       and not x.is_contiguous() for x in read[0])
-    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in default.supernet.parameters() if p.dim() == 4)
+    kernels = [p for p in default.supernet.parameters() if p.dim() == 4]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels)
     assert not nchw.channels_last and read[1] and all(x.is_contiguous() for x in read[1])
     assert scores[0] == pytest.approx(scores[1], abs=0.02)
 

@@ -1,7 +1,8 @@
 """`nas search` stopped and resumed: the same seed gives the same search, a SIGKILLed run resumes to what an
 uninterrupted one gives (also when the snapshot names a replaced checkpoint, when a checkpoint is damaged,
 and copied elsewhere), and a worker killed mid-trial is recorded, retried (`--max-failures`) or rerun
-(`--retry-errored`), what a search from a shell prints when its output is piped included. (A file of its own beside test_search_run.py, so that the two run in parallel.)"""
+(`--retry-errored`), with what a search from a shell prints when its output is piped. (A file of its own
+beside test_search_run.py, so that the two run in parallel.)"""
 import json
 import os
 import shutil
