@@ -75,8 +75,9 @@ def test_cifar_variants_end_at_4x4(name):
 
 
 def untrained(genome: nas.Genome) -> nn.Module:
-    """Our network with storage but no initial values (every one comes from the transfer, and a value it missed
-    is left as garbage, which shows in the logits): built on the meta device, then given empty CPU storage."""
+    """Our network with storage but no initial values (every one comes from the transfer; one it missed keeps
+    whatever the empty storage holds, not the reference's, which shows in the logits): built on the meta
+    device, then given empty CPU storage (no time spent initialising weights the transfer replaces)."""
     return nas.build(genome, device="meta").to_empty(device="cpu")
 
 
@@ -99,7 +100,7 @@ def test_transferred_weights_give_the_same_logits(name):
     randomise_norms(reference, generator)
     ours = untrained(baselines.get(name)).eval()
     nas.transfer_weights(reference, ours, input_shape=(1, 3, 64, 64))
-    x = torch.randn(2, 3, 64, 64, generator=generator)  # any size the networks take: 64 keeps VGG's check to 0.1 s
+    x = torch.randn(2, 3, 64, 64, generator=generator)  # any size the networks take; 64: 1/12 of 224's pixels
     with torch.no_grad():
         expected, got = reference(x), ours(x)
     assert got.shape == expected.shape == (2, 1000)
