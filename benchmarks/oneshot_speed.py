@@ -8,9 +8,17 @@ training a derived network (`nas.build` of a path of the same supernet: SGD over
 split, same batch size) take turns in one process, `--repeats` times, the order alternating. It prints
 the median of each (process CPU seconds, steadier than wall time on a busy machine; wall time beside)
 and the ratio supernet / derived network, with the targets: SPOS and ENAS <= 1.5, DARTS <= 10, PC-DARTS <= 4.
+Beside it, the ratio of the two epochs' arithmetic: one more epoch of each run under
+`torch.utils.flop_counter.FlopCounterMode` (convolutions and matrix products, forward and backward). For
+a cells space, both ratios' range over `--samples` sampled paths' networks follows (the first path's
+network is the ratio's base); the derived cell's ops set them: pooling and skips cost nothing,
+convolutions most. Where the time ratio is close to the FLOP ratio, the supernet does about as much
+arithmetic per second as the derived network, and only less arithmetic (fewer ops, partial channels)
+lowers its ratio.
 
     python benchmarks/oneshot_speed.py                                  # the cells space, digits, 1 thread
     python benchmarks/oneshot_speed.py --channels-last off              # both networks NCHW
+    python benchmarks/oneshot_speed.py --strategies darts --samples 5   # against 5 paths' networks
     python benchmarks/oneshot_speed.py --space search_spaces/cells.yaml --dataset fashion_mnist \\
         --train-limit 2000 --option channels=16 --device cuda
 
@@ -32,6 +40,7 @@ import time
 
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from nas import build
 from nas.oneshot.search import make_search
@@ -65,6 +74,13 @@ def derived_epoch(model: nn.Module, data, split, batch_size: int, generator: tor
         optimizer.step()
     end_cpu, end_wall = clock(device)
     return end_cpu - cpu, end_wall - wall
+
+
+def epoch_flops(run) -> int:
+    """The FLOPs of the epoch `run()` trains (forward and backward: what the timed epochs compute)."""
+    with FlopCounterMode(display=False) as counter:
+        run()
+    return counter.get_total_flops()
 
 
 def in_format(model: nn.Module, channels_last: bool) -> nn.Module:
@@ -174,7 +190,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--strategies", nargs="+", default=list(TARGETS))
-    parser.add_argument("--samples", type=int, default=3, help="stage spaces: sampled paths' networks to compare")
+    parser.add_argument("--samples", type=int, default=3,
+                        help="sampled paths' networks to compare (cells spaces: the first is the ratio's base)")
     parser.add_argument("--option", action="append", default=[], help="KEY=VALUE for every strategy, e.g. channels=16")
     parser.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                         help="the supernet's and the derived networks' memory format (auto: the searches' default)")
@@ -201,30 +218,46 @@ def main() -> None:
         print(f"stage supernet derived in {time.perf_counter() - clock_start:.1f} s")
         stage_space(space, search, data, train, args, device)
         return
-    print(f"{'strategy':9} {'supernet cpu s':>14} {'derived cpu s':>13} {'ratio':>6} {'(wall)':>7} {'target':>7}")
+    cell_space(space, data, train, settings, extra, args, device)
+
+
+def cell_space(space, data, train, settings, extra, args, device: torch.device) -> None:
+    """Each strategy's supernet against the networks of `--samples` sampled paths; the ratio's base is the
+    first path's network (a range over all of them, in time and in FLOPs, on the line below)."""
+    print(f"{'strategy':9} {'supernet cpu s':>14} {'derived cpu s':>13} {'ratio':>6} {'(wall)':>7} {'target':>7}"
+          f"  {'FLOP ratio':>10}")
     for name in args.strategies:
         options = strategy_class(name).resolve_options(extra)
         search = make_search(name, space, data, settings, options, seed=0, paths=1, device=device)
         search.epoch = 1  # past any warm-up: DARTS takes its architecture steps
-        path = search.space.sample(random.Random(0))
-        model = in_format(build(search.space.realize(path)).to(device), search.channels_last)
+        models = [in_format(build(search.space.realize(search.space.sample(random.Random(k)))).to(device),
+                            search.channels_last) for k in range(max(1, args.samples))]
         generator = torch.Generator().manual_seed(0)
-        supernet_times, derived_times = [], []
+
+        def derived(model: nn.Module) -> tuple[float, float]:
+            return derived_epoch(model, data, train, args.batch_size, generator, device, search.channels_last)
+
+        supernet_times, derived_times = [], [[] for _ in models]
         for repeat in range(args.repeats):
-            runs = [lambda: supernet_times.append(supernet_epoch(search, device)),
-                    lambda: derived_times.append(derived_epoch(model, data, train, args.batch_size, generator, device,
-                                                               search.channels_last))]
+            runs = [lambda: supernet_times.append(supernet_epoch(search, device))] + [
+                lambda k=k: derived_times[k].append(derived(models[k])) for k in range(len(models))]
             for run in (runs if repeat % 2 == 0 else runs[::-1]):
                 run()
         s_cpu, s_wall = (statistics.median(t[i] for t in supernet_times) for i in (0, 1))
-        d_cpu, d_wall = (statistics.median(t[i] for t in derived_times) for i in (0, 1))
-        ratio = s_cpu / d_cpu if device.type == "cpu" else s_wall / d_wall
-        print(f"{name:9} {s_cpu:14.2f} {d_cpu:13.2f} {ratio:6.2f} {s_wall / d_wall:7.2f} {TARGETS.get(name, 0):7.1f}"
-              f"  {'ok' if ratio <= TARGETS.get(name, float('inf')) else 'OVER'}")
+        d_cpu, d_wall = ([statistics.median(t[i] for t in times) for times in derived_times] for i in (0, 1))
+        ratios = [s_cpu / c for c in d_cpu] if device.type == "cpu" else [s_wall / w for w in d_wall]
+        supernet_flops = epoch_flops(search.train_pass)
+        flops = [supernet_flops / epoch_flops(lambda m=model: derived(m)) for model in models]
+        print(f"{name:9} {s_cpu:14.2f} {d_cpu[0]:13.2f} {ratios[0]:6.2f} {s_wall / d_wall[0]:7.2f} "
+              f"{TARGETS.get(name, 0):7.1f}  {flops[0]:10.2f}  "
+              f"{'ok' if ratios[0] <= TARGETS.get(name, float('inf')) else 'OVER'}")
         controller = statistics.median(t[2] for t in supernet_times)
         if controller:
             print(f"{'':9} of which the controller's steps {controller:.2f} cpu s; the shared weights' pass alone: "
-                  f"{(s_cpu - controller) / d_cpu:.2f}x")
+                  f"{(s_cpu - controller) / d_cpu[0]:.2f}x")
+        if len(models) > 1:  # the derived cell's ops set the floor: pooling and skips cost nothing, convolutions most
+            print(f"{'':9} against {len(models)} sampled paths' networks: ratio {min(ratios):.2f} to "
+                  f"{max(ratios):.2f}, FLOP ratio {min(flops):.2f} to {max(flops):.2f}")
 
 
 if __name__ == "__main__":
