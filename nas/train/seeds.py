@@ -72,9 +72,12 @@ def train_seeds(genome: Genome, dataset: str, seeds: Sequence[int], settings: Tr
                       metrics=(("test_accuracy", "test"), ("val_accuracy", "val")), best=None)
     with Interrupts() as interrupts, libraries_quiet(True), view, ray_listener_muted(True), tune_session(address):
         interrupts.arm()
+        # reuse_actors: more seeds than slots train one after another in the same worker process (a new one
+        # costs seconds of CPU: torch and Ray Tune imported again), as a search's trials do
+        config = tune.TuneConfig(num_samples=1, reuse_actors=True, trial_name_creator=trial_name,
+                                 trial_dirname_creator=trial_name)
         tuner = experiment.new_tuner(folder, tune_trainable(data, {"cpu": cpus_per_trial, "gpu": gpus_per_trial}),
-                                     space, tune.TuneConfig(num_samples=1, trial_name_creator=trial_name,
-                                                            trial_dirname_creator=trial_name))
+                                     space, config)
         results = experiment.fit(tuner, interrupts)
         if interrupts.signal is not None:
             raise Interrupted(interrupts.signal)
