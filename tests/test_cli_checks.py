@@ -24,6 +24,8 @@ BAD = [
     (["search", "--strategy", "random", "--space", "{tmp}/missing.yaml"], "no such search-space file"),
     (["search", "--epochs", "3"], "--strategy is required"),
     (["search", "--resume", "--out", "{tmp}/no-run"], "no such run folder to resume"),
+    (["search", "--strategy", "optuna", "--option", "sampler=nope"], "option sampler: expected one of tpe, nsga2"),
+    (["search", "--strategy", "evolution", "--option", "populaton=20"], "has no option 'populaton'"),
     (["train", "{tmp}/missing.yaml"], "no such genome file"),
     (["train", "resnet2O"], "unknown baseline 'resnet2O'"),
     (["train", "resnet20", "--epochs", "0"], "epochs must be a positive integer"),

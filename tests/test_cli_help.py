@@ -94,7 +94,7 @@ def test_help_options_without_a_strategy_lists_them_all_with_defaults(capsys):
     assert main(["search", "--help-options"]) == 0
     text = capsys.readouterr().out
     assert all(f"{name}: " in text for name in STRATEGIES)
-    assert "  lr (float >= 0, default 0.0006)" in text and "  sampler (str, default tpe)" in text
+    assert "  lr (float >= 0, default 0.0006)" in text and "  sampler (str: tpe or nsga2, default tpe)" in text
 
 
 def test_every_option_of_our_strategies_is_described():

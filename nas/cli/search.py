@@ -395,6 +395,7 @@ def search(args: argparse.Namespace, where: dict[str, Path]) -> int:
     folder = where["folder"] = Path(args.out) if args.out else default_folder(args.strategy)
     if not args.resume:
         config = config_from_args(args, folder)
+        strategy_class(config.strategy).resolve_options(config.options)  # a mistyped --option: one line, at once
         check_space(config.space)
         if config.options.get("storage"):
             refuse_existing_study(config.options["storage"], config.options["study_name"])

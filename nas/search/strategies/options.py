@@ -25,7 +25,7 @@ _HELP, _MIN, _MAX, _CHOICES = "help", "minimum", "maximum", "choices"
 def option(default: Any, help: str, *, minimum: float | None = None, maximum: float | None = None,
            choices: tuple[str, ...] | None = None) -> Any:
     """A dataclass field of an options class: its default, one line of help, and the range (numbers,
-    also each number of a list) or choices (text) its values must be in."""
+    also each number of a list) or choices (text, also each text of a list) its values must be in."""
     metadata = {_HELP: help, _MIN: minimum, _MAX: maximum, _CHOICES: tuple(choices) if choices else None}
     if isinstance(default, list):
         frozen = tuple(default)
@@ -138,8 +138,9 @@ def check(strategy: str, options: type, key: str, value: Any) -> str | None:
     for number in _numbers(value):
         if (low is not None and number < low) or (high is not None and number > high):
             return expected
-    if choices and isinstance(value, str) and value not in choices:
-        return f"expected one of {', '.join(choices)}, got {value!r}"
+    for text in value if isinstance(value, list) else [value]:  # a text, or each text of a list
+        if choices and isinstance(text, str) and text not in choices:
+            return f"expected one of {', '.join(choices)}, got {text!r}"
     return None
 
 

@@ -78,11 +78,11 @@ class OptunaSearcher(SpaceSearcher):
     name = "optuna"
     @dataclass(frozen=True)
     class Options:
-        sampler: str = option("tpe", "tpe or nsga2 (several objectives need nsga2)")
+        sampler: str = option("tpe", "tpe or nsga2 (several objectives need nsga2)", choices=("tpe", "nsga2"))
         objectives: list[str] | None = option(None, "metrics to optimise, e.g. [val_accuracy, params]; none: "
                                                     "val_accuracy")
         directions: list[str] | None = option(None, "max or min per objective; none: min for params/flops/epoch_time, "
-                                                    "else max")
+                                                    "else max", choices=("max", "min"))
         startup_trials: int = option(10, "TPE: random trials before the model is used", minimum=0)
         population: int | None = option(None, "NSGA-II population; none: clamp(trials // 4, 4, 50)", minimum=1)
         storage: str | None = option(None, "an Optuna storage URL (e.g. sqlite:///study.db) that keeps the study "
