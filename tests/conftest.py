@@ -84,6 +84,16 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
 
 
+@pytest.fixture
+def terminal_sigint():
+    """SIGINT handled as in a terminal (a test session run as a background job has it ignored)."""
+    import signal
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.fixture()
 def one_torch_thread():
     """torch on one thread for the test (small networks train faster so, and far faster on a loaded machine)."""

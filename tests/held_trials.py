@@ -9,15 +9,18 @@ snapshot shows it. A resume in the test's own process uses the plain trainable (
 With `die=True` the second trial's worker process kills itself (SIGKILL) after its first report instead:
 Ray Tune sees a worker die mid-trial, as when a node is lost or the kernel's OOM killer strikes.
 A search in the test's own process (on the session's Ray) holds or dies the same way with
-`holding_trainable(gate)` in place of `nas.search.run.make_trainable`.
+`holding_trainable(gate)` in place of `nas.search.run.make_trainable` (or `nas.compare.run`'s), and
+`signal_once_held` signals it once it holds.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -102,10 +105,11 @@ def install() -> None:
                                                                     "gpu": config.gpus_per_trial})(data, board)
 
 
-def holding_trainable(gate: Path, die: bool = False):
+def holding_trainable(gate: Path, die: bool = False, resources=None):
     """For a search in the test's own process (on the session's Ray, whose workers do not see NAS_TEST_GATE):
     a `make_trainable` (of `nas.search.run`) whose trials hold (or with `die`, whose second trial's worker is
-    killed) as `install`'s do, told `gate` and `die` directly."""
+    killed) as `install`'s do, told `gate` and `die` directly. `resources(config)`: a trial's resources
+    (default `config.resources()`, a search's; `compare_resources` for `nas.compare.run`'s)."""
     import importlib
 
     from ray import tune
@@ -117,9 +121,49 @@ def holding_trainable(gate: Path, die: bool = False):
 
     def make_trainable(config, data, board=None):
         return tune.with_resources(tune.with_parameters(holding, data=data, board=board, gate=str(gate), die=die),
-                                   config.resources())
+                                   config.resources() if resources is None else resources(config))
 
     return make_trainable
+
+
+def compare_resources(config) -> dict[str, float]:
+    """A comparison's trial resources (`nas.compare.run`'s trainable), for `holding_trainable`."""
+    return {"cpu": config.cpus_per_trial, "gpu": config.gpus_per_trial}
+
+
+class InProcess:
+    """A run in the test's own process as the waits below see a process: `poll()` is None while it runs."""
+
+    code: int | None = None
+
+    def poll(self) -> int | None:
+        return self.code
+
+
+@contextlib.contextmanager
+def signal_once_held(signum: int, gate: Path, wait, target: Path, **kwargs):
+    """Within: a thread that waits for the run in this process to hold (`wait(run, target, gate, **kwargs)`:
+    `wait_for_held` or `wait_for_snapshot`), then sends `signum` to this process. Yields the list the wait's
+    answer goes to (empty if the run never held: its trials are released and it ends by itself). On leaving,
+    the held trials are released (none stays held on the session's Ray) and the thread is joined."""
+    run, seen = InProcess(), []
+
+    def watch() -> None:
+        try:
+            seen.append(wait(run, target, gate, **kwargs))
+            os.kill(os.getpid(), signum)  # the run holds: it cannot have ended
+        finally:
+            if not seen:
+                (gate / "release").touch()
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        yield seen
+    finally:
+        run.code = -1  # the watcher stops
+        (gate / "release").touch()
+        watcher.join(timeout=60)
 
 
 # ----- in the test -----
@@ -172,7 +216,8 @@ def wait_for_snapshot(process: subprocess.Popen, tune_dir: Path, gate: Path, tim
         if done and held:
             return held
         time.sleep(0.1)
-    raise AssertionError(f"the run never held a trial (exit {process.poll()}): {output(gate)[1][-3000:]}")
+    said = output(gate)[1][-3000:] if (gate / "stderr").is_file() else "(a run in the test's process)"
+    raise AssertionError(f"the run never held a trial (exit {process.poll()}): {said}")
 
 
 def finished(folder: Path) -> dict[str, dict]:

@@ -3,7 +3,6 @@ rest; the rank report's statistics (bootstrap intervals, top-10% hit rate, repor
 a table answer every query exactly from it. (Timings of lookups: benchmarks/proxy_speed.py, not here.)"""
 import json
 import math
-import os
 import random
 import signal
 
@@ -91,19 +90,21 @@ def test_a_proposal_missing_from_a_table_is_answered_by_its_nearest_stored_archi
 
 
 def test_an_interrupted_build_writes_what_it_trained_and_the_same_command_trains_only_the_rest(
-        tiny, tmp_path, ray_session, capsys):
+        tiny, tmp_path, ray_session, capsys, monkeypatch, terminal_sigint):
+    """Ctrl-C (SIGINT, in this process on the session's Ray) once trial 1 has trained and trial 2 holds
+    after its first epoch: the table keeps what was trained; the same command trains only the rest."""
+    import nas.search.run
+
     out, gate = tmp_path / "bench", tmp_path / "gate"
     args = ["bench", "build", str(tiny), "--dataset", "digits", "--train-limit", "200", "--archs", "3",
             "--epochs", "2", "--seed", "0", "--concurrent", "1", "--out", str(out)]
-    process = held_trials.start_search(args, gate)  # trial 1 trains, trial 2 holds after its first epoch
-    try:
-        held_trials.wait_for_held(process, out / "run", gate)
-        os.killpg(process.pid, signal.SIGINT)
-        code = process.wait(timeout=120)
-    finally:
-        held_trials.stop_group(process)
-    stdout, stderr = held_trials.output(gate)
-    assert code == 128 + signal.SIGINT, stderr[-3000:]
+    with monkeypatch.context() as patch:
+        patch.setattr(nas.search.run, "make_trainable", held_trials.holding_trainable(gate))
+        patch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "1")  # the snapshot the watcher reads, every second
+        with held_trials.signal_once_held(signal.SIGINT, gate, held_trials.wait_for_held, out / "run") as seen:
+            code = main(args)
+    stdout, stderr = capsys.readouterr()
+    assert seen and code == 128 + signal.SIGINT, stderr[-3000:]
     assert "(complete: false); to continue: nas bench build" in stdout
     partial = Table.load(out)
     assert len(partial) == 1 and partial.meta["complete"] is False and partial.meta["requested"] == 3

@@ -299,27 +299,31 @@ def test_compare_end_to_end_report_matches_the_trials(ray_session, tmp_path, cap
     assert "holds a different comparison" in capsys.readouterr().err
 
 
-def test_an_interrupted_comparison_records_its_trials_and_the_same_command_resumes_it(ray_session, tmp_path, capsys):
+def test_an_interrupted_comparison_records_its_trials_and_the_same_command_resumes_it(
+        ray_session, tmp_path, capsys, monkeypatch, terminal_sigint):
     """SIGINT while one trial has finished and the other is held mid-way (`held_trials`): exit 130, the
-    rerun command last, the unfinished trial INTERRUPTED, a partial report; the same command then finishes it."""
+    rerun command last, the unfinished trial INTERRUPTED, a partial report; the same command then finishes it.
+    In this process, on the session's Ray (Ctrl-C to a search from a shell, with a Ray of its own, is
+    test_interrupts.py's; a comparison stops through the same `nas.engine.interrupts`)."""
     import signal
 
     import held_trials
+    import nas.compare.run
 
     skeleton = tmp_path / "tiny_resnet.yaml"
     Genome.from_dict(TINY_SKELETON).save(skeleton)
     out, gate = tmp_path / "report", tmp_path / "gate"
     argv = ["compare", "--no-default-baselines", "--baselines", str(skeleton), "--epochs", "2", "--seeds", "2",
             "--train-limit", "200", "--latency-repeats", "2", "--out", str(out)]
-    process = held_trials.start_search(argv, gate)
-    try:
-        held = held_trials.wait_for_snapshot(process, out / "tune", gate)
-        process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=120)
-    finally:
-        held_trials.stop_group(process)
-    stdout, stderr = held_trials.output(gate)
-    assert code == 130, stderr[-3000:]
+    with monkeypatch.context() as patch:
+        patch.setattr(nas.compare.run, "make_trainable",
+                      held_trials.holding_trainable(gate, resources=held_trials.compare_resources))
+        patch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "1")  # the snapshot the watcher reads, every second
+        with held_trials.signal_once_held(signal.SIGINT, gate, held_trials.wait_for_snapshot, out / "tune") as seen:
+            code = main(argv)
+    stdout, stderr = capsys.readouterr()
+    assert seen and code == 130, stderr[-3000:]
+    (held,) = seen
     assert stdout.strip().splitlines()[-1] == f"nas compare --no-default-baselines --baselines {skeleton} " \
                                               f"--train-limit 200 --epochs 2 --seeds 2 --out {out}"
     assert "Tuner.restore" not in stdout + stderr and "Traceback" not in stderr

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -97,37 +96,13 @@ def test_sigint_then_sigterm_stop_the_search_cleanly_and_resume_finishes_exactly
     assert "Traceback" not in stderr and "Unhandled error" not in stderr  # the trial ended quietly
 
     # --resume, its held trial stopped again after its second epoch, by SIGTERM to this process
-    seen = []
-
-    class Resume:  # the search in this process, for the watcher: poll() is None while it runs
-        code = None
-
-        def poll(self):
-            return self.code
-
-    resume = Resume()
-
-    def terminate_once_held_again():
-        try:
-            seen.append(held_trials.wait_for_held(resume, out, gate, timeout=240, epoch=2))
-            os.kill(os.getpid(), signal.SIGTERM)  # the search holds: it cannot have ended
-        finally:
-            if not seen:  # never held: let the trials go on (the search then ends, and the test fails)
-                (gate / "release").touch()
-
     with monkeypatch.context() as patch:
         patch.setattr(nas.search.run, "make_trainable", held_trials.holding_trainable(gate))
         patch.setenv("TUNE_GLOBAL_CHECKPOINT_S", "1")  # the snapshot the watcher reads, every second
         rays_sigterm_handler_installed_while_ray_starts(patch)
-        watcher = threading.Thread(target=terminate_once_held_again, daemon=True)
-        watcher.start()
-        code = -1
-        try:
+        with held_trials.signal_once_held(signal.SIGTERM, gate, held_trials.wait_for_held, out, timeout=240,
+                                          epoch=2) as seen:
             code = main(["search", "--resume", "--out", str(out)])
-        finally:
-            resume.code = code  # the watcher stops
-            (gate / "release").touch()  # whatever happened, no trial stays held on the session's Ray
-            watcher.join(timeout=60)
     printed = capsys.readouterr()
     assert seen and code == 143, printed.err[-3000:]
     assert (gate / "stopped").exists()  # again
@@ -143,14 +118,6 @@ def test_sigint_then_sigterm_stop_the_search_cleanly_and_resume_finishes_exactly
                {k: before[k] for k in ("reported_at", "train_time")}
     assert all(final[trial_id]["resumed_from"] == 2 for trial_id in held)  # continued from their last checkpoint
     assert json.loads((out / "summary.json").read_text())["interrupted"] is None
-
-
-@pytest.fixture
-def terminal_sigint():
-    """SIGINT handled as in a terminal (a test session run as a background job has it ignored)."""
-    before = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, before)
 
 
 def interrupt_ray_start(monkeypatch):
