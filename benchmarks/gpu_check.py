@@ -1,6 +1,6 @@
 """Check the GPU path on a machine with a CUDA GPU: training throughput, trial packing, a real search.
 
-Three parts, each printed as it finishes (the defaults are sized to take under eight minutes on one
+Five parts, each printed as it finishes (the defaults are sized to take under eight minutes on one
 GPU; not yet timed on one, as none was available when it was written):
 
   throughput  images/s of one training epoch of a CIFAR-size network (`--model`, default resnet20, on
@@ -16,6 +16,10 @@ GPU; not yet timed on one, as none was available when it was written):
   train_speed benchmarks/train_speed.py on the device: the toolkit's loop against a plain PyTorch loop,
               memory format, bf16 autocast and batch size, for a 125k- and a 23k-parameter network on
               the data set (images/s, ratios measured side by side).
+  oneshot     benchmarks/oneshot_speed.py on the device: one epoch of each one-shot strategy's supernet
+              (`--oneshot-strategies`) against sampled paths' networks over the cells space at width
+              `--oneshot-channels`, on `--oneshot-images` training images of the data set (wall-time
+              ratios on a GPU, with the FLOP ratios beside).
 
     bash benchmarks/gpu_check.sh                              # on the GPU machine, data under ./data
     bash benchmarks/gpu_check.sh --data-dir /data/fashion     # Fashion-MNIST files elsewhere
@@ -33,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-PARTS = ("throughput", "packing", "search", "train_speed")
+PARTS = ("throughput", "packing", "search", "train_speed", "oneshot")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,13 +57,19 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--space", default="cells", help="space of the search part (default cells)")
     parser.add_argument("--search-trials", type=int, default=12, help="trials of the search part (default 12)")
     parser.add_argument("--search-epochs", type=int, default=2, help="epochs per search trial (default 2)")
+    parser.add_argument("--oneshot-strategies", default="spos,darts,pcdarts,enas",
+                        help="one-shot strategies of the oneshot part (default spos,darts,pcdarts,enas)")
+    parser.add_argument("--oneshot-channels", type=int, default=16, help="cell width C of the oneshot part (default 16)")
+    parser.add_argument("--oneshot-images", type=int, default=2000, help="training images of the oneshot part (default 2000)")
+    parser.add_argument("--oneshot-repeats", type=int, default=3, help="repeats of the oneshot part (default 3)")
     parser.add_argument("--out", help="folder for the run folders (must not exist; default: a new temporary folder)")
     args = parser.parse_args(argv)
     args.parts = [part.strip() for part in args.parts.split(",") if part.strip()]
     unknown = [part for part in args.parts if part not in PARTS]
     if unknown or not args.parts:
         parser.error(f"--parts: unknown part {unknown[0]!r} (known: {', '.join(PARTS)})" if unknown else "--parts: none given")
-    for name in ("images", "batch", "train_limit", "pack_trials", "pack_epochs", "search_trials", "search_epochs"):
+    for name in ("images", "batch", "train_limit", "pack_trials", "pack_epochs", "search_trials", "search_epochs",
+                 "oneshot_channels", "oneshot_images", "oneshot_repeats"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')}: must be a positive integer, got {getattr(args, name)}")
     return args
@@ -191,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"CPU smoke test (torch {torch.__version__}): figures say nothing about a GPU; mixed precision is "
               "GPU-only, so its rows train in fp32", flush=True)
-    needs_data = [part for part in args.parts if part != "throughput"]
+    needs_data = [part for part in args.parts if part not in ("throughput", "oneshot")]  # oneshot loads its own
     if args.out and Path(args.out).exists():
         return refuse(f"--out {args.out} exists; give a new folder (this script only writes folders it creates)")
     if needs_data:
@@ -237,6 +247,15 @@ def main(argv: list[str] | None = None) -> int:
 
         train_speed.main(["--device", args.device, "--dataset", args.dataset, "--parts", "loop,layout,batch",
                           "--batches", "50", "--repeats", "3"] + (["--data-dir", args.data_dir] if args.data_dir else []))
+    if "oneshot" in args.parts:
+        print("one-shot supernets (benchmarks/oneshot_speed.py):", flush=True)
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import oneshot_speed
+
+        oneshot_speed.main(["--device", args.device, "--dataset", args.dataset, "--train-limit", str(args.oneshot_images),
+                            "--option", f"channels={args.oneshot_channels}", "--repeats", str(args.oneshot_repeats),
+                            "--strategies", *args.oneshot_strategies.split(",")]
+                           + (["--data-dir", args.data_dir] if args.data_dir else []))
     print(f"gpu_check done in {time.perf_counter() - started:.0f} s", flush=True)
     return 0
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Check the GPU path on a machine with a CUDA GPU (sized for under 8 minutes): training throughput with and
 # without mixed precision and channels-last, the speed-up of four trials packed on one GPU, a
-# short Fashion-MNIST search end to end, and benchmarks/train_speed.py on CUDA (the toolkit's loop
-# against a plain loop; layout, bf16, batch size). No network needed: copy the data beside the repository.
+# short Fashion-MNIST search end to end, benchmarks/train_speed.py on CUDA (the toolkit's loop against a
+# plain loop; layout, bf16, batch size) and benchmarks/oneshot_speed.py (one-shot supernets against their
+# paths' networks). No network needed: copy the data beside the repository.
 #
 #   bash benchmarks/gpu_check.sh [--data-dir DIR] [more options of benchmarks/gpu_check.py, see --help]
 #

@@ -179,7 +179,7 @@ def stage_space(space, search, data, train, args, device: torch.device) -> None:
           f"{'ok' if ratio <= TARGETS['spos'] else 'OVER'}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--space", default="cells")
     parser.add_argument("--dataset", default="digits")
@@ -195,7 +195,7 @@ def main() -> None:
     parser.add_argument("--option", action="append", default=[], help="KEY=VALUE for every strategy, e.g. channels=16")
     parser.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                         help="the supernet's and the derived networks' memory format (auto: the searches' default)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     data = load_dataset(args.dataset, args.data_dir, val_fraction=0.1, seed=0, train_limit=args.train_limit)

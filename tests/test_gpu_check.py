@@ -44,3 +44,14 @@ def test_the_throughput_part_runs_on_a_cpu(gpu_check, capsys, tmp_path, monkeypa
     assert len(rows) == 4 and "channels-last" in rows[1] and "amp" in rows[2]
     assert "speed-up over fp32 default" in printed
     assert list(tmp_path.iterdir()) == []  # the throughput part writes nothing
+
+
+def test_the_oneshot_part_runs_on_a_cpu(gpu_check, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert gpu_check.main(["--device", "cpu", "--parts", "oneshot", "--dataset", "digits", "--oneshot-strategies",
+                           "spos", "--oneshot-channels", "4", "--oneshot-images", "64", "--oneshot-repeats", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "one-shot supernets" in printed and "FLOP ratio" in printed
+    (row,) = [line for line in printed.splitlines() if line.startswith("spos ")]
+    assert float(row.split()[3]) > 0  # the ratio of the supernet's epoch to the first path's network's
+    assert list(tmp_path.iterdir()) == []  # it writes nothing
