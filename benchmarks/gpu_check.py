@@ -201,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"CPU smoke test (torch {torch.__version__}): figures say nothing about a GPU; mixed precision is "
               "GPU-only, so its rows train in fp32", flush=True)
-    needs_data = [part for part in args.parts if part not in ("throughput", "oneshot")]  # oneshot loads its own
+    needs_data = [part for part in args.parts if part != "throughput"]  # checked here: one line if missing
+    needs_out = [part for part in args.parts if part in ("packing", "search")]  # their run folders
     if args.out and Path(args.out).exists():
         return refuse(f"--out {args.out} exists; give a new folder (this script only writes folders it creates)")
     if needs_data:
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
             return refuse(f"--dataset {args.dataset}: {error} (copy the files beside the repository and pass --data-dir)")
         print(f"data: {data.describe()}", flush=True)
     out = Path(".")
-    if needs_data:
+    if needs_out:
         out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="nas-gpu-check-"))
         out.mkdir(parents=True, exist_ok=True)
         print(f"run folders: {out}", flush=True)
