@@ -58,8 +58,6 @@ def fingerprints(folder):
 
 
 STRATEGY_ARGS = {
-    "random": ["--trials", "2"],
-    "evolution": ["--trials", "3", "--option", "population=2", "--option", "sample_size=2"],
     "rl": ["--trials", "2"],
     "optuna": ["--trials", "3", "--objectives", "val_accuracy", "params"],
     "scaling": ["--trials", "2", "--option", "grid=[[1.2, 1.1, 1.0]]", "--option", "phis=2"],
@@ -74,7 +72,10 @@ def search_argv(strategy, files, out):
             "--out", str(out), *FAST, *extra]
 
 
-# optuna's end-to-end run is test_loggers.py's (one run, with --storage, read by its tests as well)
+# the strategies no other test runs from the CLI through Ray: optuna's run is test_loggers.py's (with
+# --storage, read by its tests as well); evolution's is test_search_resume.py's reproducible search (compared
+# trial by trial with a resumed one), random's are test_user_data.py's, test_search_failures.py's and
+# test_interrupts.py's (and every strategy's ask/tell loop: test_strategies_without_ray.py)
 @pytest.mark.parametrize("strategy", [name for name in STRATEGY_ARGS if name != "optuna"])
 def test_each_strategy_runs_end_to_end_from_the_cli(strategy, files, tmp_path, ray_session, capsys):
     # in this process, on the session's Ray (what a search from a shell prints, its output piped, is checked
