@@ -72,12 +72,12 @@ def search_argv(strategy, files, out):
             "--out", str(out), *FAST, *extra]
 
 
-# the strategies no other test runs from the CLI through Ray: optuna's run is test_loggers.py's (with
-# --storage, read by its tests as well); evolution's is test_search_resume.py's reproducible search (compared
-# trial by trial with a resumed one), random's are test_user_data.py's, test_search_failures.py's and
-# test_interrupts.py's (and every strategy's ask/tell loop: test_strategies_without_ray.py)
+# rl and scaling: no other test runs them from the CLI through Ray. The others' runs: optuna's is
+# test_loggers.py's (with --storage, read by its tests as well); evolution's is test_search_resume.py's
+# reproducible search (compared trial by trial with a resumed one); random's are test_user_data.py's,
+# test_search_failures.py's and test_interrupts.py's (every strategy's ask/tell loop: test_strategies_without_ray.py)
 @pytest.mark.parametrize("strategy", [name for name in STRATEGY_ARGS if name != "optuna"])
-def test_each_strategy_runs_end_to_end_from_the_cli(strategy, files, tmp_path, ray_session, capsys):
+def test_a_strategy_no_other_test_runs_from_the_cli_runs_end_to_end(strategy, files, tmp_path, ray_session, capsys):
     # in this process, on the session's Ray (what a search from a shell prints, its output piped, is checked
     # on test_search_resume.py's searches from a shell)
     out = tmp_path / "run"
