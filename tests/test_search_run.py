@@ -154,8 +154,8 @@ class Breaking(Searcher):
 def test_asha_stops_a_lagging_trial_and_a_failing_trial_fails_alone_with_its_reason_recorded(files, tmp_path,
                                                                                              ray_session):
     # one run for both (each run costs a new Ray worker process, ~4 CPU-s); the failing trial comes last, as a
-    # failed trial's worker is not reused; the other reasons (a loss that blew up, a trainable that raised)
-    # reach Tune's errors in test_train.py's trainable test
+    # failed trial's worker is not reused; a trainable that raised reaches Tune's errors in test_train.py's
+    # trainable test
     space = load_space(str(files / "tiny.yaml"), input_channels=1, input_size=8, num_classes=10)
     inner = TuneSearcher(make_searcher("random", space, seed=3, max_trials=3))  # a user's searcher wraps ours
     breaks = {0: {"train": {"lr": 0.3}},         # learns fast: above chance after its first epoch

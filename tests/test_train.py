@@ -159,7 +159,6 @@ def test_caps_and_failure_reasons():
 def test_trainable_reports_every_epoch_checkpoints_and_fails_alone(ray_session, few_digits, tmp_path):
     genome = Genome.from_dict(TINY)
     good = {"genome": TINY, "fingerprint": genome.fingerprint(), "train": {"epochs": 2, "checkpoint_every": 1}}
-    nan = {"genome": TINY, "train": {"epochs": 2, "lr": 1e12}}
     broken = {"genome": {**TINY, "stages": []}, "train": {"epochs": 1}}
 
     def case_trainable(config, data):  # nested: Ray ships it by value (the test module is not importable there)
@@ -172,13 +171,13 @@ def test_trainable_reports_every_epoch_checkpoints_and_fails_alone(ray_session, 
     (killed / "state.pt").write_bytes(b"weights")
     results = tune.Tuner(
         trainable,
-        param_space={"case": tune.grid_search([good, nan, broken])},
+        param_space={"case": tune.grid_search([good, broken])},
         tune_config=tune.TuneConfig(reuse_actors=True, max_concurrent_trials=2),
         run_config=tune.RunConfig(name="trainable", storage_path=str(tmp_path), verbose=0,
                                   failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
     ).fit()
-    assert len(results) == 3
-    names = {"good": good, "nan": nan, "broken": broken}
+    assert len(results) == 2
+    names = {"good": good, "broken": broken}
     by_case = {name: next(r for r in results if r.config["case"] == case) for name, case in names.items()}
     ok = by_case["good"]
     assert ok.error is None
@@ -198,6 +197,7 @@ def test_trainable_reports_every_epoch_checkpoints_and_fails_alone(ray_session, 
     with ok.checkpoint.as_directory() as directory:
         weights = load_weights(directory)
     build(genome, num_classes=10, in_channels=1, input_size=8).load_state_dict(weights)  # strict
-    # (a genome over the caps: test_search_run's failing trial; each failed trial costs Tune a new worker process)
-    assert failure_reason(by_case["nan"].error) == "loss became NaN at epoch 1"
+    # a trainable that raised: its reason as Tune recorded it. A TrialFailure's own message (a genome over the
+    # caps) reaches Tune's errors in test_search_run's failing trial, and a loss that blew up raises one
+    # (test_a_huge_learning_rate_fails_with_nan_at_the_epoch); each failed trial costs Tune a new worker process
     assert failure_reason(by_case["broken"].error).startswith("GenomeError: stages")
