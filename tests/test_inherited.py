@@ -1,5 +1,7 @@
 """A trained supernet as an evaluator: `--evaluate supernet:RUN` in a search, `nas bench rank --supernet RUN`,
 and PNAS's predictor fitted on part of a table (`--predictor N`), on digits with a tiny cells space."""
+import contextlib
+import io
 import json
 import random
 
@@ -11,6 +13,7 @@ from nas.evaluate.spec import EvaluatorError
 from nas.evaluate.table import Entry, Table
 from nas.evaluate.table_scores import predictor_scores
 from nas.spaces import load_space
+from tests.test_oneshot import check_one_shot_run
 
 # widths 4 or 6: a network-level choice the supernet fixes (at 4, its first option)
 SPACE = """\
@@ -37,12 +40,24 @@ def space_file(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def spos_run(space_file, ray_session):
-    out = space_file.parent / "spos"
-    code = main(["search", "--strategy", "spos", "--space", str(space_file), "--trials", "2", "--epochs", "1",
-                 "--option", "population=2", "--option", "sample_size=2", "--quiet", "--out", str(out), *DATA])
+def spos_search(space_file, ray_session):
+    """SPOS over the space from the command line: its run folder and what it printed. The supernet that the
+    tests below score with, and the spos strategy's end-to-end run (test_spos_runs_as_one_trial_...)."""
+    out, printed = space_file.parent / "spos", io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(["search", "--strategy", "spos", "--space", str(space_file), "--trials", "3", "--epochs", "1",
+                     "--option", "population=2", "--option", "sample_size=2", "--out", str(out), *DATA])
     assert code == 0
-    return out
+    return out, printed.getvalue()
+
+
+@pytest.fixture(scope="module")
+def spos_run(spos_search):
+    return spos_search[0]
+
+
+def test_spos_runs_as_one_trial_and_ends_with_a_genome(spos_search):
+    check_one_shot_run(*spos_search, "spos")  # as darts and rsws in test_oneshot.py
 
 
 def synthetic_table(space, space_path: str, count: int, seed: int, truth) -> Table:
