@@ -1,5 +1,6 @@
 """A trained supernet as an evaluator: `--evaluate supernet:RUN` in a search, `nas bench rank --supernet RUN`,
-and PNAS's predictor fitted on part of a table (`--predictor N`), on digits with a tiny cells space."""
+and PNAS's predictor fitted on part of a table (`--predictor N`), on digits with a tiny cells space. The
+supernet's run is the spos strategy's run from the command line, checked end to end here."""
 import contextlib
 import io
 import json
