@@ -1,6 +1,7 @@
 """Plug-ins: a strategy, a search-space kind and an op from another installed package (entry points),
 used by name from the CLI, recorded in the run so that --resume finds them again, and clear lines for
-a broken or a missing plug-in; searchers and registrations given from Python.
+a broken or a missing plug-in; registrations given from Python (a strategy given from Python to
+`nas.run_search` runs in test_search_run.py's duplicates test).
 
 The plug-in package is written into tmp_path with a ``.dist-info`` folder holding its entry points and
 put on sys.path: importlib.metadata finds it there as it finds any installed distribution, and the
@@ -18,7 +19,6 @@ from nas.cli import main
 from nas.genome import Genome
 from nas.ops.registry import OPS, op
 from nas.plugins import PluginError
-from nas.search.run import SearchConfig
 from nas.search.strategies import STRATEGIES, register_strategy
 from nas.search.strategies.random_search import RandomSearcher
 from nas.templates.registry import TEMPLATES
@@ -219,31 +219,6 @@ def test_search_and_resume_with_a_plugin_strategy_and_space(plugin, tmp_path, mo
 
 class HandMade(RandomSearcher):
     name = "handmade"
-
-
-def test_a_searcher_given_from_python_keeps_its_name(tmp_path, ray_session, clean_registries):
-    space_file = tmp_path / "tiny.yaml"
-    space_file.write_text(textwrap.dedent("""
-        kind: stages
-        name: tiny
-        input: {channels: 1, size: 8}
-        num_classes: 10
-        stem: {out: 8, act: relu}
-        stages: [{width: [8, 12], stride: 1}]
-        repeats: [1]
-        families: {residual: {template: basic, params: {se: [0.0, 0.25]}}}
-        head: [{op: global_avgpool}]
-    """))
-    space = load_space(str(space_file), input_channels=1, input_size=8, num_classes=10)
-    config = nas.SearchConfig(strategy="random", space=str(space_file), trials=1, train_limit=200, concurrent=1,
-                              train={"epochs": 1})
-    outcome = nas.run_search(config, tmp_path / "run", searcher=HandMade(space, seed=0, max_trials=1), verbose=False)
-    assert outcome.summary["config"]["strategy"] == "handmade"
-    saved = json.loads((tmp_path / "run" / "search.json").read_text())
-    assert saved["strategy"] == "handmade" and saved["searcher"].endswith(":HandMade")
-    with pytest.raises(nas.NasError, match="given from Python"):
-        nas.run_search(None, tmp_path / "run", resume=True)
-    assert nas.run_search is nas.search.run.run_search and nas.SearchConfig is SearchConfig
 
 
 def test_registering_from_python_and_duplicates(clean_registries):

@@ -12,12 +12,14 @@ import pytest
 import torch
 from ray.tune.search import Searcher
 
+import nas
 from nas.cli import main
 from nas.compiler import build
 from nas.genome import Genome
 from nas.search import best as search_best, cost as search_cost, report as search_report
 from nas.search.run import SearchConfig, SearchError, run_search
 from nas.search.strategies import make_searcher
+from nas.search.strategies.random_search import RandomSearcher
 from nas.engine.searcher import TuneSearcher
 from nas.spaces import load_space
 from tests.tiny_spaces import PAIR_SPACE, TINY_MIXED as TINY_SPACE
@@ -177,7 +179,15 @@ def test_asha_stops_a_lagging_trial_and_a_failing_trial_fails_alone_with_its_rea
     assert "> max_params 100" in (tmp_path / "run" / "trials.csv").read_text()
 
 
+class HandMade(RandomSearcher):
+    """A strategy of a user's own, given from Python (not registered)."""
+    name = "handmade"
+
+
 def test_duplicates_are_counted_and_an_exhausted_space_ends_the_search(files, tmp_path, ray_session, monkeypatch):
+    """A strategy given from Python (a plain ask/tell one, wrapped by the engine as a registered one is) over a
+    space of two architectures: duplicates are counted, the search ends when the space is exhausted, and the
+    records call the strategy by its own name."""
     rankings = []  # the trials are ranked once as they end (EarlyBest); the finish and its cost take that
 
     def counted(rank):
@@ -187,16 +197,23 @@ def test_duplicates_are_counted_and_an_exhausted_space_ends_the_search(files, tm
         monkeypatch.setattr(module, "ranked", counted(module.ranked))
     config = SearchConfig(strategy="random", space=str(files / "pair.yaml"), trials=4, train_limit=200,
                           train={"epochs": 1})
-    outcome = run_search(config, tmp_path / "run", verbose=False)
+    space = load_space(str(files / "pair.yaml"), input_channels=1, input_size=8, num_classes=10)
+    outcome = run_search(config, tmp_path / "run", verbose=False, searcher=HandMade(space, seed=0, max_trials=4))
     assert rankings == [2] and outcome.best["test_accuracy"] is not None
     assert len(outcome.records) == 2  # only two architectures exist
     assert len(set(t["fingerprint"] for t in outcome.records)) == 2
     assert outcome.summary["duplicates_avoided"] >= 1
     assert trials_of(tmp_path / "run")["duplicates_avoided"] == outcome.summary["duplicates_avoided"]
+    assert outcome.summary["config"]["strategy"] == "handmade"
+    saved = json.loads((tmp_path / "run" / "search.json").read_text())
+    assert saved["strategy"] == "handmade" and saved["searcher"].endswith(":HandMade")
+    with pytest.raises(SearchError, match="given from Python"):
+        run_search(None, tmp_path / "run", resume=True, verbose=False)
     with pytest.raises(SearchError, match="already holds a search"):
         run_search(config, tmp_path / "run", verbose=False)
     with pytest.raises(SearchError, match="no such run folder to resume"):
         run_search(None, tmp_path / "elsewhere", resume=True, verbose=False)
+    assert nas.run_search is run_search and nas.SearchConfig is SearchConfig
 
 
 # ----- reproducibility and resume (evolution, one trial at a time) -----
