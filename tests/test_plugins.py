@@ -20,9 +20,9 @@ from nas.genome import Genome
 from nas.ops.registry import OPS, op
 from nas.plugins import PluginError
 from nas.search.strategies import STRATEGIES, register_strategy
-from nas.search.strategies.random_search import RandomSearcher
 from nas.templates.registry import TEMPLATES
 from nas.spaces import KINDS, load_space
+from tests.test_search_run import HandMade
 
 PACKAGE = "nas_demo_plugin"
 DISTRIBUTION = "nas-demo-plugin"
@@ -215,10 +215,6 @@ def test_search_and_resume_with_a_plugin_strategy_and_space(plugin, tmp_path, mo
     assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 2
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0 and "not installed" in error and DISTRIBUTION in error and "demo" in error, error
-
-
-class HandMade(RandomSearcher):
-    name = "handmade"
 
 
 def test_registering_from_python_and_duplicates(clean_registries):
