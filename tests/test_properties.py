@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 import nas
 from nas.templates import TEMPLATES
 from nas.errors import GenomeError
+from nas.summary import count_flops
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SIZE = 16
@@ -155,7 +156,10 @@ def test_random_genomes_build_run_and_count_like_their_summary(spec):
         out = model(torch.randn(batch, genome.input.channels, SIZE, SIZE))
     assert out.shape == (batch, genome.num_classes)
     assert torch.isfinite(out).all()
-    assert nas.summarize(genome).params == sum(p.numel() for p in model.parameters())
+    # the summary's sums of its ops' counts (cached per op) are the whole network's
+    cost = nas.summarize(genome)
+    assert cost.params == sum(p.numel() for p in model.parameters())
+    assert cost.flops == count_flops(model, torch.randn(1, genome.input.channels, SIZE, SIZE))
 
 
 @pytest.mark.parametrize("template", AVAILABLE)
