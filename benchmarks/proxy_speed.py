@@ -3,9 +3,10 @@
 The network is the sample of the `cells` space (realized for digits, 1x8x8, 10 classes) whose parameter
 count is nearest `--params` (default 100,000) among the first `--draws` seeded samples; each proxy scores
 it `--repeats` times on one minibatch of `--batch` digits images (a fresh, seeded network each time, as in
-a search's trial; the network's build is included, the data set's loading is not); the script prints the
-median wall and CPU seconds per score (target: at most 1 s on 2 cores; `--threads 1` by default, as a
-search's trial with one CPU runs torch, two such trials sharing the two cores). Then a table of `--entries`
+a search's trial, and `nas.summarize`'s per-op counts forgotten, as in a worker's first trial; the
+network's build is included, the data set's loading is not); the script prints the median wall and CPU
+seconds per score (target: at most 1 s on 2 cores; `--threads 1` by default, as a search's trial with one
+CPU runs torch, two such trials sharing the two cores). Then a table of `--entries`
 distinct architectures of the space answers 1,000 lookups, every one a hit, timed whole (target: under
 1 s): `Table.lookup(genome, spec)` with the genome's dict, as a trial receives it (building the genome,
 which a trial does anyway, is not timed); then the same without the dict, each match confirmed by genome
@@ -30,7 +31,7 @@ from nas.evaluate.registry import builtin_names
 from nas.evaluate.table import Entry, Table
 from nas.genome import Genome
 from nas.spaces import load_space
-from nas.summary import summary
+from nas.summary import classifier_cost, op_cost, summary
 from nas.train.datasets import load_dataset
 
 
@@ -104,6 +105,9 @@ def main() -> None:
     genome, params = nearest_network(space, args.draws, args.params, args.seed)
 
     def fresh() -> Candidate:
+        # nas.summarize's per-op counts forgotten, as in a worker's first trial (the draws above filled them)
+        op_cost.cache_clear()
+        classifier_cost.cache_clear()
         return Candidate.of(genome, data, seed=args.seed, batch_size=args.batch)
     print(f"network: {genome.name} ({params:,} parameters), minibatch {args.batch} x 1x8x8, "
           f"{args.threads} threads, median of {args.repeats}")
