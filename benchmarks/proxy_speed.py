@@ -31,7 +31,7 @@ from nas.evaluate.registry import builtin_names
 from nas.evaluate.table import Entry, Table
 from nas.genome import Genome
 from nas.spaces import load_space
-from nas.summary import classifier_cost, op_cost, summary
+from nas.summary import forget_costs, summary
 from nas.train.datasets import load_dataset
 
 
@@ -106,8 +106,7 @@ def main() -> None:
 
     def fresh() -> Candidate:
         # nas.summarize's per-op counts forgotten, as in a worker's first trial (the draws above filled them)
-        op_cost.cache_clear()
-        classifier_cost.cache_clear()
+        forget_costs()
         return Candidate.of(genome, data, seed=args.seed, batch_size=args.batch)
     print(f"network: {genome.name} ({params:,} parameters), minibatch {args.batch} x 1x8x8, "
           f"{args.threads} threads, median of {args.repeats}")

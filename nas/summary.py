@@ -96,6 +96,12 @@ def classifier_cost(features: int, num_classes: int) -> tuple[int, int]:
     return _cost(module, (features,))
 
 
+def forget_costs() -> None:
+    """Empty the per-op count caches (`op_cost`, `classifier_cost`), as in a fresh process."""
+    op_cost.cache_clear()
+    classifier_cost.cache_clear()
+
+
 def plan_cost(plan: NetworkPlan) -> tuple[int, int]:
     """Parameters and FLOPs (one sample) of the network `compile_plan(plan)` builds: the sums of its ops'
     and its classifier's (tests/test_properties.py checks both against whole networks of every template)."""
