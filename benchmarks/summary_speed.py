@@ -24,6 +24,7 @@ import time
 import torch
 
 from nas import baselines
+from nas.errors import NasError
 from nas.expand import expand
 from nas.genome import Genome
 from nas.spaces import load_space
@@ -56,17 +57,35 @@ def workloads(args: argparse.Namespace) -> dict[str, list[Genome]]:
     return {name: genomes for name, genomes in named.items() if genomes}
 
 
+def count(least: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+        return value
+    return parse
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baselines", nargs="*", default=None, help="baseline names (default: all)")
+    parser.add_argument("--baselines", nargs="*", default=None, choices=baselines.names(), metavar="NAME",
+                        help="baseline names (default: all)")
     parser.add_argument("--space", default="cells")
-    parser.add_argument("--samples", type=int, default=100)
+    parser.add_argument("--samples", type=count(0), default=100)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=count(1), default=3)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
+    try:
+        named = workloads(args)
+    except NasError as error:  # an unknown space, a space file that is not one
+        print(f"summary_speed.py: {error}", file=sys.stderr)
+        return 2
     unequal = 0
-    for name, genomes in workloads(args).items():
+    for name, genomes in named.items():
         for genome in genomes:
             expand(genome)  # shape inference's cache, which both ways share
         whole_times, cold_times, warm_times = [], [], []

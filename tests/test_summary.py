@@ -40,3 +40,14 @@ def test_the_benchmark_runs_in_a_tiny_mode(bench, capsys):
     printed = capsys.readouterr().out
     assert "baselines (1 genomes)" in printed and "2 samples of cells (2 genomes)" in printed
     assert printed.count("x faster") == 4 and "every count equals the whole network's" in printed
+
+
+def test_the_benchmark_refuses_bad_arguments_in_one_line(bench, capsys, tmp_path):
+    for argv in (["--rounds", "0"], ["--samples", "x"], ["--baselines", "nonesuch"]):
+        with pytest.raises(SystemExit) as exit_:
+            bench.main(argv)
+        assert exit_.value.code == 2
+    capsys.readouterr()  # argparse's usage lines
+    assert bench.main(["--baselines", "resnet20", "--samples", "1", "--space", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"summary_speed.py: unknown search space {str(tmp_path)!r}")
