@@ -27,7 +27,7 @@ def ray_session():
     process costs about 4.5 s of CPU: torch and Ray Tune imported, torch's compiler loaded by the first network
     trained), while a strategy still has as many proposals in flight as `--concurrent` allows (Tune's
     ConcurrencyLimiter). Trials that run at the same time: the tests of commands run from a shell (a Ray of
-    their own, every core) and test_search_run's two-node cluster."""
+    their own, every core)."""
     import ray
 
     started = not ray.is_initialized()

@@ -225,28 +225,37 @@ CLUSTER_SCRIPT = textwrap.dedent("""
     from nas.search.run import SearchConfig, run_search
 
     space, out = sys.argv[1], sys.argv[2]
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    cluster.add_node(num_cpus=1)
+    # the head runs the driver and no trials (no CPU to offer, as `ray start --head --num-cpus=0`); the worker
+    # node, marked with a resource of its own, has the only CPU, so every trial has to be placed there
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    cluster.add_node(num_cpus=1, resources={"worker_node": 1})
     cluster.wait_for_nodes()
     try:
-        # two trials at once on two nodes of one CPU each: one trial on each
+        ray.init(address=cluster.address)
+        nodes = {("worker" if "worker_node" in node["Resources"] else "head"): node["NodeID"] for node in ray.nodes()}
+        ray.shutdown()
         config = SearchConfig(strategy="random", space=space, trials=2, concurrent=2, train_limit=300,
                               train={"epochs": 1})
         run_search(config, out, address=cluster.address, verbose=False)
+        print(json.dumps(nodes))
     finally:
         ray.shutdown()
         cluster.shutdown()
 """)
 
 
-def test_a_two_node_cluster_runs_trials_on_both_nodes(files, tmp_path):
+def test_a_cluster_runs_the_trials_on_another_node_than_the_driver(files, tmp_path):
+    """Deterministic: with trials on two nodes of one CPU each, which node a trial lands on depends on timing
+    (Ray Tune reuses a finished trial's worker for the next trial), so the head offers no CPU at all."""
     out = tmp_path / "run"
     process = subprocess.run([PYTHON, "-c", CLUSTER_SCRIPT, str(files / "tiny.yaml"), str(out)], cwd=ROOT,
                              capture_output=True, text=True, timeout=400, start_new_session=True)
     assert process.returncode == 0, process.stderr[-3000:]
+    nodes = json.loads(process.stdout.strip().splitlines()[-1])
+    assert set(nodes) == {"head", "worker"} and nodes["head"] != nodes["worker"]
     trials = trials_of(out)["trials"]
     assert len(trials) == 2 and all(t["status"] == "TERMINATED" for t in trials)
-    assert len({t["node_id"] for t in trials}) == 2  # both nodes trained trials
+    assert {t["node_id"] for t in trials} == {nodes["worker"]}  # trained on the worker node, not the driver's
     assert all(t["node_ip"] for t in trials)
 
 
