@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from nas.genome import Genome
 from nas.engine import board as board_module
 from nas.engine.board import Board, BoardReader, TrialReporter
 from nas.search.config import SearchConfig, SearchError
+from nas.engine import progress
 from nas.engine.progress import TrialsView
 from nas.train import loop
 from nas.train.datasets import DatasetError, load_dataset
@@ -191,7 +193,10 @@ def test_val_limit_on_the_command_lines_and_in_the_search_config(tmp_path, capsy
     assert SearchConfig.from_dict({**old, "val_limit": None}).val_limit is None
 
 
-def test_the_view_shows_in_epoch_progress_from_its_source_and_ignores_stale_snapshots():
+def test_the_view_shows_in_epoch_progress_from_its_source_and_ignores_stale_snapshots(monkeypatch):
+    clock = [1000.0]  # the view's own clock (its module's `time`), moved by hand: the ETA below is exact
+    monkeypatch.setattr(progress, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+
     class Source:
         def __init__(self):
             self.snapshots = None
@@ -216,7 +221,7 @@ def test_the_view_shows_in_epoch_progress_from_its_source_and_ignores_stale_snap
     assert view._progress(trials) == pytest.approx(0.16 + 0.5)
     # the pace counts from the first posted batches: 0.1 of a trial in 10 s, 4 - 0.76 trials left
     assert view._paced_from[1] == pytest.approx(0.66)
-    view._paced_from = (time.monotonic() - 10.0, 0.66)
+    clock[0] += 10.0  # 10 s after the first posted batches
     source.snapshots = {**source.snapshots, "id1": {**source.snapshots["id1"], "done": 90, "fraction": 0.26}}
     view.update(trials)
     assert view.eta(trials) == pytest.approx(10.0 * (4 - 0.76) / 0.1, rel=0.01)
@@ -297,5 +302,8 @@ def test_a_search_s_trials_post_their_batches_to_the_board_and_nothing_is_left(r
     assert all(r["epoch"] == 1 for r in outcome.records)
     saved = json.loads((tmp_path / "run" / "search.json").read_text())
     assert saved["val_limit"] is None and outcome.summary["data"].endswith("val 100 of 180 / test 360")
-    assert names[0] not in ray.util.list_named_actors()  # the board is gone with the run
+    deadline = time.monotonic() + 60  # the board is gone with the run (ray.kill returns before the actor is gone)
+    while names[0] in ray.util.list_named_actors():
+        assert time.monotonic() < deadline, "the board outlived its run"
+        time.sleep(0.05)
     assert board_module.POST_EVERY_S > 0

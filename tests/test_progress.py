@@ -3,6 +3,7 @@ lines and live table from stand-in trials, and the Tune callback's forwarding. (
 piped output has one line per finished trial and nothing from Ray: test_search_run.py, which runs it.)"""
 import io
 import logging
+from types import SimpleNamespace
 
 import optuna
 from rich.console import Console
@@ -158,7 +159,8 @@ def test_a_status_says_what_is_slow_once_on_a_pipe_and_with_its_seconds_in_the_l
                              "testing the best network (trial 1) on 10,000 test images"]
     live = io.StringIO()
     clock = [100.0]
-    monkeypatch.setattr("nas.engine.progress.time.monotonic", lambda: clock[0])
+    # the view's module gets a clock of its own (patching time.monotonic itself would stop it for every thread)
+    monkeypatch.setattr("nas.engine.progress.time", SimpleNamespace(monotonic=lambda: clock[0]))
     with TrialsView(2, label=label, live=True, file=live) as view:
         view.status("starting Ray (local)")
         clock[0] += 12

@@ -8,8 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -257,23 +255,28 @@ def test_nas_recipes_lists_name_description_and_key_settings(capsys):
 
 
 # ----- resume -----
-def nas_train(*argv: str) -> subprocess.Popen:
+# `nas train` that SIGKILLs itself right after its first epoch's checkpoint is written: killed mid-training
+# whatever the machine's load (a thread watching for the checkpoint might be scheduled only after the short
+# training has ended)
+KILLED_AFTER_FIRST_CHECKPOINT = """
+import os, signal, sys
+from nas.train.checkpointing import TrainingState
+save = TrainingState.save
+
+def save_then_die(state, directory, epoch, metrics):
+    save(state, directory, epoch, metrics)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+TrainingState.save = save_then_die
+from nas.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def nas_train_killed_after_first_epoch(*argv: str) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "nas", "train", *argv], cwd=ROOT, env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def after_first_epoch(folder: Path, act) -> threading.Thread:
-    """A thread that calls `act()` as soon as the training in `folder` has checkpointed its first epoch."""
-    def watch():
-        deadline = time.monotonic() + 300
-        while not (folder / "state.pt").exists() and time.monotonic() < deadline:
-            time.sleep(0.005)
-        act()
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
+    return subprocess.Popen([sys.executable, "-c", KILLED_AFTER_FIRST_CHECKPOINT, "train", *argv], cwd=ROOT, env=env,
+                            text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
 def test_a_training_stopped_by_sigkill_or_ctrl_c_resumes_to_the_uninterrupted_result(tmp_path, capsys, monkeypatch,
@@ -284,8 +287,7 @@ def test_a_training_stopped_by_sigkill_or_ctrl_c_resumes_to_the_uninterrupted_re
     options = [str(genome), "--dataset", "digits", "--train-limit", "200", "--epochs", "3", "--batch-size", "16",
                "--ema-decay", "0.9", "--aux-weight", "0.4", "--drop-path", "0.2", "--warmup-epochs", "1",
                "--grad-clip", "5", "--augment", "crop=1,flip", "--quiet"]
-    killed = nas_train(*options, "--out", str(tmp_path / "killed"))  # SIGKILL: another process
-    killer = after_first_epoch(tmp_path / "killed", killed.kill)
+    killed = nas_train_killed_after_first_epoch(*options, "--out", str(tmp_path / "killed"))  # another process
     # Ctrl-C and the uninterrupted run in this process (one thread, as the subprocess). The SIGINT is sent
     # by the process to itself right after the first epoch's checkpoint is written, so that it always
     # arrives mid-training (a watching thread may be scheduled only after the short training has ended)
@@ -308,8 +310,7 @@ def test_a_training_stopped_by_sigkill_or_ctrl_c_resumes_to_the_uninterrupted_re
     err = capsys.readouterr().err
     assert f"to continue, run: nas train --resume {tmp_path / 'stopped'}" in err and "Traceback" not in err
     assert main(["train", *options, "--out", str(tmp_path / "whole")]) == 0
-    killer.join(timeout=300)
-    assert killed.wait(timeout=60) == -signal.SIGKILL
+    assert killed.wait(timeout=300) == -signal.SIGKILL, killed.stderr.read()[-3000:]
     load, loaded = torch.load, []  # which files the resumes read: state.pt once each
 
     def counted(path, *args, **kwargs):
