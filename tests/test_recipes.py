@@ -280,7 +280,7 @@ def nas_train_killed_after_first_epoch(*argv: str) -> subprocess.Popen:
 
 
 def test_a_training_stopped_by_sigkill_or_ctrl_c_resumes_to_the_uninterrupted_result(tmp_path, capsys, monkeypatch,
-                                                                                     request):
+                                                                                     terminal_sigint):
     genome = tmp_path / "small.yaml"
     small_darts().save(genome)
     # every piece whose state must survive: EMA, aux head, drop-path, warm-up, clipping, augmentation
@@ -301,10 +301,8 @@ def test_a_training_stopped_by_sigkill_or_ctrl_c_resumes_to_the_uninterrupted_re
         return written
 
     monkeypatch.setattr(TrainingState, "save", save_then_ctrl_c)
-    # Ctrl-C as a terminal delivers it: a suite started in the background (`cmd &`, nohup) inherits SIGINT
-    # ignored, which `nas train` rightly keeps ignored
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
+    # Ctrl-C as a terminal delivers it (`terminal_sigint`): a suite started in the background (`cmd &`, nohup)
+    # inherits SIGINT ignored, which `nas train` rightly keeps ignored
     assert main(["train", *options, "--out", str(tmp_path / "stopped")]) == 130
     assert len(sent) == 1
     err = capsys.readouterr().err
