@@ -120,6 +120,34 @@ def test_sigint_then_sigterm_stop_the_search_cleanly_and_resume_finishes_exactly
     assert json.loads((out / "summary.json").read_text())["interrupted"] is None
 
 
+def test_sigterm_to_the_whole_process_group_ends_the_search_at_once_though_it_stops_ray_too(
+        space, tmp_path, ray_session):
+    """SIGTERM to the process group (`timeout`, a batch scheduler): Ray's own processes end with the search, which
+    cannot stop its trials through Ray (Ray Tune would wait 60 s on Ray's control store, then Ray's core worker
+    ends the process with code 1). It records the unfinished trials as INTERRUPTED and exits 143 at once, saying
+    why and how to go on; --resume (in this process) finishes exactly the asked trials."""
+    out, gate = tmp_path / "run", tmp_path / "gate"
+    process = held_trials.start_search(search_args(space, out, concurrent=1), gate)
+    try:
+        done, held = held_trials.wait_for_held(process, out, gate)
+        os.killpg(process.pid, signal.SIGTERM)
+        code = process.wait(timeout=120)
+    finally:
+        held_trials.stop_group(process)
+    stdout, stderr = held_trials.output(gate)
+    assert code == 143, stderr[-3000:]
+    assert stdout.strip().splitlines()[-1] == f"nas search --resume --out {out}"
+    assert "reached Ray's own processes too" in stderr and "Traceback" not in stderr and "GCS" not in stderr
+    statuses = {t["trial_id"]: t["status"] for t in trials_of(out)["trials"]}
+    assert {i for i, s in statuses.items() if s == "TERMINATED"} == set(done)
+    assert held <= set(statuses) and all(s == "INTERRUPTED" for i, s in statuses.items() if i not in done)
+
+    assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0
+    final = trials_of(out)["trials"]
+    assert len(final) == TRIALS and all(t["status"] == "TERMINATED" for t in final)
+    assert all(t["resumed_from"] == 1 for t in final if t["trial_id"] in held)  # from its last checkpoint
+
+
 def interrupt_ray_start(monkeypatch):
     """Deliver SIGINT to this process while Ray is starting (the search's handler is installed then)."""
     import nas.engine.session as session

@@ -11,7 +11,7 @@ live view of `nas.engine.progress`.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from ray.tune import Callback
 from nas.engine.interrupts import Interrupts
 from nas.engine.loggers import tune_loggers
 from nas.engine.progress import ProgressCallback
+from nas.engine.ray_watch import ending_without_ray, no_records
 from nas.engine.recording import TUNE_DIR, recording_into
 from nas.engine.repair import restore_named_checkpoints
 from nas.engine.stopping import RaiseStopFlag, stopping_trials
@@ -68,11 +69,14 @@ def restored_tuner(folder: Path, trainable, param_space: dict[str, Any], retry_e
                               param_space=param_space)
 
 
-def fit(tuner: tune.Tuner, interrupts: Interrupts, folder: Path | None = None, board: str | None = None):
+def fit(tuner: tune.Tuner, interrupts: Interrupts, folder: Path | None = None, board: str | None = None,
+        on_lost: Callable[[], str | None] = no_records):
     """Run Tune's loop, SIGINT/SIGTERM stopping it cleanly (the trials of the run whose board is `board` at once:
     `nas.engine.stopping`), the run's records kept in `folder` (`recording_into`); an error writing them is
-    raised once the loop has stopped. Returns Tune's results."""
-    with interrupts.tuning(), stopping_trials(interrupts, board), \
+    raised once the loop has stopped. A signal that stopped Ray's own processes too ends the process at once
+    (`nas.engine.ray_watch`), after `on_lost()` has written the interrupted run's records and named the command
+    that continues it. Returns Tune's results."""
+    with interrupts.tuning(), stopping_trials(interrupts, board), ending_without_ray(interrupts, on_lost), \
             recording_into(folder, interrupts.stop_tuning) as recording:
         results = tuner.fit()
     if recording.fault is not None:

@@ -367,6 +367,13 @@ def active_view() -> TrialsView | None:
     return _ACTIVE[-1] if _ACTIVE else None
 
 
+def close_views() -> None:
+    """End every view entered in this process (a live one gives the terminal back): for a process that ends
+    without unwinding (`nas.engine.ray_watch`)."""
+    for view in reversed(list(_ACTIVE)):
+        view.__exit__(None, None, None)
+
+
 def announce(text: str) -> None:
     """Tell the active view's user what is starting (nothing without an active view)."""
     view = active_view()

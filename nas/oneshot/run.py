@@ -31,9 +31,9 @@ from nas.engine.folder import check_claimable, check_not_in_use, own_folder
 from nas.engine.interrupts import Interrupts
 from nas.engine.progress import WIDTH, TrialsView, search_label
 from nas.engine.recording import TUNE_DIR, RunRecorder
-from nas.engine.records import CONFIG_JSON, SUMMARY_JSON, SearchTrial, read_trials, replace_file, write_trials
+from nas.engine.records import CONFIG_JSON, SUMMARY_JSON, SearchTrial, read_trials, replace_file
 from nas.engine.session import tune_session
-from nas.engine.tune_trials import interrupted_records, search_trial, trial_name
+from nas.engine.tune_trials import search_trial, trial_name
 from nas.engine.verbosity import libraries_quiet, ray_listener_muted
 from nas.oneshot.stage_supernet import check_stage_space
 from nas.oneshot.supernet import OneShotError
@@ -41,7 +41,7 @@ from nas.oneshot.trainable import oneshot_trainable
 from nas.registry import loaded_plugins
 from nas.search import report
 from nas.search.config import SearchConfig
-from nas.search.run import SearchOutcome
+from nas.search.run import SearchOutcome, interrupted_folder, record_interrupted
 from nas.search.run_folder import begin
 from nas.search.strategies import strategy_class
 from nas.spaces import load_space
@@ -170,10 +170,11 @@ def run_oneshot(config: SearchConfig, folder: Path, *, address: str | None, resu
                     tuner = experiment.restored_tuner(folder, trainable, _param_space(config), retry_errored, verbose)
                 else:
                     tuner = _tuner(config, folder, trainable)
-                experiment.fit(tuner, interrupts, folder, board)
+                experiment.fit(tuner, interrupts, folder, board,
+                               on_lost=lambda: interrupted_folder(folder, trial_record))
                 timings["search_s"] = time.perf_counter() - clock
                 if interrupts.signal is not None:  # the unfinished trial recorded INTERRUPTED
-                    write_trials(folder, interrupted_records(folder / TUNE_DIR, trial_record))
+                    record_interrupted(folder, trial_record)
             summary = report.finish(folder, config.to_dict(), data, None, timings, interrupted=interrupts.signal,
                                     resumed=restore)
             summary["oneshot"] = oneshot = oneshot_summary(folder)
