@@ -17,6 +17,7 @@ from nas.cli import given_options
 from nas.cli.common import RECIPE_DEFAULTS, add_recipe, dataset_argument, dataset_help, recipe_from_args
 from nas.cli.common import add_val_limit, table
 from nas.compare.config import DEFAULT_BASELINES, DEFAULT_EPOCHS, CompareConfig, PlanError
+from nas.engine.folder import check_claimable
 from nas.engine.interrupts import Interrupted
 
 DEFAULTS = CompareConfig(runs=["."], baselines=[])
@@ -153,10 +154,11 @@ def run(args: argparse.Namespace) -> int:
     for source in config.skeletons:
         check_genome_source(source)
     check_data(config.dataset, config.data_dir)
-    from nas.compare.run import CompareInterrupted, run_compare  # torch and Ray: after the checks above
-
     folder = Path(args.out) if args.out else Path("results") / (
         f"compare-{(args.dataset or 'runs').split(':')[0]}-{datetime.now().strftime('%Y%m%d-%H%M%S')}")
+    check_claimable(folder, CONFIG_FILE, "comparison")  # a wrong --out: said before torch, Ray and the data load
+    from nas.compare.run import CompareInterrupted, run_compare  # torch and Ray: after the checks above
+
     try:
         outcome = run_compare(config, folder, address=args.address, retry_errored=args.retry_errored,
                               verbose=not args.quiet, command=command_line(config, folder), library_logs=args.verbose)

@@ -35,7 +35,7 @@ from nas.compare.records import CompareTrial, write_trials
 from nas.compare.report import write_report
 from nas.engine import experiment
 from nas.engine.board import progress_board
-from nas.engine.folder import LOCK_FILE, check_not_in_use, own_folder
+from nas.engine.folder import LOCK_FILE, check_claimable, check_not_in_use, own_folder
 from nas.engine.interrupts import Interrupts
 from nas.engine.progress import ProgressCallback, TrialsView
 from nas.engine.recording import TUNE_DIR
@@ -229,7 +229,8 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
     started = time.perf_counter()
     folder = Path(folder)
     resumed = check_folder(folder, config)
-    check_not_in_use(folder, "comparison")  # before the data is loaded
+    check_claimable(folder, CONFIG_FILE, "comparison")  # a wrong --out, before the data is loaded
+    check_not_in_use(folder, "comparison")  # and a folder another driver runs in
     runs = [read_run(path) for path in config.runs]
     choice = choose_data(config, runs)
     if verbose:
