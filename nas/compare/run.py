@@ -41,7 +41,7 @@ from nas.engine.progress import ProgressCallback, TrialsView
 from nas.engine.recording import TUNE_DIR
 from nas.engine.records import TrialStatus, replace_file
 from nas.engine.session import tune_session
-from nas.engine.tune_trials import has_snapshot, interrupted_records
+from nas.engine.tune_trials import interrupted_records
 from nas.engine.verbosity import libraries_quiet, ray_listener_muted
 from nas.train.datasets import DatasetSplits, load_dataset
 from nas.train.display import data_lines
@@ -201,14 +201,6 @@ def stopped_records(folder: Path, models: Sequence[Model]) -> list[CompareTrial]
     return in_plan_order(interrupted_records(folder / TUNE_DIR, snapshot_record), models)
 
 
-def interrupted_folder(folder: Path, models: Sequence[Model], command: str | None) -> str | None:
-    """When Ray was stopped with the comparison (`nas.engine.ray_watch`): the trials recorded; the command that
-    continues it (the same command again)."""
-    if has_snapshot(folder / TUNE_DIR):  # else Tune had saved nothing yet
-        write_trials(folder, stopped_records(folder, models))
-    return command
-
-
 class CompareInterrupted(PlanError):
     """SIGINT/SIGTERM stopped the comparison; running the same command again resumes it."""
 
@@ -259,8 +251,8 @@ def run_compare(config: CompareConfig, folder: str | Path, *, address: str | Non
             interrupts.arm()
             clock = time.perf_counter()
             tuner = make_tuner(config, models, data, folder, retry_errored, verbose, board)
-            results = experiment.fit(tuner, interrupts, board=board,
-                                     on_lost=lambda: interrupted_folder(folder, models, command))
+            results = experiment.fit(tuner, interrupts, board=board, resume=command,
+                                     on_lost=lambda: write_trials(folder, stopped_records(folder, models)))
             training_s = time.perf_counter() - clock
             stopped = interrupts.signal
             records = stopped_records(folder, models) if stopped is not None else trial_records(results)

@@ -10,6 +10,7 @@ one-shot strategies and `nas train --seeds`.
     tune_trials.py  a Ray Tune trial read into a record (its error, failures, proposal order)
     ranking.py      trials in order of merit (the best trial, the leaderboard), the best-so-far curve
     interrupts.py   SIGINT / SIGTERM: Tune's loop stopped cleanly, unfinished trials INTERRUPTED
+    ray_watch.py    a signal that ended the run's own Ray too: records written, the process ended at once
     schedulers.py   the trial schedulers of `--scheduler` (ASHA), by name
     loggers.py      JSON, CSV and TensorBoard loggers of every trial
     progress.py     the live view of the trials (and `board.py`: trials' in-epoch progress)

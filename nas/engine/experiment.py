@@ -70,13 +70,13 @@ def restored_tuner(folder: Path, trainable, param_space: dict[str, Any], retry_e
 
 
 def fit(tuner: tune.Tuner, interrupts: Interrupts, folder: Path | None = None, board: str | None = None,
-        on_lost: Callable[[], str | None] = no_records):
+        on_lost: Callable[[], None] = no_records, resume: str | None = None):
     """Run Tune's loop, SIGINT/SIGTERM stopping it cleanly (the trials of the run whose board is `board` at once:
     `nas.engine.stopping`), the run's records kept in `folder` (`recording_into`); an error writing them is
-    raised once the loop has stopped. A signal that stopped Ray's own processes too ends the process at once
-    (`nas.engine.ray_watch`), after `on_lost()` has written the interrupted run's records and named the command
-    that continues it. Returns Tune's results."""
-    with interrupts.tuning(), stopping_trials(interrupts, board), ending_without_ray(interrupts, on_lost), \
+    raised once the loop has stopped. A signal that ended Ray's own processes too ends the process at once
+    (`nas.engine.ray_watch`), after `on_lost()` has written the interrupted run's records, printing `resume`
+    (the command that continues the run). Returns Tune's results."""
+    with interrupts.tuning(), stopping_trials(interrupts, board), ending_without_ray(interrupts, on_lost, resume), \
             recording_into(folder, interrupts.stop_tuning) as recording:
         results = tuner.fit()
     if recording.fault is not None:

@@ -61,6 +61,15 @@ def ensure_ray(address: str | None) -> bool:
     return True
 
 
+_STARTED_HERE = {"now": False}  # the Ray this process is connected to was started by `tune_session`
+
+
+def ray_started_here() -> bool:
+    """True while a `tune_session` runs on a Ray that it started itself (not a cluster joined, nor a Ray started
+    before it, as a test session's)."""
+    return _STARTED_HERE["now"]
+
+
 @contextlib.contextmanager
 def tune_session(address: str | None) -> Iterator[None]:
     """Ray Tune ready for a run: `tune_environment`, and Ray connected to `address` (or started
@@ -77,9 +86,11 @@ def tune_session(address: str | None) -> Iterator[None]:
                 ray.shutdown()
             raise Interrupted(int(stop.code)) from None
         status("waiting for the first trial to start", until_running=True)
+        _STARTED_HERE["now"] = started_here
         try:
             yield
         finally:
+            _STARTED_HERE["now"] = False
             if started_here:
                 status("stopping Ray")
                 ray.shutdown()

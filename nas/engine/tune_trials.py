@@ -92,15 +92,6 @@ def trial_error(trial) -> str:
     return search_trial(0, trial, TrialStatus.ERROR).error or "unknown error"
 
 
-def has_snapshot(tune_dir: str | Path) -> bool:
-    """Whether Ray Tune has written an experiment snapshot in `tune_dir` yet (it does at its first checkpoint)."""
-    try:
-        ExperimentAnalysis(str(Path(tune_dir).resolve()))
-    except ValueError:  # "No experiment snapshot file ... was found"
-        return False
-    return True
-
-
 def interrupted_records(tune_dir: str | Path, record: Callable[[int, Any, str | None], Record]) -> list[Record]:
     """After an interrupt: every trial of Ray Tune's last snapshot (taken as the loop stopped, before Tune stopped
     the running trials and called them TERMINATED) as `record(index, trial, status)`, the unfinished ones

@@ -41,8 +41,8 @@ from nas.oneshot.trainable import oneshot_trainable
 from nas.registry import loaded_plugins
 from nas.search import report
 from nas.search.config import SearchConfig
-from nas.search.run import SearchOutcome, interrupted_folder, record_interrupted
-from nas.search.run_folder import begin
+from nas.search.run import SearchOutcome, record_interrupted
+from nas.search.run_folder import begin, resume_command
 from nas.search.strategies import strategy_class
 from nas.spaces import load_space
 from nas.spaces.cell_space import CellSpace
@@ -170,8 +170,8 @@ def run_oneshot(config: SearchConfig, folder: Path, *, address: str | None, resu
                     tuner = experiment.restored_tuner(folder, trainable, _param_space(config), retry_errored, verbose)
                 else:
                     tuner = _tuner(config, folder, trainable)
-                experiment.fit(tuner, interrupts, folder, board,
-                               on_lost=lambda: interrupted_folder(folder, trial_record))
+                experiment.fit(tuner, interrupts, folder, board, resume=resume_command(folder),
+                               on_lost=lambda: record_interrupted(folder, trial_record))
                 timings["search_s"] = time.perf_counter() - clock
                 if interrupts.signal is not None:  # the unfinished trial recorded INTERRUPTED
                     record_interrupted(folder, trial_record)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,7 @@ from nas.engine.recording import TUNE_DIR, RunRecorder, search_algorithm
 from nas.engine.records import CONFIG_JSON, read_trials, write_trials
 from nas.engine.searcher import TuneSearcher, tune_searcher
 from nas.engine.session import tune_session
-from nas.engine.tune_trials import has_snapshot, interrupted_records, search_trial, trial_name
+from nas.engine.tune_trials import interrupted_records, search_trial, trial_name
 from nas.engine.verbosity import libraries_quiet, ray_listener_muted
 from nas.evaluate import hooks as evaluator
 from nas.registry import loaded_plugins
@@ -146,17 +147,10 @@ def saved_strategy(template: Searcher, folder: Path) -> Searcher | None:
     return searcher.strategy if isinstance(searcher, TuneSearcher) else searcher
 
 
-def record_interrupted(folder: Path, record=search_trial) -> None:
+def record_interrupted(folder: Path, record: Callable[[int, Any, str | None], Any] = search_trial) -> None:
     """After an interrupt: trials.json from Ray Tune's last snapshot, its unfinished trials INTERRUPTED (each trial
     read by `record`: a search's, or a one-shot run's)."""
     write_trials(folder, interrupted_records(folder / TUNE_DIR, record))
-
-
-def interrupted_folder(folder: Path, record=search_trial) -> str:
-    """When Ray was stopped with the run (`nas.engine.ray_watch`): the records written; the command that continues."""
-    if has_snapshot(folder / TUNE_DIR):  # else Tune had saved nothing yet: the folder holds the config alone
-        record_interrupted(folder, record)
-    return resume_command(folder)
 
 
 def run_search(config: SearchConfig | None, folder: str | Path, *, address: str | None = None, resume: bool = False,
@@ -226,7 +220,8 @@ def run_search(config: SearchConfig | None, folder: str | Path, *, address: str 
                                                       retry_errored, verbose)
                 else:
                     tuner = _tuner(config, folder, data, searcher, board)
-                experiment.fit(tuner, interrupts, folder, board, on_lost=lambda: interrupted_folder(folder))
+                experiment.fit(tuner, interrupts, folder, board, on_lost=lambda: record_interrupted(folder),
+                               resume=resume_command(folder))
                 timings["search_s"] = time.perf_counter() - clock
                 if interrupts.signal is not None:
                     record_interrupted(folder)
