@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import held_trials
+import nas.engine.experiment
 import nas.search.run
 from nas.cli import main
 from nas.engine.interrupts import Interrupted
@@ -184,6 +185,24 @@ def test_an_interrupt_while_ray_starts_leaves_a_folder_that_resume_and_a_restart
     assert printed.out.strip().splitlines()[-1] == f"nas search --resume --out {out}"
     assert (out / "search.json").is_file() and not (out / "trials.json").exists()
     assert main(["search", "--resume", "--out", str(out), "--quiet"] if again == "resume" else args) == 0
+    assert [t["status"] for t in trials_of(out)["trials"]] == ["TERMINATED"]
+
+
+def test_a_search_stopped_before_ray_tune_saved_its_first_snapshot_starts_again_on_resume(
+        space, tmp_path, ray_session, monkeypatch, capsys):
+    """Stopped once its Tuner was made (Tune saves it in tune/ at once) but before Tune's loop wrote a snapshot of
+    the experiment: nothing to continue, so --resume starts the search again and finishes it."""
+    out = tmp_path / "run"
+
+    def stopped(tuner, interrupts, *args, **kwargs):
+        raise Interrupted(signal.SIGINT)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(nas.engine.experiment, "fit", stopped)
+        assert main(search_args(space, out, trials=1)) == 130
+    capsys.readouterr()
+    assert list((out / "tune").iterdir()) and not (out / "trials.json").exists()  # the Tuner saved, no trial yet
+    assert main(["search", "--resume", "--out", str(out), "--quiet"]) == 0
     assert [t["status"] for t in trials_of(out)["trials"]] == ["TERMINATED"]
 
 

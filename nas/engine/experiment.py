@@ -33,7 +33,17 @@ def tune_dir(folder: Path) -> str:
 
 
 def can_restore(folder: Path) -> bool:
-    return tune.Tuner.can_restore(tune_dir(folder))
+    """Whether `folder` holds a Ray Tune experiment to continue: its Tuner saved and a snapshot of its state
+    written. Tune saves the Tuner as it is made and writes the first snapshot once its loop runs: a run stopped
+    in between has nothing to continue (Tune's restore of it would run one trial and end), so it starts again."""
+    path = tune_dir(folder)
+    if not tune.Tuner.can_restore(path):
+        return False
+    try:
+        tune.ExperimentAnalysis(path)
+    except ValueError:  # no snapshot (an unreadable one too: where trials were recorded, the resume is refused)
+        return False
+    return True
 
 
 def run_config(folder: Path, *, strategy: str | None = None, recorder: Callback | None = None,
