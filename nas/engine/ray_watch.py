@@ -21,8 +21,8 @@ started before the run) is not watched: its control store is not the run's to lo
 Not covered: Ray's core worker in this process may end it first, when it finds the object store of the
 ended raylet gone while it tries to recover the run's objects (exit code 1; "The connection to the plasma store
 is failed. Terminate the process." in Ray's driver log). Measured here with SIGTERM to the group of a running
-`nas search` (12 runs) and `nas compare` (16 runs) on digits: every search ended through this watcher, while
-5 of the 16 comparisons were ended by Ray's core worker first, within 0.15 s. The run folder is then as after
+`nas search` (14 runs) and `nas compare` (19 runs) on digits: every search ended through this watcher, while
+6 of the 19 comparisons were ended by Ray's core worker first, within 0.15 s. The run folder is then as after
 a kill, which the next command (`--resume`, or a comparison's same command) continues all the same.
 """
 from __future__ import annotations
