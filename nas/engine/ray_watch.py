@@ -68,22 +68,14 @@ def refuses_connections(address: tuple[str, int]) -> bool:
 
 def lost_line(signum: int, resume: str | None) -> str:
     """What the run says on stderr as it ends without Ray (`resume`: the command that continues it, printed next)."""
-    head = (f"{signal_name(signum)} ended Ray's own processes too (a signal to the whole process group?), so the "
-            "trials cannot be stopped through Ray: the run ends now, as Ray Tune last saved it")
+    head = (f"{signal.Signals(signum).name} ended Ray's own processes too (a signal to the whole process group?), "
+            "so the trials cannot be stopped through Ray: the run ends now, as Ray Tune last saved it")
     return f"{head}; to continue:" if resume else f"{head}."
 
 
 def first_line(error: BaseException) -> str:
     """An error's message in one line (its first), or its type's name when it has none."""
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
-
-
-def signal_name(signum: int) -> str:
-    """"SIGTERM" for 15; a number Python has no name for stays a number."""
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
 
 
 class RayWatch:

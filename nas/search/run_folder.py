@@ -20,8 +20,9 @@ CONFIG_FILE = CONFIG_JSON
 
 
 def started(folder: Path) -> bool:
-    """Did the search in `folder` get going (a Ray Tune experiment to restore, or recorded trials)?"""
-    return can_restore(folder) or (folder / TRIALS_JSON).exists()
+    """Did the search in `folder` get going (recorded trials, or a Ray Tune experiment to restore)? The records
+    first: a file's existence, where `can_restore` reads Tune's snapshot."""
+    return (folder / TRIALS_JSON).exists() or can_restore(folder)
 
 
 def check_records(folder: Path) -> None:
